@@ -1,0 +1,1 @@
+"""Torv's node: all I/O (libp2p, SQLite, JSON-RPC, background tasks)."""

@@ -1,0 +1,142 @@
+"""The ``torv`` command: node, rpc, tui, demo, wallet."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from tui.client import RpcCallError, RpcClient
+
+DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4717"
+DEFAULT_RPC_PORT = 4718
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("torv", appauthor=False))
+
+
+def _data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="node data directory (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torv", description="Torv: a peer-to-peer market node")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("node", help="run a node in the foreground")
+    _data_dir(p)
+    p.add_argument("--listen", action="append", default=None,
+                   help=f"libp2p listen multiaddr, repeatable (default {DEFAULT_LISTEN})")
+    p.add_argument("--rpc-port", type=int, default=DEFAULT_RPC_PORT,
+                   help="JSON-RPC port on 127.0.0.1; 0 picks a free one (default %(default)s)")
+    p.add_argument("--bootstrap", nargs="*", default=[], metavar="MULTIADDR",
+                   help="peers to connect to at start")
+    p.add_argument("--chain", default=None,
+                   help="wallet network: bitcoin, testnet, signet, regtest, litecoin, "
+                        "litecoin-regtest (default: no wallet backend)")
+    p.add_argument("--chain-rpc", default=None,
+                   help="chain node JSON-RPC URL (http://user:pass@host:port) or cookie file")
+    p.add_argument("--log-level", default="INFO")
+
+    p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node")
+    _data_dir(p)
+    p.add_argument("method")
+    p.add_argument("params", nargs="?", default="{}", help="JSON object of named parameters")
+
+    p = sub.add_parser("tui", help="open the terminal UI against a running node")
+    _data_dir(p)
+
+    p = sub.add_parser("demo", help="start a private local market and open the TUI")
+    p.add_argument("--vendors", type=int, default=3)
+    p.add_argument("--no-tui", action="store_true", help="run the market without the TUI")
+    p.add_argument("--no-chain", action="store_true", help="do not start a regtest chain")
+
+    p = sub.add_parser("wallet", help="wallet maintenance")
+    wsub = p.add_subparsers(dest="wallet_command", required=True)
+    w = wsub.add_parser("restore", help="rebuild the wallet from its 24 words")
+    _data_dir(w)
+    w.add_argument("--chain", required=True)
+    return parser
+
+
+def cmd_rpc(args: argparse.Namespace) -> int:
+    try:
+        params = json.loads(args.params)
+    except ValueError as exc:
+        print(f"error: params are not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(params, dict):
+        print("error: params must be a JSON object", file=sys.stderr)
+        return 2
+
+    async def go() -> Any:
+        async with RpcClient.from_data_dir(args.data_dir) as client:
+            return await client.call(args.method, **params)
+
+    try:
+        result = asyncio.run(go())
+    except RpcCallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.data is not None:
+            print(json.dumps(exc.data), file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from .runner import RunOptions, run_node
+    from .wallet_rpc import wallet_extension
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
+                      args.bootstrap)
+    opts.extensions.append(wallet_extension(args.data_dir, args.chain, args.chain_rpc))
+    try:
+        asyncio.run(run_node(opts))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import TorvApp
+
+    try:
+        client = RpcClient.from_data_dir(args.data_dir)
+    except RpcCallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    TorvApp(client).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "rpc":
+        return cmd_rpc(args)
+    if args.command == "node":
+        return cmd_node(args)
+    if args.command == "tui":
+        return cmd_tui(args)
+    if args.command == "demo":
+        from .demo import run_demo
+        return run_demo(args)
+    if args.command == "wallet":
+        from .wallet_rpc import cmd_wallet_restore
+        return cmd_wallet_restore(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,489 @@
+"""The only module that touches libp2p (and trio).
+
+py-libp2p 0.8.1 is trio-only while aiohttp and Textual need asyncio, so the libp2p host runs as
+a trio *guest run* on the node's asyncio loop: one thread; trio tasks run as asyncio callbacks.
+The rest of the node sees plain asyncio coroutines and never imports trio.
+
+Because trio code runs on the asyncio thread, the synchronous callbacks given to this module
+(topic validator, DHT validator, catalog request handler) may touch node state (SQLite) directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import Ed25519PrivateKey
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
+from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.records.validator import Validator
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.tools.anyio_service import background_trio_service
+
+from protocol import canonical
+from protocol.catalog import decode_varint_prefix, frame
+from protocol.errors import RemoteProtocolError, TorvError
+
+log = logging.getLogger("torv.p2p")
+T = TypeVar("T")
+
+STREAM_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
+
+
+class P2PError(TorvError):
+    """A network operation failed (peer unreachable, timed out, node stopped)."""
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    topic: str
+    data: bytes
+    from_peer: str
+
+
+@dataclass(frozen=True)
+class DhtRecordRules:
+    """Synchronous, pure record rules for one DHT namespace."""
+
+    validate: Callable[[str, bytes], object]
+    select: Callable[[str, list[bytes]], int]
+
+
+class _Validator(Validator):
+    def __init__(self, rules: DhtRecordRules, on_reject: Callable[[str], None]) -> None:
+        self._rules = rules
+        self._on_reject = on_reject
+
+    def validate(self, key: str, value: bytes) -> None:
+        try:
+            self._rules.validate(key, value)
+        except RemoteProtocolError as exc:
+            self._on_reject(str(exc))
+            raise
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        return self._rules.select(key, values)
+
+
+_NOISE = (
+    "Failed to read DHT message from stream",  # logged at the normal end of every DHT stream
+    "FIND_NODE key is not a valid PeerId",  # py-libp2p warns on any non-peer-id record key
+)
+
+
+class _DropDhtReadNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(noise in msg for noise in _NOISE)
+
+
+def configure_libp2p_logging(level: int = logging.WARNING) -> None:
+    """py-libp2p stops its logger propagating and logs a WARNING per DHT request: undo both."""
+    lg = logging.getLogger("libp2p")
+    lg.propagate = True
+    lg.setLevel(level)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("libp2p."):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    noise = _DropDhtReadNoise()
+    for name in ("libp2p", "libp2p.kad_dht", "libp2p.kad_dht.kad_dht"):
+        logging.getLogger(name).addFilter(noise)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(noise)
+
+
+RequestHandler = Callable[[str, Any], dict[str, Any]]
+
+
+async def _read_frame(stream: Any, max_size: int) -> Any:
+    buf = b""
+    while True:
+        header = decode_varint_prefix(buf, max_size)
+        if header is not None:
+            length, hlen = header
+            if len(buf) >= hlen + length:
+                if len(buf) > hlen + length:
+                    raise RemoteProtocolError("trailing bytes after frame")
+                return canonical.decode(buf[hlen:], max_size=max_size)
+        chunk = await stream.read(min(65536, max_size + 16))
+        if not chunk:
+            raise RemoteProtocolError("stream ended before a full frame")
+        buf += chunk
+        if len(buf) > max_size + 16:
+            raise RemoteProtocolError("frame too large")
+
+
+class P2PHost:
+    def __init__(
+        self,
+        seed: bytes,
+        listen: list[str],
+        *,
+        dht_rules: dict[str, DhtRecordRules],
+        on_reject: Callable[[str, str], None],
+        heartbeat: int = 1,
+    ) -> None:
+        priv = Ed25519PrivateKey.from_bytes(seed)
+        self._keypair = KeyPair(priv, priv.get_public_key())
+        self._listen = [multiaddr.Multiaddr(a) for a in listen]
+        self._dht_rules = dht_rules
+        self._on_reject = on_reject
+        self._heartbeat = heartbeat
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stop: trio.Event | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._queues: dict[str, asyncio.Queue[GossipMessage]] = {}
+        self.dropped_gossip = 0
+        self.host: Any = None
+        self.pubsub: Any = None
+        self.dht: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        started: asyncio.Future[None] = loop.create_future()
+        self._done = loop.create_future()
+
+        def done_callback(outcome: Any) -> None:
+            loop.call_soon_threadsafe(self._finish, outcome)
+
+        trio.lowlevel.start_guest_run(
+            self._trio_main,
+            started,
+            run_sync_soon_threadsafe=lambda fn: _discard(loop.call_soon_threadsafe(fn)),
+            run_sync_soon_not_threadsafe=lambda fn: _discard(loop.call_soon(fn)),
+            done_callback=done_callback,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+        await started
+
+    def _finish(self, outcome: Any) -> None:
+        for fut in list(self._pending):
+            _resolve(fut, None, P2PError("libp2p host stopped"))
+        assert self._done is not None
+        if self._done.done():
+            return
+        try:
+            outcome.unwrap()
+        except BaseException as exc:  # noqa: BLE001 - report whatever trio ended with
+            if not self._done.done():
+                self._done.set_exception(exc)
+            return
+        self._done.set_result(None)
+
+    async def stop(self) -> None:
+        if self._token is None or self._done is None or self._done.done():
+            return
+        assert self._stop is not None
+        self._token.run_sync_soon(self._stop.set)
+        try:
+            await self._done
+        except RuntimeError as exc:
+            # py-libp2p 0.8.1: pubsub can still try to spawn during teardown.
+            log.debug("libp2p teardown: %s", exc)
+        except BaseException as exc:  # noqa: BLE001
+            log.warning("libp2p stopped with %s", type(exc).__name__)
+
+    async def _trio_main(self, started: asyncio.Future[None]) -> None:
+        assert self._loop is not None
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop = trio.Event()
+        kp = self._keypair
+        try:
+            async with AsyncExitStack() as stack:
+                host = new_host(
+                    key_pair=kp,
+                    sec_opt={NOISE_ID: NoiseTransport(kp, noise_privkey=new_x25519().private_key)},
+                    muxer_opt={TProtocol(YAMUX_ID): Yamux},
+                    listen_addrs=self._listen,
+                )
+                await stack.enter_async_context(host.run(listen_addrs=self._listen))
+                gossipsub = GossipSub(
+                    protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
+                    degree=6, degree_low=4, degree_high=12,
+                    heartbeat_interval=self._heartbeat,
+                    spam_protection_enabled=False,
+                    max_pending_messages_per_peer=1000,
+                )
+                pubsub = Pubsub(host, gossipsub, max_inbound_rpc_size=1 << 20)
+                await stack.enter_async_context(background_trio_service(pubsub))
+                await stack.enter_async_context(background_trio_service(gossipsub))
+                await pubsub.wait_until_ready()
+                dht = KadDHT(host, DHTMode.SERVER, strict_validation=True)
+                for ns, rules in self._dht_rules.items():
+                    dht.register_validator(
+                        ns, _Validator(rules, lambda why: self._on_reject("dht", why)))
+                await stack.enter_async_context(background_trio_service(dht))
+                self.host, self.pubsub, self.dht = host, pubsub, dht
+                try:
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        self._loop.call_soon_threadsafe(_resolve, started, None, None)
+                        await self._stop.wait()
+                        nursery.cancel_scope.cancel()
+                finally:
+                    self._nursery = None
+                    # Known defect: stopping with live connections makes pubsub spawn into a
+                    # closed nursery. Disconnecting first avoids it.
+                    with trio.move_on_after(3):
+                        for pid in list(host.get_connected_peers()):
+                            await host.disconnect(pid)
+        except BaseException as exc:
+            self._loop.call_soon_threadsafe(_resolve, started, None,
+                                            P2PError(f"libp2p host failed: {exc}"))
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+    def _call(self, fn: Callable[[], Awaitable[T]], timeout: float | None = None) -> Awaitable[T]:
+        """Run the trio coroutine ``fn()`` in the host's nursery; await it from asyncio."""
+        loop, token = self._loop, self._token
+        if loop is None or token is None:
+            raise P2PError("libp2p host not started")
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+        scope = trio.CancelScope()
+
+        async def runner() -> None:
+            if timeout is not None:
+                scope.deadline = trio.current_time() + timeout
+            try:
+                with scope:
+                    result = await fn()
+                    loop.call_soon_threadsafe(_resolve, fut, result, None)
+                    return
+                loop.call_soon_threadsafe(_resolve, fut, None, P2PError("timed out"))
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting side
+                loop.call_soon_threadsafe(_resolve, fut, None, exc)
+
+        def spawn() -> None:
+            if self._nursery is None:
+                _resolve(fut, None, P2PError("libp2p host not running"))
+            else:
+                self._nursery.start_soon(runner)
+
+        def on_done(f: asyncio.Future[T]) -> None:
+            if f.cancelled():
+                try:
+                    token.run_sync_soon(scope.cancel)
+                except trio.RunFinishedError:
+                    pass
+
+        fut.add_done_callback(on_done)
+        try:
+            token.run_sync_soon(spawn)
+        except trio.RunFinishedError:
+            _resolve(fut, None, P2PError("libp2p host stopped"))
+        return fut
+
+    # ------------------------------------------------------------------ identity, peers
+    @property
+    def peer_id(self) -> str:
+        return str(self.host.get_id().to_base58())
+
+    def addrs(self) -> list[str]:
+        pid = self.peer_id
+        return [f"{a}/p2p/{pid}" if "/p2p/" not in str(a) else str(a)
+                for a in self.host.get_addrs()]
+
+    def connected_peers(self) -> list[str]:
+        if self.host is None:
+            return []
+        return [p.to_base58() for p in self.host.get_connected_peers()]
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        try:
+            addrs = self.host.get_peerstore().addrs(ID.from_base58(peer_id))
+        except Exception:  # noqa: BLE001 - unknown peer: no addresses
+            return []
+        return [str(a) for a in addrs]
+
+    async def connect(self, maddr: str) -> str:
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(maddr))
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
+            raise P2PError(f"not a dialable /p2p/ multiaddr: {maddr}") from exc
+
+        async def _connect() -> str:
+            await self.host.connect(info)
+            await self.dht.add_peer(info.peer_id, skip_server_mode_check=True)
+            return str(info.peer_id.to_base58())
+
+        try:
+            return await self._call(_connect, CONNECT_TIMEOUT)
+        except P2PError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
+
+    async def refresh_dht(self) -> None:
+        async def _refresh() -> None:
+            await self.dht.refresh_routing_table()
+
+        await self._call(_refresh, 30)
+
+    # ------------------------------------------------------------------ gossip
+    async def subscribe(
+        self, topic: str, validator: Callable[[str, bytes], bool], maxsize: int = 10000
+    ) -> asyncio.Queue[GossipMessage]:
+        """Validate with ``validator(from_peer, data)``; accepted messages land in the queue."""
+        queue: asyncio.Queue[GossipMessage] = asyncio.Queue(maxsize)
+        self._queues[topic] = queue
+        loop = self._loop
+        assert loop is not None
+
+        def put(msg: GossipMessage) -> None:
+            try:
+                queue.put_nowait(msg)
+            except asyncio.QueueFull:
+                self.dropped_gossip += 1
+
+        def check(_forwarder: Any, msg: Any) -> bool:
+            try:
+                return bool(validator(ID(msg.from_id).to_base58(), bytes(msg.data)))
+            except Exception:  # noqa: BLE001 - a validator bug must not kill pubsub
+                log.exception("gossip validator failed")
+                return False
+
+        async def _sub() -> None:
+            self.pubsub.set_topic_validator(topic, check, False)
+            sub = await self.pubsub.subscribe(topic)
+
+            async def pump() -> None:  # drain promptly: the trio channel holds 32 messages
+                async for m in sub:
+                    loop.call_soon_threadsafe(
+                        put, GossipMessage(topic, bytes(m.data), ID(m.from_id).to_base58()))
+
+            assert self._nursery is not None
+            self._nursery.start_soon(pump)
+
+        await self._call(_sub)
+        return queue
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        async def _pub() -> None:
+            await self.pubsub.publish(topic, data)
+
+        await self._call(_pub, STREAM_TIMEOUT)
+
+    # ------------------------------------------------------------------ DHT
+    async def dht_put(self, key: str, value: bytes) -> None:
+        async def _put() -> None:
+            await self.dht.put_value(key, value)
+
+        await self._call(_put, 30)
+
+    async def dht_get(self, key: str) -> bytes | None:
+        async def _get() -> bytes | None:
+            value = await self.dht.get_value(key)
+            return None if value is None else bytes(value)
+
+        return await self._call(_get, 30)
+
+    async def provide(self, key: str) -> bool:
+        async def _provide() -> bool:
+            return bool(await self.dht.provide(key))
+
+        return await self._call(_provide, 30)
+
+    async def find_providers(self, key: str) -> dict[str, list[str]]:
+        """Providers as {peer_id: addrs}; py-libp2p repeats providers, so de-duplicate."""
+        async def _find() -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for info in await self.dht.find_providers(key):
+                addrs = found.setdefault(info.peer_id.to_base58(), [])
+                addrs.extend(str(a) for a in info.addrs if str(a) not in addrs)
+            return found
+
+        return await self._call(_find, 30)
+
+    # ------------------------------------------------------------------ request/response
+    def serve(self, protocol_id: str, handler: RequestHandler, max_request: int) -> None:
+        """Serve one-request-one-response streams with the synchronous ``handler``."""
+
+        async def on_stream(stream: Any) -> None:
+            peer = stream.muxed_conn.peer_id.to_base58()
+            try:
+                with trio.move_on_after(STREAM_TIMEOUT):
+                    try:
+                        request = await _read_frame(stream, max_request)
+                        response = handler(peer, request)
+                    except RemoteProtocolError as exc:
+                        self._on_reject("stream", str(exc))
+                        response = {"error": str(exc)[:200]}
+                    await stream.write(frame(response))
+            except Exception as exc:  # noqa: BLE001 - a broken stream is the peer's problem
+                log.debug("catalog stream from %s failed: %s", peer, exc)
+            finally:
+                try:
+                    await stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+        token = self._token
+        assert token is not None
+        token.run_sync_soon(lambda: self.host.set_stream_handler(TProtocol(protocol_id), on_stream))
+
+    async def request(
+        self, peer_id: str, protocol_id: str, message: dict[str, Any], max_response: int,
+        addrs: list[str] | None = None,
+    ) -> Any:
+        """Send one request, return the decoded response (RemoteProtocolError if malformed)."""
+        payload = frame(message)
+
+        async def _req() -> Any:
+            pid = ID.from_base58(peer_id)
+            if addrs:
+                self.host.get_peerstore().add_addrs(
+                    pid, [multiaddr.Multiaddr(a) for a in addrs], 3600)
+            stream = await self.host.new_stream(pid, [TProtocol(protocol_id)])
+            try:
+                await stream.write(payload)
+                await stream.close_write()
+                return await _read_frame(stream, max_response)
+            finally:
+                try:
+                    await stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+        try:
+            return await self._call(_req, STREAM_TIMEOUT)
+        except (RemoteProtocolError, P2PError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise P2PError(f"request to {peer_id[:12]}… failed: {type(exc).__name__}") from exc
+
+
+def _discard(_: object) -> None:
+    return None
+
+
+def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)

@@ -1,0 +1,80 @@
+"""Ed25519 identities and the libp2p peer ID derived from the same key.
+
+A vendor's signing key is also its libp2p host key, so the peer ID names the vendor
+everywhere. The peer ID is the identity multihash of the libp2p protobuf public key:
+``00 24 | 08 01 12 20 | <32-byte key>``, written in base58btc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import base58
+import nacl.exceptions
+import nacl.signing
+
+from .errors import LocalProtocolError, RemoteProtocolError
+
+_PEER_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"
+
+
+def peer_id_from_public_key(public_key: bytes) -> str:
+    if len(public_key) != 32:
+        raise LocalProtocolError("an Ed25519 public key is 32 bytes")
+    return base58.b58encode(_PEER_ID_PREFIX + public_key).decode("ascii")
+
+
+def public_key_from_peer_id(peer_id: str) -> bytes:
+    """The Ed25519 key embedded in a peer ID. RemoteProtocolError if it holds none."""
+    try:
+        raw = base58.b58decode(peer_id.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise RemoteProtocolError("peer id is not base58") from None
+    if len(raw) != 38 or not raw.startswith(_PEER_ID_PREFIX):
+        raise RemoteProtocolError("peer id does not embed an Ed25519 key")
+    return raw[len(_PEER_ID_PREFIX) :]
+
+
+def is_peer_id(value: str) -> bool:
+    try:
+        public_key_from_peer_id(value)
+    except RemoteProtocolError:
+        return False
+    return True
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, repr=False)
+class Identity:
+    """A signing identity. ``repr`` never shows the seed."""
+
+    seed: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.seed) != 32:
+            raise LocalProtocolError("an Ed25519 seed is 32 bytes")
+
+    @property
+    def _key(self) -> nacl.signing.SigningKey:
+        return nacl.signing.SigningKey(self.seed)
+
+    @property
+    def public_key(self) -> bytes:
+        return bytes(self._key.verify_key)
+
+    @property
+    def peer_id(self) -> str:
+        return peer_id_from_public_key(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message).signature
+
+    def __repr__(self) -> str:
+        return f"Identity(peer_id={self.peer_id})"

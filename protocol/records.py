@@ -1,0 +1,69 @@
+"""Names on the wire (protocol ids, topic, DHT keys) and the DHT record rules.
+
+DHT values under the ``torv`` namespace are signed profiles and manifests. A record is valid
+when it verifies, is of the kind its key names, and is signed by the peer its key names.
+Among several valid records the one with the highest ``seq`` wins; ties go to the greatest
+wire bytes so every node picks the same one whatever order it sees them in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .errors import RemoteProtocolError
+from .identity import is_peer_id
+from .store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+
+DHT_NAMESPACE = "torv"
+STORE_TOPIC = "torv/stores/1"
+CATALOG_PROTOCOL = "/torv/catalog/1.0.0"
+DHT_KINDS = (PROFILE_TYPE, MANIFEST_TYPE)
+# Records expire after 24 h in py-libp2p; re-put ours well before.
+REPUBLISH_SECONDS = 22 * 3600
+
+
+def dht_key(kind: str, peer_id: str) -> str:
+    return f"/{DHT_NAMESPACE}/{kind}/{peer_id}"
+
+
+def provider_key(peer_id: str) -> str:
+    """Key under which nodes holding a copy of ``peer_id``'s catalog announce themselves.
+
+    Provider records are keyed by a multihash: sha2-256 of ``/torv/store/<peer_id>``, in hex.
+    """
+    digest = hashlib.sha256(f"/{DHT_NAMESPACE}/store/{peer_id}".encode()).digest()
+    return (b"\x12\x20" + digest).hex()
+
+
+def parse_dht_key(key: str) -> tuple[str, str]:
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "" or parts[1] != DHT_NAMESPACE:
+        raise RemoteProtocolError(f"not a torv key: {key!r}")
+    kind, peer_id = parts[2], parts[3]
+    if kind not in DHT_KINDS or not is_peer_id(peer_id):
+        raise RemoteProtocolError(f"bad torv key: {key!r}")
+    return kind, peer_id
+
+
+def validate_record(key: str, value: bytes) -> StoreObject:
+    kind, peer_id = parse_dht_key(key)
+    obj = StoreObject.from_wire(value, kind)
+    if obj.vendor != peer_id:
+        raise RemoteProtocolError("record signer does not match its key")
+    return obj
+
+
+def select_record(key: str, values: list[bytes]) -> int:
+    """Index of the best record: highest seq, then greatest bytes. Invalid ones never win."""
+    best, best_rank = -1, (-1, b"")
+    for i, value in enumerate(values):
+        try:
+            obj = validate_record(key, value)
+        except RemoteProtocolError:
+            continue
+        rank = (obj.seq, bytes(value))
+        if rank > best_rank:
+            best, best_rank = i, rank
+    if best < 0:
+        raise RemoteProtocolError("no valid record to select")
+    return best

@@ -1,0 +1,1 @@
+"""Torv's terminal UI: a client of the node's JSON-RPC API only."""

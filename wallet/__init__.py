@@ -1,0 +1,1 @@
+"""Torv's wallet, layered like Electrum: pure crypto -> keystore -> wallet -> chain backend."""
