@@ -1,0 +1,164 @@
+"""The JSON-RPC API of one real node: auth, error codes, parameter errors, batches, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tui.client import RpcCallError
+
+from .cluster import NodeProc, sample_listing
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NodeProc]:
+    n = NodeProc(tmp_path_factory.mktemp("rpc") / "node")
+    await n.start()
+    yield n
+    await n.stop()
+
+
+async def raw_post(node: NodeProc, body: bytes | str, token: str | None = "cookie") -> Any:
+    assert node.client is not None
+    headers = {"Content-Type": "application/json"}
+    if token == "cookie":
+        token = node.client.token
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession() as s, s.post(node.client.url, data=body,
+                                                     headers=headers) as r:
+        text = await r.text()
+        return r.status, (json.loads(text) if text else None)
+
+
+def req(method: str, params: Any = None, rid: Any = 1) -> dict[str, Any]:
+    out: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
+    if params is not None:
+        out["params"] = params
+    return out
+
+
+async def test_cookie_is_private_and_token_required(node: NodeProc) -> None:
+    mode = stat.S_IMODE(os.stat(node.data_dir / "rpc.cookie").st_mode)
+    assert mode == 0o600
+    assert stat.S_IMODE(os.stat(node.data_dir / "node.key").st_mode) == 0o600
+    for token in (None, "wrong-token", ""):
+        status, _ = await raw_post(node, json.dumps(req("node.info")), token=token)
+        assert status == 401
+    status, body = await raw_post(node, json.dumps(req("node.info")))
+    assert status == 200 and body["result"]["peer_id"] == node.peer_id
+
+
+async def test_rpc_binds_loopback_only(node: NodeProc) -> None:
+    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=False).stdout
+    port = node.info["rpc_port"]
+    lines = [ln for ln in out.splitlines() if f":{port} " in ln]
+    assert lines and all("127.0.0.1:" in ln for ln in lines)
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ("{not json", -32700),
+    (json.dumps({"jsonrpc": "1.0", "id": 1, "method": "node.info"}), -32600),
+    (json.dumps([]), -32600),
+    (json.dumps(req("no.such.method")), -32601),
+    (json.dumps(req("listing.get", {"id": 5})), -32602),
+    (json.dumps(req("node.info", [1, 2])), -32602),
+    (json.dumps(req("listing.get", {"id": "ab" * 16})), 1000),
+])
+async def test_standard_error_codes(node: NodeProc, body: str, code: int) -> None:
+    status, reply = await raw_post(node, body)
+    assert status == 200
+    assert reply["error"]["code"] == code, reply
+    assert "Traceback" not in reply["error"]["message"]
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"price": {"amount": 1, "currency": "LTC"}, "quantity": 1}, "title"),
+    ({"title": "x" * 141, "price": {"amount": 1, "currency": "LTC"}, "quantity": 1}, "title"),
+    ({"title": "ok", "price": {"amount": -5, "currency": "LTC"}, "quantity": 1}, "price.amount"),
+    ({"title": "ok", "price": {"amount": 5, "currency": "LTC"}, "quantity": "many"}, "quantity"),
+    ({"title": "ok", "price": {"amount": 5, "currency": "LTC"}, "quantity": 1,
+      "tags": ["t"] * 11}, "tags"),
+    ({"title": "ok", "price": {"amount": 5, "currency": "LTC"}, "quantity": 1, "colour": "red"},
+     "colour"),
+])
+async def test_bad_params_name_the_field(node: NodeProc, params: dict[str, Any],
+                                         field: str) -> None:
+    with pytest.raises(RpcCallError) as err:
+        await node.call("listing.create", **params)
+    assert err.value.code == -32602
+    assert field in err.value.message
+
+
+async def test_batch_and_notifications(node: NodeProc) -> None:
+    batch = [req("node.info", rid=1), req("nope", rid="b"),
+             {"jsonrpc": "2.0", "method": "node.info"}]
+    status, reply = await raw_post(node, json.dumps(batch))
+    assert status == 200 and len(reply) == 2
+    by_id = {r["id"]: r for r in reply}
+    assert by_id[1]["result"]["peer_id"] == node.peer_id
+    assert by_id["b"]["error"]["code"] == -32601
+
+
+async def test_listing_lifecycle_and_search(node: NodeProc) -> None:
+    made = await node.call("listing.create", **sample_listing(
+        "Copper kettle", tags=["kitchen"],
+        shipping=[{"region": "DK", "price": {"amount": 500, "currency": "LTC"}}]))
+    assert made["seq"] == 1 and len(made["id"]) == 32
+    assert [x["id"] for x in await node.call("listing.list")] == [made["id"]]
+    hits = await node.call("listing.search", query="kett")  # prefix match
+    assert hits[0]["listing"]["id"] == made["id"] and hits[0]["score"] > 0
+    assert await node.call("listing.search", query="kitchen") != []
+    assert await node.call("listing.search", query='"); DROP TABLE listings; --') == []
+    upd = await node.call("listing.update", id=made["id"], quantity=7)
+    assert upd["seq"] == 2 and upd["quantity"] == 7 and upd["title"] == "Copper kettle"
+    with pytest.raises(RpcCallError) as err:
+        await node.call("listing.update", id=made["id"])
+    assert err.value.code == -32602
+    assert (await node.call("listing.delete", id=made["id"]))["deleted"] is True
+    with pytest.raises(RpcCallError) as err:
+        await node.call("listing.delete", id=made["id"])
+    assert err.value.code == 1000
+    fetched = await node.call("store.fetch", peer_id=node.peer_id)
+    assert fetched["listings"] == [] and fetched["manifest_seq"] >= 3
+
+
+async def test_profile(node: NodeProc) -> None:
+    assert (await node.call("profile.set", name="Kettle Co"))["name"] == "Kettle Co"
+    prof = await node.call("profile.set", about="Since 1890")
+    assert prof["name"] == "Kettle Co" and prof["about"] == "Since 1890"
+    assert (await node.call("profile.get"))["seq"] == prof["seq"]
+
+
+async def test_cli_rpc(node: NodeProc) -> None:
+    cmd = [sys.executable, "-m", "node.cli", "rpc", "--data-dir", str(node.data_dir)]
+    root = Path(__file__).resolve().parent.parent
+    ok = subprocess.run(cmd + ["node.info"], capture_output=True, text=True, cwd=root)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["peer_id"] == node.peer_id
+    bad = subprocess.run(cmd + ["listing.get", '{"id": "zz"}'], capture_output=True, text=True,
+                         cwd=root)
+    assert bad.returncode != 0 and "id" in bad.stderr
+    notjson = subprocess.run(cmd + ["node.info", "{"], capture_output=True, text=True, cwd=root)
+    assert notjson.returncode == 2
+
+
+async def test_node_connect_rejects_bad_addr(node: NodeProc) -> None:
+    with pytest.raises(RpcCallError) as err:
+        await node.call("node.connect", addr="/ip4/127.0.0.1/tcp/1")
+    assert err.value.code == -32602 and "addr" in err.value.message
+    with pytest.raises(RpcCallError) as err:
+        await node.call("node.connect",
+                        addr="/ip4/127.0.0.1/tcp/1/p2p/" + node.peer_id[:-1] + "x")
+    assert err.value.code in (1001, -32602)
