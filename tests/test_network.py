@@ -59,7 +59,8 @@ async def test_update_replaces_and_delete_removes_everywhere(cluster: list[NodeP
     created = await vendor.call("listing.create", **sample_listing("Brass telescope"))
     await _everyone_sees(others, "telescope", lambda h: len(h) == 1, "listing")
 
-    updated = await vendor.call("listing.update", id=created["id"], title="Brass spyglass", description="Pocket sized",
+    updated = await vendor.call("listing.update", id=created["id"], title="Brass spyglass",
+                                description="Pocket sized",
                                 price={"amount": 90_000, "currency": "LTC"})
     assert updated["seq"] == 2 and updated["id"] == created["id"]
     await _everyone_sees(others, "spyglass", lambda h: len(h) == 1 and h[0]["seq"] == 2,

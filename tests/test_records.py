@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.catalog import (decode_varint_prefix, encode_varint, frame, parse_request,
-                              parse_response)
+from protocol.catalog import (
+    decode_varint_prefix,
+    encode_varint,
+    frame,
+    parse_request,
+    parse_response,
+)
 from protocol.errors import RemoteProtocolError
 from protocol.identity import Identity
 from protocol.records import dht_key, parse_dht_key, select_record, validate_record
