@@ -1,0 +1,35 @@
+# The two commands a newcomer needs:  make run   and   make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint check bench clean deps
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# System packages the tests need: Litecoin Core for the regtest chain, iproute2 for `ss`.
+deps:
+	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq litecoind iproute2)
+
+run: $(STAMP)
+	$(BIN)/torv demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) deps lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/propagation.py --nodes 5 --listings 20
+	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

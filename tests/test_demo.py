@@ -1,0 +1,47 @@
+"""`torv demo --no-tui`: a private market comes up, is searchable, and Ctrl+C stops it all."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.client import RpcClient
+
+from .cluster import wait_for
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "demo", "--no-tui", "--vendors", "2", "--no-chain"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+        match = re.search(rb"data in (\S+)", line)
+        assert match, line
+        you = Path(match.group(1).decode()) / "you"
+        async with RpcClient.from_data_dir(you) as client:
+            async def stocked() -> bool:
+                hits = await client.call("listing.search", query="")
+                return len(hits) >= 6
+
+            await wait_for(stocked, 60, what="demo listings")
+            keyboards = await client.call("listing.search", query="keyboard")
+            assert [h["listing"]["title"] for h in keyboards] == [
+                "Mechanical keyboard, brown switches"]
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+        assert not you.parent.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,91 @@
+"""The TUI, driven by Textual's Pilot against real nodes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from textual.widgets import DataTable, Input, Static
+
+from tui.app import TorvApp
+from tui.client import RpcClient
+
+from .cluster import NodeProc, sample_listing, start_cluster, wait_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[NodeProc]]:
+    nodes = await start_cluster(tmp_path_factory.mktemp("tui"), 2)
+    yield nodes
+    for node in nodes:
+        await node.stop()
+
+
+def rows(app: TorvApp, table_id: str) -> list[list[Any]]:
+    table = app.query_one(table_id, DataTable)
+    return [table.get_row_at(i) for i in range(table.row_count)]
+
+
+async def test_search_shows_a_listing_published_by_another_node(pair: list[NodeProc]) -> None:
+    you, vendor = pair
+    made = await vendor.call("listing.create", **sample_listing("Birch canoe paddle"))
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        async def status_ok() -> bool:
+            await pilot.pause()
+            return you.peer_id in str(app.query_one("#status", Static).render())
+
+        await wait_for(status_ok, 20, what="status bar")
+        await pilot.click("#search")
+        await pilot.press(*"paddle")
+
+        async def found() -> bool:
+            await pilot.pause()
+            return any(r[0] == "Birch canoe paddle" for r in rows(app, "#results"))
+
+        await wait_for(found, 30, what="search result in the TUI")
+        await pilot.click("#results")
+        await pilot.press("down", "up")
+        await pilot.pause()
+        detail = str(app.query_one("#detail", Static).render())
+        assert "Birch canoe paddle" in detail and made["vendor"] in detail
+
+
+async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[NodeProc]) -> None:
+    you, other = pair
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("TabbedContent").active = "store"
+        await pilot.pause()
+        for field, text in (("#f-title", "Rowan wood spoon"), ("#f-description", "Carved"),
+                            ("#f-amount", "25000"), ("#f-tags", "kitchen, wood")):
+            app.query_one(field, Input).value = text
+        await pilot.click("#create")
+
+        async def listed() -> bool:
+            await pilot.pause()
+            return any(r[0] == "Rowan wood spoon" for r in rows(app, "#mine"))
+
+        await wait_for(listed, 20, what="listing in My store")
+
+        async def elsewhere() -> Any:
+            hits = await other.call("listing.search", query="rowan spoon")
+            return hits and hits[0]["listing"]["tags"] == ["kitchen", "wood"]
+
+        await wait_for(elsewhere, 30, what="TUI listing on the other node")
+
+        # a bad price gives a message, not a crash, and creates nothing
+        app.query_one("#f-amount", Input).value = "lots"
+        await pilot.pause()
+        assert await pilot.click("#create")
+
+        async def complained() -> bool:
+            await pilot.pause()
+            return "whole numbers" in str(app.query_one("#message").render())
+
+        await wait_for(complained, 10, what="form error message")
+        assert len(await you.call("listing.list")) == 1
