@@ -94,6 +94,7 @@ def cmd_rpc(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from .runner import RunOptions, run_node
+    from .wallet_cli import startup_passphrase
     from .wallet_rpc import wallet_extension
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -101,7 +102,9 @@ def cmd_node(args: argparse.Namespace) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
                       args.bootstrap)
-    opts.extensions.append(wallet_extension(args.data_dir, args.chain, args.chain_rpc))
+    passphrase = startup_passphrase(args.data_dir, args.chain)
+    opts.extensions.append(wallet_extension(args.data_dir, args.chain, args.chain_rpc,
+                                            passphrase))
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
         return run_demo(args)
     if args.command == "wallet":
-        from .wallet_rpc import cmd_wallet_restore
+        from .wallet_cli import cmd_wallet_restore
         return cmd_wallet_restore(args)
     return 2
 

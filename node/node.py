@@ -87,6 +87,8 @@ class Node:
         self._tasks: list[asyncio.Task[Any]] = []
         self._dht_dirty = asyncio.Event()
         self._seen_peers: set[str] = set()
+        # sections of node.info added by extensions, e.g. "wallet": name -> producer
+        self.extra_info: dict[str, Callable[[], Any]] = {}
         self.started = False
 
     def now(self) -> int:
@@ -327,4 +329,5 @@ class Node:
             "peers": len(self.p2p.connected_peers()),
             "rejected": dict(self.rejected),
             "dropped_gossip": self.p2p.dropped_gossip,
+            **{name: produce() for name, produce in self.extra_info.items()},
         }

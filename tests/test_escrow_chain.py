@@ -1,0 +1,152 @@
+"""Every escrow spending path, against a real Litecoin Core regtest node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from embit.script import Script, Witness
+
+from node.regtest import PASSWORD, USER, Regtest
+from wallet.chain import CoreRpcBackend
+from wallet.errors import RefusedToSign, WalletError
+from wallet.escrow import EscrowTerms
+from wallet.networks import get_network
+from wallet.psbt_ops import EscrowUtxo, Payment, build_release, finalize
+from wallet.wallet import Wallet, decode_psbt, encode_psbt
+
+pytestmark = pytest.mark.asyncio
+NET = get_network("litecoin-regtest")
+ESCROWED = 50_000_000
+FEE = 20_000
+TIMEOUT = 10
+
+
+@pytest_asyncio.fixture
+async def chain(regtest: Regtest) -> AsyncIterator[CoreRpcBackend]:
+    backend = CoreRpcBackend(f"http://127.0.0.1:{regtest.rpc_port}", USER, PASSWORD, "unused")
+    yield backend
+    await backend.close()
+
+
+def party(tmp: Path, name: str) -> Wallet:
+    (tmp / name).mkdir()
+    return Wallet.create(tmp / name, NET, f"pass-{name}", None)
+
+
+class Trade:
+    def __init__(self, tmp: Path, regtest: Regtest, timeout: int = TIMEOUT) -> None:
+        self.buyer, self.vendor, self.moderator = (party(tmp, n) for n in
+                                                   ("buyer", "vendor", "moderator"))
+        keys = [bytes.fromhex(w.new_escrow_key()[0]) for w in
+                (self.buyer, self.vendor, self.moderator)]
+        self.terms = EscrowTerms(keys[0], keys[1], keys[2], timeout)
+        self.ws = self.terms.witness_script()
+        self.address = NET.address(self.terms.script_pubkey())
+        txid, vout = regtest.fund(self.address, ESCROWED)
+        regtest.mine(1)
+        self.utxo = EscrowUtxo(txid, vout, ESCROWED, self.ws)
+        self.payee = regtest.rpc("getnewaddress", wallet="miner")
+        self.agreed = [Payment(bytes(NET.script_for(self.payee).data), ESCROWED - FEE)]
+
+    def psbt(self, sequence: int | None = None) -> str:
+        return encode_psbt(build_release(self.utxo, self.agreed, sequence))
+
+
+@pytest.mark.parametrize("signers", [("buyer", "vendor"), ("moderator", "buyer"),
+                                     ("moderator", "vendor")])
+async def test_two_of_three_paths_spend(tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend,
+                                        signers: tuple[str, str]) -> None:
+    trade = Trade(tmp_path, regtest)
+    unsigned = trade.psbt()
+    signed = [getattr(trade, who).sign_release(unsigned, trade.agreed, FEE) for who in signers]
+    result = await trade.buyer.finalize_release(signed, timeout_path=False, broadcast=False)
+    assert await chain.test_accept(result["hex"]) == (True, "")
+    txid = await chain.broadcast(result["hex"])
+    regtest.mine(1)
+    tx = regtest.rpc("getrawtransaction", txid, True)
+    assert tx["confirmations"] == 1
+    assert int(tx["vout"][0]["value"] * 10**8) == ESCROWED - FEE
+
+
+async def test_a_single_signature_is_refused_by_the_chain(
+    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend
+) -> None:
+    trade = Trade(tmp_path, regtest)
+    one = decode_psbt(trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE))
+    with pytest.raises(WalletError, match="two signatures"):
+        finalize(one)
+    tx = one.tx
+    sig = next(iter(one.inputs[0].partial_sigs.values()))
+    tx.vin[0].witness = Witness([b"", sig, b"\x01", trade.ws.data])  # forced through
+    allowed, reason = await chain.test_accept(tx.serialize().hex())
+    assert not allowed and reason
+
+
+async def test_vendor_alone_only_after_the_timeout(
+    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend
+) -> None:
+    trade = Trade(tmp_path, regtest)  # funded, 1 confirmation
+    signed = trade.vendor.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)
+    raw = (await trade.vendor.finalize_release([signed], timeout_path=True,
+                                               broadcast=False))["hex"]
+    assert await chain.test_accept(raw) == (False, "non-BIP68-final")
+    regtest.mine(TIMEOUT - 2)  # N-1 confirmations
+    conf = regtest.rpc("getrawtransaction", trade.utxo.txid, True)["confirmations"]
+    assert conf == TIMEOUT - 1
+    assert await chain.test_accept(raw) == (False, "non-BIP68-final")
+    regtest.mine(1)  # N confirmations
+    assert await chain.test_accept(raw) == (True, "")
+    await chain.broadcast(raw)
+    # the buyer cannot use the timeout branch: its signature does not satisfy it
+    with pytest.raises(WalletError, match="vendor"):
+        await trade.buyer.finalize_release(
+            [trade.buyer.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)],
+            timeout_path=True, broadcast=False)
+
+
+async def test_signer_refuses_altered_outputs_and_overcap_fees(
+    tmp_path: Path, regtest: Regtest
+) -> None:
+    trade = Trade(tmp_path, regtest)
+    thief = Payment(bytes(NET.script_for(regtest.rpc("getnewaddress", wallet="miner")).data),
+                    ESCROWED - FEE)
+    altered = build_release(trade.utxo, [thief])
+    with pytest.raises(RefusedToSign, match="outputs differ"):
+        trade.buyer.sign_release(encode_psbt(altered), trade.agreed, FEE)
+    # the same payee, but a smaller amount: the rest would go to fees
+    greedy = build_release(trade.utxo, [Payment(trade.agreed[0].script_pubkey,
+                                                 ESCROWED - FEE - 5000)])
+    with pytest.raises(RefusedToSign):
+        trade.buyer.sign_release(encode_psbt(greedy), trade.agreed, FEE)
+    # agreed outputs, but a fee above the caller's cap
+    with pytest.raises(RefusedToSign, match="exceeds the cap"):
+        trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE - 1)
+    # OpenBazaar's guard: never more than 25% of the escrow in fees
+    big_fee = [Payment(trade.agreed[0].script_pubkey, ESCROWED // 2)]
+    with pytest.raises(RefusedToSign, match="25%"):
+        build_release(trade.utxo, big_fee)
+    # a PSBT for an escrow this wallet holds no key in
+    stranger = party(tmp_path, "stranger")
+    stranger.new_escrow_key()
+    with pytest.raises(RefusedToSign, match="none of this wallet's escrow keys"):
+        stranger.sign_release(trade.psbt(), trade.agreed, FEE)
+
+
+async def test_escrow_script_rules() -> None:
+    from embit.ec import PrivateKey
+    keys = [PrivateKey(bytes([i]) * 32).get_public_key().sec() for i in (1, 2, 3)]
+    terms = EscrowTerms(keys[2], keys[0], keys[1], 25920)
+    again = EscrowTerms(keys[1], keys[0], keys[2], 25920)
+    assert terms.witness_script().data == again.witness_script().data  # sorted keys
+    with pytest.raises(WalletError, match="differ"):
+        EscrowTerms(keys[0], keys[0], keys[1], 10)
+    with pytest.raises(WalletError):
+        EscrowTerms(keys[0], keys[1], keys[2], 70_000)
+    with pytest.raises(WalletError):
+        EscrowTerms(b"\x02" + b"\x00" * 32, keys[1], keys[2], 10)
+    assert NET.timeout_blocks(1080) == 25920  # 45 days of 2.5-minute blocks
+    assert get_network("bitcoin").timeout_blocks(1080) == 6480
+    assert isinstance(terms.script_pubkey(), Script)

@@ -1,0 +1,179 @@
+"""Chain backends. The node talks to the chain only through ``ChainBackend``.
+
+``CoreRpcBackend`` speaks Bitcoin Core's JSON-RPC, served alike by bitcoind and litecoind. It
+keeps a *watch-only legacy wallet* named ``torv-<fingerprint>`` inside the chain node, into
+which we import our BIP84 descriptors (public keys only) and each escrow address; the chain
+node then tracks UTXOs and confirmations for us. (Descriptor wallets would do as well, but the
+Debian litecoind is built without SQLite, so legacy ``importmulti`` is the common ground.)
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import aiohttp
+
+from .errors import ChainError, WalletError
+from .networks import Network
+
+COIN = Decimal(100_000_000)
+FALLBACK_FEE_RATE = 20  # sat/vB when the chain cannot estimate (e.g. regtest)
+RPC_WALLET_NOT_FOUND = -18
+RPC_WALLET_ALREADY_LOADED = -35
+RPC_WALLET_EXISTS = -4
+
+
+def to_sats(value: Any) -> int:
+    return int(Decimal(str(value)) * COIN)
+
+
+def to_coins(sats: int) -> str:
+    return str(Decimal(sats) / COIN)
+
+
+@dataclass(frozen=True)
+class Utxo:
+    txid: str
+    vout: int
+    amount: int
+    address: str
+    confirmations: int
+
+
+class ChainBackend(Protocol):
+    async def close(self) -> None: ...
+    async def tip_height(self) -> int: ...
+    async def watch(self, items: list[dict[str, Any]], rescan: bool) -> None: ...
+    async def unspent(self, addresses: list[str] | None = None) -> list[Utxo]: ...
+    async def transactions(self, count: int) -> list[dict[str, Any]]: ...
+    async def broadcast(self, raw_hex: str) -> str: ...
+    async def test_accept(self, raw_hex: str) -> tuple[bool, str]: ...
+    async def fee_rate(self, target_blocks: int = 6) -> int: ...
+    async def tx_status(self, txid: str) -> dict[str, Any]: ...
+
+
+def parse_chain_rpc(spec: str, network: Network) -> tuple[str, str, str]:
+    """``http://user:pass@host:port`` or a path to the chain node's ``.cookie`` file."""
+    if spec.startswith(("http://", "https://")):
+        parts = urlsplit(spec)
+        if not parts.username:
+            raise WalletError("--chain-rpc URL needs user:password@")
+        netloc = f"{parts.hostname}:{parts.port or network.rpc_port}"
+        url = urlunsplit((parts.scheme, netloc, "", "", ""))
+        return url, unquote(parts.username), unquote(parts.password or "")
+    try:
+        user, _, password = Path(spec).read_text().strip().partition(":")
+    except OSError as exc:
+        raise WalletError(f"cannot read chain cookie file {spec}: {exc.strerror}") from None
+    return f"http://127.0.0.1:{network.rpc_port}", user, password
+
+
+class CoreRpcBackend:
+    def __init__(self, url: str, user: str, password: str, wallet_name: str,
+                 timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        self.wallet_name = wallet_name
+        self._ids = itertools.count(1)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, *params: Any, wallet: bool = False) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        url = f"{self.url}/wallet/{self.wallet_name}" if wallet else self.url
+        body = {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
+        try:
+            async with self._session.post(url, data=json.dumps(body)) as resp:
+                if resp.status == 401:
+                    raise ChainError("the chain node refused our RPC credentials")
+                text = await resp.text()
+        except aiohttp.ClientError as exc:
+            raise ChainError(f"cannot reach the chain node: {type(exc).__name__}") from None
+        try:
+            reply = json.loads(text, parse_float=Decimal)
+        except ValueError:
+            raise ChainError(f"chain node sent non-JSON (HTTP {resp.status})") from None
+        if reply.get("error"):
+            err = reply["error"]
+            raise ChainError(f"{method}: {err.get('message')}", err.get("code"))
+        return reply["result"]
+
+    async def ensure_wallet(self) -> None:
+        """Create or load our watch-only wallet in the chain node."""
+        try:
+            await self.call("loadwallet", self.wallet_name)
+        except ChainError as exc:
+            if exc.code == RPC_WALLET_ALREADY_LOADED:
+                return
+            if exc.code != RPC_WALLET_NOT_FOUND:
+                raise
+            await self.call("createwallet", self.wallet_name, True, True)
+
+    async def tip_height(self) -> int:
+        return int(await self.call("getblockcount"))
+
+    async def watch(self, items: list[dict[str, Any]], rescan: bool) -> None:
+        """Import watch-only descriptors/addresses: items of {desc, range} or {address}."""
+        requests = []
+        for item in items:
+            req: dict[str, Any] = {"watchonly": True, "timestamp": 0 if rescan else "now"}
+            if "desc" in item:
+                info = await self.call("getdescriptorinfo", item["desc"])
+                req["desc"] = f"{item['desc']}#{info['checksum']}"
+                req["range"] = item["range"]
+            else:
+                req["scriptPubKey"] = {"address": item["address"]}
+            requests.append(req)
+        results = await self.call("importmulti", requests, {"rescan": rescan}, wallet=True)
+        for res in results:
+            if not res.get("success"):
+                raise ChainError(f"import failed: {res.get('error', {}).get('message')}")
+
+    async def unspent(self, addresses: list[str] | None = None) -> list[Utxo]:
+        args: list[Any] = [0, 9_999_999]
+        if addresses is not None:
+            args.append(addresses)
+        rows = await self.call("listunspent", *args, wallet=True)
+        return [Utxo(r["txid"], int(r["vout"]), to_sats(r["amount"]), r.get("address", ""),
+                     int(r["confirmations"])) for r in rows]
+
+    async def transactions(self, count: int) -> list[dict[str, Any]]:
+        rows = await self.call("listtransactions", "*", count, 0, True, wallet=True)
+        return [{"txid": r["txid"], "address": r.get("address"), "category": r["category"],
+                 "amount": to_sats(r["amount"]), "confirmations": int(r["confirmations"]),
+                 "time": int(r.get("time", 0))} for r in rows]
+
+    async def broadcast(self, raw_hex: str) -> str:
+        return str(await self.call("sendrawtransaction", raw_hex))
+
+    async def test_accept(self, raw_hex: str) -> tuple[bool, str]:
+        res = (await self.call("testmempoolaccept", [raw_hex]))[0]
+        return bool(res["allowed"]), str(res.get("reject-reason", ""))
+
+    async def fee_rate(self, target_blocks: int = 6) -> int:
+        res = await self.call("estimatesmartfee", target_blocks)
+        if "feerate" not in res:
+            return FALLBACK_FEE_RATE
+        return max(1, int(Decimal(str(res["feerate"])) * COIN / 1000))
+
+    async def tx_status(self, txid: str) -> dict[str, Any]:
+        try:
+            tx = await self.call("gettransaction", txid, True, wallet=True)
+            return {"txid": txid, "confirmations": int(tx["confirmations"])}
+        except ChainError:
+            raw = await self.call("getrawtransaction", txid, True)
+            return {"txid": txid, "confirmations": int(raw.get("confirmations", 0))}
