@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .launcher import NodeProc, start_cluster
+from .regtest import Regtest
 
 log = logging.getLogger("torv.demo")
+DEMO_PASSPHRASE = "demo"  # regtest coins only
 
 SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("Ingrid's Loom", "Hand-woven textiles from Aarhus", [
@@ -53,19 +55,40 @@ async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, An
                                                              "currency": "LTC"}}])
 
 
+async def _fund(chain: Regtest, nodes: list[NodeProc]) -> None:
+    """Give every demo wallet 10 LTC (regtest coins), confirmed."""
+    for node in nodes:
+        address = (await node.call("wallet.address"))["address"]
+        await asyncio.to_thread(chain.fund, address, 10 * 10**8)
+    await asyncio.to_thread(chain.mine, 1)
+
+
 async def _run(args: argparse.Namespace, base: Path) -> int:
     from tui.app import TorvApp
     from tui.client import RpcClient
 
     nodes: list[NodeProc] = []
+    chain: Regtest | None = None
+    extra: list[str] = []
+    env = {}
+    if not args.no_chain:
+        if shutil.which("litecoind") is None:
+            print("litecoind not found: the demo runs without a chain (apt-get install "
+                  "litecoind for wallets and escrow)", flush=True)
+        else:
+            chain = await asyncio.to_thread(Regtest().start)
+            extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url]
+            env = {"TORV_WALLET_PASSPHRASE": DEMO_PASSPHRASE}
     try:
-        you = NodeProc(base / "you")
+        you = NodeProc(base / "you", extra_args=extra, env=env)
         await you.start()
         nodes.append(you)
-        vendors = await start_cluster(base, args.vendors, seed=you)
+        vendors = await start_cluster(base, args.vendors, seed=you, extra_args=extra, env=env)
         nodes = [you, *vendors]
         for vendor, (name, about, items) in zip(vendors, SAMPLE_STORES * 5, strict=False):
             await _stock(vendor, name, about, items)
+        if chain is not None:
+            await _fund(chain, nodes)
         print(f"demo market ready: you are {you.peer_id}; data in {base}", flush=True)
         print(f"script it: torv rpc --data-dir {you.data_dir} listing.search "
               "'{\"query\": \"coffee\"}'", flush=True)
@@ -80,6 +103,8 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
         return 0
     finally:
         await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
+        if chain is not None:
+            await asyncio.to_thread(chain.stop)
 
 
 def run_demo(args: argparse.Namespace) -> int:

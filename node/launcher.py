@@ -117,15 +117,18 @@ class NodeProc:
         return code
 
 
-async def start_cluster(base: Path, n: int, seed: NodeProc | None = None) -> list[NodeProc]:
+async def start_cluster(base: Path, n: int, seed: NodeProc | None = None,
+                        extra_args: list[str] | None = None,
+                        env: dict[str, str] | None = None) -> list[NodeProc]:
     """Start ``n`` nodes; each bootstraps from the first (or ``seed``)."""
     nodes: list[NodeProc] = []
     first = seed
     if first is None:
-        first = NodeProc(base / "n0")
+        first = NodeProc(base / "n0", extra_args=extra_args, env=env)
         await first.start()
         nodes.append(first)
-    rest = [NodeProc(base / f"n{i}", bootstrap=[first.addr]) for i in range(len(nodes), n)]
+    rest = [NodeProc(base / f"n{i}", bootstrap=[first.addr], extra_args=extra_args, env=env)
+            for i in range(len(nodes), n)]
     for node in rest:
         node.spawn()
     await asyncio.gather(*(node.ready() for node in rest))

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio
 
 async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "demo", "--no-tui", "--vendors", "2", "--no-chain"],
+        [sys.executable, "-m", "node.cli", "demo", "--no-tui", "--vendors", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parent.parent)
     assert proc.stdout is not None
@@ -38,6 +38,10 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
             keyboards = await client.call("listing.search", query="keyboard")
             assert [h["listing"]["title"] for h in keyboards] == [
                 "Mechanical keyboard, brown switches"]
+            # the demo's chain funded "you": the market can trade
+            wallet = await client.call("wallet.info")
+            assert wallet["network"] == "litecoin-regtest"
+            assert wallet["balance"]["confirmed"] == 10 * 10**8
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0
         assert not you.parent.exists()

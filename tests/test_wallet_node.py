@@ -1,0 +1,165 @@
+"""The wallet through a real node's JSON-RPC, against a real regtest chain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from node.regtest import Regtest
+from tui.client import RpcCallError
+from wallet.escrow import parse_witness_script
+from wallet.networks import get_network
+from wallet.wallet import Wallet
+
+from .cluster import NodeProc, wait_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+PASSPHRASE = "correct horse battery staple 7"
+NET = get_network("litecoin-regtest")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def wnode(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[NodeProc]:
+    node = NodeProc(tmp_path_factory.mktemp("wallet") / "node",
+                    extra_args=["--chain", "litecoin-regtest", "--chain-rpc", regtest.url,
+                                "--log-level", "DEBUG"],
+                    env={"TORV_WALLET_PASSPHRASE": PASSPHRASE})
+    await node.start()
+    yield node
+    await node.stop()
+
+
+async def balance(node: NodeProc) -> dict[str, int]:
+    return dict((await node.call("wallet.info"))["balance"])
+
+
+async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> None:
+    info = await wnode.call("wallet.info")
+    assert info["network"] == "litecoin-regtest" and info["locked"] is False
+    assert info["balance"] == {"confirmed": 0, "unconfirmed": 0}
+    assert (await wnode.call("node.info"))["wallet"]["backend"] is True
+    addr = (await wnode.call("wallet.address"))["address"]
+    assert addr.startswith("rltc1q")
+    assert (await wnode.call("wallet.address"))["address"] != addr
+    regtest.fund(addr, 200_000_000)
+
+    async def pending() -> bool:
+        return (await balance(wnode))["unconfirmed"] == 200_000_000
+    await wait_for(pending, 30, what="unconfirmed balance")
+    regtest.mine(1)
+
+    async def confirmed() -> bool:
+        return (await balance(wnode)) == {"confirmed": 200_000_000, "unconfirmed": 0}
+    await wait_for(confirmed, 30, what="confirmed balance")
+
+    payee = regtest.rpc("getnewaddress", wallet="miner")
+    txid = (await wnode.call("wallet.send", address=payee, amount=50_000_000))["txid"]
+    regtest.mine(1)
+    tx = regtest.rpc("getrawtransaction", txid, True)
+    assert tx["confirmations"] == 1
+    paid = [o for o in tx["vout"] if o["scriptPubKey"].get("addresses") == [payee]]
+    assert int(paid[0]["value"] * 10**8) == 50_000_000
+    after = await balance(wnode)
+    assert 149_900_000 < after["confirmed"] < 150_000_000  # minus a small fee
+    txs = await wnode.call("wallet.transactions")
+    assert {t["category"] for t in txs} >= {"receive"}
+    assert any(t["txid"] == txid for t in txs)
+
+
+async def test_bad_sends_get_clear_errors(wnode: NodeProc) -> None:
+    with pytest.raises(RpcCallError) as err:  # a bitcoin regtest address on litecoin
+        await wnode.call("wallet.send", address="bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+                         amount=1000)
+    assert err.value.code == -32602 and "address" in err.value.message
+    with pytest.raises(RpcCallError) as err:
+        await wnode.call("wallet.send", address=(await wnode.call("wallet.address"))["address"],
+                         amount=10**15)
+    assert err.value.code == 1004 and "insufficient" in err.value.message
+
+
+async def test_lock_and_unlock(wnode: NodeProc) -> None:
+    await wnode.call("wallet.lock")
+    assert (await wnode.call("wallet.info"))["locked"] is True
+    with pytest.raises(RpcCallError) as err:
+        await wnode.call("wallet.send", address=(await wnode.call("wallet.address"))["address"],
+                         amount=10_000)
+    assert err.value.code == 1003
+    with pytest.raises(RpcCallError) as err:
+        await wnode.call("wallet.unlock", passphrase="not it")
+    assert err.value.code == 1004 and "wrong wallet passphrase" in err.value.message
+    assert "not it" not in err.value.message
+    await wnode.call("wallet.unlock", passphrase=PASSPHRASE)
+    assert (await wnode.call("wallet.info"))["locked"] is False
+
+
+async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: Path) -> None:
+    vendor_key = (await wnode.call("escrow.key"))["pubkey"]
+    assert vendor_key != (await wnode.call("escrow.key"))["pubkey"]  # never reused
+    parties = {}
+    for name in ("buyer", "moderator"):
+        (tmp_path / name).mkdir()
+        parties[name] = Wallet.create(tmp_path / name, NET, "pw", None)
+    buyer_key, mod_key = (parties[n].new_escrow_key()[0] for n in ("buyer", "moderator"))
+    escrow = await wnode.call("escrow.create", buyer=buyer_key, vendor=vendor_key,
+                              moderator=mod_key, timeout_hours=1080)
+    assert escrow["timeout_blocks"] == 25920
+    assert parse_witness_script(bytes.fromhex(escrow["witness_script"])).vendor.hex() == \
+        vendor_key
+    txid, vout = regtest.fund(escrow["address"], 30_000_000)
+    regtest.mine(1)
+
+    async def funded() -> Any:
+        st = await wnode.call("escrow.status", address=escrow["address"])
+        return st["utxos"] and st["utxos"][0]["confirmations"] >= 1
+    await wait_for(funded, 30, what="escrow funding seen")
+
+    payee = regtest.rpc("getnewaddress", wallet="miner")
+    outputs = [{"address": payee, "amount": 29_990_000}]
+    built = await wnode.call("escrow.release_psbt", txid=txid, vout=vout, amount=30_000_000,
+                             witness_script=escrow["witness_script"], outputs=outputs)
+    assert built["suggested_fee"] > 0
+    from wallet.psbt_ops import Payment
+    agreed = [Payment(bytes(NET.script_for(payee).data), 29_990_000)]
+    by_buyer = parties["buyer"].sign_release(built["psbt"], agreed, 10_000)
+    with pytest.raises(RpcCallError) as err:  # the vendor refuses an altered output
+        await wnode.call("escrow.sign", psbt=built["psbt"],
+                         outputs=[{"address": payee, "amount": 29_000_000}])
+    assert err.value.code == 1007
+    by_vendor = (await wnode.call("escrow.sign", psbt=built["psbt"], outputs=outputs,
+                                  max_fee=10_000))["psbt"]
+    done = await wnode.call("escrow.finalize", psbts=[by_buyer, by_vendor], broadcast=True)
+    regtest.mine(1)
+    assert regtest.rpc("getrawtransaction", done["txid"], True)["confirmations"] == 1
+
+
+async def test_secrets_never_in_logs_or_errors(wnode: NodeProc) -> None:
+    words = (await wnode.call("wallet.mnemonic", passphrase=PASSPHRASE))["mnemonic"]
+    assert len(words.split()) == 24
+    with pytest.raises(RpcCallError) as err:
+        await wnode.call("wallet.mnemonic", passphrase="guess")
+    assert "guess" not in str(err.value) and words.split()[0] not in str(err.value.data or "")
+    log = wnode.log_path.read_text()
+    assert "wallet" in log  # the log is real and covers the wallet
+    assert words not in log and " ".join(words.split()[:3]) not in log
+    assert PASSPHRASE not in log
+    seed = (wnode.data_dir / "node.key").read_bytes().hex()
+    assert seed not in log
+    wallet_file = (wnode.data_dir / "wallet.json").read_text()
+    assert words.split()[0] + " " + words.split()[1] not in wallet_file
+
+
+async def test_node_without_chain_says_so(tmp_path: Path) -> None:
+    node = await NodeProc(tmp_path / "plain").start()
+    try:
+        info = await node.call("node.info")
+        assert info["wallet"]["network"] is None and info["wallet"]["backend"] is False
+        with pytest.raises(RpcCallError) as err:
+            await node.call("wallet.address")
+        assert err.value.code == 1005 and "--chain" in err.value.message
+    finally:
+        await node.stop()
