@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from tui.app import TorvApp
 from tui.client import RpcClient
@@ -80,7 +80,12 @@ async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[Nod
 
         # a bad price gives a message, not a crash, and creates nothing
         app.query_one("#f-amount", Input).value = "lots"
-        await pilot.pause()
+
+        async def button_ready() -> bool:  # Button ignores clicks during its press effect
+            await pilot.pause()
+            return not app.query_one("#create", Button).has_class("-active")
+
+        await wait_for(button_ready, 10, what="the Create button to be clickable again")
         assert await pilot.click("#create")
 
         async def complained() -> bool:

@@ -144,8 +144,8 @@ class TorvApp(App[None]):
                           str(item["seq"]), key=item["id"])
 
     @on(DataTable.RowSelected, "#mine")
-    @on(DataTable.RowHighlighted, "#mine")
-    def pick_own(self, event: DataTable.RowSelected | DataTable.RowHighlighted) -> None:
+    def pick_own(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click) on one of your listings loads it into the form for editing."""
         item = self.mine.get(str(event.row_key.value))
         if item is None:
             return
