@@ -173,6 +173,13 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
         p = Params(params, {"count"})
         return await svc.require().transactions(p.integer("count", False, 1, 1000) or 100)
 
+    async def transaction(params: dict[str, Any]) -> Any:
+        p = Params(params, {"txid"})
+        txid = p.text("txid", True, 64)
+        if len(txid) != 64 or any(c not in "0123456789abcdef" for c in txid):
+            raise invalid_params("txid", "must be 64 lower-case hex characters")
+        return await svc.require().chain().tx_status(txid)
+
     async def escrow_key(params: dict[str, Any]) -> Any:
         Params(params, set())
         pub, index = svc.require(unlocked=True).new_escrow_key()
@@ -239,6 +246,7 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
         "wallet.info": info, "wallet.create": create, "wallet.unlock": unlock,
         "wallet.lock": lock, "wallet.mnemonic": mnemonic, "wallet.address": address,
         "wallet.send": send, "wallet.transactions": transactions,
+        "wallet.transaction": transaction,
         "escrow.key": escrow_key, "escrow.create": escrow_create,
         "escrow.status": escrow_status, "escrow.release_psbt": escrow_release_psbt,
         "escrow.sign": escrow_sign, "escrow.finalize": escrow_finalize,

@@ -66,6 +66,7 @@ async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> N
     assert int(paid[0]["value"] * 10**8) == 50_000_000
     after = await balance(wnode)
     assert 149_900_000 < after["confirmed"] < 150_000_000  # minus a small fee
+    assert (await wnode.call("wallet.transaction", txid=txid))["confirmations"] == 1
     txs = await wnode.call("wallet.transactions")
     assert {t["category"] for t in txs} >= {"receive"}
     assert any(t["txid"] == txid for t in txs)
