@@ -12,7 +12,9 @@ from typing import Any
 
 import platformdirs
 
+from protocol.errors import TorvError
 from tui.client import RpcCallError, RpcClient
+from wallet.networks import NETWORKS_BY_NAME
 
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4717"
 DEFAULT_RPC_PORT = 4718
@@ -39,9 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON-RPC port on 127.0.0.1; 0 picks a free one (default %(default)s)")
     p.add_argument("--bootstrap", nargs="*", default=[], metavar="MULTIADDR",
                    help="peers to connect to at start")
-    p.add_argument("--chain", default=None,
-                   help="wallet network: bitcoin, testnet, signet, regtest, litecoin, "
-                        "litecoin-regtest (default: no wallet backend)")
+    p.add_argument("--chain", default=None, choices=sorted(NETWORKS_BY_NAME),
+                   help="wallet network (default: no wallet backend)")
     p.add_argument("--chain-rpc", default=None,
                    help="chain node JSON-RPC URL (http://user:pass@host:port) or cookie file")
     p.add_argument("--log-level", default="INFO")
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     wsub = p.add_subparsers(dest="wallet_command", required=True)
     w = wsub.add_parser("restore", help="rebuild the wallet from its 24 words")
     _data_dir(w)
-    w.add_argument("--chain", required=True)
+    w.add_argument("--chain", required=True, choices=sorted(NETWORKS_BY_NAME))
     return parser
 
 
@@ -109,6 +110,9 @@ def cmd_node(args: argparse.Namespace) -> int:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:
         pass
+    except TorvError as exc:
+        logging.getLogger("torv").error("cannot run the node: %s", exc)
+        return 1
     return 0
 
 

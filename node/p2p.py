@@ -142,7 +142,10 @@ class P2PHost:
     ) -> None:
         priv = Ed25519PrivateKey.from_bytes(seed)
         self._keypair = KeyPair(priv, priv.get_public_key())
-        self._listen = [multiaddr.Multiaddr(a) for a in listen]
+        try:
+            self._listen = [multiaddr.Multiaddr(a) for a in listen]
+        except Exception as exc:  # noqa: BLE001 - multiaddr raises assorted parse errors
+            raise P2PError(f"bad --listen address: {exc}") from None
         self._dht_rules = dht_rules
         self._on_reject = on_reject
         self._heartbeat = heartbeat

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from protocol.catalog import (
     MAX_IDS,
@@ -143,18 +144,8 @@ class CatalogSync:
     async def _fetch_from(
         self, peer: str, vendor: str, missing: dict[str, bytes], addrs: list[str] | None = None
     ) -> int:
-        ids = sorted(missing)[:MAX_IDS]
-        try:
-            resp = await self.p2p.request(
-                peer, CATALOG_PROTOCOL, make_request("listings", vendor=vendor, ids=ids),
-                MAX_RESPONSE, addrs)
-            items = parse_response("listings", resp)
-        except P2PError as exc:
-            log.debug("listings from %s: %s", peer[:12], exc)
-            return 0
-        except RemoteProtocolError as exc:
-            self.reject("stream", str(exc))
-            return 0
+        items = await self._ask(peer, "listings", MAX_RESPONSE, addrs, vendor=vendor,
+                                ids=sorted(missing)[:MAX_IDS])
         stored = 0
         for wire in items:
             try:
@@ -176,18 +167,8 @@ class CatalogSync:
     # ------------------------------------------------------------------ anti-entropy
     async def sync_with(self, peer: str) -> int:
         """Ask ``peer`` for every store it knows and ingest them. Returns listings fetched."""
-        try:
-            resp = await self.p2p.request(peer, CATALOG_PROTOCOL, make_request("sync"),
-                                          MAX_RESPONSE)
-            items = parse_response("sync", resp)
-        except P2PError as exc:
-            log.debug("sync with %s: %s", peer[:12], exc)
-            return 0
-        except RemoteProtocolError as exc:
-            self.reject("stream", str(exc))
-            return 0
         got = 0
-        for wire in items:
+        for wire in await self._ask(peer, "sync", MAX_RESPONSE):
             try:
                 obj = StoreObject.from_wire(wire)
             except RemoteProtocolError as exc:
@@ -197,13 +178,17 @@ class CatalogSync:
         return got
 
     async def exchange_peers(self, peer: str) -> list[tuple[str, list[str]]]:
+        return [(p["id"], list(p["addrs"])) for p in await self._ask(peer, "peers", MAX_REQUEST)]
+
+    async def _ask(self, peer: str, op: str, max_size: int, addrs: list[str] | None = None,
+                   **params: Any) -> list[Any]:
+        """One catalog request; [] if the peer is unreachable or answers badly (counted)."""
         try:
-            resp = await self.p2p.request(peer, CATALOG_PROTOCOL, make_request("peers"),
-                                          MAX_REQUEST)
-            items = parse_response("peers", resp)
-        except P2PError:
-            return []
+            resp = await self.p2p.request(peer, CATALOG_PROTOCOL, make_request(op, **params),
+                                          max_size, addrs)
+            return parse_response(op, resp)
+        except P2PError as exc:
+            log.debug("%s from %s: %s", op, peer[:12], exc)
         except RemoteProtocolError as exc:
             self.reject("stream", str(exc))
-            return []
-        return [(p["id"], list(p["addrs"])) for p in items]
+        return []

@@ -162,3 +162,21 @@ async def test_node_connect_rejects_bad_addr(node: NodeProc) -> None:
         await node.call("node.connect",
                         addr="/ip4/127.0.0.1/tcp/1/p2p/" + node.peer_id[:-1] + "x")
     assert err.value.code in (1001, -32602)
+
+
+async def test_node_refuses_bad_startup_options(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    base = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(tmp_path),
+            "--rpc-port", "0"]
+    bad_listen = subprocess.run(base + ["--listen", "garbage"], capture_output=True, text=True,
+                                cwd=root, timeout=60)
+    assert bad_listen.returncode == 1 and "bad --listen address" in bad_listen.stderr
+    bad_chain = subprocess.run(base + ["--chain", "dogecoin"], capture_output=True, text=True,
+                               cwd=root, timeout=60)
+    assert bad_chain.returncode == 2 and "invalid choice" in bad_chain.stderr
+    unreachable = subprocess.run(
+        base + ["--listen", "/ip4/127.0.0.1/tcp/0", "--chain", "litecoin-regtest",
+                "--chain-rpc", "http://u:p@127.0.0.1:1"], capture_output=True, text=True,
+        cwd=root, timeout=60)
+    assert unreachable.returncode == 1 and "cannot reach the chain node" in unreachable.stderr
+    assert not (tmp_path / "rpc.cookie").exists()
