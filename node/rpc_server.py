@@ -35,6 +35,7 @@ REFUSED = 1007
 COOKIE_NAME = "rpc.cookie"
 PORT_FILE = "rpc.port"
 MAX_BODY = 1 << 20
+MAX_BATCH = 100
 
 
 class RpcError(TorvError):
@@ -83,9 +84,10 @@ class RpcServer:
         except (ValueError, UnicodeDecodeError):
             return web.json_response(_error(None, PARSE_ERROR, "parse error: body is not JSON"))
         if isinstance(payload, list):
-            if not payload:
-                return web.json_response(_error(None, INVALID_REQUEST, "empty batch"))
-            results = [await self.handle_one(item) for item in payload[:100]]
+            if not payload or len(payload) > MAX_BATCH:
+                return web.json_response(_error(
+                    None, INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} requests"))
+            results = [await self.handle_one(item) for item in payload]
             out = [r for r in results if r is not None]
             return web.json_response(out) if out else web.Response(status=204)
         result = await self.handle_one(payload)

@@ -72,14 +72,20 @@ async def test_rpc_binds_loopback_only(node: NodeProc) -> None:
     ("{not json", -32700),
     (json.dumps({"jsonrpc": "1.0", "id": 1, "method": "node.info"}), -32600),
     (json.dumps([]), -32600),
+    (json.dumps([{"jsonrpc": "2.0", "id": i, "method": "node.info"} for i in range(101)]),
+     -32600),
+    (json.dumps([1]), None),
     (json.dumps(req("no.such.method")), -32601),
     (json.dumps(req("listing.get", {"id": 5})), -32602),
     (json.dumps(req("node.info", [1, 2])), -32602),
     (json.dumps(req("listing.get", {"id": "ab" * 16})), 1000),
 ])
-async def test_standard_error_codes(node: NodeProc, body: str, code: int) -> None:
+async def test_standard_error_codes(node: NodeProc, body: str, code: int | None) -> None:
     status, reply = await raw_post(node, body)
     assert status == 200
+    if code is None:  # a batch of one invalid entry: a list holding one error
+        assert [r["error"]["code"] for r in reply] == [-32600]
+        return
     assert reply["error"]["code"] == code, reply
     assert "Traceback" not in reply["error"]["message"]
 
