@@ -148,7 +148,7 @@ class Node:
     async def _connect_initial(self) -> None:
         targets = list(self.config.bootstrap)
         for pid, addrs in self.storage.known_peers(TARGET_PEERS * 2):
-            targets.extend(f"{a}/p2p/{pid}" for a in addrs[:2] if "/p2p/" not in a)
+            targets.extend(f"{a}/p2p/{pid}" for a in addrs[:2])
         results = await asyncio.gather(*(self.connect(t) for t in targets),
                                        return_exceptions=True)
         for target, res in zip(targets, results, strict=True):
@@ -190,7 +190,7 @@ class Node:
             await asyncio.sleep(0.5)
 
     async def _greet(self, pid: str) -> None:
-        addrs = [a for a in self.p2p.peer_addrs(pid) if "/0.0.0.0/" not in a]
+        addrs = self.p2p.peer_addrs(pid)
         if addrs:
             self.storage.remember_peer(pid, addrs, self.now())
         await self.sync.sync_with(pid)

@@ -316,11 +316,17 @@ class P2PHost:
         return [p.to_base58() for p in self.host.get_connected_peers()]
 
     def peer_addrs(self, peer_id: str) -> list[str]:
+        """Transport addresses of a peer (without the /p2p/ part), unspecified ones left out."""
         try:
             addrs = self.host.get_peerstore().addrs(ID.from_base58(peer_id))
         except Exception:  # noqa: BLE001 - unknown peer: no addresses
             return []
-        return [str(a) for a in addrs]
+        out: list[str] = []
+        for addr in addrs:
+            text = str(addr).split("/p2p/")[0]
+            if text and "/0.0.0.0/" not in text and "/::/" not in text and text not in out:
+                out.append(text)
+        return out
 
     async def connect(self, maddr: str) -> str:
         try:

@@ -67,8 +67,7 @@ class CatalogSync:
         peers = []
         for pid in self.p2p.connected_peers():
             if pid != peer:
-                addrs = [a for a in self.p2p.peer_addrs(pid) if "/0.0.0.0/" not in a]
-                peers.append({"id": pid, "addrs": addrs[:8]})
+                peers.append({"id": pid, "addrs": self.p2p.peer_addrs(pid)[:8]})
         return {"peers": peers[:MAX_PEERS]}
 
     def validate_gossip(self, from_peer: str, data: bytes) -> bool:

@@ -41,6 +41,16 @@ async def _everyone_sees(nodes: list[NodeProc], query: str, pred: Any, what: str
         await wait_for(probe, 30, what=f"{what} on {node.data_dir.name}")
 
 
+async def test_peer_exchange_meshes_beyond_the_bootstrap_node(cluster: list[NodeProc]) -> None:
+    # every node dialled only n0; peer exchange must connect the others to each other
+    for node in cluster[1:]:
+        async def meshed(n: NodeProc = node) -> bool:
+            peers = await n.call("node.peers")
+            others = {p["peer_id"] for p in peers} - {cluster[0].peer_id}
+            return len(others) >= 2 and all(p["addrs"] for p in peers)
+        await wait_for(meshed, 30, what=f"{node.data_dir.name} to meet peers beyond n0")
+
+
 async def test_listing_created_on_one_node_is_found_on_every_other(
     cluster: list[NodeProc],
 ) -> None:
@@ -131,3 +141,18 @@ async def test_store_fetch_works_with_vendor_stopped(
         assert len(again["listings"]) == 3
     finally:
         await fresh.stop()
+
+
+async def test_restart_keeps_identity_listings_and_peers(cluster: list[NodeProc]) -> None:
+    node = cluster[4]
+    before = await node.call("listing.list")
+    peer_id = node.peer_id
+    assert await node.stop() == 0
+    node.bootstrap = []  # no bootstrap: it must find its way back from remembered peers
+    await node.start()
+    assert node.peer_id == peer_id
+    assert await node.call("listing.list") == before
+    await wait_for(lambda: _has_peers(node), 30, what="reconnect to remembered peers")
+    made = await node.call("listing.create", **sample_listing("Pewter candlestick"))
+    await _everyone_sees(cluster[:4], "candlestick",
+                         lambda h: [x["id"] for x in h] == [made["id"]], "post-restart listing")
