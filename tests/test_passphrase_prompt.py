@@ -48,13 +48,16 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
         prompt = read_until(fd, b"passphrase", 60)
         assert b"New wallet passphrase" in prompt
         os.write(fd, b"typed at the prompt\n")
-        async with _Lazy(tmp_path) as lazy:
+        async def cookie_written() -> bool:
+            return (tmp_path / "rpc.port").exists()
+
+        await wait_for(cookie_written, 60, what="the node to start")
+        async with RpcClient.from_data_dir(tmp_path) as client:
             async def unlocked() -> bool:
-                info = await (await lazy.client()).call("wallet.info")
-                return info["exists"] and not info["locked"]
+                info = await client.call("wallet.info")
+                return bool(info["exists"] and not info["locked"])
 
             await wait_for(unlocked, 60, what="wallet created from the prompt")
-            client = await lazy.client()
             await client.call("wallet.lock")
             await client.call("wallet.unlock", passphrase="typed at the prompt")
         echoed = read_until(fd, b"never", 0.5)
@@ -64,22 +67,3 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
         os.waitpid(pid, 0)
         os.close(fd)
 
-
-class _Lazy:
-    """An RPC client made once the node has written its cookie."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._client: RpcClient | None = None
-
-    async def client(self) -> RpcClient:
-        if self._client is None:
-            self._client = RpcClient.from_data_dir(self.data_dir)
-        return self._client
-
-    async def __aenter__(self) -> _Lazy:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.close()
