@@ -16,7 +16,8 @@ from protocol.errors import TorvError
 from tui.client import RpcCallError, RpcClient
 from wallet.networks import NETWORKS_BY_NAME
 
-DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4717"
+from .node import DEFAULT_LISTEN
+
 DEFAULT_RPC_PORT = 4718
 
 

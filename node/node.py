@@ -42,6 +42,7 @@ log = logging.getLogger("torv.node")
 VERSION = "0.1.0"
 DEFAULT_LISTING_DAYS = 365
 TARGET_PEERS = 8
+DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4717"
 ANTI_ENTROPY_SECONDS = 30.0
 
 
@@ -52,7 +53,7 @@ class NotFound(TorvError):
 @dataclass
 class NodeConfig:
     data_dir: Path
-    listen: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/4717"])
+    listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
     bootstrap: list[str] = field(default_factory=list)
 
 

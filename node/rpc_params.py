@@ -46,6 +46,14 @@ class Params:
             raise invalid_params(name, f"must be between {low} and {high}")
         return value
 
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._get(name, False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise invalid_params(name, "must be true or false")
+        return value
+
     def any(self, name: str, required: bool = True) -> Any:
         value = self._get(name, required)
         return None if value is _MISSING else value

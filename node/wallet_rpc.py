@@ -218,7 +218,7 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
             parsed = parse_witness_script(ws_bytes)
         except WalletError as exc:
             raise invalid_params("witness_script", str(exc)) from None
-        timeout = bool(p.any("timeout", False))
+        timeout = p.boolean("timeout", False)
         utxo = EscrowUtxo(p.text("txid", True, 64), p.integer("vout", True),
                           p.integer("amount", True, 1), Script(ws_bytes))
         psbt = build_release(utxo, _payments(p, wallet.network),
@@ -240,7 +240,7 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
         if not isinstance(psbts, list) or not psbts or not all(isinstance(x, str) for x in psbts):
             raise invalid_params("psbts", "must be a non-empty list of base64 PSBTs")
         return await svc.require().finalize_release(
-            psbts, bool(p.any("timeout", False)), p.any("broadcast", False) is not False)
+            psbts, p.boolean("timeout", False), p.boolean("broadcast", True))
 
     return {
         "wallet.info": info, "wallet.create": create, "wallet.unlock": unlock,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from embit.ec import PrivateKey
 from embit.script import Script, Witness
 
 from node.regtest import PASSWORD, USER, Regtest
@@ -136,7 +137,6 @@ async def test_signer_refuses_altered_outputs_and_overcap_fees(
 
 
 async def test_escrow_script_rules() -> None:
-    from embit.ec import PrivateKey
     keys = [PrivateKey(bytes([i]) * 32).get_public_key().sec() for i in (1, 2, 3)]
     terms = EscrowTerms(keys[2], keys[0], keys[1], 25920)
     again = EscrowTerms(keys[1], keys[0], keys[2], 25920)

@@ -13,6 +13,7 @@ from node.regtest import Regtest
 from tui.client import RpcCallError
 from wallet.escrow import parse_witness_script
 from wallet.networks import get_network
+from wallet.psbt_ops import Payment
 from wallet.wallet import Wallet
 
 from .cluster import NodeProc, wait_for
@@ -124,7 +125,6 @@ async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: P
     built = await wnode.call("escrow.release_psbt", txid=txid, vout=vout, amount=30_000_000,
                              witness_script=escrow["witness_script"], outputs=outputs)
     assert built["suggested_fee"] > 0
-    from wallet.psbt_ops import Payment
     agreed = [Payment(bytes(NET.script_for(payee).data), 29_990_000)]
     by_buyer = parties["buyer"].sign_release(built["psbt"], agreed, 10_000)
     with pytest.raises(RpcCallError) as err:  # the vendor refuses an altered output
@@ -133,6 +133,9 @@ async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: P
     assert err.value.code == 1007
     by_vendor = (await wnode.call("escrow.sign", psbt=built["psbt"], outputs=outputs,
                                   max_fee=10_000))["psbt"]
+    with pytest.raises(RpcCallError) as err:  # a flag that is not a boolean is not guessed
+        await wnode.call("escrow.finalize", psbts=[by_buyer, by_vendor], broadcast=0)
+    assert err.value.code == -32602 and "broadcast" in err.value.message
     done = await wnode.call("escrow.finalize", psbts=[by_buyer, by_vendor], broadcast=True)
     regtest.mine(1)
     assert regtest.rpc("getrawtransaction", done["txid"], True)["confirmations"] == 1

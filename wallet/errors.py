@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError, TorvError
+from protocol.errors import TorvError
 
 
 class WalletError(TorvError):
@@ -32,6 +32,3 @@ class ChainError(TorvError):
 class NoChain(WalletError):
     """The node runs without a chain backend: trading and wallet calls are unavailable."""
 
-
-__all__ = ["BadPassphrase", "ChainError", "LocalProtocolError", "NoChain", "RefusedToSign",
-           "RemoteProtocolError", "WalletError", "WalletLocked"]

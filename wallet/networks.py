@@ -8,7 +8,7 @@ from typing import Any
 
 from embit import base58, bech32
 from embit.networks import NETWORKS
-from embit.script import Script, p2wpkh, p2wsh
+from embit.script import Script
 
 from .errors import WalletError
 
@@ -86,5 +86,3 @@ def get_network(name: str) -> Network:
         raise WalletError(
             f"unknown network {name!r}; choose one of {sorted(NETWORKS_BY_NAME)}") from None
 
-
-__all__ = ["NETWORKS_BY_NAME", "Network", "get_network", "p2wpkh", "p2wsh"]

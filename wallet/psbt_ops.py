@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from embit.ec import PrivateKey, PublicKey
+from embit.ec import PrivateKey
 from embit.psbt import PSBT
 from embit.script import Script, Witness, p2pkh, p2wsh
 from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
@@ -104,13 +104,13 @@ def sign_escrow(psbt: PSBT, key: PrivateKey, witness_script: Script, agreed: lis
                 max_fee: int | None = None) -> int:
     """Check, then sign every input spending ``witness_script`` with ``key``."""
     check_release(psbt, witness_script, agreed, max_fee)
-    pub = bytes(key.get_public_key().sec())
-    if pub not in parse_witness_script(witness_script.data).keys:
+    pub = key.get_public_key()
+    if bytes(pub.sec()) not in parse_witness_script(witness_script.data).keys:
         raise RefusedToSign("our key is not part of this escrow")
     count = 0
     for i, inp in enumerate(psbt.inputs):
         sig = _sign_input(psbt, i, key, witness_script, int(inp.witness_utxo.value))
-        inp.partial_sigs[PublicKey.parse(pub)] = sig
+        inp.partial_sigs[pub] = sig
         count += 1
     return count
 
