@@ -16,7 +16,8 @@ from protocol.errors import TorvError
 from tui.client import RpcCallError, RpcClient
 from wallet.networks import NETWORKS_BY_NAME
 
-from .node import DEFAULT_LISTEN
+from .core import DEFAULT_LISTEN
+from .events import DEFAULT_QUEUE
 
 DEFAULT_RPC_PORT = 4718
 
@@ -46,12 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wallet network (default: no wallet backend)")
     p.add_argument("--chain-rpc", default=None,
                    help="chain node JSON-RPC URL (http://user:pass@host:port) or cookie file")
+    p.add_argument("--event-queue", type=int, default=DEFAULT_QUEUE, metavar="N",
+                   help="events an event-stream client may fall behind before it is dropped "
+                        "(default %(default)s)")
     p.add_argument("--log-level", default="INFO")
 
     p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node")
     _data_dir(p)
-    p.add_argument("method")
+    p.add_argument("--watch", action="store_true",
+                   help="instead of calling a method, print the node's events as they happen")
+    p.add_argument("method", nargs="?")
     p.add_argument("params", nargs="?", default="{}", help="JSON object of named parameters")
+
+    p = sub.add_parser("events", help="print a running node's events as they happen (JSON lines)")
+    _data_dir(p)
 
     p = sub.add_parser("tui", help="open the terminal UI against a running node")
     _data_dir(p)
@@ -69,7 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print the event stream, one JSON object per line, until the node closes it or Ctrl+C."""
+    async def go() -> int | None:
+        async with RpcClient.from_data_dir(args.data_dir) as client:
+            async for event in client.events():
+                print(json.dumps(event, sort_keys=True), flush=True)
+            return client.last_close_code
+
+    try:
+        code = asyncio.run(go())
+    except RpcCallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    if code not in (None, 1000, 1001):
+        print(f"error: the node closed the event stream (code {code})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_rpc(args: argparse.Namespace) -> int:
+    if args.watch:
+        return cmd_events(args)
+    if not args.method:
+        print("error: give a method name (or --watch)", file=sys.stderr)
+        return 2
     try:
         params = json.loads(args.params)
     except ValueError as exc:
@@ -97,16 +132,16 @@ def cmd_rpc(args: argparse.Namespace) -> int:
 def cmd_node(args: argparse.Namespace) -> int:
     from .runner import RunOptions, run_node
     from .wallet_cli import startup_passphrase
-    from .wallet_rpc import wallet_extension
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.event_queue < 1:
+        print("error: --event-queue must be at least 1", file=sys.stderr)
+        return 2
     args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
-                      args.bootstrap)
-    passphrase = startup_passphrase(args.data_dir, args.chain)
-    opts.extensions.append(wallet_extension(args.data_dir, args.chain, args.chain_rpc,
-                                            passphrase))
+                      args.bootstrap, args.chain, args.chain_rpc,
+                      startup_passphrase(args.data_dir, args.chain), args.event_queue)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:
@@ -133,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "rpc":
         return cmd_rpc(args)
+    if args.command == "events":
+        return cmd_events(args)
     if args.command == "node":
         return cmd_node(args)
     if args.command == "tui":

@@ -5,12 +5,15 @@ a trio *guest run* on the node's asyncio loop: one thread; trio tasks run as asy
 The rest of the node sees plain asyncio coroutines and never imports trio.
 
 Because trio code runs on the asyncio thread, the synchronous callbacks given to this module
-(topic validator, DHT validator, catalog request handler) may touch node state (SQLite) directly.
+(topic validator, DHT validator) run on the loop and must be quick and pure. Stream handlers
+are asyncio coroutines: the trio side reads the request, awaits the coroutine as an asyncio
+task (cancelled with the stream), and writes its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -109,7 +112,7 @@ def configure_libp2p_logging(level: int = logging.WARNING) -> None:
         handler.addFilter(noise)
 
 
-RequestHandler = Callable[[str, Any], dict[str, Any]]
+RequestHandler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 
 
 async def _read_frame(stream: Any, max_size: int) -> Any:
@@ -428,8 +431,34 @@ class P2PHost:
         return await self._call(_find, 30)
 
     # ------------------------------------------------------------------ request/response
+    async def _await_asyncio(self, coro: Awaitable[T]) -> T:
+        """From trio: run ``coro`` as an asyncio task on the same loop and wait for it.
+
+        The task gets a fresh context (no trio context variables leak into asyncio code) and
+        is cancelled if the trio side is (a stream timeout, the host stopping).
+        """
+        loop, token = self._loop, self._token
+        assert loop is not None and token is not None
+        task: asyncio.Task[T] = loop.create_task(coro,  # type: ignore[arg-type]
+                                                 context=contextvars.Context())
+        done = trio.Event()
+
+        def wake(_: Any) -> None:
+            try:
+                token.run_sync_soon(done.set)
+            except trio.RunFinishedError:
+                pass
+
+        task.add_done_callback(wake)
+        try:
+            await done.wait()
+        except BaseException:
+            task.cancel()
+            raise
+        return task.result()
+
     def serve(self, protocol_id: str, handler: RequestHandler, max_request: int) -> None:
-        """Serve one-request-one-response streams with the synchronous ``handler``."""
+        """Serve one-request-one-response streams with the async ``handler(peer, request)``."""
 
         async def on_stream(stream: Any) -> None:
             peer = stream.muxed_conn.peer_id.to_base58()
@@ -437,7 +466,7 @@ class P2PHost:
                 with trio.move_on_after(STREAM_TIMEOUT):
                     try:
                         request = await _read_frame(stream, max_request)
-                        response = handler(peer, request)
+                        response = await self._await_asyncio(handler(peer, request))
                     except RemoteProtocolError as exc:
                         self._on_reject("stream", str(exc))
                         response = {"error": str(exc)[:200]}

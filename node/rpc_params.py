@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rpc_server import invalid_params
+from .services import invalid_params
 
 _MISSING = object()
 

@@ -1,57 +1,51 @@
-"""JSON-RPC 2.0 over HTTP (aiohttp), loopback only, bearer-token auth from a 0600 cookie file."""
+"""JSON-RPC 2.0 over HTTP and the live event stream over WebSocket (aiohttp).
+
+Loopback only; every request needs ``Authorization: Bearer <token>`` from the 0600 cookie file.
+Any body, however hostile (deep nesting, huge numbers, invalid UTF-8, lone surrogates, 50 MB),
+gets a JSON-RPC error or a 4xx, never a 5xx.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError, TorvError
+from protocol.errors import TorvError
 from wallet.atomic import write_private_file
 
-log = logging.getLogger("torv.rpc")
+from .core import NodeCore
+from .events import Event
+from .services import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+    map_core_error,
+)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-# Application errors (documented in docs/api.md)
-NOT_FOUND = 1000
-NETWORK_ERROR = 1001
-PEER_ERROR = 1002
-WALLET_LOCKED = 1003
-WALLET_ERROR = 1004
-NO_CHAIN = 1005
-CHAIN_ERROR = 1006
-REFUSED = 1007
+log = logging.getLogger("torv.rpc")
 
 COOKIE_NAME = "rpc.cookie"
 PORT_FILE = "rpc.port"
 MAX_BODY = 1 << 20
 MAX_BATCH = 100
+MAX_JSON_DEPTH = 32
+WS_SEND_TIMEOUT = 10.0
+WS_CLOSE_TOO_SLOW = 4008  # private-use close code: the client fell too far behind
 
-
-class RpcError(TorvError):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def invalid_params(field: str, message: str) -> RpcError:
-    return RpcError(INVALID_PARAMS, f"{field}: {message}", {"field": field})
-
-
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-ErrorMapper = Callable[[TorvError], RpcError | None]
+CORE_KEY = web.AppKey("core", NodeCore)
+SERVER_KEY: web.AppKey[RpcServer] = web.AppKey("server")
+SOCKETS_KEY: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 
 
 def write_cookie(data_dir: Path, port: int) -> str:
@@ -61,28 +55,83 @@ def write_cookie(data_dir: Path, port: int) -> str:
     return token
 
 
-class RpcServer:
-    """Dispatches JSON-RPC requests to ``methods``; maps Torv errors to JSON-RPC errors."""
+class BadJson(ValueError):
+    pass
 
-    def __init__(self, methods: dict[str, Handler], map_error: ErrorMapper) -> None:
-        self.methods = methods
-        self.map_error = map_error
+
+def _no_constants(name: str) -> Any:
+    raise BadJson(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; BadJson (with a message for the caller) on anything hostile."""
+    try:
+        value = json.loads(body, parse_constant=_no_constants)
+    except RecursionError:
+        raise BadJson("nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadJson("body is not UTF-8") from None
+    except ValueError as exc:  # includes integers of more than 4300 digits
+        raise BadJson(str(exc).split(":")[0] if isinstance(exc, BadJson) else
+                      "body is not JSON") from None
+    _check_shape(value)
+    return value
+
+
+def _check_shape(value: Any) -> None:
+    """Depth at most MAX_JSON_DEPTH; every string valid Unicode (no lone surrogates)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, str):
+            _utf8(item)
+        elif isinstance(item, list):
+            stack.extend((x, depth + 1) for x in item)
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                _utf8(k)
+                stack.append((v, depth + 1))
+
+
+def _utf8(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadJson("a string holds a lone surrogate (invalid Unicode)") from None
+
+
+class RpcServer:
+    def __init__(self, core: NodeCore, event_queue: int) -> None:
+        self.core = core
+        self.event_queue = event_queue
         self.token = ""
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
+        app[CORE_KEY] = self.core
+        app[SERVER_KEY] = self
+        app[SOCKETS_KEY] = set()
         app.router.add_post("/rpc", self.handle_http)
+        app.router.add_get("/ws", self.handle_ws)
+        app.on_shutdown.append(self._close_sockets)
         return app
 
-    async def handle_http(self, request: web.Request) -> web.Response:
+    def _authorized(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")
         expected = f"Bearer {self.token}"
-        if not self.token or not hmac.compare_digest(auth.encode(), expected.encode()):
+        return bool(self.token) and hmac.compare_digest(auth.encode(), expected.encode())
+
+    # ------------------------------------------------------------------ HTTP
+    async def handle_http(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
             return web.json_response({"error": "unauthorized"}, status=401)
+        body = await request.read()  # over MAX_BODY: aiohttp answers 413 itself
         try:
-            payload = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response(_error(None, PARSE_ERROR, "parse error: body is not JSON"))
+            payload = parse_json(body)
+        except BadJson as exc:
+            return web.json_response(_error(None, PARSE_ERROR, f"parse error: {exc}"))
         if isinstance(payload, list):
             if not payload or len(payload) > MAX_BATCH:
                 return web.json_response(_error(
@@ -103,34 +152,90 @@ class RpcServer:
         is_notification = "id" not in req
         if rid is not None and not isinstance(rid, str | int) or isinstance(rid, bool):
             return _error(None, INVALID_REQUEST, "invalid request: id must be a string or number")
-        response = await self._dispatch(req["method"], req.get("params", {}), rid)
+        response = await self.dispatch(req["method"], req.get("params", {}), rid)
         return None if is_notification else response
 
-    async def _dispatch(self, method: str, params: Any, rid: Any) -> dict[str, Any]:
-        handler = self.methods.get(method)
-        if handler is None:
-            return _error(rid, METHOD_NOT_FOUND, f"method not found: {method}")
+    async def dispatch(self, name: str, params: Any, rid: Any) -> dict[str, Any]:
+        method = self.core.registry.get(name)
+        if method is None:
+            return _error(rid, METHOD_NOT_FOUND, f"method not found: {name[:100]}")
         if params is None:
             params = {}
         if not isinstance(params, dict):
             return _error(rid, INVALID_PARAMS, "params must be an object (parameters by name)")
         try:
-            result = await handler(params)
-        except RpcError as exc:
-            return _error(rid, exc.code, exc.message, exc.data)
-        except LocalProtocolError as exc:
-            data = {"field": exc.field} if exc.field else None
-            return _error(rid, INVALID_PARAMS, str(exc), data)
+            result = await method.handler(params)
         except TorvError as exc:
-            mapped = self.map_error(exc)
-            if mapped is None:
-                mapped = RpcError(PEER_ERROR if isinstance(exc, RemoteProtocolError)
-                                  else INTERNAL_ERROR, str(exc))
+            mapped = method.service.map_error(exc) if method.service else None
+            mapped = mapped or map_core_error(exc)
             return _error(rid, mapped.code, mapped.message, mapped.data)
         except Exception:
-            log.exception("RPC method %s failed", method)
+            log.exception("RPC method %s failed", name)
             return _error(rid, INTERNAL_ERROR, "internal error (see the node's log)")
         return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    # ------------------------------------------------------------------ WebSocket
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        sockets = request.app[SOCKETS_KEY]
+        sockets.add(ws)
+        sub = self.core.events.subscribe(self.event_queue)
+        tasks = [asyncio.ensure_future(self._pump(ws, sub)),
+                 asyncio.ensure_future(self._drain(ws)),
+                 asyncio.ensure_future(sub.wait_closed())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            reason = sub.closed or ""
+            sub.close()
+            sockets.discard(ws)
+            if reason.startswith("too slow") or tasks[0].done() and _timed_out(tasks[0]):
+                code, text = WS_CLOSE_TOO_SLOW, "too slow: events dropped"
+            elif reason == "node stopping":
+                code, text = WSCloseCode.GOING_AWAY, "node stopping"
+            else:
+                code, text = WSCloseCode.OK, ""
+            await _close(ws, request, code, text)
+        return ws
+
+    @staticmethod
+    async def _pump(ws: web.WebSocketResponse, sub: Any) -> None:
+        while (event := await sub.get()) is not None:
+            await asyncio.wait_for(ws.send_str(notification(event)), WS_SEND_TIMEOUT)
+
+    @staticmethod
+    async def _drain(ws: web.WebSocketResponse) -> None:
+        async for _ in ws:  # the stream is one-way; client messages are read and ignored
+            pass
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        sockets = app[SOCKETS_KEY]
+        for ws in list(sockets):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.GOING_AWAY,
+                                                message=b"node stopping"), 2)
+
+
+def _timed_out(task: asyncio.Future[Any]) -> bool:
+    return not task.cancelled() and isinstance(task.exception(), TimeoutError)
+
+
+async def _close(ws: web.WebSocketResponse, request: web.Request, code: int, text: str) -> None:
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=text.encode()), 2)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        if request.transport is not None:  # the peer does not read: drop the connection
+            request.transport.abort()
+
+
+def notification(event: Event) -> str:
+    return json.dumps({"jsonrpc": "2.0", "method": "event", "params": event.to_json()})
 
 
 def _error(rid: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
@@ -138,3 +243,6 @@ def _error(rid: Any, code: int, message: str, data: Any = None) -> dict[str, Any
     if data is not None:
         err["data"] = data
     return {"jsonrpc": "2.0", "id": rid, "error": err}
+
+
+__all__ = ["RpcError", "RpcServer", "write_cookie"]

@@ -5,31 +5,70 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from .node import Node, NodeConfig
+from protocol.identity import Identity
+from wallet.chain import CoreRpcBackend, parse_chain_rpc
+from wallet.errors import BadPassphrase
+from wallet.networks import get_network
+
+from .core import DEFAULT_LISTEN, NodeConfig, NodeCore
+from .db import DB_NAME, Database
+from .events import DEFAULT_QUEUE
+from .identity_file import resolve_identity
+from .market import MarketService
 from .p2p import configure_libp2p_logging
-from .rpc_methods import map_market_error, market_methods
 from .rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
+from .wallet_service import WalletHolder, WalletService
 
 log = logging.getLogger("torv.runner")
-
-# Extra method groups (e.g. the wallet) plug in here: (node, server) -> methods.
-Extension = Callable[[Node, RpcServer], Any]
 
 
 @dataclass
 class RunOptions:
     data_dir: Path
-    listen: list[str]
-    rpc_port: int
+    listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
+    rpc_port: int = 0
     bootstrap: list[str] = field(default_factory=list)
-    extensions: list[Extension] = field(default_factory=list)
+    chain: str | None = None
+    chain_rpc: str | None = None
+    passphrase: str | None = None
+    event_queue: int = DEFAULT_QUEUE
+
+
+async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
+    """The wallet holder, without its chain backend yet; a first start with a passphrase
+    creates the wallet (and so the node's identity comes from its words)."""
+    network = get_network(opts.chain) if opts.chain else None
+    holder = WalletHolder(opts.data_dir, db, network, None)
+    if network is not None and opts.passphrase:
+        if holder.wallet is None:
+            await holder.create(opts.passphrase)
+            log.info("created a new %s wallet (back up its words: wallet.mnemonic)",
+                     network.name)
+        else:
+            try:
+                await holder.wallet.unlock(opts.passphrase)
+            except BadPassphrase:
+                log.warning("wrong wallet passphrase given at start; the wallet stays locked")
+    if network is None:
+        log.info("no --chain given: running without a wallet backend")
+    return holder
+
+
+async def attach_chain(opts: RunOptions, holder: WalletHolder, peer_id: str) -> None:
+    """Connect the chain backend: a watch-only wallet ``torv-<end of peer id>`` in the node."""
+    if holder.network is None or not opts.chain_rpc:
+        return
+    url, user, password = parse_chain_rpc(opts.chain_rpc, holder.network)
+    backend = CoreRpcBackend(url, user, password, f"torv-{peer_id[-12:]}")
+    holder.set_backend(backend)
+    await backend.ensure_wallet()
+    if holder.wallet is not None:
+        await holder.wallet.sync_watch()
 
 
 async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
@@ -38,35 +77,42 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    node = Node(NodeConfig(opts.data_dir, opts.listen, opts.bootstrap))
-    server = RpcServer({}, map_market_error)
+    opts.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = await Database.open(opts.data_dir / DB_NAME)
+    holder: WalletHolder | None = None
+    core: NodeCore | None = None
     runner: web.AppRunner | None = None
-    cleanups: list[Any] = []
     try:
-        await node.start()
+        holder = await open_wallet(opts, db)
+        keystore = holder.wallet.keystore if holder.wallet is not None else None
+        seed, source = await resolve_identity(opts.data_dir, db, keystore)
+        await attach_chain(opts, holder, Identity(seed).peer_id)
+        core = NodeCore(NodeConfig(opts.data_dir, opts.listen, opts.bootstrap, opts.event_queue),
+                        Identity(seed), db, source)
+        core.add(MarketService(core))
+        core.add(WalletService(core, holder))
+        await core.start()
+        server = RpcServer(core, opts.event_queue)
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", opts.rpc_port)
         await site.start()
-        port = runner.addresses[0][1]
-        server.methods.update(market_methods(node, port))
-        for ext in opts.extensions:
-            cleanup = await ext(node, server)
-            if cleanup is not None:
-                cleanups.append(cleanup)
-        server.token = write_cookie(opts.data_dir, port)
-        log.info("JSON-RPC on http://127.0.0.1:%d/rpc (token in %s)", port,
+        core.rpc_port = runner.addresses[0][1]
+        server.token = write_cookie(opts.data_dir, core.rpc_port)
+        log.info("JSON-RPC on http://127.0.0.1:%d/rpc (token in %s)", core.rpc_port,
                  opts.data_dir / COOKIE_NAME)
-        print(f"torv node {node.me} ready; rpc port {port}", flush=True)
+        print(f"torv node {core.me} ready; rpc port {core.rpc_port}", flush=True)
         await stop.wait()
     finally:
         log.info("shutting down")
-        for cleanup in reversed(cleanups):
-            await cleanup()
         if runner is not None:
             await runner.cleanup()
         for name in (COOKIE_NAME, PORT_FILE):
             (opts.data_dir / name).unlink(missing_ok=True)
-        await node.stop()
+        if core is not None:
+            await core.stop()  # stops the services, the wallet's backend included
+        elif holder is not None and holder.backend is not None:
+            await holder.backend.close()
+        await db.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import sys
 from pathlib import Path
 
-from wallet.errors import WalletError
+from protocol.errors import TorvError
+from protocol.identity import Identity
+from wallet.atomic import write_private_file
+from wallet.identity import identity_seed_from_mnemonic
 from wallet.keystore import check_mnemonic
 from wallet.networks import get_network
 from wallet.wallet import Wallet
 
-from .wallet_rpc import PASSPHRASE_ENV
+from .db import DB_NAME, Database
+from .identity_file import KEY_FILE, read_seed, resolve_identity
+from .wallet_service import PASSPHRASE_ENV
+from .wallet_store import SqliteWalletStore
 
 
 def startup_passphrase(data_dir: Path, chain: str | None) -> str | None:
@@ -30,23 +37,43 @@ def startup_passphrase(data_dir: Path, chain: str | None) -> str | None:
     return getpass.getpass(prompt) or None
 
 
-def cmd_wallet_restore(args: argparse.Namespace) -> int:
-    """Rebuild the wallet from its 24 words (read from stdin or asked on the terminal)."""
+async def restore(data_dir: Path, chain: str, words: str, passphrase: str) -> str:
+    """Rebuild the wallet and the node's identity from the words; returns the peer ID."""
+    network = get_network(chain)
+    words = check_mnemonic(words)
+    derived = identity_seed_from_mnemonic(words)
+    existing = read_seed(data_dir)
+    if existing is not None and existing != derived:
+        raise TorvError(f"{data_dir / KEY_FILE} holds a different identity than these words; "
+                        "restore into an empty data dir (or move node.key away first)")
+    if existing is None:
+        write_private_file(data_dir / KEY_FILE, derived)
+    db = await Database.open(data_dir / DB_NAME)
     try:
-        network = get_network(args.chain)
+        wallet = await Wallet.create(data_dir, network, passphrase, None,
+                                     SqliteWalletStore(db), mnemonic=words)
+        await resolve_identity(data_dir, db, wallet.keystore)
+    finally:
+        await db.close()
+    return Identity(derived).peer_id
+
+
+def cmd_wallet_restore(args: argparse.Namespace) -> int:
+    """Rebuild the wallet and node.key from the 24 words (from stdin or the terminal)."""
+    try:
         if sys.stdin.isatty():
             words = getpass.getpass("The 24 words, separated by spaces: ")
         else:
             words = sys.stdin.readline()
-        words = check_mnemonic(words)
         passphrase = os.environ.get(PASSPHRASE_ENV) or (
             getpass.getpass("New passphrase: ") if sys.stdin.isatty() else "")
         if not passphrase:
-            raise WalletError(f"a passphrase is needed: set {PASSPHRASE_ENV} or type one")
+            raise TorvError(f"a passphrase is needed: set {PASSPHRASE_ENV} or type one")
         args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        Wallet.create(args.data_dir, network, passphrase, None, mnemonic=words)
-    except WalletError as exc:
+        peer_id = asyncio.run(restore(args.data_dir, args.chain, words, passphrase))
+    except TorvError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wallet restored for {network.name}; the next node start rescans the chain")
+    print(f"wallet restored for {args.chain}; node identity {peer_id}; the next node start "
+          "rescans the chain and recovers your store from the network")
     return 0

@@ -1,99 +1,20 @@
-"""The wallet's place in the node: opening it, and the wallet.* and escrow.* RPC methods."""
+"""The wallet.* and escrow.* JSON-RPC methods."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
 from embit.script import Script
 
-from protocol.errors import TorvError
-from wallet.chain import CoreRpcBackend, parse_chain_rpc
-from wallet.errors import (
-    BadPassphrase,
-    ChainError,
-    NoChain,
-    RefusedToSign,
-    WalletError,
-    WalletLocked,
-)
+from wallet.errors import WalletError
 from wallet.escrow import EscrowTerms, parse_witness_script
-from wallet.networks import Network, get_network
+from wallet.networks import Network
 from wallet.psbt_ops import EscrowUtxo, Payment, build_release, estimate_release_vsize
-from wallet.wallet import Wallet, encode_psbt
+from wallet.wallet import encode_psbt
 
-from .node import Node
 from .rpc_params import Params
-from .rpc_server import (
-    CHAIN_ERROR,
-    NO_CHAIN,
-    REFUSED,
-    WALLET_ERROR,
-    WALLET_LOCKED,
-    Handler,
-    RpcError,
-    RpcServer,
-    invalid_params,
-)
-
-log = logging.getLogger("torv.wallet")
-PASSPHRASE_ENV = "TORV_WALLET_PASSPHRASE"
-
-
-def map_wallet_error(exc: TorvError) -> RpcError | None:
-    if isinstance(exc, WalletLocked):
-        return RpcError(WALLET_LOCKED, str(exc))
-    if isinstance(exc, NoChain):
-        return RpcError(NO_CHAIN, str(exc))
-    if isinstance(exc, RefusedToSign):
-        return RpcError(REFUSED, str(exc))
-    if isinstance(exc, WalletError):
-        return RpcError(WALLET_ERROR, str(exc))
-    if isinstance(exc, ChainError):
-        return RpcError(CHAIN_ERROR, str(exc))
-    return None
-
-
-class WalletService:
-    """Holds the (possibly absent, possibly locked) wallet for the node."""
-
-    def __init__(self, data_dir: Path, network: Network | None,
-                 backend: CoreRpcBackend | None) -> None:
-        self.data_dir = data_dir
-        self.network = network
-        self.backend = backend
-        self.wallet: Wallet | None = None
-        if network is not None and Wallet.exists(data_dir):
-            self.wallet = Wallet.open(data_dir, backend)
-            if self.wallet.network != network:
-                raise WalletError(f"the wallet in {data_dir} is for {self.wallet.network.name}, "
-                                  f"not {network.name}")
-
-    def require(self, unlocked: bool = False) -> Wallet:
-        if self.network is None:
-            raise NoChain("this node runs without a chain backend (start it with --chain); "
-                          "wallet and trading are unavailable")
-        if self.wallet is None:
-            raise WalletError("no wallet yet: create one with wallet.create {passphrase}")
-        if unlocked and self.wallet.keystore.locked:
-            raise WalletLocked("the wallet is locked; unlock it with wallet.unlock")
-        return self.wallet
-
-    async def create(self, passphrase: str, mnemonic: str | None = None) -> Wallet:
-        if self.network is None:
-            raise NoChain("this node runs without a chain backend (start it with --chain)")
-        self.wallet = Wallet.create(self.data_dir, self.network, passphrase, self.backend,
-                                    mnemonic)
-        if self.backend is not None:
-            await self.wallet.sync_watch()
-        return self.wallet
-
-    def info(self) -> dict[str, Any]:
-        return {"network": self.network.name if self.network else None,
-                "backend": self.backend is not None,
-                "exists": self.wallet is not None,
-                "locked": self.wallet.keystore.locked if self.wallet else True}
+from .services import Handler, invalid_params
+from .wallet_service import WalletHolder
 
 
 def _payments(p: Params, network: Network) -> list[Payment]:
@@ -126,7 +47,7 @@ def _hex(p: Params, name: str, length: int | None = None) -> bytes:
     return data
 
 
-def wallet_methods(svc: WalletService) -> dict[str, Handler]:
+def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
     async def info(params: dict[str, Any]) -> Any:
         Params(params, set())
         out = svc.info()
@@ -138,22 +59,22 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
     async def create(params: dict[str, Any]) -> Any:
         p = Params(params, {"passphrase"})
         wallet = await svc.create(p.text("passphrase", True, 1000))
-        return {"mnemonic": wallet.keystore.mnemonic(p.raw["passphrase"]),
+        return {"mnemonic": await wallet.mnemonic(p.raw["passphrase"]),
                 "network": wallet.network.name}
 
     async def unlock(params: dict[str, Any]) -> Any:
         p = Params(params, {"passphrase"})
-        svc.require().keystore.unlock(p.text("passphrase", True, 1000))
+        await svc.require().unlock(p.text("passphrase", True, 1000))
         return {"locked": False}
 
     async def lock(params: dict[str, Any]) -> Any:
         Params(params, set())
-        svc.require().keystore.lock()
+        svc.require().lock()
         return {"locked": True}
 
     async def mnemonic(params: dict[str, Any]) -> Any:
         p = Params(params, {"passphrase"})
-        return {"mnemonic": svc.require().keystore.mnemonic(p.text("passphrase", True, 1000))}
+        return {"mnemonic": await svc.require().mnemonic(p.text("passphrase", True, 1000))}
 
     async def address(params: dict[str, Any]) -> Any:
         Params(params, set())
@@ -182,7 +103,7 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
 
     async def escrow_key(params: dict[str, Any]) -> Any:
         Params(params, set())
-        pub, index = svc.require(unlocked=True).new_escrow_key()
+        pub, index = await svc.require(unlocked=True).new_escrow_key("escrow.key")
         return {"pubkey": pub, "index": index}
 
     async def escrow_create(params: dict[str, Any]) -> Any:
@@ -230,8 +151,9 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
     async def escrow_sign(params: dict[str, Any]) -> Any:
         p = Params(params, {"psbt", "outputs", "max_fee"})
         wallet = svc.require(unlocked=True)
-        signed = wallet.sign_release(p.text("psbt", True, 200_000), _payments(p, wallet.network),
-                                     p.integer("max_fee", False, 0))
+        signed = await wallet.sign_release(p.text("psbt", True, 200_000),
+                                           _payments(p, wallet.network),
+                                           p.integer("max_fee", False, 0))
         return {"psbt": signed}
 
     async def escrow_finalize(params: dict[str, Any]) -> Any:
@@ -251,43 +173,3 @@ def wallet_methods(svc: WalletService) -> dict[str, Handler]:
         "escrow.status": escrow_status, "escrow.release_psbt": escrow_release_psbt,
         "escrow.sign": escrow_sign, "escrow.finalize": escrow_finalize,
     }
-
-
-def wallet_extension(data_dir: Path, chain: str | None, chain_rpc: str | None,
-                     passphrase: str | None = None) -> Any:
-    """A runner extension: opens the wallet and registers wallet.* / escrow.* methods."""
-
-    async def ext(node: Node, server: RpcServer) -> Any:
-        network = get_network(chain) if chain else None
-        backend = None
-        if network is not None and chain_rpc:
-            url, user, password = parse_chain_rpc(chain_rpc, network)
-            backend = CoreRpcBackend(url, user, password, f"torv-{node.me[-12:]}")
-            await backend.ensure_wallet()
-        svc = WalletService(data_dir, network, backend)
-        if network is not None and passphrase:
-            if svc.wallet is None:
-                await svc.create(passphrase)
-                log.info("created a new %s wallet (back up its words: wallet.mnemonic)",
-                         network.name)
-            else:
-                try:
-                    svc.wallet.keystore.unlock(passphrase)
-                except BadPassphrase:
-                    log.warning("wrong wallet passphrase given at start; the wallet stays locked")
-        if svc.wallet is not None and backend is not None:
-            await svc.wallet.sync_watch()
-        if network is None:
-            log.info("no --chain given: running without a wallet backend")
-        node.extra_info["wallet"] = svc.info
-        server.methods.update(wallet_methods(svc))
-        previous = server.map_error
-        server.map_error = lambda exc: map_wallet_error(exc) or previous(exc)
-
-        async def cleanup() -> None:
-            if backend is not None:
-                await backend.close()
-
-        return cleanup
-
-    return ext

@@ -1,12 +1,15 @@
 """The ``/torv/catalog/1.0.0`` request/response protocol, as data.
 
-One request and one response per stream, each a frame: an unsigned LEB128 length followed by
-that many bytes of canonical msgpack. Requests:
+One request and one response per stream, each a frame: an unsigned LEB128 length (minimal)
+followed by that many bytes of canonical msgpack. The requester writes its request and closes
+its write side; the responder writes one response and closes the stream. Requests:
 
-- ``{"op": "sync"}`` -> ``{"objects": [signed manifest/profile wire bytes]}``: every store
-  this peer knows (its own included), for anti-entropy.
+- ``{"op": "sync", "after"?: peer_id}`` -> ``{"objects": [wire], "next": peer_id | nil}``: the
+  signed manifests and profiles this peer knows (its own included), ordered by vendor, starting
+  after the vendor ``after``. A page never splits a vendor, holds at most ``MAX_SYNC_OBJECTS``
+  objects and ``SYNC_PAGE_BYTES`` bytes of them; ``next`` is the ``after`` of the next page.
 - ``{"op": "listings", "vendor": peer_id, "ids": [listing ids]}`` -> ``{"listings": [wire]}``:
-  the listings it holds of that vendor (a vendor's own or a cached copy).
+  the unexpired listings it holds of that vendor (a vendor's own or a cached copy).
 - ``{"op": "peers"}`` -> ``{"peers": [{"id": peer_id, "addrs": [multiaddr]}]}``: peer exchange.
 
 A response may instead be ``{"error": "text"}``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import canonical
+from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import is_peer_id
 from .listing import LISTING_ID_RE
@@ -25,7 +29,10 @@ MAX_REQUEST = 64 * 1024
 MAX_RESPONSE = 16 * 1024 * 1024
 MAX_IDS = 500
 MAX_SYNC_OBJECTS = 2000
+SYNC_PAGE_BYTES = 8 * 1024 * 1024  # leaves room for framing under MAX_RESPONSE
 MAX_PEERS = 50
+MAX_PEER_ADDRS = 8
+MAX_ADDR_LEN = 256
 OPS = ("sync", "listings", "peers")
 
 
@@ -80,20 +87,51 @@ def parse_request(
     if not isinstance(req, dict) or req.get("op") not in OPS:
         bad("unknown op")
     op = req["op"]
-    if op in ("sync", "peers"):
+    if op == "peers":
         if set(req) != {"op"}:
             bad("unexpected fields")
+    elif op == "sync":
+        if not set(req) <= {"op", "after"}:
+            bad("sync takes only after")
+        if "after" in req and not is_peer_id(req["after"]):
+            bad("after is not a peer id")
     else:
         if set(req) != {"op", "vendor", "ids"}:
             bad("listings takes vendor and ids")
-        if not isinstance(req["vendor"], str) or not is_peer_id(req["vendor"]):
+        if not is_peer_id(req["vendor"]):
             bad("vendor is not a peer id")
         ids = req["ids"]
         if not isinstance(ids, list) or len(ids) > MAX_IDS:
             bad(f"ids must be a list of at most {MAX_IDS}")
-        if not all(isinstance(i, str) and LISTING_ID_RE.match(i) for i in ids):
+        if not all(isinstance(i, str) and len(i) == 32 and LISTING_ID_RE.fullmatch(i)
+                   for i in ids):
             bad("ids must be listing ids")
     return dict(req)
+
+
+def sync_page(objects: list[tuple[str, bytes]], more: bool = False) -> dict[str, Any]:
+    """A ``sync`` response from (vendor, wire) pairs ordered by vendor, whole vendors only.
+
+    Takes vendors until the next one would break a limit; ``next`` is set when objects were
+    left for a later page, or when ``more`` says the caller holds more than it passed.
+    """
+    out: list[bytes] = []
+    size = 0
+    i = 0
+    while i < len(objects):
+        vendor = objects[i][0]
+        j = i
+        while j < len(objects) and objects[j][0] == vendor:
+            j += 1
+        group = [w for _, w in objects[i:j]]
+        group_size = sum(len(w) for w in group)
+        if out and (len(out) + len(group) > MAX_SYNC_OBJECTS
+                    or size + group_size > SYNC_PAGE_BYTES):
+            return {"objects": out, "next": objects[i - 1][0]}
+        out.extend(group)
+        size += group_size
+        i = j
+    return {"objects": out, "next": objects[-1][0] if more and objects else None}
 
 
 def parse_response(op: str, resp: Any) -> list[Any]:
@@ -104,15 +142,30 @@ def parse_response(op: str, resp: Any) -> list[Any]:
         raise RemoteProtocolError(f"peer refused: {str(resp['error'])[:200]}")
     field, limit = {"sync": ("objects", MAX_SYNC_OBJECTS), "listings": ("listings", MAX_IDS),
                     "peers": ("peers", MAX_PEERS)}[op]
+    expected = {field, "next"} if op == "sync" else {field}
     items = resp.get(field)
-    if set(resp) != {field} or not isinstance(items, list) or len(items) > limit:
+    if set(resp) != expected or not isinstance(items, list) or len(items) > limit:
         raise RemoteProtocolError(f"catalog response needs a list '{field}' of <= {limit}")
     if op == "peers":
         for p in items:
-            if (not isinstance(p, dict) or set(p) != {"id", "addrs"}
-                    or not isinstance(p["id"], str) or not isinstance(p["addrs"], list)
-                    or not all(isinstance(a, str) for a in p["addrs"][:16])):
+            if not isinstance(p, dict) or set(p) != {"id", "addrs"}:
                 raise RemoteProtocolError("bad peer entry")
+            f.peer_id(RemoteProtocolError, "peers.id", p["id"])
+            addrs = p["addrs"]
+            if not isinstance(addrs, list) or len(addrs) > MAX_PEER_ADDRS:
+                raise RemoteProtocolError(f"a peer entry holds at most {MAX_PEER_ADDRS} addrs")
+            for a in addrs:
+                f.text(RemoteProtocolError, "peers.addrs", a, MAX_ADDR_LEN, 1)
     elif not all(isinstance(x, bytes) for x in items):
         raise RemoteProtocolError(f"{field} must be byte strings")
     return list(items)
+
+
+def next_cursor(resp: dict[str, Any]) -> str | None:
+    """The ``next`` of a parsed ``sync`` response (None: the last page)."""
+    cursor = resp.get("next")
+    if cursor is None:
+        return None
+    if not is_peer_id(cursor):
+        raise RemoteProtocolError("sync next must be a peer id or nil")
+    return str(cursor)

@@ -7,6 +7,7 @@ everywhere. The peer ID is the identity multihash of the libp2p protobuf public 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import base58
@@ -16,6 +17,10 @@ import nacl.signing
 from .errors import LocalProtocolError, RemoteProtocolError
 
 _PEER_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"
+# An Ed25519 peer ID is always 52 base58btc characters ("12D3KooW" + 44). Checked before any
+# decoding, so a giant string costs nothing.
+PEER_ID_LENGTH = 52
+_PEER_ID_RE = re.compile(r"12D3KooW[1-9A-HJ-NP-Za-km-z]{44}")
 
 
 def peer_id_from_public_key(public_key: bytes) -> str:
@@ -26,6 +31,8 @@ def peer_id_from_public_key(public_key: bytes) -> str:
 
 def public_key_from_peer_id(peer_id: str) -> bytes:
     """The Ed25519 key embedded in a peer ID. RemoteProtocolError if it holds none."""
+    if not isinstance(peer_id, str) or not _PEER_ID_RE.fullmatch(peer_id):
+        raise RemoteProtocolError("not an Ed25519 peer id (52 base58 characters, 12D3KooW...)")
     try:
         raw = base58.b58decode(peer_id.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -35,7 +42,9 @@ def public_key_from_peer_id(peer_id: str) -> bytes:
     return raw[len(_PEER_ID_PREFIX) :]
 
 
-def is_peer_id(value: str) -> bool:
+def is_peer_id(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
     try:
         public_key_from_peer_id(value)
     except RemoteProtocolError:

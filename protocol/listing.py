@@ -21,7 +21,7 @@ MAX_SHIPPING = 20
 MAX_REGION = 64
 DEFAULT_ESCROW_TIMEOUT_HOURS = 1080  # 45 days, as OpenBazaar 2
 MAX_ESCROW_TIMEOUT_HOURS = 24 * 365
-LISTING_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+LISTING_ID_RE = re.compile(r"[0-9a-f]{32}")  # always matched whole (fullmatch)
 
 BODY_KEYS = {
     "id", "vendor", "seq", "title", "description", "price", "quantity", "tags", "shipping",
@@ -34,9 +34,8 @@ EDITABLE = ("title", "description", "price", "quantity", "tags", "shipping",
 
 def validate_body(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "listing", body, BODY_KEYS)
-    if not isinstance(b["id"], str) or not LISTING_ID_RE.match(b["id"]):
-        f.fail(err, "id", "must be 32 lower-case hex characters")
-    f.text(err, "vendor", b["vendor"], 64, 1)
+    f.pattern(err, "id", b["id"], LISTING_ID_RE, 32, "32 lower-case hex characters")
+    f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     f.text(err, "title", b["title"], MAX_TITLE, 1)
     f.text(err, "description", b["description"], MAX_DESCRIPTION)
@@ -108,6 +107,11 @@ class Listing:
     @classmethod
     def from_wire(cls, data: bytes) -> Listing:
         return cls.from_signed(SignedObject.from_wire(data, LISTING_TYPE))
+
+    @classmethod
+    def from_trusted(cls, data: bytes) -> Listing:
+        """A listing this node verified when it stored it (see ``SignedObject.from_trusted``)."""
+        return cls(SignedObject.from_trusted(data, LISTING_TYPE))
 
     @classmethod
     def create(cls, identity: Identity, body: dict[str, Any]) -> Listing:

@@ -2,22 +2,25 @@
 
 DHT values under the ``torv`` namespace are signed profiles and manifests. A record is valid
 when it verifies, is of the kind its key names, and is signed by the peer its key names.
-Among several valid records the one with the highest ``seq`` wins; ties go to the greatest
-wire bytes so every node picks the same one whatever order it sees them in.
+Among several valid records the winner is decided by ``copies.best`` (highest ``seq``, ties to
+the greatest wire bytes), so every node picks the same one whatever order it sees them in.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from .copies import best
 from .errors import RemoteProtocolError
-from .identity import is_peer_id
+from .identity import PEER_ID_LENGTH, is_peer_id
 from .store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
 
 DHT_NAMESPACE = "torv"
 STORE_TOPIC = "torv/stores/1"
 CATALOG_PROTOCOL = "/torv/catalog/1.0.0"
 DHT_KINDS = (PROFILE_TYPE, MANIFEST_TYPE)
+# "/torv/manifest/<52-char peer id>": anything longer is refused before it is split or decoded.
+MAX_DHT_KEY = len(f"/{DHT_NAMESPACE}/{MANIFEST_TYPE}/") + PEER_ID_LENGTH
 # Records expire after 24 h in py-libp2p; re-put ours well before.
 REPUBLISH_SECONDS = 22 * 3600
 
@@ -26,16 +29,22 @@ def dht_key(kind: str, peer_id: str) -> str:
     return f"/{DHT_NAMESPACE}/{kind}/{peer_id}"
 
 
-def provider_key(peer_id: str) -> str:
-    """Key under which nodes holding a copy of ``peer_id``'s catalog announce themselves.
+def provider_multihash(peer_id: str) -> bytes:
+    """The provider record key on the wire: the multihash ``12 20 || sha256("/torv/store/<id>")``.
 
-    Provider records are keyed by a multihash: sha2-256 of ``/torv/store/<peer_id>``, in hex.
+    Nodes holding a copy of ``peer_id``'s catalog announce themselves under it.
     """
-    digest = hashlib.sha256(f"/{DHT_NAMESPACE}/store/{peer_id}".encode()).digest()
-    return (b"\x12\x20" + digest).hex()
+    return b"\x12\x20" + hashlib.sha256(f"/{DHT_NAMESPACE}/store/{peer_id}".encode()).digest()
+
+
+def provider_key(peer_id: str) -> str:
+    """``provider_multihash`` as the hex text py-libp2p's API takes (it sends the raw bytes)."""
+    return provider_multihash(peer_id).hex()
 
 
 def parse_dht_key(key: str) -> tuple[str, str]:
+    if not isinstance(key, str) or len(key) > MAX_DHT_KEY:
+        raise RemoteProtocolError(f"torv key longer than {MAX_DHT_KEY} characters")
     parts = key.split("/")
     if len(parts) != 4 or parts[0] != "" or parts[1] != DHT_NAMESPACE:
         raise RemoteProtocolError(f"not a torv key: {key!r}")
@@ -54,16 +63,15 @@ def validate_record(key: str, value: bytes) -> StoreObject:
 
 
 def select_record(key: str, values: list[bytes]) -> int:
-    """Index of the best record: highest seq, then greatest bytes. Invalid ones never win."""
-    best, best_rank = -1, (-1, b"")
+    """Index of the winning record (``copies.best``). Invalid ones never win."""
+    valid: dict[tuple[int, bytes], int] = {}
     for i, value in enumerate(values):
         try:
             obj = validate_record(key, value)
         except RemoteProtocolError:
             continue
-        rank = (obj.seq, bytes(value))
-        if rank > best_rank:
-            best, best_rank = i, rank
-    if best < 0:
+        valid.setdefault((obj.seq, bytes(value)), i)
+    winner = best(valid)
+    if winner is None:
         raise RemoteProtocolError("no valid record to select")
-    return best
+    return valid[winner]

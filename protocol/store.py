@@ -21,7 +21,7 @@ MAX_MANIFEST_LISTINGS = 500
 
 def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"})
-    f.text(err, "vendor", b["vendor"], 64, 1)
+    f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     f.text(err, "name", b["name"], MAX_NAME)
     f.text(err, "about", b["about"], MAX_ABOUT)
@@ -30,14 +30,13 @@ def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
 
 def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "listings"})
-    f.text(err, "vendor", b["vendor"], 64, 1)
+    f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     entries = b["listings"]
     if not isinstance(entries, dict) or len(entries) > MAX_MANIFEST_LISTINGS:
         f.fail(err, "listings", f"must map at most {MAX_MANIFEST_LISTINGS} listing ids")
     for lid, entry in entries.items():
-        if not LISTING_ID_RE.match(lid):
-            f.fail(err, "listings", f"bad listing id {lid!r}")
+        f.pattern(err, "listings", lid, LISTING_ID_RE, 32, "keyed by listing ids")
         e = f.exact_keys(err, f"listings.{lid}", entry, {"seq", "hash"})
         f.integer(err, f"listings.{lid}.seq", e["seq"], 1)
         if not isinstance(e["hash"], bytes) or len(e["hash"]) != 32:
@@ -86,6 +85,11 @@ class StoreObject:
     @classmethod
     def from_wire(cls, data: bytes, kind: str | None = None) -> StoreObject:
         return cls.from_signed(SignedObject.from_wire(data, kind), kind)
+
+    @classmethod
+    def from_trusted(cls, data: bytes, kind: str) -> StoreObject:
+        """An object this node verified when it stored it (see ``SignedObject.from_trusted``)."""
+        return cls(SignedObject.from_trusted(data, kind))
 
     @classmethod
     def _create(cls, identity: Identity, kind: str, body: dict[str, Any]) -> StoreObject:

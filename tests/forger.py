@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.node import load_or_create_seed
+from node.identity_file import load_or_create_seed
 from node.p2p import DhtRecordRules, P2PHost
 from protocol import canonical
 from protocol.identity import Identity
@@ -41,8 +41,12 @@ async def main(target: str, victim: str, data_dir: Path) -> None:
     raw = canonical.decode(honest.to_wire())
     raw["body"]["title"] = "Tampered lamp"
     tampered = canonical.encode(raw)
-    host.serve(CATALOG_PROTOCOL, lambda peer, req: {"listings": [tampered]}
-               if req.get("op") == "listings" else {"objects": []}, 65536)
+    async def serve(peer: str, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("op") == "listings":
+            return {"listings": [tampered]}
+        return {"objects": [], "next": None}
+
+    host.serve(CATALOG_PROTOCOL, serve, 65536)
     target_id = await host.connect(target)
     for _ in range(100):  # bounded: wait until the target's subscription reached us
         topics = getattr(host.pubsub, "peer_topics", {}).get(STORE_TOPIC, set())

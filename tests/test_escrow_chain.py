@@ -18,6 +18,8 @@ from wallet.networks import get_network
 from wallet.psbt_ops import EscrowUtxo, Payment, build_release, finalize
 from wallet.wallet import Wallet, decode_psbt, encode_psbt
 
+from .wallets import MakeWallet, make_wallet  # noqa: F401 - a fixture
+
 pytestmark = pytest.mark.asyncio
 NET = get_network("litecoin-regtest")
 ESCROWED = 50_000_000
@@ -32,16 +34,18 @@ async def chain(regtest: Regtest) -> AsyncIterator[CoreRpcBackend]:
     await backend.close()
 
 
-def party(tmp: Path, name: str) -> Wallet:
-    (tmp / name).mkdir()
-    return Wallet.create(tmp / name, NET, f"pass-{name}", None)
-
-
 class Trade:
-    def __init__(self, tmp: Path, regtest: Regtest, timeout: int = TIMEOUT) -> None:
-        self.buyer, self.vendor, self.moderator = (party(tmp, n) for n in
-                                                   ("buyer", "vendor", "moderator"))
-        keys = [bytes.fromhex(w.new_escrow_key()[0]) for w in
+    buyer: Wallet
+    vendor: Wallet
+    moderator: Wallet
+
+    @classmethod
+    async def make(cls, tmp: Path, regtest: Regtest, make_wallet: MakeWallet,  # noqa: F811
+                   timeout: int = TIMEOUT) -> Trade:
+        self = cls()
+        self.buyer, self.vendor, self.moderator = [
+            await make_wallet(tmp / n, f"pass-{n}") for n in ("buyer", "vendor", "moderator")]
+        keys = [bytes.fromhex((await w.new_escrow_key())[0]) for w in
                 (self.buyer, self.vendor, self.moderator)]
         self.terms = EscrowTerms(keys[0], keys[1], keys[2], timeout)
         self.ws = self.terms.witness_script()
@@ -51,6 +55,7 @@ class Trade:
         self.utxo = EscrowUtxo(txid, vout, ESCROWED, self.ws)
         self.payee = regtest.rpc("getnewaddress", wallet="miner")
         self.agreed = [Payment(bytes(NET.script_for(self.payee).data), ESCROWED - FEE)]
+        return self
 
     def psbt(self, sequence: int | None = None) -> str:
         return encode_psbt(build_release(self.utxo, self.agreed, sequence))
@@ -59,10 +64,12 @@ class Trade:
 @pytest.mark.parametrize("signers", [("buyer", "vendor"), ("moderator", "buyer"),
                                      ("moderator", "vendor")])
 async def test_two_of_three_paths_spend(tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend,
-                                        signers: tuple[str, str]) -> None:
-    trade = Trade(tmp_path, regtest)
+                                        signers: tuple[str, str],
+                                        make_wallet: MakeWallet) -> None:  # noqa: F811
+    trade = await Trade.make(tmp_path, regtest, make_wallet)
     unsigned = trade.psbt()
-    signed = [getattr(trade, who).sign_release(unsigned, trade.agreed, FEE) for who in signers]
+    signed = [await getattr(trade, who).sign_release(unsigned, trade.agreed, FEE)
+              for who in signers]
     result = await trade.buyer.finalize_release(signed, timeout_path=False, broadcast=False)
     assert await chain.test_accept(result["hex"]) == (True, "")
     txid = await chain.broadcast(result["hex"])
@@ -73,10 +80,10 @@ async def test_two_of_three_paths_spend(tmp_path: Path, regtest: Regtest, chain:
 
 
 async def test_a_single_signature_is_refused_by_the_chain(
-    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend
+    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend, make_wallet: MakeWallet  # noqa: F811
 ) -> None:
-    trade = Trade(tmp_path, regtest)
-    one = decode_psbt(trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE))
+    trade = await Trade.make(tmp_path, regtest, make_wallet)
+    one = decode_psbt(await trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE))
     with pytest.raises(WalletError, match="two signatures"):
         finalize(one)
     tx = one.tx
@@ -87,10 +94,10 @@ async def test_a_single_signature_is_refused_by_the_chain(
 
 
 async def test_vendor_alone_only_after_the_timeout(
-    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend
+    tmp_path: Path, regtest: Regtest, chain: CoreRpcBackend, make_wallet: MakeWallet  # noqa: F811
 ) -> None:
-    trade = Trade(tmp_path, regtest)  # funded, 1 confirmation
-    signed = trade.vendor.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)
+    trade = await Trade.make(tmp_path, regtest, make_wallet)  # funded, 1 confirmation
+    signed = await trade.vendor.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)
     raw = (await trade.vendor.finalize_release([signed], timeout_path=True,
                                                broadcast=False))["hex"]
     assert await chain.test_accept(raw) == (False, "non-BIP68-final")
@@ -104,36 +111,36 @@ async def test_vendor_alone_only_after_the_timeout(
     # the buyer cannot use the timeout branch: its signature does not satisfy it
     with pytest.raises(WalletError, match="vendor"):
         await trade.buyer.finalize_release(
-            [trade.buyer.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)],
+            [await trade.buyer.sign_release(trade.psbt(sequence=TIMEOUT), trade.agreed, FEE)],
             timeout_path=True, broadcast=False)
 
 
 async def test_signer_refuses_altered_outputs_and_overcap_fees(
-    tmp_path: Path, regtest: Regtest
+    tmp_path: Path, regtest: Regtest, make_wallet: MakeWallet  # noqa: F811
 ) -> None:
-    trade = Trade(tmp_path, regtest)
+    trade = await Trade.make(tmp_path, regtest, make_wallet)
     thief = Payment(bytes(NET.script_for(regtest.rpc("getnewaddress", wallet="miner")).data),
                     ESCROWED - FEE)
     altered = build_release(trade.utxo, [thief])
     with pytest.raises(RefusedToSign, match="outputs differ"):
-        trade.buyer.sign_release(encode_psbt(altered), trade.agreed, FEE)
+        await trade.buyer.sign_release(encode_psbt(altered), trade.agreed, FEE)
     # the same payee, but a smaller amount: the rest would go to fees
     greedy = build_release(trade.utxo, [Payment(trade.agreed[0].script_pubkey,
                                                  ESCROWED - FEE - 5000)])
     with pytest.raises(RefusedToSign):
-        trade.buyer.sign_release(encode_psbt(greedy), trade.agreed, FEE)
+        await trade.buyer.sign_release(encode_psbt(greedy), trade.agreed, FEE)
     # agreed outputs, but a fee above the caller's cap
     with pytest.raises(RefusedToSign, match="exceeds the cap"):
-        trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE - 1)
+        await trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE - 1)
     # OpenBazaar's guard: never more than 25% of the escrow in fees
     big_fee = [Payment(trade.agreed[0].script_pubkey, ESCROWED // 2)]
     with pytest.raises(RefusedToSign, match="25%"):
         build_release(trade.utxo, big_fee)
     # a PSBT for an escrow this wallet holds no key in
-    stranger = party(tmp_path, "stranger")
-    stranger.new_escrow_key()
+    stranger = await make_wallet(tmp_path / "stranger", "pw")
+    await stranger.new_escrow_key()
     with pytest.raises(RefusedToSign, match="none of this wallet's escrow keys"):
-        stranger.sign_release(trade.psbt(), trade.agreed, FEE)
+        await stranger.sign_release(trade.psbt(), trade.agreed, FEE)
 
 
 async def test_escrow_script_rules() -> None:

@@ -13,17 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from protocol.identity import Identity
 from wallet.errors import BadPassphrase, WalletError
+from wallet.identity import identity_seed_from_mnemonic
 from wallet.keystore import Keystore
-from wallet.networks import get_network
-from wallet.wallet import Wallet
 
-NET = get_network("litecoin-regtest")
+from .wallets import MakeWallet, make_wallet  # noqa: F401 - a fixture
+
 WORDS = ("abandon " * 23 + "art").strip()
 
 
-def test_wrong_passphrase_is_refused_and_nothing_is_overwritten(tmp_path: Path) -> None:
-    wallet = Wallet.create(tmp_path, NET, "right", None)
+async def test_wrong_passphrase_is_refused_and_nothing_is_overwritten(
+    tmp_path: Path, make_wallet: MakeWallet  # noqa: F811
+) -> None:
+    wallet = await make_wallet(tmp_path, "right")
     path = tmp_path / "wallet.json"
     before = path.read_bytes()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -36,29 +39,55 @@ def test_wrong_passphrase_is_refused_and_nothing_is_overwritten(tmp_path: Path) 
     ks.unlock("right")
     assert ks.fingerprint == wallet.keystore.fingerprint
     with pytest.raises(WalletError):
-        Wallet.create(tmp_path, NET, "again", None)  # never overwrite an existing wallet
+        await make_wallet(tmp_path, "again")  # never overwrite an existing wallet
     assert path.read_bytes() == before
 
 
-def test_seed_is_not_stored_in_the_clear(tmp_path: Path) -> None:
-    Wallet.create(tmp_path, NET, "pw", None, mnemonic=WORDS)
+async def test_seed_is_not_stored_in_the_clear(
+    tmp_path: Path, make_wallet: MakeWallet  # noqa: F811
+) -> None:
+    await make_wallet(tmp_path, "pw", WORDS)
     text = (tmp_path / "wallet.json").read_text()
     assert "abandon" not in text and "art" not in text.replace("part", "")
 
 
-def test_restore_reproduces_the_same_addresses(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    first = Wallet.create(tmp_path / "a", NET, "one", None, mnemonic=WORDS)
-    words = first.keystore.mnemonic("one")
-    (tmp_path / "b").mkdir()
-    second = Wallet.create(tmp_path / "b", NET, "two", None, mnemonic=words)
+async def test_restore_reproduces_the_same_addresses_keys_and_identity(
+    tmp_path: Path, make_wallet: MakeWallet  # noqa: F811
+) -> None:
+    first = await make_wallet(tmp_path / "a", "one")  # new words
+    words = await first.mnemonic("one")
+    second = await make_wallet(tmp_path / "b", "two", words)
     for change in (0, 1):
         for i in range(5):
             assert first.keystore.own_pubkey(change, i) == second.keystore.own_pubkey(change, i)
-    first.keystore.unlock("one")
-    second.keystore.unlock("two")
-    assert first.new_escrow_key() == second.new_escrow_key()
-    assert second.state.rescan is True
+    await first.unlock("one")
+    await second.unlock("two")
+    assert await first.new_escrow_key() == await second.new_escrow_key()
+    assert (await second.store.counters()).rescan is True
+    assert (await first.store.counters()).rescan is False
+    assert first.keystore.identity_seed() == second.keystore.identity_seed()
+    assert second.keystore.identity_seed() == identity_seed_from_mnemonic(words)
+    second.lock()
+    with pytest.raises(WalletError, match="locked"):
+        second.keystore.identity_seed()
+
+
+def test_identity_derivation_is_slip10_ed25519() -> None:
+    """SLIP-0010 test vector 1 (ed25519), then Torv's path on the all-"abandon" words."""
+    from wallet.identity import HARDENED, slip10_ed25519
+
+    seed = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+    key, chain = slip10_ed25519(seed, [])
+    assert key.hex() == "2b4be7f19ee27bbf30c667b642d5f4aa69fd169872f8fc3059c08ebae2eb19e7"
+    assert chain.hex() == "90046a93de5380a72b5e45010748567d5ea02bbf6522f979e05c0d8d8ca9fffb"
+    key, chain = slip10_ed25519(seed, [0 | HARDENED, 1 | HARDENED])
+    assert key.hex() == "b1d0bad404bf35da785a64ca1ac54b2617211d2777696fbffaf208f746ae84f2"
+    assert chain.hex() == "a320425f77d1b5c2505a6b1b27382b37368ee640e3557c315416801243552f14"
+    with pytest.raises(ValueError):
+        slip10_ed25519(seed, [1])
+    peer = Identity(identity_seed_from_mnemonic(WORDS)).peer_id
+    assert peer == Identity(identity_seed_from_mnemonic(" ".join(WORDS.split()))).peer_id
+    assert peer != Identity(identity_seed_from_mnemonic(("zoo " * 23 + "vote").strip())).peer_id
 
 
 def test_cli_restore(tmp_path: Path) -> None:
@@ -71,6 +100,21 @@ def test_cli_restore(tmp_path: Path) -> None:
     ks = Keystore.load(tmp_path / "wallet.json")
     ks.unlock("pw")
     assert ks.mnemonic("pw") == WORDS
+    # one backup: the words also rebuilt the node's identity
+    assert (tmp_path / "node.key").read_bytes() == identity_seed_from_mnemonic(WORDS)
+    assert stat.S_IMODE(os.stat(tmp_path / "node.key").st_mode) == 0o600
+    assert Identity(ks.identity_seed()).peer_id in run.stdout
+    # a data dir with another identity is not overwritten
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "node.key").write_bytes(b"\x05" * 32)
+    clash = subprocess.run(
+        [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir", str(other),
+         "--chain", "litecoin-regtest"], input=WORDS + "\n", capture_output=True, text=True,
+        env={**os.environ, "TORV_WALLET_PASSPHRASE": "pw"}, cwd=root)
+    assert clash.returncode == 1 and "different identity" in clash.stderr
+    assert (other / "node.key").read_bytes() == b"\x05" * 32
+    assert not (other / "wallet.json").exists()
     bad = subprocess.run(
         [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir",
          str(tmp_path / "x"), "--chain", "litecoin-regtest"], input="not twenty four words\n",
@@ -90,8 +134,10 @@ for i in range(10_000):
 """
 
 
-def test_kill_9_during_wallet_writes_leaves_a_good_wallet(tmp_path: Path) -> None:
-    Wallet.create(tmp_path, NET, "pw", None, mnemonic=WORDS)
+async def test_kill_9_during_wallet_writes_leaves_a_good_wallet(
+    tmp_path: Path, make_wallet: MakeWallet  # noqa: F811
+) -> None:
+    await make_wallet(tmp_path, "pw", WORDS)
     root = Path(__file__).resolve().parent.parent
     rng = random.Random(7)
     for _ in range(5):

@@ -14,9 +14,9 @@ from tui.client import RpcCallError
 from wallet.escrow import parse_witness_script
 from wallet.networks import get_network
 from wallet.psbt_ops import Payment
-from wallet.wallet import Wallet
 
 from .cluster import NodeProc, wait_for
+from .wallets import MakeWallet, make_wallet  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PASSPHRASE = "correct horse battery staple 7"
@@ -99,14 +99,12 @@ async def test_lock_and_unlock(wnode: NodeProc) -> None:
     assert (await wnode.call("wallet.info"))["locked"] is False
 
 
-async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: Path) -> None:
+async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: Path,
+                                  make_wallet: MakeWallet) -> None:  # noqa: F811
     vendor_key = (await wnode.call("escrow.key"))["pubkey"]
     assert vendor_key != (await wnode.call("escrow.key"))["pubkey"]  # never reused
-    parties = {}
-    for name in ("buyer", "moderator"):
-        (tmp_path / name).mkdir()
-        parties[name] = Wallet.create(tmp_path / name, NET, "pw", None)
-    buyer_key, mod_key = (parties[n].new_escrow_key()[0] for n in ("buyer", "moderator"))
+    parties = {name: await make_wallet(tmp_path / name, "pw") for name in ("buyer", "moderator")}
+    buyer_key, mod_key = [(await parties[n].new_escrow_key())[0] for n in ("buyer", "moderator")]
     escrow = await wnode.call("escrow.create", buyer=buyer_key, vendor=vendor_key,
                               moderator=mod_key, timeout_hours=1080)
     assert escrow["timeout_blocks"] == 25920
@@ -126,7 +124,7 @@ async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: P
                              witness_script=escrow["witness_script"], outputs=outputs)
     assert built["suggested_fee"] > 0
     agreed = [Payment(bytes(NET.script_for(payee).data), 29_990_000)]
-    by_buyer = parties["buyer"].sign_release(built["psbt"], agreed, 10_000)
+    by_buyer = await parties["buyer"].sign_release(built["psbt"], agreed, 10_000)
     with pytest.raises(RpcCallError) as err:  # the vendor refuses an altered output
         await wnode.call("escrow.sign", psbt=built["psbt"],
                          outputs=[{"address": payee, "amount": 29_000_000}])

@@ -19,6 +19,7 @@ from embit.ec import PrivateKey, PublicKey
 
 from .atomic import write_private_file
 from .errors import WalletError, WalletLocked
+from .identity import identity_seed_from_bip39_seed
 from .networks import Network, get_network
 from .seedbox import open_sealed, seal
 
@@ -48,6 +49,7 @@ class Keystore:
         self.fingerprint = fingerprint
         self._sealed = sealed
         self._root: bip32.HDKey | None = None
+        self._identity: bytes | None = None
 
     def __repr__(self) -> str:
         return (f"Keystore({self.network.name}, fingerprint={self.fingerprint}, "
@@ -60,14 +62,15 @@ class Keystore:
     # ------------------------------------------------------------------ files
     @classmethod
     def create(cls, path: Path, network: Network, mnemonic: str, passphrase: str) -> Keystore:
+        """Seal ``mnemonic`` into a new wallet file. Blocking (Argon2id): run it in a thread."""
         mnemonic = check_mnemonic(mnemonic)
-        root = bip32.HDKey.from_seed(bip39.mnemonic_to_seed(mnemonic),
-                                     version=network.embit["xprv"])
+        seed = bip39.mnemonic_to_seed(mnemonic)
+        root = bip32.HDKey.from_seed(seed, version=network.embit["xprv"])
         account = root.derive(f"m/84h/{network.coin_type}h/0h").to_public()
         ks = cls(path, network, account.to_base58(network.embit["xpub"]),
                  root.my_fingerprint.hex(), seal(mnemonic.encode(), passphrase))
         ks.save()
-        ks._root = root
+        ks._root, ks._identity = root, identity_seed_from_bip39_seed(seed)
         return ks
 
     @classmethod
@@ -96,18 +99,26 @@ class Keystore:
         return self._root is None
 
     def unlock(self, passphrase: str) -> None:
+        """Blocking (Argon2id): run it in a thread."""
         mnemonic = open_sealed(self._sealed, passphrase).decode()
-        root = bip32.HDKey.from_seed(bip39.mnemonic_to_seed(mnemonic),
-                                     version=self.network.embit["xprv"])
+        seed = bip39.mnemonic_to_seed(mnemonic)
+        root = bip32.HDKey.from_seed(seed, version=self.network.embit["xprv"])
         if root.my_fingerprint.hex() != self.fingerprint:
             raise WalletError("the wallet file is inconsistent (fingerprint mismatch)")
-        self._root = root
+        self._root, self._identity = root, identity_seed_from_bip39_seed(seed)
 
     def lock(self) -> None:
-        self._root = None
+        self._root = self._identity = None
 
     def mnemonic(self, passphrase: str) -> str:
+        """Blocking (Argon2id): run it in a thread."""
         return open_sealed(self._sealed, passphrase).decode()
+
+    def identity_seed(self) -> bytes:
+        """The node's Ed25519 seed derived from this wallet's words (``wallet.identity``)."""
+        self._require_root()
+        assert self._identity is not None
+        return self._identity
 
     def _require_root(self) -> bip32.HDKey:
         if self._root is None:

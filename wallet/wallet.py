@@ -1,11 +1,15 @@
-"""The wallet: own funds (BIP84) and escrow keys over a keystore and a chain backend."""
+"""The wallet: own funds (BIP84) and escrow keys over a keystore, a store and a chain backend.
+
+Blocking work (Argon2id, the BIP39 seed stretch) runs in threads; the bookkeeping lives in a
+``WalletStore`` (the node's database), read fresh on every call so another service may take an
+escrow key in its own transaction.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import json
 import secrets
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +17,17 @@ from embit.psbt import PSBT
 from embit.script import Script, p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-from .atomic import write_private_file
 from .chain import ChainBackend, Utxo
 from .errors import NoChain, RefusedToSign, WalletError
 from .escrow import EscrowTerms, parse_witness_script
 from .keystore import Keystore, check_mnemonic, new_mnemonic
 from .networks import Network
 from .psbt_ops import Payment, combine, finalize, sign_escrow, sign_p2wpkh
+from .store import WalletStore
 
 GAP = 40  # addresses watched beyond the last one handed out
 DUST = 546
 WALLET_FILE = "wallet.json"
-STATE_FILE = "wallet-state.json"
-
-
-@dataclass
-class WalletState:
-    """Non-secret bookkeeping, written atomically after every change."""
-
-    next_receive: int = 0
-    next_change: int = 0
-    next_escrow: int = 0
-    watched_to: int = -1
-    rescan: bool = False  # restored from words: the first import rescans the whole chain
-    escrow_keys: dict[str, int] = field(default_factory=dict)  # pubkey hex -> index
-    escrows: dict[str, str] = field(default_factory=dict)  # address -> witness script hex
 
 
 def decode_psbt(text: str) -> PSBT:
@@ -52,12 +42,14 @@ def encode_psbt(psbt: PSBT) -> str:
 
 
 class Wallet:
-    def __init__(self, data_dir: Path, keystore: Keystore, backend: ChainBackend | None) -> None:
+    def __init__(self, data_dir: Path, keystore: Keystore, backend: ChainBackend | None,
+                 store: WalletStore) -> None:
         self.data_dir = data_dir
         self.keystore = keystore
         self.network: Network = keystore.network
         self.backend = backend
-        self.state = self._load_state()
+        self.store = store
+        self._addresses: dict[tuple[int, int], str] = {}
 
     def __repr__(self) -> str:
         return f"Wallet({self.keystore!r})"
@@ -68,34 +60,30 @@ class Wallet:
         return (data_dir / WALLET_FILE).exists()
 
     @classmethod
-    def open(cls, data_dir: Path, backend: ChainBackend | None) -> Wallet:
-        return cls(data_dir, Keystore.load(data_dir / WALLET_FILE), backend)
+    def open(cls, data_dir: Path, backend: ChainBackend | None, store: WalletStore) -> Wallet:
+        return cls(data_dir, Keystore.load(data_dir / WALLET_FILE), backend, store)
 
     @classmethod
-    def create(cls, data_dir: Path, network: Network, passphrase: str,
-               backend: ChainBackend | None, mnemonic: str | None = None) -> Wallet:
+    async def create(cls, data_dir: Path, network: Network, passphrase: str,
+                     backend: ChainBackend | None, store: WalletStore,
+                     mnemonic: str | None = None) -> Wallet:
+        """A new wallet (or one restored from ``mnemonic``); unlocked on return."""
         path = data_dir / WALLET_FILE
         if path.exists():
             raise WalletError("a wallet already exists in this data dir")
         words = check_mnemonic(mnemonic) if mnemonic else new_mnemonic(secrets.token_bytes(32))
-        ks = Keystore.create(path, network, words, passphrase)
-        (data_dir / STATE_FILE).unlink(missing_ok=True)
-        wallet = cls(data_dir, ks, backend)
-        wallet.state.rescan = mnemonic is not None
-        wallet._save_state()
-        return wallet
+        ks = await asyncio.to_thread(Keystore.create, path, network, words, passphrase)
+        await store.reset(rescan=mnemonic is not None)
+        return cls(data_dir, ks, backend, store)
 
-    def _load_state(self) -> WalletState:
-        path = self.data_dir / STATE_FILE
-        if not path.exists():
-            return WalletState()
-        try:
-            return WalletState(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            raise WalletError("wallet-state.json is damaged") from None
+    async def unlock(self, passphrase: str) -> None:
+        await asyncio.to_thread(self.keystore.unlock, passphrase)
 
-    def _save_state(self) -> None:
-        write_private_file(self.data_dir / STATE_FILE, json.dumps(asdict(self.state)).encode())
+    def lock(self) -> None:
+        self.keystore.lock()
+
+    async def mnemonic(self, passphrase: str) -> str:
+        return await asyncio.to_thread(self.keystore.mnemonic, passphrase)
 
     def chain(self) -> ChainBackend:
         if self.backend is None:
@@ -105,37 +93,39 @@ class Wallet:
     # ------------------------------------------------------------------ watching
     async def sync_watch(self) -> None:
         """Make sure the chain backend watches every address we may have handed out."""
-        want = max(self.state.next_receive, self.state.next_change) + GAP
-        if want <= self.state.watched_to:
+        counters = await self.store.counters()
+        want = max(counters.next_receive, counters.next_change) + GAP
+        if want <= counters.watched_to and not counters.rescan:
             return
         await self.chain().watch(
             [{"desc": self.keystore.descriptor(c), "range": [0, want]} for c in (0, 1)],
-            rescan=self.state.rescan)
-        self.state.rescan = False
-        self.state.watched_to = want
-        self._save_state()
+            rescan=counters.rescan)
+        await self.store.set_watched(want)
 
-    def own_addresses(self) -> dict[str, tuple[int, int]]:
+    def address_at(self, change: int, index: int) -> str:
+        key = (change, index)
+        if key not in self._addresses:
+            self._addresses[key] = self.network.address(
+                p2wpkh(self.keystore.own_pubkey(change, index)))
+        return self._addresses[key]
+
+    async def own_addresses(self) -> dict[str, tuple[int, int]]:
+        counters = await self.store.counters()
         out = {}
-        for change, upto in ((0, self.state.next_receive), (1, self.state.next_change)):
+        for change, upto in ((0, counters.next_receive), (1, counters.next_change)):
             for i in range(upto + GAP):
-                out[self.network.address(p2wpkh(self.keystore.own_pubkey(change, i)))] = (
-                    change, i)
+                out[self.address_at(change, i)] = (change, i)
         return out
 
     # ------------------------------------------------------------------ own funds
     async def new_address(self, change: int = 0) -> str:
-        if change:
-            index, self.state.next_change = self.state.next_change, self.state.next_change + 1
-        else:
-            index, self.state.next_receive = self.state.next_receive, self.state.next_receive + 1
-        self._save_state()
+        index = await self.store.take_address_index(change)
         if self.backend is not None:
             await self.sync_watch()
-        return self.network.address(p2wpkh(self.keystore.own_pubkey(change, index)))
+        return self.address_at(change, index)
 
     async def own_utxos(self) -> list[Utxo]:
-        mine = self.own_addresses()
+        mine = await self.own_addresses()
         return [u for u in await self.chain().unspent() if u.address in mine]
 
     async def balance(self) -> dict[str, int]:
@@ -144,11 +134,15 @@ class Wallet:
                 "unconfirmed": sum(u.amount for u in utxos if u.confirmations == 0)}
 
     async def send(self, address: str, amount: int) -> str:
+        return (await self.pay(address, amount))[0]
+
+    async def pay(self, address: str, amount: int) -> tuple[str, int]:
+        """Send ``amount`` to ``address``; returns (txid, output index of the payment)."""
         if amount < DUST:
             raise WalletError(f"amount must be at least {DUST}")
         dest = self.network.script_for(address)
         rate = await self.chain().fee_rate()
-        mine = self.own_addresses()
+        mine = await self.own_addresses()
         utxos = sorted((u for u in await self.own_utxos() if u.confirmations > 0),
                        key=lambda u: -u.amount)
         chosen: list[Utxo] = []
@@ -170,27 +164,25 @@ class Wallet:
         for i, utxo in enumerate(chosen):
             change_flag, index = mine[utxo.address]
             sign_p2wpkh(tx, i, self.keystore.own_privkey(change_flag, index), utxo.amount)
-        return await self.chain().broadcast(tx.serialize().hex())
+        return await self.chain().broadcast(tx.serialize().hex()), 0
 
     async def transactions(self, count: int = 100) -> list[dict[str, Any]]:
-        mine = self.own_addresses()
+        mine = await self.own_addresses()
         return [t for t in await self.chain().transactions(count) if t["address"] in mine]
 
     # ------------------------------------------------------------------ escrow
-    def new_escrow_key(self) -> tuple[str, int]:
+    def escrow_pubkey(self, index: int) -> str:
+        return str(self.keystore.escrow_privkey(index).get_public_key().sec().hex())
+
+    async def new_escrow_key(self, purpose: str = "") -> tuple[str, int]:
         """A fresh escrow public key from the hardened escrow branch (never reused)."""
-        index = self.state.next_escrow
-        pub = self.keystore.escrow_privkey(index).get_public_key().sec().hex()
-        self.state.next_escrow = index + 1
-        self.state.escrow_keys[pub] = index
-        self._save_state()
-        return pub, index
+        self.keystore.escrow_privkey(0)  # raises WalletLocked before anything is taken
+        return await self.store.take_escrow_key(self.escrow_pubkey, purpose)
 
     async def create_escrow(self, terms: EscrowTerms) -> dict[str, Any]:
         ws = terms.witness_script()
         address = self.network.address(terms.script_pubkey())
-        self.state.escrows[address] = ws.data.hex()
-        self._save_state()
+        await self.store.add_escrow(address, ws.data.hex())
         if self.backend is not None:
             await self.backend.watch([{"address": address}], rescan=False)
         return {"address": address, "witness_script": ws.data.hex(),
@@ -199,18 +191,20 @@ class Wallet:
     async def escrow_utxos(self, address: str) -> list[Utxo]:
         return await self.chain().unspent([address])
 
-    def sign_release(self, psbt_b64: str, agreed: list[Payment], max_fee: int | None) -> str:
+    async def sign_release(self, psbt_b64: str, agreed: list[Payment],
+                           max_fee: int | None) -> str:
         psbt = decode_psbt(psbt_b64)
         if not psbt.inputs or psbt.inputs[0].witness_script is None:
             raise RefusedToSign("the PSBT does not carry the escrow witness script")
         ws = psbt.inputs[0].witness_script
         parsed = parse_witness_script(ws.data)
-        ours = [k for k in parsed.keys if k.hex() in self.state.escrow_keys]
-        if not ours:
-            raise RefusedToSign("none of this wallet's escrow keys is in the escrow")
-        key = self.keystore.escrow_privkey(self.state.escrow_keys[ours[0].hex()])
-        sign_escrow(psbt, key, Script(ws.data), agreed, max_fee)
-        return encode_psbt(psbt)
+        for key in parsed.keys:
+            index = await self.store.escrow_key_index(key.hex())
+            if index is not None:
+                sign_escrow(psbt, self.keystore.escrow_privkey(index), Script(ws.data),
+                            agreed, max_fee)
+                return encode_psbt(psbt)
+        raise RefusedToSign("none of this wallet's escrow keys is in the escrow")
 
     async def finalize_release(self, psbts: list[str], timeout_path: bool,
                                broadcast: bool) -> dict[str, Any]:

@@ -1,0 +1,327 @@
+"""The market service: your own store (listings, profile, manifest), everyone else's stores
+(sync, search, fetch), and the background work that keeps them in step with the network."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import sqlite3
+from functools import partial
+from typing import Any
+
+from protocol.catalog import MAX_REQUEST
+from protocol.errors import RemoteProtocolError
+from protocol.identity import is_peer_id
+from protocol.listing import Listing
+from protocol.records import (
+    CATALOG_PROTOCOL,
+    REPUBLISH_SECONDS,
+    STORE_TOPIC,
+    dht_key,
+    provider_key,
+    validate_record,
+)
+from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+
+from . import market_store as ms
+from .core import TARGET_PEERS, NodeCore
+from .events import ListingRemoved, listing_event
+from .market_sync import INGEST_WORKERS, CatalogSync
+from .p2p import GossipMessage, P2PError
+from .services import Handler, NotFound, Service
+
+log = logging.getLogger("torv.market")
+DEFAULT_LISTING_DAYS = 365
+ANTI_ENTROPY_SECONDS = 30.0
+PURGE_SECONDS = 60.0
+RESTORE_WAIT_SECONDS = 60.0
+
+
+class MarketService(Service):
+    name = "market"
+
+    def __init__(self, core: NodeCore) -> None:
+        super().__init__(core)
+        self.db = core.db
+        self.me = core.me
+        self.sync = CatalogSync(core, self._emit, self._ingest_own)
+        self._dht_dirty = asyncio.Event()
+        self._own_lock = asyncio.Lock()
+
+    def rpc_methods(self) -> dict[str, Handler]:
+        from .market_rpc import market_methods
+
+        return market_methods(self)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        host = self.core.host
+        host.serve(CATALOG_PROTOCOL, self.sync.handle_request, MAX_REQUEST)
+        gossip = await host.subscribe(STORE_TOPIC, self.sync.validate_gossip)
+        self.core.on_new_peer(self._greet)
+        spawn = self.core.spawn
+        spawn(self._gossip_loop(gossip), "gossip")
+        for i in range(INGEST_WORKERS):
+            spawn(self.sync.ingest_worker(), f"ingest {i}")
+        spawn(self._dht_loop(), "dht republish")
+        spawn(self._provide_loop(), "provide")
+        spawn(self._anti_entropy_loop(), "anti-entropy")
+        spawn(self._purge_loop(), "purge expired")
+        spawn(self._recover_own_store(), "recover own store")
+        self._dht_dirty.set()
+
+    def _emit(self, change: ms.Change) -> None:
+        publish = self.core.events.publish
+        for body in change.added:
+            publish(listing_event("added", body))
+        for body in change.updated:
+            publish(listing_event("updated", body))
+        for vendor, lid in change.removed:
+            publish(ListingRemoved(vendor, lid))
+
+    # ------------------------------------------------------------------ background tasks
+    async def _gossip_loop(self, queue: asyncio.Queue[GossipMessage]) -> None:
+        while True:
+            msg = await queue.get()
+            try:  # the topic validator verified it before pubsub delivered it
+                obj = StoreObject.from_trusted(msg.data, MANIFEST_TYPE)
+            except RemoteProtocolError as exc:
+                self.core.reject("gossip", str(exc))
+                continue
+            self.sync.offer(obj, msg.from_peer)
+
+    async def _greet(self, pid: str) -> None:
+        """A new peer: catch up with it, and meet its peers while we have few."""
+        await self.sync.sync_with(pid)
+        if len(self.core.peers()) >= TARGET_PEERS:
+            return
+        for other, other_addrs in await self.sync.exchange_peers(pid):
+            if (other == self.me or other in self.core.peers() or not other_addrs
+                    or not is_peer_id(other)):
+                continue
+            try:
+                await self.core.connect(f"{other_addrs[0]}/p2p/{other}")
+            except (P2PError, RemoteProtocolError) as exc:
+                log.debug("peer exchange dial %s: %s", other[:12], exc)
+            if len(self.core.peers()) >= TARGET_PEERS:
+                break
+
+    async def _anti_entropy_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ANTI_ENTROPY_SECONDS)
+            peers = self.core.peers()
+            if peers:
+                await self.sync.sync_with(random.choice(peers))
+
+    async def _dht_loop(self) -> None:
+        """Put our profile and manifest into the DHT on change and before they expire."""
+        while True:
+            try:
+                await asyncio.wait_for(self._dht_dirty.wait(), REPUBLISH_SECONDS)
+            except TimeoutError:
+                pass
+            self._dht_dirty.clear()
+            for kind in (PROFILE_TYPE, MANIFEST_TYPE):
+                obj = await self.db.read(partial(ms.get_store, vendor=self.me, kind=kind))
+                if obj is None:
+                    continue
+                try:
+                    await self.core.host.dht_put(dht_key(kind, self.me), obj.to_wire())
+                except (P2PError, RemoteProtocolError, ValueError) as exc:
+                    log.warning("DHT put of own %s failed: %s", kind, exc)
+
+    async def _provide_loop(self) -> None:
+        """Announce in the DHT that we hold copies of a vendor's listings."""
+        while True:
+            vendor = await self.sync.provide_queue.get()
+            try:
+                await self.core.host.provide(provider_key(vendor))
+            except (P2PError, RemoteProtocolError) as exc:
+                log.debug("provide %s: %s", vendor[:12], exc)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            now = self.core.now()
+            change = await self.db.write(partial(ms.purge_expired, now=now))
+            self._emit(change)
+            if any(vendor == self.me for vendor, _ in change.removed):
+                await self._publish_own(None, frozenset())
+            await asyncio.sleep(PURGE_SECONDS)
+
+    async def _recover_own_store(self) -> None:
+        """A node restored from its words has no store yet: ask the network for it."""
+        if await self.db.read(lambda c: ms.get_store(c, self.me, MANIFEST_TYPE)) is not None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESTORE_WAIT_SECONDS
+        while not self.core.peers() and loop.time() < deadline:
+            await asyncio.sleep(0.5)
+        for kind in (PROFILE_TYPE, MANIFEST_TYPE):
+            found = await self.dht_store_object(kind, self.me)
+            if found is not None:
+                await self._ingest_own(found, None)
+
+    # ------------------------------------------------------------------ own store
+    async def _ingest_own(self, obj: StoreObject, source: str | None) -> None:
+        """Our own profile or manifest came back from the network: a copy from before a
+        restore. Adopt it when it is newer than ours, so our next change is not stale."""
+        if obj.kind == PROFILE_TYPE:
+            def keep(conn: sqlite3.Connection) -> bool:
+                ms.raise_counter(conn, "profile_seq", obj.seq)
+                return ms.put_store(conn, obj)
+
+            if await self.db.write(keep):
+                log.info("recovered our profile (seq %d) from the network", obj.seq)
+            return
+        async with self._own_lock:
+            now = self.core.now()
+            to_fetch, merged, change = await self.db.write(
+                lambda c: ms.adopt_own_manifest(c, self.core.identity, obj, now))
+            self._emit(change)
+        if merged is not None:
+            await self._announce(merged)
+        if to_fetch:
+            log.info("recovering %d of our listings from the network", len(to_fetch))
+            await self.sync.fetch_missing(self.me, to_fetch, source)
+
+    async def _announce(self, manifest: StoreObject) -> None:
+        try:
+            await self.core.host.publish(STORE_TOPIC, manifest.to_wire())
+        except (P2PError, RemoteProtocolError) as exc:
+            log.warning("gossip publish failed (peers will catch up by sync): %s", exc)
+        self._dht_dirty.set()
+
+    async def _publish_own(self, upsert: Listing | None, delete: frozenset[str]) -> StoreObject:
+        async with self._own_lock:
+            now = self.core.now()
+            manifest, change = await self.db.write(
+                lambda c: ms.publish_own(c, self.core.identity, now, upsert, delete))
+        self._emit(change)
+        await self._announce(manifest)
+        return manifest
+
+    async def create_listing(self, fields: dict[str, Any]) -> Listing:
+        now = self.core.now()
+        body = {**fields, "id": secrets.token_hex(16), "seq": 1, "created": now}
+        body.setdefault("expires", now + DEFAULT_LISTING_DAYS * 86400)
+        listing = Listing.create(self.core.identity, body)
+        await self._publish_own(listing, frozenset())
+        return listing
+
+    async def own_listing(self, listing_id: str) -> Listing:
+        wire = await self.db.read(lambda c: ms.get_listing_wire(c, self.me, listing_id))
+        if wire is None:
+            raise NotFound(f"no listing {listing_id} in your store")
+        return Listing.from_trusted(wire)
+
+    async def update_listing(self, listing_id: str, changes: dict[str, Any]) -> Listing:
+        listing = (await self.own_listing(listing_id)).updated(self.core.identity, changes)
+        await self._publish_own(listing, frozenset())
+        return listing
+
+    async def delete_listing(self, listing_id: str) -> None:
+        await self.own_listing(listing_id)
+        await self._publish_own(None, frozenset({listing_id}))
+
+    async def set_profile(self, changes: dict[str, Any]) -> StoreObject:
+        def make(conn: sqlite3.Connection) -> StoreObject:
+            current = ms.get_store(conn, self.me, PROFILE_TYPE)
+            body = dict(current.body) if current else {}
+            body.update(changes)
+            seq = ms.next_counter(conn, "profile_seq", current.seq if current else 0)
+            profile = StoreObject.profile(self.core.identity, seq, body.get("name", ""),
+                                          body.get("about", ""))
+            ms.put_store(conn, profile)
+            return profile
+
+        profile = await self.db.write(make)
+        self._dht_dirty.set()
+        return profile
+
+    # ------------------------------------------------------------------ other stores
+    async def dht_store_object(self, kind: str, vendor: str) -> StoreObject | None:
+        try:
+            raw = await self.core.host.dht_get(dht_key(kind, vendor))
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("DHT get %s/%s: %s", kind, vendor[:12], exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return validate_record(dht_key(kind, vendor), raw)
+        except RemoteProtocolError as exc:
+            self.core.reject("dht", str(exc))
+            return None
+
+    async def store_object(self, vendor: str, kind: str) -> StoreObject | None:
+        return await self.db.read(lambda c: ms.get_store(c, vendor, kind))
+
+    async def get_profile(self, vendor: str) -> StoreObject | None:
+        if vendor != self.me:
+            found = await self.dht_store_object(PROFILE_TYPE, vendor)
+            if found is not None:
+                await self.sync.ingest(found, None)
+        return await self.store_object(vendor, PROFILE_TYPE)
+
+    async def fetch_store(self, vendor: str) -> dict[str, Any]:
+        """A vendor's current manifest, profile and listings, from the vendor or the network."""
+        if vendor != self.me:
+            profile, manifest = await asyncio.gather(
+                self.dht_store_object(PROFILE_TYPE, vendor),
+                self.dht_store_object(MANIFEST_TYPE, vendor))
+            for found in (profile, manifest):
+                if found is not None:
+                    await self.sync.ingest(found, vendor)
+            current = await self.store_object(vendor, MANIFEST_TYPE)
+            if current is not None and manifest is None:  # still fetch what we lack
+                await self.sync.ingest(current, vendor)
+        now = self.core.now()
+
+        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            manifest = ms.get_store(conn, vendor, MANIFEST_TYPE)
+            if manifest is None:
+                return None
+            profile = ms.get_store(conn, vendor, PROFILE_TYPE)
+            entries = manifest.manifest_entries()
+            dead = ms.expired_copies(conn, vendor)
+            live = {lid for lid, (_, h) in entries.items() if (lid, h) not in dead}
+            listings = [x for x in ms.vendor_listings(conn, vendor, now) if x["id"] in live]
+            return {"vendor": vendor, "manifest_seq": manifest.seq,
+                    "complete": len(listings) == len(live),
+                    "profile": dict(profile.body) if profile else None,
+                    "listings": listings}
+
+        result = await self.db.read(read)
+        if result is None:
+            raise NotFound(f"no store found for {vendor}")
+        return result
+
+    async def get_listing(self, listing_id: str, vendor: str | None) -> dict[str, Any]:
+        if vendor is not None:
+            found = await self.db.read(lambda c: ms.get_listing(c, vendor, listing_id))
+            if found is None:
+                raise NotFound(f"no listing {listing_id} of {vendor} known")
+            return found
+        candidates = await self.db.read(lambda c: ms.listings_with_id(c, listing_id))
+        if not candidates:
+            raise NotFound(f"no listing {listing_id} known")
+        own = [x for x in candidates if x["vendor"] == self.me]
+        if own:
+            return own[0]
+        if len(candidates) > 1:
+            from .services import invalid_params
+
+            vendors = sorted(x["vendor"] for x in candidates)
+            raise invalid_params("vendor", f"several vendors have a listing {listing_id}; "
+                                           f"give vendor (one of {vendors})")
+        return candidates[0]
+
+    async def vendor_listings(self, vendor: str) -> list[dict[str, Any]]:
+        now = self.core.now()
+        return await self.db.read(lambda c: ms.vendor_listings(c, vendor, now))
+
+    async def search(self, query: str, limit: int) -> list[tuple[dict[str, Any], float]]:
+        now = self.core.now()
+        return await self.db.read(lambda c: ms.search(c, query, limit, now))

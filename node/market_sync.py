@@ -1,0 +1,300 @@
+"""Keeping the local catalog in step with the network.
+
+Gossip is the fast path (a vendor publishes its signed manifest); anti-entropy is the safety
+net (on every new connection and periodically, page through a peer's ``sync``). Either way a
+winning manifest makes us fetch the listings we lack over ``/torv/catalog/1.0.0`` from whoever
+told us, the vendor, the DHT's providers or any connected peer, checking each listing against
+the manifest's content hash. Verification of batches runs in a thread, writes on the database's
+writer thread: the event loop only coordinates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from protocol.catalog import (
+    MAX_IDS,
+    MAX_PEERS,
+    MAX_REQUEST,
+    MAX_RESPONSE,
+    MAX_SYNC_OBJECTS,
+    make_request,
+    next_cursor,
+    parse_request,
+    parse_response,
+    sync_page,
+)
+from protocol.errors import RemoteProtocolError
+from protocol.listing import Listing
+from protocol.records import CATALOG_PROTOCOL, provider_key
+from protocol.signed import SignedObject
+from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+
+from . import market_store as ms
+from .p2p import P2PError
+
+if TYPE_CHECKING:
+    from .core import NodeCore
+
+log = logging.getLogger("torv.sync")
+INGEST_WORKERS = 4
+MAX_PENDING_VENDORS = 10_000
+MAX_SYNC_PAGES = 1000
+
+
+def verify_listings(wires: list[bytes], vendor: str,
+                    wanted: dict[str, bytes]) -> tuple[list[Listing], list[str]]:
+    """Decode and verify listings (blocking: run in a thread); keep those the manifest wants."""
+    good, bad = [], []
+    for wire in wires:
+        try:
+            listing = Listing.from_wire(wire)
+            if listing.vendor != vendor or wanted.get(listing.id) != listing.digest:
+                raise RemoteProtocolError("listing does not match the vendor's manifest")
+        except RemoteProtocolError as exc:
+            bad.append(str(exc))
+            continue
+        good.append(listing)
+    return good, bad
+
+
+def verify_store_objects(wires: list[bytes]) -> tuple[list[StoreObject], list[str]]:
+    good, bad = [], []
+    for wire in wires:
+        try:
+            good.append(StoreObject.from_wire(wire))
+        except RemoteProtocolError as exc:
+            bad.append(str(exc))
+    return good, bad
+
+
+def _store_keys(wires: list[bytes]) -> list[tuple[str, str] | None]:
+    """(vendor, kind) of each wire, read without verifying (only to compare with ours)."""
+    out: list[tuple[str, str] | None] = []
+    for wire in wires:
+        try:
+            so = SignedObject.from_trusted(wire)
+            out.append((str(so.body.get("vendor", "")), so.type))
+        except RemoteProtocolError:
+            out.append(None)
+    return out
+
+
+class CatalogSync:
+    def __init__(self, core: NodeCore, on_change: Callable[[ms.Change], None],
+                 on_own: Callable[[StoreObject, str | None], Awaitable[None]]) -> None:
+        self.core = core
+        self.db = core.db
+        self.me = core.me
+        self.on_change = on_change
+        self.on_own = on_own
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._provided: set[str] = set()
+        self.provide_queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: OrderedDict[str, tuple[StoreObject, str | None]] = OrderedDict()
+        self._pending_ready = asyncio.Event()
+        self.dropped = 0
+
+    def reject(self, where: str, why: str) -> None:
+        self.core.reject(where, why)
+
+    # ------------------------------------------------------------------ serving
+    async def handle_request(self, peer: str, raw: object) -> dict[str, Any]:
+        req = parse_request(raw)
+        if req["op"] == "sync":
+            after = req.get("after")
+            rows = await self.db.read(lambda c: ms.sync_objects(c, after, MAX_SYNC_OBJECTS + 2))
+            more = len(rows) > MAX_SYNC_OBJECTS
+            if more:  # never split a vendor across pages
+                last = rows[-1][0]
+                rows = [r for r in rows if r[0] != last]
+            return sync_page(rows, more)
+        if req["op"] == "listings":
+            now = self.core.now()
+            found = await self.db.read(
+                lambda c: ms.serve_listings(c, req["vendor"], req["ids"], now))
+            return {"listings": found}
+        peers = []
+        for pid in self.core.peers():
+            if pid != peer:
+                peers.append({"id": pid, "addrs": self.core.peer_addrs(pid)[:8]})
+        return {"peers": peers[:MAX_PEERS]}
+
+    def validate_gossip(self, from_peer: str, data: bytes) -> bool:
+        try:
+            obj = StoreObject.from_wire(data, MANIFEST_TYPE)
+            if obj.vendor != from_peer:
+                raise RemoteProtocolError("manifest gossiped by someone other than its vendor")
+        except RemoteProtocolError as exc:
+            self.reject("gossip", str(exc))
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the ingest queue
+    def offer(self, obj: StoreObject, source: str | None) -> None:
+        """Queue a verified manifest; a newer one for the same vendor replaces the queued one."""
+        queued = self._pending.get(obj.vendor)
+        if queued is not None:
+            if (obj.seq, obj.to_wire()) > (queued[0].seq, queued[0].to_wire()):
+                self._pending[obj.vendor] = (obj, source)
+            return
+        if len(self._pending) >= MAX_PENDING_VENDORS:
+            self.dropped += 1
+            return
+        self._pending[obj.vendor] = (obj, source)
+        self._pending_ready.set()
+
+    async def ingest_worker(self) -> None:
+        while True:
+            while not self._pending:
+                self._pending_ready.clear()
+                await self._pending_ready.wait()
+            _, (obj, source) = self._pending.popitem(last=False)
+            await self.ingest(obj, source)
+
+    # ------------------------------------------------------------------ ingesting
+    async def ingest(self, obj: StoreObject, source: str | None) -> int:
+        """Take a verified profile or manifest; fetch what it lists that we lack."""
+        if obj.vendor == self.me:
+            await self.on_own(obj, source)
+            return 0
+        if obj.kind == PROFILE_TYPE:
+            await self.db.write(lambda c: ms.put_store(c, obj))
+            return 0
+        lock = self._locks.setdefault(obj.vendor, asyncio.Lock())
+        async with lock:
+            outcome = await self.db.write(lambda c: ms.apply_manifest(c, obj))
+            self.on_change(outcome.change)
+            if not outcome.accepted or not outcome.to_fetch:
+                return 0
+            return await self.fetch_missing(obj.vendor, outcome.to_fetch, source)
+
+    async def fetch_missing(self, vendor: str, missing: dict[str, bytes],
+                            source: str | None) -> int:
+        got = 0
+        tried: set[str] = {self.me}
+        for phase in range(2):
+            for peer, addrs in await self._sources(vendor, source, phase):
+                if peer in tried:
+                    continue
+                tried.add(peer)
+                stored = await self._fetch_from(peer, vendor, missing, addrs)
+                got += len(stored)
+                for lid in stored:
+                    missing.pop(lid, None)
+                if not missing:
+                    break
+            if not missing:
+                break
+        if got:
+            self._announce_copy(vendor)
+        return got
+
+    async def _sources(
+        self, vendor: str, first: str | None, phase: int
+    ) -> list[tuple[str, list[str]]]:
+        """Phase 0: whoever told us, then the vendor. Phase 1: DHT providers, then peers."""
+        if phase == 0:
+            return [(p, []) for p in (first, vendor) if p]
+        try:
+            providers = await self.core.host.find_providers(provider_key(vendor))
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("find_providers failed: %s", exc)
+            providers = {}
+        found = list(providers.items()) + [(p, []) for p in self.core.peers()]
+        return found[:16]
+
+    async def _fetch_from(self, peer: str, vendor: str, missing: dict[str, bytes],
+                          addrs: list[str] | None = None) -> set[str]:
+        stored: set[str] = set()
+        ids = sorted(missing)
+        for start in range(0, len(ids), MAX_IDS):
+            items = await self._ask(peer, "listings", MAX_RESPONSE, addrs, vendor=vendor,
+                                    ids=ids[start:start + MAX_IDS])
+            if not items:
+                continue
+            good, bad = await asyncio.to_thread(verify_listings, items, vendor, missing)
+            for why in bad:
+                self.reject("fetch", why)
+            now = self.core.now()
+            change = await self.db.write(partial(ms.put_listings, listings=good, now=now))
+            self.on_change(change)
+            stored.update(x.id for x in good)
+        return stored
+
+    def _announce_copy(self, vendor: str) -> None:
+        if vendor not in self._provided:
+            self._provided.add(vendor)
+            self.provide_queue.put_nowait(vendor)
+
+    # ------------------------------------------------------------------ anti-entropy
+    async def sync_with(self, peer: str) -> int:
+        """Page through everything ``peer`` knows and ingest what is new to us."""
+        got = 0
+        after: str | None = None
+        for _ in range(MAX_SYNC_PAGES):
+            params = {} if after is None else {"after": after}
+            resp = await self._ask_raw(peer, "sync", MAX_RESPONSE, None, **params)
+            if resp is None:
+                break
+            try:
+                wires = parse_response("sync", resp)
+                cursor = next_cursor(resp)
+            except RemoteProtocolError as exc:
+                self.reject("stream", str(exc))
+                break
+            fresh = await self._unknown(wires)
+            objects, bad = await asyncio.to_thread(verify_store_objects, fresh)
+            for why in bad:
+                self.reject("stream", why)
+            for obj in objects:
+                got += await self.ingest(obj, peer)
+            if cursor is None or (after is not None and cursor <= after):
+                break
+            after = cursor
+        return got
+
+    async def _unknown(self, wires: list[bytes]) -> list[bytes]:
+        """The objects we do not already hold byte for byte (those need no second look)."""
+        keys = await asyncio.to_thread(_store_keys, wires)
+
+        def check(conn: Any) -> list[bytes]:
+            out = []
+            for wire, key in zip(wires, keys, strict=True):
+                held = ms.store_rank(conn, *key) if key else None
+                if held is None or held[1] != wire:
+                    out.append(wire)
+            return out
+
+        return await self.db.read(check)
+
+    async def exchange_peers(self, peer: str) -> list[tuple[str, list[str]]]:
+        return [(p["id"], list(p["addrs"])) for p in await self._ask(peer, "peers", MAX_REQUEST)]
+
+    async def _ask_raw(self, peer: str, op: str, max_size: int, addrs: list[str] | None = None,
+                       **params: Any) -> Any:
+        try:
+            return await self.core.host.request(peer, CATALOG_PROTOCOL,
+                                                make_request(op, **params), max_size, addrs)
+        except P2PError as exc:
+            log.debug("%s from %s: %s", op, peer[:12], exc)
+        except RemoteProtocolError as exc:
+            self.reject("stream", str(exc))
+        return None
+
+    async def _ask(self, peer: str, op: str, max_size: int, addrs: list[str] | None = None,
+                   **params: Any) -> list[Any]:
+        """One catalog request; [] if the peer is unreachable or answers badly (counted)."""
+        resp = await self._ask_raw(peer, op, max_size, addrs, **params)
+        if resp is None:
+            return []
+        try:
+            return parse_response(op, resp)
+        except RemoteProtocolError as exc:
+            self.reject("stream", str(exc))
+        return []

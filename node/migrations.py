@@ -1,0 +1,125 @@
+"""Ordered schema migrations, tracked in ``PRAGMA user_version``.
+
+Each step takes the database from version ``i`` to ``i + 1`` inside one transaction. Version 1
+is the schema Torv 0.1.0 shipped (created as is on a new database, found as is in a 0.1.0 data
+dir, which says user_version 0). Later steps transform it; a database from a newer Torv is
+refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from protocol.errors import RemoteProtocolError
+from protocol.listing import Listing
+
+from .db import DatabaseError, transaction
+from .market_store import insert_listing
+
+log = logging.getLogger("torv.db")
+LEGACY_WALLET_STATE = "wallet-state.json"
+
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS listings (
+    id TEXT PRIMARY KEY, vendor TEXT NOT NULL, seq INTEGER NOT NULL,
+    expires INTEGER NOT NULL, digest BLOB NOT NULL, wire BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS listings_vendor ON listings(vendor);
+CREATE VIRTUAL TABLE IF NOT EXISTS listing_fts USING fts5(
+    id UNINDEXED, title, description, tags, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS stores (
+    vendor TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, wire BLOB NOT NULL,
+    PRIMARY KEY (vendor, kind));
+CREATE TABLE IF NOT EXISTS peers (
+    peer_id TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL);
+"""
+
+
+def _v1(conn: sqlite3.Connection, data_dir: Path) -> None:
+    for stmt in V1_SCHEMA.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+V2_SCHEMA = """
+CREATE TABLE listings_v2 (
+    rowid INTEGER PRIMARY KEY,
+    vendor TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, expires INTEGER NOT NULL,
+    digest BLOB NOT NULL, wire BLOB NOT NULL, body TEXT NOT NULL,
+    UNIQUE (vendor, id));
+CREATE INDEX listings_id ON listings_v2(id);
+CREATE INDEX listings_expires ON listings_v2(expires);
+CREATE TABLE expired_listings (
+    vendor TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (vendor, id, digest)) WITHOUT ROWID;
+CREATE TABLE wallet_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE wallet_escrow_keys (
+    pubkey TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, purpose TEXT NOT NULL DEFAULT '');
+CREATE TABLE wallet_escrows (address TEXT PRIMARY KEY, witness_script TEXT NOT NULL)
+"""
+
+
+def _v2(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Listings keyed by (vendor, id) with the FTS index on their rowid; expiry tombstones;
+    the wallet's counters, escrow keys and escrows move in from ``wallet-state.json``."""
+    old = conn.execute("SELECT wire FROM listings").fetchall()
+    conn.execute("DROP TABLE listings")
+    conn.execute("DROP TABLE listing_fts")
+    for stmt in V2_SCHEMA.split(";"):
+        conn.execute(stmt)
+    conn.execute("ALTER TABLE listings_v2 RENAME TO listings")
+    conn.execute("CREATE VIRTUAL TABLE listing_fts USING fts5("
+                 "title, description, tags, tokenize = 'unicode61 remove_diacritics 2')")
+    for (wire,) in old:
+        try:
+            insert_listing(conn, Listing.from_wire(bytes(wire)))
+        except RemoteProtocolError as exc:  # nothing unverifiable crosses into the new schema
+            log.warning("dropping a stored listing that no longer verifies: %s", exc)
+    _import_wallet_state(conn, data_dir / LEGACY_WALLET_STATE)
+
+
+def _import_wallet_state(conn: sqlite3.Connection, path: Path) -> None:
+    if not path.exists():
+        return
+    try:
+        state = json.loads(path.read_text())
+        counters = {k: int(state[k]) for k in ("next_receive", "next_change", "next_escrow",
+                                               "watched_to")}
+        counters["rescan"] = int(bool(state.get("rescan", False)))
+        keys = {str(k): int(v) for k, v in dict(state.get("escrow_keys", {})).items()}
+        escrows = {str(k): str(v) for k, v in dict(state.get("escrows", {})).items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatabaseError(f"{path.name} is damaged ({type(exc).__name__}); "
+                            "the database was not upgraded") from None
+    conn.executemany("INSERT INTO wallet_meta (key, value) VALUES (?, ?)", counters.items())
+    conn.executemany("INSERT INTO wallet_escrow_keys (pubkey, idx) VALUES (?, ?)", keys.items())
+    conn.executemany("INSERT INTO wallet_escrows (address, witness_script) VALUES (?, ?)",
+                     escrows.items())
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, data_dir: Path) -> int:
+    """Bring the database to ``SCHEMA_VERSION``; returns the version it started at."""
+    start = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if start > SCHEMA_VERSION:
+        raise DatabaseError(f"the database is from a newer Torv (schema {start}, this one "
+                            f"knows {SCHEMA_VERSION}); upgrade Torv")
+    for version in range(start, SCHEMA_VERSION):
+        def step(c: sqlite3.Connection, v: int = version) -> None:
+            MIGRATIONS[v](c, data_dir)
+            c.execute(f"PRAGMA user_version = {v + 1}")
+
+        transaction(conn, step)
+        if start > 0 or version > 0:
+            log.info("database upgraded to schema %d", version + 1)
+    legacy = data_dir / LEGACY_WALLET_STATE
+    if start < 2 <= SCHEMA_VERSION and legacy.exists():
+        legacy.rename(legacy.with_name(LEGACY_WALLET_STATE + ".migrated"))
+    return start

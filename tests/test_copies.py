@@ -1,0 +1,185 @@
+"""The rules about copies (protocol/copies.py) as a table, and the store applying them.
+
+In-process: two real SQLite stores receive the same objects in different orders and must end
+in the same state. No network."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from node import market_store as ms
+from node.db import DB_NAME, Database
+from protocol import copies
+from protocol.identity import Identity
+from protocol.listing import Listing
+from protocol.store import MANIFEST_TYPE, StoreObject
+
+ALICE = Identity(b"\x0a" * 32)
+BOB = Identity(b"\x0b" * 32)
+NOW = 1_800_000_000
+
+
+def listing(who: Identity, lid: str, title: str, seq: int = 1,
+            expires: int = NOW + 86400) -> Listing:
+    return Listing.create(who, {"id": lid, "seq": seq, "title": title,
+                                "price": {"amount": 1000, "currency": "LTC"}, "quantity": 1,
+                                "created": NOW - 100, "expires": expires})
+
+
+def manifest(who: Identity, seq: int, *items: Listing) -> StoreObject:
+    return StoreObject.manifest(who, seq, {x.id: (x.seq, x.digest) for x in items})
+
+
+# ------------------------------------------------------------------ the rules, as a table
+RANKS = [
+    # (candidate, current, wins)
+    ((2, b"a"), (1, b"z"), True),     # higher seq wins whatever the bytes
+    ((1, b"z"), (2, b"a"), False),    # a stale copy never wins
+    ((3, b"b"), (3, b"a"), True),     # equal seq: greater bytes
+    ((3, b"a"), (3, b"b"), False),
+    ((3, b"a"), (3, b"a"), False),    # the same copy is not "new"
+    ((1, b""), None, True),           # anything beats nothing
+]
+
+
+@pytest.mark.parametrize(("candidate", "current", "expected"), RANKS)
+def test_which_copy_wins(candidate: tuple[int, bytes], current: tuple[int, bytes] | None,
+                         expected: bool) -> None:
+    assert copies.wins(candidate, current) is expected
+
+
+def test_best_is_order_independent() -> None:
+    pool = [(1, b"x"), (4, b"a"), (4, b"c"), (2, b"zz"), (4, b"b")]
+    for perm in itertools.permutations(pool):
+        assert copies.best(perm) == (4, b"c")
+    assert copies.best([]) is None
+
+
+def test_admit_remove_fetch_expiry() -> None:
+    entries = {"a" * 32: (2, b"H" * 32), "b" * 32: (1, b"G" * 32)}
+    held = {"a" * 32: b"old" * 10 + b"xx", "c" * 32: b"C" * 32}
+    assert copies.admits(entries, "b" * 32, b"G" * 32)
+    assert not copies.admits(entries, "b" * 32, b"X" * 32)  # same id, other content
+    assert not copies.admits(entries, "c" * 32, b"C" * 32)  # not named at all
+    assert copies.to_remove(entries, held) == {"a" * 32, "c" * 32}
+    assert copies.to_fetch(entries, {}) == {"a" * 32: b"H" * 32, "b" * 32: b"G" * 32}
+    assert copies.to_fetch(entries, {}, [("b" * 32, b"G" * 32)]) == {"a" * 32: b"H" * 32}
+    assert copies.expired(NOW, NOW) and copies.expired(NOW - 1, NOW)
+    assert not copies.expired(NOW + 1, NOW)
+
+
+# ------------------------------------------------------------------ two stores, any order
+@pytest_asyncio.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[list[Database]]:
+    dbs = []
+    for i in range(2):
+        (tmp_path / f"s{i}").mkdir()
+        dbs.append(await Database.open(tmp_path / f"s{i}" / DB_NAME))
+    yield dbs
+    for db in dbs:
+        await db.close()
+
+
+async def receive(db: Database, obj: StoreObject | Listing, now: int = NOW) -> None:
+    if isinstance(obj, Listing):
+        await db.write(partial(ms.put_listings, listings=[obj], now=now))
+    else:
+        await db.write(partial(ms.apply_manifest, manifest=obj))
+
+
+async def state(db: Database, vendor: str) -> tuple[Any, ...]:
+    def read(conn: Any) -> tuple[Any, ...]:
+        m = ms.get_store(conn, vendor, MANIFEST_TYPE)
+        return (m.to_wire() if m else None, sorted(ms.listing_versions(conn, vendor).items()),
+                [x["title"] for x in ms.vendor_listings(conn, vendor, NOW)])
+    return await db.read(read)
+
+
+async def test_equal_seq_conflicting_manifests_converge_in_both_orders(
+    stores: list[Database],
+) -> None:
+    one, two = listing(ALICE, "1" * 32, "Lamp"), listing(ALICE, "2" * 32, "Chair")
+    m_one, m_two = manifest(ALICE, 5, one), manifest(ALICE, 5, two)  # a vendor equivocates
+    first, second = stores
+    for obj in (m_one, one, m_two, two):
+        await receive(first, obj)
+    for obj in (m_two, two, m_one, one):
+        await receive(second, obj)
+    assert await state(first, ALICE.peer_id) == await state(second, ALICE.peer_id)
+    winner = max((m_one, m_two), key=lambda m: m.to_wire())
+    assert (await state(first, ALICE.peer_id))[0] == winner.to_wire()
+    titles = (await state(first, ALICE.peer_id))[2]
+    assert titles == (["Lamp"] if winner is m_one else ["Chair"])  # the loser left no trace
+
+
+async def test_a_newer_manifest_removes_and_replaces(stores: list[Database]) -> None:
+    db = stores[0]
+    lamp, chair = listing(ALICE, "1" * 32, "Lamp"), listing(ALICE, "2" * 32, "Chair")
+    for obj in (manifest(ALICE, 1, lamp, chair), lamp, chair):
+        await receive(db, obj)
+    assert (await state(db, ALICE.peer_id))[2] == ["Lamp", "Chair"]
+    lamp2 = listing(ALICE, "1" * 32, "Brass lamp", seq=2)
+    outcome = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 2, lamp2)))
+    assert outcome.replaced and outcome.to_fetch == {lamp2.id: lamp2.digest}
+    assert sorted(outcome.change.removed) == [(ALICE.peer_id, "1" * 32), (ALICE.peer_id, "2" * 32)]
+    await receive(db, lamp)  # the old copy is no longer admitted
+    assert (await state(db, ALICE.peer_id))[2] == []
+    await receive(db, lamp2)
+    assert (await state(db, ALICE.peer_id))[2] == ["Brass lamp"]
+
+
+async def test_stale_manifest_and_unnamed_listing_are_refused(stores: list[Database]) -> None:
+    db = stores[0]
+    lamp = listing(ALICE, "1" * 32, "Lamp")
+    await receive(db, manifest(ALICE, 7, lamp))
+    await receive(db, lamp)
+    before = await state(db, ALICE.peer_id)
+    stale = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 6)))
+    assert not stale.accepted and stale.change.removed == []
+    await receive(db, listing(ALICE, "3" * 32, "Not in the manifest"))
+    assert await state(db, ALICE.peer_id) == before
+
+
+async def test_nothing_signed_by_one_vendor_touches_another(stores: list[Database]) -> None:
+    """The hijack: Bob's manifest names Alice's listing id, and Bob serves his own listing
+    under it. Alice's copy stays, Bob's is stored beside it under Bob."""
+    db = stores[0]
+    lamp = listing(ALICE, "1" * 32, "Alice's lamp")
+    await receive(db, manifest(ALICE, 1, lamp))
+    await receive(db, lamp)
+    fake = listing(BOB, "1" * 32, "Bob's lamp")
+    await receive(db, manifest(BOB, 99, fake))
+    await receive(db, fake)
+    await receive(db, manifest(BOB, 100))  # and Bob then "deletes" the id
+    assert (await state(db, ALICE.peer_id))[2] == ["Alice's lamp"]
+    assert await db.read(lambda c: ms.get_listing(c, ALICE.peer_id, "1" * 32)) is not None
+    hits = await db.read(lambda c: ms.search(c, "lamp", 10, NOW))
+    assert [h[0]["vendor"] for h in hits] == [ALICE.peer_id]
+
+
+async def test_expired_listings_are_purged_never_stored_or_refetched(
+    stores: list[Database],
+) -> None:
+    db = stores[0]
+    soon = listing(ALICE, "1" * 32, "Soon gone", expires=NOW + 10)
+    stays = listing(ALICE, "2" * 32, "Stays")
+    dead = listing(ALICE, "3" * 32, "Already dead", expires=NOW - 1)
+    await receive(db, manifest(ALICE, 1, soon, stays, dead))
+    for x in (soon, stays, dead):
+        await receive(db, x)
+    assert (await state(db, ALICE.peer_id))[2] == ["Soon gone", "Stays"]  # dead never stored
+    change = await db.write(partial(ms.purge_expired, now=NOW + 10))
+    assert change.removed == [(ALICE.peer_id, "1" * 32)]
+    assert (await state(db, ALICE.peer_id))[2] == ["Stays"]
+    assert await db.read(lambda c: ms.search(c, "soon", 10, NOW + 10)) == []
+    assert await db.read(lambda c: ms.serve_listings(c, ALICE.peer_id, ["1" * 32], NOW + 10)) == []
+    same = manifest(ALICE, 1, soon, stays, dead)
+    again = await db.write(partial(ms.apply_manifest, manifest=same))
+    assert again.to_fetch == {}  # the expired copies are not asked for again
