@@ -28,6 +28,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class StreamOpen(Event):
+    """The first event on every stream, to its subscriber only: from here on nothing is missed."""
+
+    type: ClassVar[str] = "stream.open"
+    peer_id: str
+    queue: int
+
+
+@dataclass(frozen=True)
 class ListingAdded(Event):
     type: ClassVar[str] = "listing.added"
     vendor: str
@@ -93,7 +102,7 @@ class Subscription:
         self.closed: str | None = None
         self._closed_event = asyncio.Event()
 
-    def _offer(self, event: Event) -> None:
+    def offer(self, event: Event) -> None:
         if self.closed:
             return
         if self._queue.qsize() >= self.maxsize:
@@ -134,7 +143,7 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         for sub in list(self._subs):
-            sub._offer(event)
+            sub.offer(event)
 
     def close(self) -> None:
         for sub in list(self._subs):

@@ -176,9 +176,8 @@ class MarketService(Service):
                 log.info("recovered our profile (seq %d) from the network", obj.seq)
             return
         async with self._own_lock:
-            now = self.core.now()
             to_fetch, merged, change = await self.db.write(
-                lambda c: ms.adopt_own_manifest(c, self.core.identity, obj, now))
+                lambda c: ms.adopt_own_manifest(c, self.core.identity, obj))
             self._emit(change)
         if merged is not None:
             await self._announce(merged)

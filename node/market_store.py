@@ -139,13 +139,27 @@ class Change:
         self.removed += other.removed
 
 
-def _remove(conn: sqlite3.Connection, vendor: str, ids: set[str], change: Change) -> None:
+def _remove(conn: sqlite3.Connection, vendor: str, ids: set[str], change: Change,
+            entries: copies.Entries | None = None) -> None:
+    """Delete listings. One whose id ``entries`` still names (its content changed) is marked as
+    being replaced: no event now, and its new copy will count as an update."""
     for lid in sorted(ids):
         row = conn.execute("SELECT rowid FROM listings WHERE vendor = ? AND id = ?",
                            (vendor, lid)).fetchone()
         if row is not None:
             _delete_row(conn, row[0])
-            change.removed.append((vendor, lid))
+            if entries is not None and lid in entries:
+                conn.execute("INSERT OR IGNORE INTO replaced_listings (vendor, id) VALUES (?, ?)",
+                             (vendor, lid))
+            else:
+                change.removed.append((vendor, lid))
+    if entries is not None:  # ids the manifest dropped while their replacement was awaited
+        for (lid,) in conn.execute("SELECT id FROM replaced_listings WHERE vendor = ?",
+                                   (vendor,)).fetchall():
+            if lid not in entries:
+                conn.execute("DELETE FROM replaced_listings WHERE vendor = ? AND id = ?",
+                             (vendor, lid))
+                change.removed.append((vendor, lid))
 
 
 def put_listings(conn: sqlite3.Connection, listings: list[Listing], now: int) -> Change:
@@ -164,6 +178,10 @@ def put_listings(conn: sqlite3.Connection, listings: list[Listing], now: int) ->
         if not copies.admits(entries[listing.vendor], listing.id, listing.digest):
             continue
         result = insert_listing(conn, listing)
+        if result is not None and conn.execute(
+                "DELETE FROM replaced_listings WHERE vendor = ? AND id = ?",
+                (listing.vendor, listing.id)).rowcount:
+            result = "updated"
         if result == "added":
             change.added.append(listing.to_json())
         elif result == "updated":
@@ -193,7 +211,7 @@ def apply_manifest(conn: sqlite3.Connection, manifest: StoreObject) -> ManifestO
     entries = manifest.manifest_entries()
     held = held_digests(conn, vendor)
     gone = copies.to_remove(entries, held)
-    _remove(conn, vendor, gone, change)
+    _remove(conn, vendor, gone, change, entries)
     for lid in gone:
         held.pop(lid, None)
     missing = copies.to_fetch(entries, held, expired_copies(conn, vendor))
@@ -206,6 +224,7 @@ def purge_expired(conn: sqlite3.Connection, now: int) -> Change:
                         (now,)).fetchall()
     for rowid, vendor, lid, digest in rows:
         _delete_row(conn, rowid)
+        conn.execute("DELETE FROM replaced_listings WHERE vendor = ? AND id = ?", (vendor, lid))
         conn.execute("INSERT OR IGNORE INTO expired_listings (vendor, id, digest) "
                      "VALUES (?, ?, ?)", (vendor, lid, bytes(digest)))
         change.removed.append((vendor, lid))
@@ -244,8 +263,9 @@ def publish_own(conn: sqlite3.Connection, identity: Identity, now: int,
     return manifest, change
 
 
-def adopt_own_manifest(conn: sqlite3.Connection, identity: Identity, incoming: StoreObject,
-                       now: int) -> tuple[dict[str, bytes], StoreObject | None, Change]:
+def adopt_own_manifest(
+    conn: sqlite3.Connection, identity: Identity, incoming: StoreObject
+) -> tuple[dict[str, bytes], StoreObject | None, Change]:
     """Our own manifest from before a restore came back. If it wins over ours, take it over:
     raise our counter past it and keep whatever we listed since, in a new manifest when there
     is any. Returns (listings to fetch, the manifest to announce or None, what changed)."""
@@ -266,7 +286,7 @@ def adopt_own_manifest(conn: sqlite3.Connection, identity: Identity, incoming: S
         _put_store_row(conn, incoming)
     held = held_digests(conn, me)
     gone = copies.to_remove(entries, held)
-    _remove(conn, me, gone, change)
+    _remove(conn, me, gone, change, entries)
     for lid in gone:
         held.pop(lid, None)
     return copies.to_fetch(entries, held, expired_copies(conn, me)), merged, change

@@ -56,6 +56,8 @@ CREATE INDEX listings_expires ON listings_v2(expires);
 CREATE TABLE expired_listings (
     vendor TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL,
     PRIMARY KEY (vendor, id, digest)) WITHOUT ROWID;
+CREATE TABLE replaced_listings (
+    vendor TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (vendor, id)) WITHOUT ROWID;
 CREATE TABLE wallet_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE wallet_escrow_keys (
     pubkey TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, purpose TEXT NOT NULL DEFAULT '');

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hmac
 import json
 import logging
 import secrets
+import socket
+import struct
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from protocol.errors import TorvError
 from wallet.atomic import write_private_file
 
 from .core import NodeCore
-from .events import Event
+from .events import Event, StreamOpen
 from .services import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -42,6 +46,9 @@ MAX_BATCH = 100
 MAX_JSON_DEPTH = 32
 WS_SEND_TIMEOUT = 10.0
 WS_CLOSE_TOO_SLOW = 4008  # private-use close code: the client fell too far behind
+# The kernel's send buffer for an event socket: small and fixed (no autotuning to megabytes),
+# so a client that stops reading shows up as a full queue soon, not after 4 MB.
+WS_SNDBUF = 64 * 1024
 
 CORE_KEY = web.AppKey("core", NodeCore)
 SERVER_KEY: web.AppKey[RpcServer] = web.AppKey("server")
@@ -180,9 +187,13 @@ class RpcServer:
             return web.json_response({"error": "unauthorized"}, status=401)
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WS_SNDBUF)
         sockets = request.app[SOCKETS_KEY]
         sockets.add(ws)
         sub = self.core.events.subscribe(self.event_queue)
+        sub.offer(StreamOpen(self.core.me, self.event_queue))
         tasks = [asyncio.ensure_future(self._pump(ws, sub)),
                  asyncio.ensure_future(self._drain(ws)),
                  asyncio.ensure_future(sub.wait_closed())]
@@ -196,12 +207,12 @@ class RpcServer:
             sub.close()
             sockets.discard(ws)
             if reason.startswith("too slow") or tasks[0].done() and _timed_out(tasks[0]):
-                code, text = WS_CLOSE_TOO_SLOW, "too slow: events dropped"
+                log.info("dropped an event-stream client: %s", reason or "send timed out")
+                await _drop_slow(request, WS_CLOSE_TOO_SLOW, "too slow: events dropped")
             elif reason == "node stopping":
-                code, text = WSCloseCode.GOING_AWAY, "node stopping"
+                await _close(ws, request, WSCloseCode.GOING_AWAY, "node stopping")
             else:
-                code, text = WSCloseCode.OK, ""
-            await _close(ws, request, code, text)
+                await _close(ws, request, WSCloseCode.OK, "")
         return ws
 
     @staticmethod
@@ -227,11 +238,36 @@ def _timed_out(task: asyncio.Future[Any]) -> bool:
 
 
 async def _close(ws: web.WebSocketResponse, request: web.Request, code: int, text: str) -> None:
-    try:
+    with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
         await asyncio.wait_for(ws.close(code=code, message=text.encode()), 2)
-    except (TimeoutError, ConnectionError, RuntimeError):
-        if request.transport is not None:  # the peer does not read: drop the connection
-            request.transport.abort()
+
+
+async def _drop_slow(request: web.Request, code: int, text: str) -> None:
+    """Drop a client that stopped reading: queue a close frame with ``code`` behind what it has
+    not read yet (written to the transport directly: aiohttp's own close would wait for a drain
+    that never comes), give it 2 s to take everything, then cut the connection, so nothing
+    stays buffered for it in the node or the kernel."""
+    transport = request.transport
+    if transport is None:
+        return
+    payload = code.to_bytes(2, "big") + text.encode()[:120]
+    transport.write(bytes([0x88, len(payload)]) + payload)  # FIN + close, unmasked
+    sock = transport.get_extra_info("socket")
+    for _ in range(20):
+        if not transport.get_write_buffer_size() and _unsent(sock) == 0:
+            transport.close()
+            return
+        await asyncio.sleep(0.1)
+    transport.abort()
+
+
+def _unsent(sock: Any) -> int:
+    """Bytes the kernel still holds for the peer (Linux SIOCOUTQ); -1 if unknown."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                  b"\0\0\0\0"))[0])
+    except (OSError, AttributeError, ValueError):
+        return -1
 
 
 def notification(event: Event) -> str:

@@ -128,11 +128,18 @@ async def test_a_newer_manifest_removes_and_replaces(stores: list[Database]) -> 
     lamp2 = listing(ALICE, "1" * 32, "Brass lamp", seq=2)
     outcome = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 2, lamp2)))
     assert outcome.replaced and outcome.to_fetch == {lamp2.id: lamp2.digest}
-    assert sorted(outcome.change.removed) == [(ALICE.peer_id, "1" * 32), (ALICE.peer_id, "2" * 32)]
+    # the chair is gone; the lamp's old copy too, but as an update in waiting, not a removal
+    assert outcome.change.removed == [(ALICE.peer_id, "2" * 32)]
     await receive(db, lamp)  # the old copy is no longer admitted
     assert (await state(db, ALICE.peer_id))[2] == []
-    await receive(db, lamp2)
+    change = await db.write(partial(ms.put_listings, listings=[lamp2], now=NOW))
+    assert [x["title"] for x in change.updated] == ["Brass lamp"] and change.added == []
     assert (await state(db, ALICE.peer_id))[2] == ["Brass lamp"]
+    # a manifest that drops an id whose new copy never came reports it removed
+    lamp3 = listing(ALICE, "1" * 32, "Lamp, third", seq=3)
+    await receive(db, manifest(ALICE, 3, lamp3))
+    dropped = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 4)))
+    assert dropped.change.removed == [(ALICE.peer_id, "1" * 32)]
 
 
 async def test_stale_manifest_and_unnamed_listing_are_refused(stores: list[Database]) -> None:

@@ -186,3 +186,51 @@ async def test_node_refuses_bad_startup_options(tmp_path: Path) -> None:
         cwd=root, timeout=60)
     assert unreachable.returncode == 1 and "cannot reach the chain node" in unreachable.stderr
     assert not (tmp_path / "rpc.cookie").exists()
+
+
+HOSTILE_BODIES = [
+    pytest.param(b"[" * 1000 + b"]" * 1000, id="nested-1000"),
+    pytest.param(b"[" * 100 + b"]" * 100, id="nested-100"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "listing.search", "params": '
+                 b'{"query": ' + b"[" * 40 + b"0" + b"]" * 40 + b"}}", id="nested-params"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "listing.search", "params": '
+                 b'{"query": "x", "limit": ' + b"9" * 5000 + b"}}", id="huge-int"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "listing.search", "params": '
+                 b'{"query": "x", "limit": 1e999}}', id="huge-float"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": NaN, "method": "node.info"}', id="nan"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "listing.search", "params": '
+                 b'{"query": "\xff\xfe"}}', id="invalid-utf8"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "listing.search", "params": '
+                 b'{"query": "\\ud800"}}', id="lone-surrogate"),
+    pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "profile.set", "params": '
+                 b'{"name": "\\udfff"}}', id="surrogate-in-a-write"),
+    pytest.param(b"\x00" * 100, id="nul-bytes"),
+    pytest.param(b"", id="empty"),
+    pytest.param(b'"just a string"', id="a-string"),
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+async def test_hostile_bodies_never_get_a_5xx(node: NodeProc, body: bytes) -> None:
+    status, reply = await raw_post(node, body)
+    assert status < 500
+    if status == 200:
+        assert reply["error"]["code"] in (-32700, -32600, -32602), reply
+        assert "Traceback" not in reply["error"]["message"]
+    assert (await node.call("node.info"))["peer_id"] == node.peer_id  # and the node carries on
+
+
+async def test_a_50_mb_body_is_refused_with_413(node: NodeProc) -> None:
+    assert node.client is not None
+    body = b"[" + b"1," * (25 * 1024 * 1024) + b"1]"
+    headers = {"Authorization": f"Bearer {node.client.token}"}
+    async with aiohttp.ClientSession() as s, s.post(node.client.url, data=body,
+                                                     headers=headers) as r:
+        assert r.status == 413
+    assert (await node.call("node.info"))["peer_id"] == node.peer_id
+
+
+async def test_node_info_rejected_always_has_every_key(node: NodeProc) -> None:
+    info = await node.call("node.info")
+    assert info["rejected"] == {"gossip": 0, "dht": 0, "stream": 0, "fetch": 0, "order": 0}
+    assert info["identity"] == "random"

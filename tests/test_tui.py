@@ -94,3 +94,37 @@ async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[Nod
 
         await wait_for(complained, 10, what="form error message")
         assert len(await you.call("listing.list")) == 1
+
+
+async def test_the_tui_follows_the_event_stream(pair: list[NodeProc], tmp_path: Any) -> None:
+    """No polling: a listing published elsewhere appears by itself, and the peer count moves
+    when a peer comes and goes."""
+    you, vendor = pair
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        async def shown(text: str) -> bool:
+            await pilot.pause()
+            return text in str(app.query_one("#status", Static).render())
+
+        peers = (await you.call("node.info"))["peers"]
+        await wait_for(lambda: shown(f"{peers} peers"), 20, what="status bar")
+        made = await vendor.call("listing.create", **sample_listing("Juniper walking stick"))
+
+        async def appeared() -> bool:
+            await pilot.pause()
+            return any(r[0] == "Juniper walking stick" for r in rows(app, "#results"))
+
+        await wait_for(appeared, 30, what="the new listing to appear without a search")
+        guest = await NodeProc(tmp_path / "guest", bootstrap=[you.addr]).start()
+        try:
+            await wait_for(lambda: shown(f"{peers + 1} peers"), 30, what="a peer to arrive")
+        finally:
+            await guest.stop()
+        await wait_for(lambda: shown(f"{peers} peers"), 30, what="the peer to leave")
+        await vendor.call("listing.delete", id=made["id"])
+
+        async def gone() -> bool:
+            await pilot.pause()
+            return not any(r[0] == "Juniper walking stick" for r in rows(app, "#results"))
+
+        await wait_for(gone, 30, what="the deleted listing to disappear")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import on, work
@@ -44,6 +45,9 @@ class TorvApp(App[None]):
         self.selected_own: str | None = None
         self.peer_id = ""
         self.peer_count = -1
+        self.version = ""
+        self._refresh_pending = False
+        self._mine_stale = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,9 +81,9 @@ class TorvApp(App[None]):
         mine = self.query_one("#mine", DataTable)
         mine.add_columns("Title", "Price", "Qty", "Seq")
         self.refresh_status()
-        self.set_interval(2.0, self.refresh_status)
         self.run_search("")
         self.load_mine()
+        self.follow_events()
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -88,7 +92,45 @@ class TorvApp(App[None]):
         self.run_search(self.query_one("#search", Input).value)
         self.load_mine()
 
+    # ------------------------------------------------------------------ live updates
+    @work(exclusive=True, group="events")
+    async def follow_events(self) -> None:
+        """Follow the node's event stream (no polling); reconnect with backoff if it ends."""
+        delay = 0.5
+        while True:
+            try:
+                async for event in self.client.events():
+                    delay = 0.5
+                    self.on_node_event(event)
+            except RpcCallError as exc:
+                self.query_one("#status", Static).update(f"node unreachable: {exc.message}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            self.refresh_status()
+
+    def on_node_event(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        if kind.startswith("peer."):
+            self.peer_count = int(event.get("peers", self.peer_count))
+            self.show_status()
+        elif kind.startswith("listing."):
+            self._mine_stale |= event.get("vendor") == self.peer_id
+            if not self._refresh_pending:  # at most a few refreshes a second, however busy
+                self._refresh_pending = True
+                self.set_timer(0.3, self._refresh_lists)
+
+    def _refresh_lists(self) -> None:
+        self._refresh_pending = False
+        self.run_search(self.query_one("#search", Input).value)
+        if self._mine_stale:
+            self._mine_stale = False
+            self.load_mine()
+
     # ------------------------------------------------------------------ status bar
+    def show_status(self) -> None:
+        self.query_one("#status", Static).update(
+            f"peer {self.peer_id}  ·  {self.peer_count} peers  ·  v{self.version}")
+
     @work(exclusive=True, group="status")
     async def refresh_status(self) -> None:
         try:
@@ -97,8 +139,8 @@ class TorvApp(App[None]):
             self.query_one("#status", Static).update(f"node unreachable: {exc.message}")
             return
         self.peer_id, self.peer_count = info["peer_id"], info["peers"]
-        self.query_one("#status", Static).update(
-            f"peer {self.peer_id}  ·  {self.peer_count} peers  ·  v{info['version']}")
+        self.version = info["version"]
+        self.show_status()
 
     # ------------------------------------------------------------------ market
     @on(Input.Changed, "#search")

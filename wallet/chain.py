@@ -101,6 +101,9 @@ class CoreRpcBackend:
                 if resp.status == 401:
                     raise ChainError("the chain node refused our RPC credentials")
                 text = await resp.text()
+        except TimeoutError:
+            raise ChainError(f"the chain node did not answer {method} within "
+                             f"{self._timeout.total:g} s") from None
         except aiohttp.ClientError as exc:
             raise ChainError(f"cannot reach the chain node: {type(exc).__name__}") from None
         try:
