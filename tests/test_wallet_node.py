@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from node.regtest import Regtest
-from tui.client import RpcCallError
+from tui.client import RpcCallError, RpcClient
 from wallet.escrow import parse_witness_script
 from wallet.networks import get_network
 from wallet.psbt_ops import Payment
@@ -35,6 +36,11 @@ async def wnode(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
     await node.stop()
 
 
+async def _has(events: list[dict[str, Any]], kind: str, **fields: Any) -> bool:
+    return any(e["type"] == kind and all(e.get(k) == v for k, v in fields.items())
+               for e in events)
+
+
 async def balance(node: NodeProc) -> dict[str, int]:
     return dict((await node.call("wallet.info"))["balance"])
 
@@ -44,14 +50,31 @@ async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> N
     assert info["network"] == "litecoin-regtest" and info["locked"] is False
     assert info["balance"] == {"confirmed": 0, "unconfirmed": 0}
     assert (await wnode.call("node.info"))["wallet"]["backend"] is True
+    assert (await wnode.call("node.info"))["identity"] == "wallet"  # created with its wallet
     addr = (await wnode.call("wallet.address"))["address"]
     assert addr.startswith("rltc1q")
     assert (await wnode.call("wallet.address"))["address"] != addr
-    regtest.fund(addr, 200_000_000)
+    events = RpcClient.from_data_dir(wnode.data_dir)
+    seen: list[dict[str, Any]] = []
 
-    async def pending() -> bool:
-        return (await balance(wnode))["unconfirmed"] == 200_000_000
-    await wait_for(pending, 30, what="unconfirmed balance")
+    async def record() -> None:
+        async for event in events.events():
+            seen.append(event)
+
+    recorder = asyncio.create_task(record())
+    try:
+        await wait_for(lambda: _has(seen, "stream.open"), 10, what="the event stream")
+        regtest.fund(addr, 200_000_000)
+
+        async def pending() -> bool:
+            return (await balance(wnode))["unconfirmed"] == 200_000_000
+        await wait_for(pending, 30, what="unconfirmed balance")
+        await wait_for(lambda: _has(seen, "wallet.balance", unconfirmed=200_000_000), 30,
+                       what="a wallet.balance event")
+    finally:
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+        await events.close()
     regtest.mine(1)
 
     async def confirmed() -> bool:
