@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +18,39 @@ VERSION = 1
 MAX_NAME = 64
 MAX_ABOUT = 2000
 MAX_MANIFEST_LISTINGS = 500
+MAX_PROFILE_ADDRS = 8
+MAX_ADDR_LEN = 256
+MAX_MODERATOR_DESCRIPTION = 500
+MAX_MODERATOR_FEE_BP = 2500
+XPUB_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{100,120}")
+NETWORK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+MODERATOR_KEYS = {"fee_bp", "fee_fixed", "description", "xpub", "network"}
+
+
+def _check_moderator(err: f.ErrorClass, value: Any) -> None:
+    m = f.exact_keys(err, "moderator", value, MODERATOR_KEYS)
+    f.integer(err, "moderator.fee_bp", m["fee_bp"], 0, MAX_MODERATOR_FEE_BP)
+    f.integer(err, "moderator.fee_fixed", m["fee_fixed"], 0)
+    f.text(err, "moderator.description", m["description"], MAX_MODERATOR_DESCRIPTION)
+    f.pattern(err, "moderator.xpub", m["xpub"], XPUB_RE, 120, "an extended public key")
+    f.pattern(err, "moderator.network", m["network"], NETWORK_RE, 32, "a network name")
 
 
 def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
-    b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"})
+    b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"},
+                     optional=frozenset({"moderator", "addrs"}))
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     f.text(err, "name", b["name"], MAX_NAME)
     f.text(err, "about", b["about"], MAX_ABOUT)
+    if "moderator" in b:
+        _check_moderator(err, b["moderator"])
+    if "addrs" in b:
+        addrs = b["addrs"]
+        if not isinstance(addrs, list) or len(addrs) > MAX_PROFILE_ADDRS:
+            f.fail(err, "addrs", f"must be a list of at most {MAX_PROFILE_ADDRS} multiaddrs")
+        for i, addr in enumerate(addrs):
+            f.text(err, f"addrs[{i}]", addr, MAX_ADDR_LEN, 1)
     return b
 
 
@@ -101,8 +127,21 @@ class StoreObject:
         return cls(so)
 
     @classmethod
-    def profile(cls, identity: Identity, seq: int, name: str, about: str) -> StoreObject:
-        return cls._create(identity, PROFILE_TYPE, {"seq": seq, "name": name, "about": about})
+    def profile(cls, identity: Identity, seq: int, name: str, about: str,
+                moderator: dict[str, Any] | None = None,
+                addrs: list[str] | None = None) -> StoreObject:
+        body: dict[str, Any] = {"seq": seq, "name": name, "about": about}
+        if moderator is not None:
+            body["moderator"] = moderator
+        if addrs:
+            body["addrs"] = addrs
+        return cls._create(identity, PROFILE_TYPE, body)
+
+    @property
+    def moderator(self) -> dict[str, Any] | None:
+        """A profile's moderator terms, or None when its node does not moderate."""
+        value = self.body.get("moderator") if self.kind == PROFILE_TYPE else None
+        return dict(value) if value is not None else None
 
     @classmethod
     def manifest(

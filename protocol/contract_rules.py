@@ -1,0 +1,163 @@
+"""The order contract's rules as data: roles, states, who may send what in which state, which
+of two concurrent messages wins, and the money (amount due, the moderator's fee, a dispute's
+payout). Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------------- roles
+BUYER, VENDOR, MODERATOR = "buyer", "vendor", "moderator"
+ROLES = (BUYER, VENDOR, MODERATOR)
+
+# ---------------------------------------------------------------------- message kinds
+ORDER = "ORDER"
+ORDER_CONFIRMATION = "ORDER_CONFIRMATION"
+ORDER_DECLINE = "ORDER_DECLINE"
+ORDER_CANCEL = "ORDER_CANCEL"
+PAYMENT = "PAYMENT"
+FULFILLMENT = "FULFILLMENT"
+COMPLETION = "COMPLETION"
+REFUND = "REFUND"
+DISPUTE_OPEN = "DISPUTE_OPEN"
+DISPUTE_DECISION = "DISPUTE_DECISION"
+DISPUTE_ACCEPT = "DISPUTE_ACCEPT"
+TIMEOUT_CLAIM = "TIMEOUT_CLAIM"
+KINDS = (ORDER, ORDER_CONFIRMATION, ORDER_DECLINE, ORDER_CANCEL, PAYMENT, FULFILLMENT,
+         COMPLETION, REFUND, DISPUTE_OPEN, DISPUTE_DECISION, DISPUTE_ACCEPT, TIMEOUT_CLAIM)
+
+# ---------------------------------------------------------------------- states
+PENDING = "PENDING"
+AWAITING_PAYMENT = "AWAITING_PAYMENT"
+AWAITING_FULFILLMENT = "AWAITING_FULFILLMENT"
+FULFILLED = "FULFILLED"
+COMPLETED = "COMPLETED"
+DECLINED = "DECLINED"
+CANCELED = "CANCELED"
+REFUNDED = "REFUNDED"
+PAYMENT_FINALIZED = "PAYMENT_FINALIZED"
+DISPUTED = "DISPUTED"
+DECIDED = "DECIDED"
+RESOLVED = "RESOLVED"
+STATES = (PENDING, AWAITING_PAYMENT, AWAITING_FULFILLMENT, FULFILLED, COMPLETED, DECLINED,
+          CANCELED, REFUNDED, PAYMENT_FINALIZED, DISPUTED, DECIDED, RESOLVED)
+FINAL_STATES = frozenset({COMPLETED, DECLINED, CANCELED, REFUNDED, PAYMENT_FINALIZED, RESOLVED})
+# States in which the escrow holds the buyer's payment
+FUNDED_STATES = frozenset({AWAITING_FULFILLMENT, FULFILLED, DISPUTED, DECIDED})
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str | None  # None: the contract does not exist yet
+    kind: str
+    senders: frozenset[str]
+    to: str
+
+
+def _t(state: str | None, kind: str, senders: set[str], to: str) -> Transition:
+    return Transition(state, kind, frozenset(senders), to)
+
+
+# The whole state machine. Nothing else decides what may follow what.
+TRANSITIONS: tuple[Transition, ...] = (
+    _t(None, ORDER, {BUYER}, PENDING),
+    _t(PENDING, ORDER_CONFIRMATION, {VENDOR}, AWAITING_PAYMENT),
+    _t(PENDING, ORDER_DECLINE, {VENDOR}, DECLINED),
+    _t(PENDING, ORDER_CANCEL, {BUYER}, CANCELED),
+    _t(AWAITING_PAYMENT, ORDER_CANCEL, {BUYER}, CANCELED),
+    # the buyer tells of its funding; a vendor whose chain watcher saw it may say so instead
+    _t(AWAITING_PAYMENT, PAYMENT, {BUYER, VENDOR}, AWAITING_FULFILLMENT),
+    _t(AWAITING_FULFILLMENT, FULFILLMENT, {VENDOR}, FULFILLED),
+    _t(AWAITING_FULFILLMENT, REFUND, {VENDOR}, REFUNDED),
+    _t(AWAITING_FULFILLMENT, DISPUTE_OPEN, {BUYER, VENDOR}, DISPUTED),
+    _t(FULFILLED, COMPLETION, {BUYER}, COMPLETED),
+    _t(FULFILLED, REFUND, {VENDOR}, REFUNDED),
+    _t(FULFILLED, DISPUTE_OPEN, {BUYER, VENDOR}, DISPUTED),
+    _t(FULFILLED, TIMEOUT_CLAIM, {VENDOR}, PAYMENT_FINALIZED),
+    _t(DISPUTED, DISPUTE_DECISION, {MODERATOR}, DECIDED),
+    _t(DISPUTED, REFUND, {VENDOR}, REFUNDED),
+    _t(DISPUTED, TIMEOUT_CLAIM, {VENDOR}, PAYMENT_FINALIZED),
+    _t(DECIDED, DISPUTE_ACCEPT, {BUYER, VENDOR}, RESOLVED),
+    _t(DECIDED, TIMEOUT_CLAIM, {VENDOR}, PAYMENT_FINALIZED),
+)
+TABLE: dict[tuple[str | None, str], Transition] = {(t.state, t.kind): t for t in TRANSITIONS}
+
+
+def transition(state: str | None, kind: str) -> Transition | None:
+    return TABLE.get((state, kind))
+
+
+def allowed(state: str | None, role: str) -> list[str]:
+    """The kinds ``role`` may send in ``state``, in table order."""
+    return [t.kind for t in TRANSITIONS if t.state == state and role in t.senders]
+
+
+# When two parties append to the same message at once (a fork), every node keeps the branch
+# whose first differing message ranks highest: by kind, then by sender, then by digest. The
+# order favours what cannot be undone and what protects the buyer's money: a refund beats
+# everything, a completion beats a dispute, a payment beats a cancellation, a cancellation
+# before payment beats a confirmation.
+FORK_RANK: dict[str, int] = {
+    REFUND: 100, COMPLETION: 90, DISPUTE_ACCEPT: 85, TIMEOUT_CLAIM: 80, DISPUTE_DECISION: 70,
+    PAYMENT: 60, FULFILLMENT: 50, DISPUTE_OPEN: 40, ORDER_CANCEL: 30, ORDER_CONFIRMATION: 20,
+    ORDER_DECLINE: 10, ORDER: 0,
+}
+SENDER_RANK = {BUYER: 3, VENDOR: 2, MODERATOR: 1}
+
+# The JSON-RPC method a party calls to send each kind (``next_actions`` speaks these names).
+ACTION_METHOD: dict[str, str] = {
+    ORDER_CONFIRMATION: "order.confirm", ORDER_DECLINE: "order.decline",
+    ORDER_CANCEL: "order.cancel", PAYMENT: "order.pay", FULFILLMENT: "order.fulfill",
+    COMPLETION: "order.complete", REFUND: "order.refund", DISPUTE_OPEN: "order.dispute",
+    DISPUTE_DECISION: "dispute.decide", DISPUTE_ACCEPT: "order.accept_decision",
+    TIMEOUT_CLAIM: "order.claim",
+}
+
+# ---------------------------------------------------------------------- money
+BASIS = 10_000
+MAX_MODERATOR_FEE_BP = 2_500
+DUST = 546
+DISPUTE_CUTOFF_SHARE = 0.10  # no dispute once less than 10% of the timeout is left
+
+
+def amount_due(price: int, quantity: int, shipping: int) -> int:
+    return price * quantity + shipping
+
+
+def moderator_fee(amount: int, fee_bp: int, fee_fixed: int) -> int:
+    """What the moderator takes when it decides a dispute, capped at the escrow."""
+    return min(amount, fee_fixed + amount * fee_bp // BASIS)
+
+
+@dataclass(frozen=True)
+class Payout:
+    moderator: int
+    buyer: int
+    vendor: int
+    network_fee: int  # what the outputs leave to miners (dust outputs included)
+
+
+def dispute_payout(amount: int, fee_bp: int, fee_fixed: int, buyer_bp: int,
+                   network_fee: int) -> Payout:
+    """The moderator's fee and the network fee come off the top; the buyer gets ``buyer_bp``
+    basis points of the rest and the vendor the remainder. An output under the dust limit is
+    left out and its value goes to the network fee."""
+    if not 0 <= buyer_bp <= BASIS:
+        raise ValueError("buyer_bp must be 0..10000")
+    if not 0 <= network_fee <= amount:
+        raise ValueError("the network fee must be within the escrow")
+    mod = min(moderator_fee(amount, fee_bp, fee_fixed), amount - network_fee)
+    rest = amount - network_fee - mod
+    buyer = rest * buyer_bp // BASIS
+    vendor = rest - buyer
+    parts = [mod if mod >= DUST else 0, buyer if buyer >= DUST else 0,
+             vendor if vendor >= DUST else 0]
+    return Payout(parts[0], parts[1], parts[2], amount - sum(parts))
+
+
+def dispute_open_allowed(confirmations: int, timeout_blocks: int) -> bool:
+    """A dispute may not open once less than 10% of the timeout is left (the vendor could
+    sweep the escrow alone while it runs)."""
+    left = timeout_blocks - confirmations
+    return left >= timeout_blocks * DISPUTE_CUTOFF_SHARE
