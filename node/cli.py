@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--event-queue", type=int, default=DEFAULT_QUEUE, metavar="N",
                    help="events an event-stream client may fall behind before it is dropped "
                         "(default %(default)s)")
+    p.add_argument("--chain-poll", type=float, default=5.0, metavar="SECONDS",
+                   help="how often to look at the chain for escrow payments and releases "
+                        "(default %(default)s)")
+    p.add_argument("--payment-grace", type=float, default=30.0, metavar="SECONDS",
+                   help="as a vendor, how long a confirmed escrow funding may go without the "
+                        "buyer's PAYMENT message before the node reports it itself "
+                        "(default %(default)s)")
     p.add_argument("--log-level", default="INFO")
 
     p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node")
@@ -131,6 +138,7 @@ def cmd_rpc(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from .runner import RunOptions, run_node
+    from .trade_service import TradeOptions
     from .wallet_cli import startup_passphrase
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -139,9 +147,14 @@ def cmd_node(args: argparse.Namespace) -> int:
         print("error: --event-queue must be at least 1", file=sys.stderr)
         return 2
     args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if args.chain_poll <= 0 or args.payment_grace < 0:
+        print("error: --chain-poll must be positive and --payment-grace not negative",
+              file=sys.stderr)
+        return 2
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
                       args.bootstrap, args.chain, args.chain_rpc,
-                      startup_passphrase(args.data_dir, args.chain), args.event_queue)
+                      startup_passphrase(args.data_dir, args.chain), args.event_queue,
+                      TradeOptions(args.chain_poll, args.payment_grace))
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

@@ -154,3 +154,62 @@ def listing_event(kind: str, body: dict[str, Any]) -> Event:
     cls = ListingAdded if kind == "added" else ListingUpdated
     names = {f.name for f in fields(cls)}
     return cls(**{k: body[k] for k in names})
+
+
+@dataclass(frozen=True)
+class OrderCreated(Event):
+    type: ClassVar[str] = "order.created"
+    order_id: str
+    role: str
+    state: str
+
+
+@dataclass(frozen=True)
+class OrderState(Event):
+    type: ClassVar[str] = "order.state"
+    order_id: str
+    role: str
+    state: str
+
+
+@dataclass(frozen=True)
+class OrderMessageAdded(Event):
+    type: ClassVar[str] = "order.message"
+    order_id: str
+    kind: str
+    sender: str
+    sender_role: str
+
+
+@dataclass(frozen=True)
+class OrderFunding(Event):
+    """The escrow's funding as this node's chain watcher sees it."""
+
+    type: ClassVar[str] = "order.funding"
+    order_id: str
+    txid: str
+    amount: int
+    confirmations: int
+
+
+@dataclass(frozen=True)
+class OrderTimeoutOpen(Event):
+    """The vendor may now claim the escrow alone (``order.claim``)."""
+
+    type: ClassVar[str] = "order.timeout_open"
+    order_id: str
+
+
+@dataclass(frozen=True)
+class DisputeOpened(Event):
+    type: ClassVar[str] = "dispute.opened"
+    order_id: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DisputeDecided(Event):
+    type: ClassVar[str] = "dispute.decided"
+    order_id: str
+    buyer_bp: int

@@ -50,6 +50,7 @@ class NodeProc:
         self.proc: subprocess.Popen[bytes] | None = None
         self.client: RpcClient | None = None
         self.info: dict[str, Any] = {}
+        self.port = 0  # 0: any free port on the first start; kept for restarts
 
     @property
     def log_path(self) -> Path:
@@ -60,7 +61,8 @@ class NodeProc:
         for name in ("rpc.port", "rpc.cookie"):
             (self.data_dir / name).unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(self.data_dir),
-               "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc-port", "0", *self.extra_args]
+               "--listen", f"/ip4/127.0.0.1/tcp/{self.port}", "--rpc-port", "0",
+               *self.extra_args]
         if self.bootstrap:
             cmd += ["--bootstrap", *self.bootstrap]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -79,6 +81,7 @@ class NodeProc:
             if self.client is None:
                 self.client = RpcClient.from_data_dir(self.data_dir, timeout=60)
             self.info = await self.client.call("node.info")
+            self.port = int(self.info["addrs"][0].split("/tcp/")[1].split("/")[0])
             return True
 
         await wait_for(up, timeout, what=f"node in {self.data_dir} to start")

@@ -8,6 +8,7 @@ import logging
 import random
 import secrets
 import sqlite3
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -49,6 +50,10 @@ class MarketService(Service):
         self.sync = CatalogSync(core, self._emit, self._ingest_own)
         self._dht_dirty = asyncio.Event()
         self._own_lock = asyncio.Lock()
+        # set by the trading service: the keys a moderator's profile publishes
+        self.moderation: Callable[[], dict[str, str]] | None = None
+        # more sections of profile.get (e.g. ratings), by peer id
+        self.profile_extras: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
 
     def rpc_methods(self) -> dict[str, Handler]:
         from .market_rpc import market_methods
@@ -70,6 +75,7 @@ class MarketService(Service):
         spawn(self._anti_entropy_loop(), "anti-entropy")
         spawn(self._purge_loop(), "purge expired")
         spawn(self._recover_own_store(), "recover own store")
+        spawn(self._publish_addrs(), "publish addresses")
         self._dht_dirty.set()
 
     def _emit(self, change: ms.Change) -> None:
@@ -86,17 +92,31 @@ class MarketService(Service):
         while True:
             msg = await queue.get()
             try:  # the topic validator verified it before pubsub delivered it
-                obj = StoreObject.from_trusted(msg.data, MANIFEST_TYPE)
+                obj = StoreObject.from_trusted_any(msg.data)
             except RemoteProtocolError as exc:
                 self.core.reject("gossip", str(exc))
                 continue
-            self.sync.offer(obj, msg.from_peer)
+            if obj.kind == MANIFEST_TYPE:
+                self.sync.offer(obj, msg.from_peer)
+            else:
+                await self.sync.ingest(obj, msg.from_peer)
+
+    async def _publish_addrs(self) -> None:
+        """Keep our dialable addresses in our signed profile, so counterparties we never met
+        can reach us (orders, later mail)."""
+        addrs = [a.split("/p2p/")[0] for a in self.core.host.addrs()]
+        addrs = [a for a in addrs if "/0.0.0.0/" not in a and "/::/" not in a][:8]
+        current = await self.store_object(self.me, PROFILE_TYPE)
+        if addrs and (current is None or current.body.get("addrs") != addrs):
+            await self.set_profile({"addrs": addrs})
 
     async def _greet(self, pid: str) -> None:
         """A new peer: catch up with it, and meet its peers while we have few."""
         await self.sync.sync_with(pid)
-        if len(self.core.peers()) >= TARGET_PEERS:
-            return
+        if len(self.core.peers()) < TARGET_PEERS:
+            await self._meet_peers_of(pid)
+
+    async def _meet_peers_of(self, pid: str) -> None:
         for other, other_addrs in await self.sync.exchange_peers(pid):
             if (other == self.me or other in self.core.peers() or not other_addrs
                     or not is_peer_id(other)):
@@ -113,7 +133,10 @@ class MarketService(Service):
             await asyncio.sleep(ANTI_ENTROPY_SECONDS)
             peers = self.core.peers()
             if peers:
-                await self.sync.sync_with(random.choice(peers))
+                peer = random.choice(peers)
+                await self.sync.sync_with(peer)
+                if len(self.core.peers()) < TARGET_PEERS:
+                    await self._meet_peers_of(peer)
 
     async def _dht_loop(self) -> None:
         """Put our profile and manifest into the DHT on change and before they expire."""
@@ -225,19 +248,39 @@ class MarketService(Service):
         await self._publish_own(None, frozenset({listing_id}))
 
     async def set_profile(self, changes: dict[str, Any]) -> StoreObject:
+        """Change name, about, addrs or moderator (terms {fee_bp, fee_fixed, description}, or
+        None to stop moderating) and sign the new profile."""
+        if changes.get("moderator") is not None:
+            if self.moderation is None:
+                from wallet.errors import NoChain
+
+                raise NoChain("moderating needs a wallet: start the node with --chain")
+            changes = {**changes, "moderator": {**changes["moderator"], **self.moderation()}}
+
         def make(conn: sqlite3.Connection) -> StoreObject:
             current = ms.get_store(conn, self.me, PROFILE_TYPE)
             body = dict(current.body) if current else {}
             body.update(changes)
             seq = ms.next_counter(conn, "profile_seq", current.seq if current else 0)
             profile = StoreObject.profile(self.core.identity, seq, body.get("name", ""),
-                                          body.get("about", ""))
+                                          body.get("about", ""), body.get("moderator"),
+                                          body.get("addrs"))
             ms.put_store(conn, profile)
             return profile
 
         profile = await self.db.write(make)
         self._dht_dirty.set()
+        try:
+            await self.core.host.publish(STORE_TOPIC, profile.to_wire())
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("gossip of our profile failed (peers will catch up by sync): %s", exc)
         return profile
+
+    async def profile_json(self, profile: StoreObject) -> dict[str, Any]:
+        out = dict(profile.body)
+        for extra in self.profile_extras:
+            out.update(await extra(profile.vendor))
+        return out
 
     # ------------------------------------------------------------------ other stores
     async def dht_store_object(self, kind: str, vendor: str) -> StoreObject | None:

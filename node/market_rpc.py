@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.identity import is_peer_id
 from protocol.listing import EDITABLE, LISTING_ID_RE
+from protocol.store import MAX_MODERATOR_DESCRIPTION, MAX_MODERATOR_FEE_BP
 
 from .rpc_params import Params
-from .services import Handler, NotFound, invalid_params
+from .services import Handler, NotFound, RpcError, invalid_params
 
 if TYPE_CHECKING:
     from .market import MarketService
@@ -31,6 +32,25 @@ def listing_id_param(p: Params, name: str = "id") -> str:
     return str(value)
 
 
+def moderator_param(p: Params) -> dict[str, Any] | None:
+    """``moderator``: null (stop moderating) or {fee_bp, fee_fixed, description?}."""
+    value = p.any("moderator")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"fee_bp", "fee_fixed"} <= set(value) or not set(
+            value) <= {"fee_bp", "fee_fixed", "description"}:
+        raise invalid_params("moderator", "must be null or {fee_bp, fee_fixed, description?}")
+    inner = Params(value, {"fee_bp", "fee_fixed", "description"})
+    try:
+        return {"fee_bp": inner.integer("fee_bp", True, 0, MAX_MODERATOR_FEE_BP),
+                "fee_fixed": inner.integer("fee_fixed", True, 0),
+                "description": inner.text("description", False, MAX_MODERATOR_DESCRIPTION)
+                or ""}
+    except RpcError as exc:
+        raise invalid_params(f"moderator.{exc.data['field']}", exc.message.split(": ", 1)[1]
+                             ) from None
+
+
 def market_methods(market: MarketService) -> dict[str, Handler]:
     me = market.me
 
@@ -42,12 +62,14 @@ def market_methods(market: MarketService) -> dict[str, Handler]:
             if vendor == me:
                 return {"vendor": me, "name": "", "about": "", "seq": 0}
             raise NotFound(f"no profile found for {vendor}")
-        return dict(profile.body)
+        return await market.profile_json(profile)
 
     async def profile_set(params: dict[str, Any]) -> Any:
-        p = Params(params, {"name", "about"})
-        changes = {k: p.text(k, False) for k in ("name", "about") if p.has(k)}
-        return dict((await market.set_profile(changes)).body)
+        p = Params(params, {"name", "about", "moderator"})
+        changes: dict[str, Any] = {k: p.text(k, False) for k in ("name", "about") if p.has(k)}
+        if p.has("moderator"):
+            changes["moderator"] = moderator_param(p)
+        return await market.profile_json(await market.set_profile(changes))
 
     async def listing_create(params: dict[str, Any]) -> Any:
         p = Params(params, LISTING_FIELDS)

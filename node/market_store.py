@@ -16,7 +16,7 @@ from typing import Any
 from protocol import copies
 from protocol.identity import Identity
 from protocol.listing import Listing
-from protocol.store import MANIFEST_TYPE, StoreObject
+from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 16
@@ -317,6 +317,15 @@ def get_store(conn: sqlite3.Connection, vendor: str, kind: str) -> StoreObject |
     row = conn.execute("SELECT wire FROM stores WHERE vendor = ? AND kind = ?",
                        (vendor, kind)).fetchone()
     return StoreObject.from_trusted(bytes(row[0]), kind) if row else None
+
+
+def moderator_profiles(conn: sqlite3.Connection) -> list[StoreObject]:
+    out = []
+    for (wire,) in conn.execute("SELECT wire FROM stores WHERE kind = ?", (PROFILE_TYPE,)):
+        profile = StoreObject.from_trusted(bytes(wire), PROFILE_TYPE)
+        if profile.moderator is not None:
+            out.append(profile)
+    return out
 
 
 def sync_objects(conn: sqlite3.Connection, after: str | None,

@@ -33,7 +33,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.listing import Listing
 from protocol.records import CATALOG_PROTOCOL, provider_key
 from protocol.signed import SignedObject
-from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+from protocol.store import PROFILE_TYPE, StoreObject
 
 from . import market_store as ms
 from .p2p import P2PError
@@ -127,9 +127,10 @@ class CatalogSync:
 
     def validate_gossip(self, from_peer: str, data: bytes) -> bool:
         try:
-            obj = StoreObject.from_wire(data, MANIFEST_TYPE)
+            obj = StoreObject.from_wire(data)
             if obj.vendor != from_peer:
-                raise RemoteProtocolError("manifest gossiped by someone other than its vendor")
+                raise RemoteProtocolError(f"{obj.kind} gossiped by someone other than its "
+                                          "vendor")
         except RemoteProtocolError as exc:
             self.reject("gossip", str(exc))
             return False

@@ -88,6 +88,7 @@ class _Validator(Validator):
 _NOISE = (
     "Failed to read DHT message from stream",  # logged at the normal end of every DHT stream
     "FIND_NODE key is not a valid PeerId",  # py-libp2p warns on any non-peer-id record key
+    "Failed to open TCP stream",  # an ERROR per failed dial attempt; we report the dial once
 )
 
 

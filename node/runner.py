@@ -22,6 +22,7 @@ from .identity_file import resolve_identity
 from .market import MarketService
 from .p2p import configure_libp2p_logging
 from .rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
+from .trade_service import TradeOptions, TradingService
 from .wallet_service import WalletHolder, WalletService
 
 log = logging.getLogger("torv.runner")
@@ -37,6 +38,7 @@ class RunOptions:
     chain_rpc: str | None = None
     passphrase: str | None = None
     event_queue: int = DEFAULT_QUEUE
+    trade: TradeOptions = field(default_factory=TradeOptions)
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -89,8 +91,10 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         await attach_chain(opts, holder, Identity(seed).peer_id)
         core = NodeCore(NodeConfig(opts.data_dir, opts.listen, opts.bootstrap, opts.event_queue),
                         Identity(seed), db, source)
-        core.add(MarketService(core))
+        market = MarketService(core)
+        core.add(market)
         core.add(WalletService(core, holder))
+        core.add(TradingService(core, holder, market, opts.trade))
         await core.start()
         server = RpcServer(core, opts.event_queue)
         runner = web.AppRunner(server.app(), access_log=None)

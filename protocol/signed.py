@@ -71,6 +71,11 @@ class SignedObject:
                               verify_signature=False)
 
     @classmethod
+    def from_trusted_large(cls, data: bytes, expected_type: str, max_size: int) -> SignedObject:
+        return cls.from_value(canonical.decode(data, max_size=max_size), expected_type,
+                              verify_signature=False)
+
+    @classmethod
     def from_value(cls, raw: Any, expected_type: str | None = None,
                    verify_signature: bool = True) -> SignedObject:
         if not isinstance(raw, dict) or set(raw) != {"type", "v", "body", "signer", "sig"}:

@@ -118,6 +118,13 @@ class StoreObject:
         return cls(SignedObject.from_trusted(data, kind))
 
     @classmethod
+    def from_trusted_any(cls, data: bytes) -> StoreObject:
+        so = SignedObject.from_trusted(data)
+        if so.type not in _CHECKS:
+            raise RemoteProtocolError(f"not a profile or manifest: {so.type}")
+        return cls(so)
+
+    @classmethod
     def _create(cls, identity: Identity, kind: str, body: dict[str, Any]) -> StoreObject:
         body = {**body, "vendor": identity.peer_id}
         _CHECKS[kind](body, LocalProtocolError)

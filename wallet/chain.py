@@ -120,7 +120,9 @@ class CoreRpcBackend:
         try:
             await self.call("loadwallet", self.wallet_name)
         except ChainError as exc:
-            if exc.code == RPC_WALLET_ALREADY_LOADED:
+            # a restarted node finds its watch-only wallet still loaded (Core 0.21 says so
+            # with -4 and words rather than -35)
+            if exc.code == RPC_WALLET_ALREADY_LOADED or "already loaded" in str(exc):
                 return
             if exc.code != RPC_WALLET_NOT_FOUND:
                 raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from embit import bip32
 from embit.ec import PublicKey
 from embit.script import Script, Witness, p2wsh
 
@@ -78,6 +79,17 @@ class EscrowTerms:
 
     def script_pubkey(self) -> Script:
         return p2wsh(self.witness_script())
+
+
+def moderator_pubkey(xpub: str, index: int) -> bytes:
+    """The moderator's key for one escrow: child ``index`` of the xpub in its profile."""
+    try:
+        key = bip32.HDKey.from_base58(xpub)
+        if key.is_private or not 0 <= index < 2**31:
+            raise ValueError
+        return bytes(key.derive([index]).key.sec())
+    except Exception:  # noqa: BLE001 - embit raises assorted errors on bad keys
+        raise WalletError("the moderator's escrow key (xpub) is not valid") from None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ sealed with the passphrase. Derivation paths:
 
 - own funds, BIP84: ``m/84'/coin'/0'/{0 receive, 1 change}/i``
 - escrow keys: ``m/7027'/coin'/i'``, one hardened child per order, never reused
+- as a moderator: the account ``m/7028'/coin'/0'``, published as an xpub in the node's
+  profile; a buyer picks a fresh non-hardened child ``i`` per order, so the moderator's key in
+  each escrow differs without any exchange
+- the node's identity: SLIP-0010 ed25519 ``m/7027'/1'/0'`` (``wallet.identity``)
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .networks import Network, get_network
 from .seedbox import open_sealed, seal
 
 ESCROW_PURPOSE = 7027
+MODERATOR_PURPOSE = 7028
 FILE_VERSION = 1
 
 
@@ -141,6 +146,15 @@ class Keystore:
 
     def escrow_privkey(self, index: int) -> PrivateKey:
         return self._require_root().derive(self.escrow_path(index)).key
+
+    def moderator_account(self) -> bip32.HDKey:
+        return self._require_root().derive(f"m/{MODERATOR_PURPOSE}h/{self.network.coin_type}h/0h")
+
+    def moderator_xpub(self) -> str:
+        return str(self.moderator_account().to_public().to_base58(self.network.embit["xpub"]))
+
+    def moderator_privkey(self, index: int) -> PrivateKey:
+        return self.moderator_account().derive([index]).key
 
     def descriptor(self, change: int) -> str:
         """Watch-only output descriptor (no private data) for the chain backend."""

@@ -182,11 +182,14 @@ class Wallet:
     async def create_escrow(self, terms: EscrowTerms) -> dict[str, Any]:
         ws = terms.witness_script()
         address = self.network.address(terms.script_pubkey())
-        await self.store.add_escrow(address, ws.data.hex())
-        if self.backend is not None:
-            await self.backend.watch([{"address": address}], rescan=False)
+        await self.watch_escrow(address, ws.data.hex())
         return {"address": address, "witness_script": ws.data.hex(),
                 "timeout_blocks": terms.timeout_blocks}
+
+    async def watch_escrow(self, address: str, witness_script_hex: str) -> None:
+        await self.store.add_escrow(address, witness_script_hex)
+        if self.backend is not None:
+            await self.backend.watch([{"address": address}], rescan=False)
 
     async def escrow_utxos(self, address: str) -> list[Utxo]:
         return await self.chain().unspent([address])

@@ -1,0 +1,530 @@
+"""What a party does to an order: each action checks it is allowed now, builds and signs its
+message (and any escrow signature), and commits it with its outbox rows in one transaction.
+
+``follow_up`` is what a node does on its own when a contract changes: watch the escrow,
+co-sign a refund it received, keep a rating, re-send an intent whose message lost a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nacl.public import PublicKey as CurvePublicKey
+from nacl.public import SealedBox
+from nacl.signing import VerifyKey
+
+from protocol import contract as c
+from protocol import contract_rules as r
+from protocol.contract_messages import OrderMessage
+from protocol.errors import LocalProtocolError
+from protocol.identity import public_key_from_peer_id
+from protocol.listing import Listing
+from protocol.ratings import proof_of
+from protocol.store import PROFILE_TYPE
+from wallet.errors import ChainError, WalletError
+from wallet.escrow import EscrowTerms, moderator_pubkey
+from wallet.wallet import Wallet
+
+from . import market_store as ms
+from . import trade_escrow as te
+from . import trade_store as ts
+from .services import NotFound
+from .trade_service import NotAllowed
+from .wallet_store import take_escrow_key_tx
+
+if TYPE_CHECKING:
+    from .trade_service import TradingService
+
+log = logging.getLogger("torv.trade")
+
+
+def node_actions(contract: c.Contract, row: ts.OrderRow | None, role: str) -> list[str]:
+    """The kinds ``role`` may send now: the table's answer narrowed by what this node knows
+    of the chain (the timeout, the dispute cut-off) and by what it does by itself."""
+    conf = int((row.funding or {}).get("confirmations", 0)) if row else 0
+    confirmation = contract.last(r.ORDER_CONFIRMATION)
+    timeout = confirmation.data["timeout_blocks"] if confirmation else 0
+    out = []
+    for kind in c.next_actions(contract, role):
+        if kind == r.PAYMENT and role != r.BUYER:
+            continue  # a vendor reports a funding it saw by itself, never on request
+        if kind == r.TIMEOUT_CLAIM and conf < timeout:
+            continue
+        if kind == r.DISPUTE_OPEN and not r.dispute_open_allowed(conf, timeout):
+            continue
+        out.append(kind)
+    return out
+
+
+def methods(kinds: list[str]) -> list[str]:
+    return [r.ACTION_METHOD[k] for k in kinds]
+
+
+class TradeActions:
+    def __init__(self, svc: TradingService) -> None:
+        self.svc = svc
+        self.core = svc.core
+        self.db = svc.db
+        self.me = svc.me
+
+    def wallet(self, unlocked: bool = True) -> Wallet:
+        return self.svc.holder.require(unlocked)
+
+    def _allow(self, contract: c.Contract, row: ts.OrderRow, kind: str,
+               automatic: bool = False) -> str:
+        role = contract.role_of(self.me)
+        if role is None:
+            raise NotAllowed(f"you are not a party to order {contract.order_id}")
+        allowed = c.next_actions(contract, role) if automatic else node_actions(contract, row,
+                                                                                 role)
+        if kind not in allowed:
+            raise NotAllowed(
+                f"{r.ACTION_METHOD[kind]} is not allowed now: order {contract.order_id[:16]}… "
+                f"is {contract.state} and you are its {role}; allowed now: "
+                f"{', '.join(methods(allowed)) or 'nothing'}")
+        return role
+
+    def _message(self, contract: c.Contract, kind: str, data: dict[str, Any]) -> c.Contract:
+        msg = OrderMessage.create(self.core.identity, kind, contract.order_id,
+                                  contract.head.digest, self.core.now(), data)
+        try:
+            return c.apply(contract, msg)
+        except c.ContractError as exc:  # our own message: a local mistake, not a peer's
+            raise LocalProtocolError(str(exc)) from None
+
+    async def _act(self, order_id: str, kind: str,
+                   make: Callable[[c.Contract, ts.OrderRow], Any],
+                   build: Callable[[sqlite3.Connection, c.Contract, ts.OrderRow, Any],
+                                   tuple[dict[str, Any], dict[str, Any]]] | None = None,
+                   automatic: bool = False) -> tuple[c.Contract, ts.OrderRow, Any]:
+        """Check, prepare (``make``: async, may use the chain), then build the message data
+        inside the write transaction (``build``, e.g. to take an escrow key with it), commit.
+        Returns the new contract, the order row before, and what ``make`` returned."""
+        async with self.svc.lock(order_id):
+            contract, row = await self.svc.load(order_id)
+            role = self._allow(contract, row, kind, automatic)
+            prepared = await make(contract, row)
+            holder: dict[str, c.Contract] = {}
+
+            def write(conn: sqlite3.Connection) -> None:
+                if build is not None:
+                    data, fields = build(conn, contract, row, prepared)
+                else:
+                    data, fields = prepared
+                after = self._message(contract, kind, data)
+                holder["after"] = after
+                now = time.time()
+                ts.save(conn, after, role, int(now), **fields)
+                ts.enqueue(conn, order_id, self.svc.recipients(after), after.head.digest, now)
+
+            await self.db.write(write)
+            after = holder["after"]
+            self.svc._outbox_wake.set()
+            self.svc.announce(contract, after, role)
+        await self.svc.after_change(contract, after, role)
+        return after, row, prepared
+
+    # ------------------------------------------------------------------ the buyer starts
+    async def create(self, listing_id: str, vendor: str | None, quantity: int, moderator: str,
+                     shipping_option: str, shipping_address: str) -> c.Contract:
+        wallet = self.wallet()
+        network = self.svc.network()
+        wire = await self._listing_wire(listing_id, vendor)
+        listing = Listing.from_trusted(wire)
+        if listing.vendor == self.me:
+            raise LocalProtocolError("you cannot buy from your own store", field="listing_id")
+        currency = listing.body["price"]["currency"]
+        if currency != network.unit:
+            raise LocalProtocolError(f"the listing is priced in {currency}; this node trades "
+                                     f"{network.unit} ({network.name})", field="listing_id")
+        profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
+        if profile is None or profile.moderator is None:
+            profile = await self.svc.market.get_profile(moderator)
+        if profile is None or profile.moderator is None:
+            raise LocalProtocolError(f"{moderator} is not a known moderator (moderator.list)",
+                                     field="moderator")
+        if profile.moderator["network"] != network.name:
+            raise LocalProtocolError(f"that moderator works on {profile.moderator['network']},"
+                                     f" not {network.name}", field="moderator")
+        sealed = b""
+        if shipping_address:
+            curve = VerifyKey(public_key_from_peer_id(listing.vendor)).to_curve25519_public_key()
+            sealed = bytes(SealedBox(CurvePublicKey(bytes(curve))).encrypt(
+                shipping_address.encode()))
+        refund_address = await wallet.new_address()
+        identity, now = self.core.identity, self.core.now()
+        base = {"listing": wire, "quantity": quantity, "shipping": shipping_option,
+                "address": sealed, "moderator": moderator, "moderator_profile": profile.to_wire(),
+                "moderator_index": secrets.randbelow(2**31), "refund_address": refund_address,
+                "network": network.name, "nonce": secrets.token_bytes(16)}
+        holder: dict[str, c.Contract] = {}
+
+        def write(conn: sqlite3.Connection) -> None:
+            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, "order")
+            msg = OrderMessage.create(identity, r.ORDER, "", b"", now,
+                                      {**base, "buyer_key": bytes.fromhex(key_hex)})
+            try:
+                contract = c.start(msg)
+            except c.ContractError as exc:
+                raise LocalProtocolError(str(exc)) from None
+            conn.execute("UPDATE wallet_escrow_keys SET purpose = ? WHERE idx = ?",
+                         (contract.order_id, index))
+            ts.save(conn, contract, r.BUYER, now, escrow_key_index=index)
+            ts.enqueue(conn, contract.order_id, self.svc.recipients(contract), msg.digest,
+                       time.time())
+            holder["contract"] = contract
+
+        await self.db.write(write)
+        contract = holder["contract"]
+        self.svc._outbox_wake.set()
+        self.svc.announce(None, contract, r.BUYER)
+        return contract
+
+    async def quote(self, listing_id: str, vendor: str | None, quantity: int,
+                    moderator: str | None, shipping_option: str) -> dict[str, Any]:
+        """Every cost of an order before it is made, in base units."""
+        network = self.svc.network()
+        listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
+        body = listing.body
+        options = {o["region"]: o["price"]["amount"] for o in body["shipping"]}
+        if options and shipping_option not in options:
+            raise LocalProtocolError(f"shipping_option must be one of {sorted(options)}",
+                                     field="shipping_option")
+        if not options and shipping_option:
+            raise LocalProtocolError("this listing does not ship", field="shipping_option")
+        items = body["price"]["amount"] * quantity
+        ship = options.get(shipping_option, 0)
+        due = r.amount_due(body["price"]["amount"], quantity, ship)
+        rate = await self.wallet(False).chain().fee_rate()
+        out: dict[str, Any] = {
+            "listing_id": listing.id, "vendor": listing.vendor, "title": body["title"],
+            "currency": body["price"]["currency"], "tradeable": body["price"]["currency"]
+            == network.unit, "quantity": quantity, "available": body["quantity"],
+            "items": items, "shipping": ship, "amount_due": due,
+            "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
+            "network_fee_estimate": rate * (11 + 68 * 2 + 31 * 2),
+            "release_fee_estimate": te.release_fee(rate, 1),
+            "escrow_timeout_hours": body["escrow_timeout_hours"]}
+        out["total_from_wallet"] = due + out["network_fee_estimate"]
+        if moderator is not None:
+            profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
+            terms = profile.moderator if profile is not None else None
+            if terms is None:
+                raise LocalProtocolError(f"{moderator} is not a known moderator",
+                                         field="moderator")
+            out["moderator_fee_if_disputed"] = r.moderator_fee(due, terms["fee_bp"],
+                                                               terms["fee_fixed"])
+        return out
+
+    async def _listing_wire(self, listing_id: str, vendor: str | None) -> bytes:
+        if vendor is None:
+            found = await self.db.read(partial(ms.listings_with_id, listing_id=listing_id))
+            others = {x["vendor"] for x in found} - {self.me}
+            if not others:
+                raise NotFound(f"no listing {listing_id} known")
+            if len(others) > 1:
+                raise LocalProtocolError(f"several vendors have a listing {listing_id}; give "
+                                         f"vendor (one of {sorted(others)})", field="vendor")
+            vendor = others.pop()
+        wire = await self.db.read(partial(ms.get_listing_wire, vendor=vendor,
+                                          listing_id=listing_id))
+        if wire is None:
+            raise NotFound(f"no listing {listing_id} of {vendor} known")
+        return wire
+
+    # ------------------------------------------------------------------ before payment
+    async def confirm(self, order_id: str) -> c.Contract:
+        wallet = self.wallet()
+        network = self.svc.network()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            hours = contract.terms.listing.body["escrow_timeout_hours"]
+            return await wallet.new_address(), network.timeout_blocks(hours)
+
+        def build(conn: sqlite3.Connection, contract: c.Contract, row: ts.OrderRow,
+                  prepared: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+            payout, timeout = prepared
+            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, contract.order_id)
+            t = contract.terms
+            terms = EscrowTerms(t.buyer_key, bytes.fromhex(key_hex),
+                                moderator_pubkey(t.moderator_terms["xpub"], t.moderator_index),
+                                timeout)
+            address = network.address(terms.script_pubkey())
+            data = {"vendor_key": bytes.fromhex(key_hex), "payout_address": payout,
+                    "escrow_address": address, "amount": t.amount_due,
+                    "timeout_blocks": timeout}
+            return data, {"escrow_key_index": index, "escrow_address": address}
+
+        return (await self._act(order_id, r.ORDER_CONFIRMATION, make, build))[0]
+
+    async def decline(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        return (await self._act(order_id, r.ORDER_DECLINE, make))[0]
+
+    async def cancel(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        return (await self._act(order_id, r.ORDER_CANCEL, make))[0]
+
+    async def pay(self, order_id: str) -> str:
+        wallet = self.wallet()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            due = contract.terms.amount_due
+            address = contract.data(r.ORDER_CONFIRMATION)["escrow_address"]
+            await self.watch(contract, row)
+            paid = [u for u in await wallet.escrow_utxos(address) if u.amount >= due]
+            if paid:  # already funded (a payment whose message never got stored): no second one
+                txid, vout, amount, conf = paid[0].txid, paid[0].vout, paid[0].amount, \
+                    paid[0].confirmations
+            else:
+                txid, vout = await wallet.pay(address, due)
+                amount, conf = due, 0
+            funding = {"txid": txid, "vout": vout, "amount": amount, "confirmations": conf,
+                       "seen": self.core.now()}
+            return {"txid": txid, "vout": vout, "amount": amount}, {"funding": funding}
+
+        return str((await self._act(order_id, r.PAYMENT, make))[2][0]["txid"])
+
+    async def report_payment(self, order_id: str, funding: dict[str, Any]) -> c.Contract:
+        """The chain watcher saw the escrow funded and no PAYMENT is in the contract: say so
+        (the buyer's node after a crash, or the vendor's when the buyer's message is lost)."""
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            data = {k: funding[k] for k in ("txid", "vout", "amount")}
+            return data, {"funding": funding}
+
+        return (await self._act(order_id, r.PAYMENT, make, automatic=True))[0]
+
+    # ------------------------------------------------------------------ after payment
+    async def _fee(self, n_outputs: int, timeout_path: bool = False) -> int:
+        rate = await self.wallet(False).chain().fee_rate()
+        return te.release_fee(rate, n_outputs, timeout_path)
+
+    def _key(self, contract: c.Contract, row: ts.OrderRow) -> Any:
+        keystore = self.wallet().keystore
+        if contract.role_of(self.me) == r.MODERATOR:
+            return keystore.moderator_privkey(contract.terms.moderator_index)
+        if row.escrow_key_index is None:
+            raise WalletError("this order's escrow key is not in this wallet")
+        return keystore.escrow_privkey(row.escrow_key_index)
+
+    def _signed_release(self, contract: c.Contract, row: ts.OrderRow, outputs: te.Outputs,
+                        sequence: int | None = None) -> bytes:
+        psbt = te.build(contract, self.svc.network(), outputs, sequence)
+        release = te.check(contract, self.svc.network(), bytes(psbt.serialize()), outputs)
+        signed = te.sign(release, self._key(contract, row), te.escrow_terms(contract)
+                         .witness_script())
+        return bytes(signed.serialize())
+
+    async def fulfill(self, order_id: str, note: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            amount = contract.data(r.PAYMENT)["amount"]
+            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
+            outputs = [(payout, amount - await self._fee(1))]
+            return {"note": note, "psbt": self._signed_release(contract, row, outputs)}, {}
+
+        return (await self._act(order_id, r.FULFILLMENT, make))[0]
+
+    async def _cosign(self, contract: c.Contract, row: ts.OrderRow, raw: bytes,
+                      outputs: te.Outputs, timeout_path: bool = False) -> bytes:
+        """Check a counterparty's PSBT against ``outputs``, add our signature, finalize and
+        make sure the chain would take it. Returns the raw transaction."""
+        network = self.svc.network()
+        release = te.check(contract, network, raw, outputs)
+        psbt = te.sign(release, self._key(contract, row),
+                       te.escrow_terms(contract).witness_script())
+        tx = te.complete([psbt], timeout_path)
+        ok, why = await self.wallet(False).chain().test_accept(tx.hex())
+        if not ok:
+            raise ChainError(f"the chain would refuse the release: {why}")
+        return tx
+
+    async def _broadcast(self, order_id: str, tx: bytes) -> str:
+        txid = te.txid_of(tx)
+        try:
+            await self.wallet(False).chain().broadcast(tx.hex())
+        except ChainError as exc:  # it is stored: the chain watcher broadcasts it again
+            log.warning("order %s: broadcast of %s failed (will retry): %s", order_id[:12],
+                        txid[:12], exc)
+        return txid
+
+    async def complete(self, order_id: str, rating: int, review: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
+            raw = contract.data(r.FULFILLMENT)["psbt"]
+            network = self.svc.network()
+            tx = await self._cosign(contract, row, raw, te.single_output(contract, network, raw,
+                                                                         payout))
+            return ({"rating": rating, "review": review, "tx": tx},
+                    {"release_txid": te.txid_of(tx), "release_tx": tx})
+
+        _, _, prepared = await self._act(order_id, r.COMPLETION, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    async def refund(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            amount = contract.data(r.PAYMENT)["amount"]
+            outputs = [(contract.terms.refund_address, amount - await self._fee(1))]
+            psbt = self._signed_release(contract, row, outputs)
+            return {"psbt": psbt}, {"release_txid": te.txid_of(psbt, is_psbt=True)}
+
+        _, _, prepared = await self._act(order_id, r.REFUND, make)
+        return str(prepared[1]["release_txid"])
+
+    async def claim(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            amount = contract.data(r.PAYMENT)["amount"]
+            timeout = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"]
+            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
+            outputs = [(payout, amount - await self._fee(1, timeout_path=True))]
+            psbt = te.decode(self._signed_release(contract, row, outputs, sequence=timeout))
+            tx = te.complete([psbt], timeout_path=True)
+            ok, why = await self.wallet(False).chain().test_accept(tx.hex())
+            if not ok:
+                raise ChainError(f"the escrow cannot be claimed yet ({why}): the timeout is "
+                                 f"{timeout} blocks after the payment")
+            return {"tx": tx}, {"release_txid": te.txid_of(tx), "release_tx": tx}
+
+        _, _, prepared = await self._act(order_id, r.TIMEOUT_CLAIM, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    # ------------------------------------------------------------------ disputes
+    async def dispute(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        try:
+            return (await self._act(order_id, r.DISPUTE_OPEN, make))[0]
+        except NotAllowed as exc:
+            contract, row = await self.svc.load(order_id)
+            role = contract.role_of(self.me)
+            if role and r.DISPUTE_OPEN in c.next_actions(contract, role):
+                raise NotAllowed(
+                    "order.dispute is not allowed now: less than 10% of the escrow timeout is "
+                    "left, and the vendor could claim the escrow during the dispute") from exc
+            raise
+
+    async def decide(self, order_id: str, buyer_bp: int, note: str) -> c.Contract:
+        wallet = self.wallet()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            t = contract.terms
+            amount = contract.data(r.PAYMENT)["amount"]
+            network_fee = await self._fee(3)
+            if network_fee > amount // 4:
+                raise WalletError(f"the network fee ({network_fee}) would exceed a quarter of "
+                                  "the escrow")
+            address = await wallet.new_address()
+            p = r.dispute_payout(amount, t.moderator_terms["fee_bp"],
+                                 t.moderator_terms["fee_fixed"], buyer_bp, network_fee)
+            conf = contract.data(r.ORDER_CONFIRMATION)
+            outputs = [(a, v) for a, v in ((address, p.moderator), (t.refund_address, p.buyer),
+                                           (conf["payout_address"], p.vendor)) if v > 0]
+            psbt = self._signed_release(contract, row, outputs)
+            return {"buyer_bp": buyer_bp, "note": note, "psbt": psbt,
+                    "moderator_address": address, "network_fee": p.network_fee}, {}
+
+        return (await self._act(order_id, r.DISPUTE_DECISION, make))[0]
+
+    async def accept(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            raw = contract.data(r.DISPUTE_DECISION)["psbt"]
+            tx = await self._cosign(contract, row, raw, te.decision_outputs(contract))
+            return {"tx": tx}, {"release_txid": te.txid_of(tx), "release_tx": tx}
+
+        _, _, prepared = await self._act(order_id, r.DISPUTE_ACCEPT, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    # ------------------------------------------------------------------ on its own
+    async def watch(self, contract: c.Contract, row: ts.OrderRow | None) -> None:
+        """Have the chain backend watch this order's escrow address (once)."""
+        if row is not None and row.flags.get("watched"):
+            return
+        address, ws = te.escrow_address(contract, self.svc.network())
+        wallet = self.svc.holder.wallet
+        if wallet is not None:
+            await wallet.watch_escrow(address, ws.data.hex())
+
+        def mark(conn: sqlite3.Connection) -> None:
+            ts.set_fields(conn, contract.order_id, escrow_address=address)
+            ts.set_flag(conn, contract.order_id, "watched", wallet is not None
+                        and wallet.backend is not None)
+
+        await self.db.write(mark)
+
+    async def follow_up(self, before: c.Contract | None, after: c.Contract, role: str) -> None:
+        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        if after.last(r.ORDER_CONFIRMATION) is not None:
+            await self.watch(after, row)
+        pay = after.last(r.PAYMENT)
+        if pay is not None and row is not None and row.funding is None:
+            funding = {**pay.data, "confirmations": 0, "seen": self.core.now()}
+            await self.db.write(partial(ts.set_fields, order_id=after.order_id,
+                                        funding=funding))
+        settled = next((m for m in reversed(after.messages)
+                        if m.kind in (r.COMPLETION, r.DISPUTE_ACCEPT, r.TIMEOUT_CLAIM)), None)
+        if settled is not None and row is not None and row.release_txid is None:
+            tx = settled.data["tx"]
+            await self.db.write(partial(ts.set_fields, order_id=after.order_id,
+                                        release_txid=te.txid_of(tx), release_tx=tx))
+        done = after.last(r.COMPLETION)
+        if done is not None:
+            await self.db.write(partial(
+                ts.put_rating, order_id=after.order_id, vendor=after.terms.vendor,
+                rating=done.data["rating"], review=done.data["review"], time=done.time,
+                proof=proof_of(after)))
+        if role == r.BUYER and after.state == r.REFUNDED:
+            await self.cosign_refund(after.order_id)
+        if before is not None:
+            await self._reissue(before, after, role)
+
+    async def cosign_refund(self, order_id: str) -> str | None:
+        """The vendor refunded: add our signature and broadcast (the buyer's node does this by
+        itself; a locked wallet defers it to the chain watcher)."""
+        async with self.svc.lock(order_id):
+            contract, row = await self.svc.load(order_id)
+            if contract.state != r.REFUNDED or row.release_tx is not None:
+                return None
+            wallet = self.svc.holder.wallet
+            if wallet is None or wallet.keystore.locked or wallet.backend is None:
+                await self.db.write(partial(ts.set_flag, order_id=order_id,
+                                            name="refund_pending", value=True))
+                return None
+            raw = contract.data(r.REFUND)["psbt"]
+            outputs = te.single_output(contract, self.svc.network(), raw,
+                                       contract.terms.refund_address)
+            tx = await self._cosign(contract, row, raw, outputs)
+
+            def keep(conn: sqlite3.Connection) -> None:
+                ts.set_fields(conn, order_id, release_txid=te.txid_of(tx), release_tx=tx)
+                ts.set_flag(conn, order_id, "refund_pending", False)
+
+            await self.db.write(keep)
+        return await self._broadcast(order_id, tx)
+
+    async def _reissue(self, before: c.Contract, after: c.Contract, role: str) -> None:
+        """Our own message lost a fork: do it again on the winning history if still allowed."""
+        kept = set(after.digests)
+        lost = [m for m in before.messages if m.digest not in kept and m.sender == self.me]
+        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        for msg in lost:
+            if msg.kind not in node_actions(after, row, role):
+                log.info("order %s: our %s lost to a concurrent message", after.order_id[:12],
+                         msg.kind)
+                continue
+            log.info("order %s: our %s lost a fork; sending it again", after.order_id[:12],
+                     msg.kind)
+            if msg.kind == r.FULFILLMENT:
+                await self.fulfill(after.order_id, msg.data["note"])
+            elif msg.kind == r.DISPUTE_OPEN:
+                await self.dispute(after.order_id, msg.data["reason"])
+
