@@ -17,7 +17,7 @@ deps:
 	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 || \
 	  (apt-get update -qq && apt-get install -y -qq litecoind iproute2)
 
-run: $(STAMP)
+run: $(STAMP) deps
 	$(BIN)/torv demo
 
 lint: $(STAMP)
@@ -27,9 +27,10 @@ lint: $(STAMP)
 test: $(STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 5 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
+	$(BIN)/python bench/trade.py --trades 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

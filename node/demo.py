@@ -1,13 +1,17 @@
 """``torv demo``: a private local market on 127.0.0.1, then the TUI as "you".
 
-Starts a regtest chain when one is available (``--no-chain`` skips it), a few vendor nodes with
-sample listings and your own node, each in its own process; Ctrl+C stops them all.
+Starts a regtest chain when one is available (``--no-chain`` skips it) that mines a block every
+few seconds, a few vendor nodes with sample stores, a demo moderator, and your own node (funded),
+each in its own process. The vendors and the moderator run an autopilot over the public
+JSON-RPC API and event stream: vendors confirm and fulfil orders, the moderator decides every
+dispute 50/50. Ctrl+C stops them all.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shutil
 import signal
@@ -15,11 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tui.client import RpcCallError, RpcClient
+
 from .launcher import NodeProc, start_cluster
 from .regtest import Regtest
 
 log = logging.getLogger("torv.demo")
 DEMO_PASSPHRASE = "demo"  # regtest coins only
+BLOCK_SECONDS = 5.0
 
 SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("Ingrid's Loom", "Hand-woven textiles from Aarhus", [
@@ -63,32 +70,81 @@ async def _fund(chain: Regtest, nodes: list[NodeProc]) -> None:
     await asyncio.to_thread(chain.mine, 1)
 
 
+async def _miner(chain: Regtest) -> None:
+    while True:
+        await asyncio.sleep(BLOCK_SECONDS)
+        await asyncio.to_thread(chain.mine, 1)
+
+
+async def autopilot(node: NodeProc, role: str) -> None:
+    """Drive one demo node through its public API: a vendor confirms and fulfils, a moderator
+    decides disputes half and half. Runs until cancelled; survives the node's errors."""
+    client = RpcClient.from_data_dir(node.data_dir)
+
+    async def step(order_id: str) -> None:
+        try:
+            order = await client.call("order.get", order_id=order_id)
+            actions = order["next_actions"]
+            if role == "vendor" and "order.confirm" in actions:
+                await client.call("order.confirm", order_id=order_id)
+            elif role == "vendor" and "order.fulfill" in actions:
+                await client.call("order.fulfill", order_id=order_id,
+                                  note="Packed and posted by the demo autopilot")
+            elif role == "moderator" and "dispute.decide" in actions:
+                await client.call("dispute.decide", order_id=order_id, buyer_bp=5000,
+                                  note="The demo moderator splits every dispute 50/50")
+        except RpcCallError as exc:
+            log.info("autopilot %s: %s", role, exc.message)
+
+    try:
+        while True:
+            with contextlib.suppress(RpcCallError):
+                for order in await client.call("order.list"):
+                    await step(order["order_id"])
+                async for event in client.events():
+                    if event["type"] in ("order.created", "order.state", "dispute.opened"):
+                        await step(event["order_id"])
+            await asyncio.sleep(1)
+    finally:
+        await client.close()
+
+
 async def _run(args: argparse.Namespace, base: Path) -> int:
     from tui.app import TorvApp
-    from tui.client import RpcClient
 
     nodes: list[NodeProc] = []
     chain: Regtest | None = None
     extra: list[str] = []
     env = {}
+    tasks: list[asyncio.Task[Any]] = []
     if not args.no_chain:
         if shutil.which("litecoind") is None:
             print("litecoind not found: the demo runs without a chain (apt-get install "
-                  "litecoind for wallets and escrow)", flush=True)
+                  "litecoind for wallets, escrow and trading)", flush=True)
         else:
             chain = await asyncio.to_thread(Regtest().start)
-            extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url]
+            extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url,
+                     "--chain-poll", "1", "--payment-grace", "10"]
             env = {"TORV_WALLET_PASSPHRASE": DEMO_PASSPHRASE}
     try:
         you = NodeProc(base / "you", extra_args=extra, env=env)
         await you.start()
         nodes.append(you)
-        vendors = await start_cluster(base, args.vendors, seed=you, extra_args=extra, env=env)
-        nodes = [you, *vendors]
+        others = await start_cluster(base, args.vendors + 1, seed=you, extra_args=extra,
+                                     env=env)
+        nodes = [you, *others]
+        moderator, vendors = others[0], others[1:]
         for vendor, (name, about, items) in zip(vendors, SAMPLE_STORES * 5, strict=False):
             await _stock(vendor, name, about, items)
         if chain is not None:
-            await _fund(chain, nodes)
+            await moderator.call("profile.set", name="Demo Moderator",
+                                 about="Decides every dispute 50/50",
+                                 moderator={"fee_bp": 100, "fee_fixed": 10_000,
+                                            "description": "demo: splits disputes 50/50"})
+            await _fund(chain, [you])
+            tasks.append(asyncio.create_task(_miner(chain)))
+            tasks += [asyncio.create_task(autopilot(v, "vendor")) for v in vendors]
+            tasks.append(asyncio.create_task(autopilot(moderator, "moderator")))
         print(f"demo market ready: you are {you.peer_id}; data in {base}", flush=True)
         print(f"script it: torv rpc --data-dir {you.data_dir} listing.search "
               "'{\"query\": \"coffee\"}'", flush=True)
@@ -102,6 +158,9 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
             await TorvApp(RpcClient.from_data_dir(you.data_dir)).run_async()
         return 0
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
         if chain is not None:
             await asyncio.to_thread(chain.stop)

@@ -42,6 +42,23 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
             wallet = await client.call("wallet.info")
             assert wallet["network"] == "litecoin-regtest"
             assert wallet["balance"]["confirmed"] == 10 * 10**8
+            # a whole purchase: the vendors' autopilot confirms and fulfils, the chain mines
+            mods = await client.call("moderator.list")
+            assert [m["name"] for m in mods] == ["Demo Moderator"]
+            desk = keyboards[0]["listing"]
+            order = await client.call("order.create", listing_id=desk["id"], quantity=1,
+                                      moderator=mods[0]["peer_id"], shipping_option="EU",
+                                      shipping_address="Demo street 1")
+            oid = order["order_id"]
+
+            async def state(want: str) -> bool:
+                return bool((await client.call("order.get", order_id=oid))["state"] == want)
+
+            await wait_for(lambda: state("AWAITING_PAYMENT"), 60, what="the autopilot confirm")
+            await client.call("order.pay", order_id=oid)
+            await wait_for(lambda: state("FULFILLED"), 90, what="the autopilot fulfilment")
+            await client.call("order.complete", order_id=oid, rating=5, review="demo")
+            assert await state("COMPLETED")
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0
         assert not you.parent.exists()

@@ -48,6 +48,8 @@ async def test_search_shows_a_listing_published_by_another_node(pair: list[NodeP
             return any(r[0] == "Birch canoe paddle" for r in rows(app, "#results"))
 
         await wait_for(found, 30, what="search result in the TUI")
+        price = next(r[1] for r in rows(app, "#results") if r[0] == "Birch canoe paddle")
+        assert price == "0.001 LTC"  # coins, not 100,000 base units
         await pilot.click("#results")
         await pilot.press("down", "up")
         await pilot.pause()
@@ -62,7 +64,7 @@ async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[Nod
         app.query_one("TabbedContent").active = "store"
         await pilot.pause()
         for field, text in (("#f-title", "Rowan wood spoon"), ("#f-description", "Carved"),
-                            ("#f-amount", "25000"), ("#f-tags", "kitchen, wood")):
+                            ("#f-amount", "0.25"), ("#f-tags", "kitchen, wood")):
             app.query_one(field, Input).value = text
         await pilot.click("#create")
 
@@ -74,7 +76,8 @@ async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[Nod
 
         async def elsewhere() -> Any:
             hits = await other.call("listing.search", query="rowan spoon")
-            return hits and hits[0]["listing"]["tags"] == ["kitchen", "wood"]
+            return hits and hits[0]["listing"]["tags"] == ["kitchen", "wood"] and \
+                hits[0]["listing"]["price"] == {"amount": 25_000_000, "currency": "LTC"}
 
         await wait_for(elsewhere, 30, what="TUI listing on the other node")
 
@@ -90,7 +93,7 @@ async def test_creating_in_my_store_makes_it_searchable_elsewhere(pair: list[Nod
 
         async def complained() -> bool:
             await pilot.pause()
-            return "whole numbers" in str(app.query_one("#message").render())
+            return "is not an amount" in str(app.query_one("#message").render())
 
         await wait_for(complained, 10, what="form error message")
         assert len(await you.call("listing.list")) == 1

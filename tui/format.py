@@ -1,17 +1,54 @@
-"""Pure helpers for showing listings and reading the listing form."""
+"""Pure helpers for showing listings, money and orders, and for reading forms."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+DECIMALS = 8  # satoshis, litoshis: every coin Torv trades has 8 decimal places
+_ONE = Decimal(10) ** DECIMALS
+
+
+def coins(amount: int | None, currency: str = "LTC") -> str:
+    """Base units as coins: 4_500_000 litoshi -> "0.045 LTC"."""
+    if amount is None:
+        return "—"
+    text = f"{Decimal(amount) / _ONE:.{DECIMALS}f}".rstrip("0").rstrip(".")
+    return f"{text} {currency}"
+
+
+def parse_coins(text: str) -> int:
+    """"0.045" -> 4_500_000; ValueError with a readable message if it is not an amount."""
+    try:
+        value = Decimal(text.replace(",", "").replace("_", "").strip())
+    except ArithmeticError:
+        raise ValueError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not an amount")
+    units = value * _ONE
+    if units != units.to_integral_value():
+        raise ValueError(f"at most {DECIMALS} decimal places")
+    return int(units)
 
 
 def money(price: dict[str, Any]) -> str:
-    return f"{price['amount']:,} {price['currency']}"
+    return coins(int(price["amount"]), str(price["currency"]))
 
 
-def describe_listing(item: dict[str, Any]) -> str:
+def short(peer_id: str) -> str:
+    return f"…{peer_id[-8:]}" if peer_id else ""
+
+
+def who(peer_id: str, names: dict[str, str]) -> str:
+    """A peer by its profile name, with the end of its peer ID."""
+    name = names.get(peer_id, "")
+    return f"{name} ({short(peer_id)})" if name else short(peer_id)
+
+
+def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    names = names or {}
     lines = [f"[b]{item['title']}[/b]  ·  {money(item['price'])}  ·  {item['quantity']} available",
-             f"vendor {item['vendor']}  ·  version {item['seq']}"]
+             f"vendor {who(item['vendor'], names)}  ·  {item['vendor']}  ·  version {item['seq']}"]
     if item.get("tags"):
         lines.append("tags: " + ", ".join(item["tags"]))
     for opt in item.get("shipping", []):
@@ -22,16 +59,75 @@ def describe_listing(item: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def describe_quote(q: dict[str, Any]) -> str:
+    cur = q["currency"]
+    lines = [f"items        {coins(q['items'], cur)}  ({q['quantity']} × "
+             f"{coins(q['items'] // max(q['quantity'], 1), cur)})",
+             f"shipping     {coins(q['shipping'], cur)}",
+             f"[b]into escrow  {coins(q['amount_due'], cur)}[/b]",
+             f"network fee  ~{coins(q['network_fee_estimate'], cur)} (paid by you to fund the "
+             "escrow)",
+             f"release fee  ~{coins(q['release_fee_estimate'], cur)} (taken from the escrow "
+             "when it is released)"]
+    if "moderator_fee_if_disputed" in q:
+        lines.append(f"moderator    {coins(q['moderator_fee_if_disputed'], cur)} only if a "
+                     "dispute is decided")
+    lines.append(f"[b]from your wallet ~{coins(q['total_from_wallet'], cur)}[/b]")
+    if not q["tradeable"]:
+        lines.append(f"[red]this node's chain does not trade {cur}[/red]")
+    return "\n".join(lines)
+
+
+def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    names = names or {}
+    cur = o["currency"]
+    lines = [f"[b]{o['title']}[/b] × {o['quantity']}  ·  [b]{o['state']}[/b]  ·  you are the "
+             f"{o['role']}",
+             f"order {o['order_id']}",
+             f"vendor {who(o['vendor'], names)}  ·  buyer {who(o['buyer'], names)}  ·  "
+             f"moderator {who(o['moderator'], names)}",
+             f"amount {coins(o['amount_due'], cur)} (shipping {coins(o['shipping']['price'], cur)}"
+             f"{' to ' + o['shipping']['region'] if o['shipping']['region'] else ''})"]
+    if o.get("shipping_address"):
+        lines.append(f"ship to: {o['shipping_address']}")
+    if o.get("escrow_address"):
+        lines.append(f"escrow {o['escrow_address']}  ·  timeout {o['timeout_blocks']} blocks")
+    if o.get("funding"):
+        f = o["funding"]
+        lines.append(f"paid {coins(f['amount'], cur)} in {f['txid'][:16]}… "
+                     f"({f['confirmations']} confirmations)")
+    if o.get("release"):
+        lines.append(f"released in {o['release']['txid'][:16]}… "
+                     f"({o['release']['confirmations']} confirmations)")
+    mt = o["moderator_terms"]
+    lines.append(f"moderator fee if disputed: {coins(mt['fee_if_disputed'], cur)}")
+    if o.get("decision"):
+        d = o["decision"]
+        lines.append(f"decision: buyer {d['buyer_bp'] / 100:g}%  ·  {d['note']}")
+    delivery = o["delivery"]
+    if delivery["pending"]:
+        lines.append(f"[yellow]{delivery['pending']} message(s) waiting for delivery[/yellow]")
+    lines.append("")
+    lines.append("history:")
+    for m in o["messages"]:
+        extra = ", ".join(f"{k}: {v}" for k, v in m["data"].items()
+                          if k not in ("refund_address", "moderator"))
+        lines.append(f"  {m['kind']:<19} by {m['sender_role']:<9} {extra}")
+    return "\n".join(lines)
+
+
 def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
-    """Form strings to listing.create params; ValueError with a readable message if bad."""
+    """Form strings to listing.create params; ValueError with a readable message if bad.
+
+    The price is typed in coins (e.g. 0.045) and sent in base units."""
     title = values["title"].strip()
     if not title:
         raise ValueError("a title is required")
+    amount = parse_coins(values["amount"])
     try:
-        amount = int(values["amount"].replace(",", "").replace("_", "").strip())
         quantity = int(values["quantity"].strip())
     except ValueError:
-        raise ValueError("price and quantity must be whole numbers") from None
+        raise ValueError("quantity must be a whole number") from None
     tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
     return {"title": title, "description": values["description"].strip(),
             "price": {"amount": amount, "currency": values["currency"].strip().upper()},

@@ -1,0 +1,106 @@
+"""A whole purchase in the TUI (Textual's Pilot) against three real nodes and a regtest chain:
+checkout with every cost in coins, then exactly the allowed buttons at every step."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from textual.widgets import Button, DataTable, Input, Select, Static
+
+from node.regtest import Regtest
+from tui.app import TorvApp
+from tui.checkout import CheckoutScreen
+from tui.client import RpcClient
+from tui.order_screen import OrderScreen
+
+from .cluster import wait_for
+from .trade_kit import Market, reach, start_market
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def market(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[Market]:
+    m = await start_market(tmp_path_factory.mktemp("tuitrade"), regtest)
+    yield m
+    for node in m.nodes:
+        await node.stop()
+
+
+def text(app: TorvApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_a_purchase_in_the_tui(market: Market) -> None:
+    await market.listing("Ash writing desk", amount=4_500_000, shipping=[
+        {"region": "EU", "price": {"amount": 50_000, "currency": "LTC"}}])
+    app = TorvApp(RpcClient.from_data_dir(market.buyer.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def until(pred: Any, what: str, timeout: float = 30) -> None:
+            async def probe() -> bool:
+                await pilot.pause()
+                return bool(pred())
+            await wait_for(probe, timeout, what=what)
+
+        await pilot.click("#search")
+        await pilot.press(*"writing desk")
+        await until(lambda: app.query_one("#results", DataTable).row_count == 1, "the result")
+        row = app.query_one("#results", DataTable).get_row_at(0)
+        assert row[1] == "0.045 LTC" and "Vera's Woodshop" in row[3]  # coins, vendor by name
+        await pilot.click("#results")
+        await until(lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
+        await pilot.click("#buy")
+        await until(lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
+        await until(lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
+                    "the moderator list")
+        app.screen.query_one("#quantity", Input).value = "2"
+        await until(lambda: "0.0905 LTC" in text(app, "#quote"), "the price of two with "
+                    "shipping, in coins")
+        quote = text(app, "#quote")
+        assert "0.0905 LTC" in quote and "network fee" in quote and "moderator" in quote
+        assert "moderator    0.00191 LTC" in quote  # 10,000 + 2% of 9,050,000 litoshi
+        app.screen.query_one("#address", Input).value = "Vesterbrogade 3, København"
+        await pilot.click("#place")
+        await until(lambda: isinstance(app.screen, OrderScreen), "the order view")
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        oid = screen.order_id
+        await until(lambda: "PENDING" in text(app, "#order-detail"), "PENDING")
+
+        def buttons() -> list[str]:
+            return [b.name or "" for b in app.screen.query("#actions Button")]
+
+        await until(lambda: buttons() == ["order.cancel"], "only Cancel while pending")
+        await reach([market.vendor], oid, "PENDING")
+        got = await market.vendor.call("order.get", order_id=oid)
+        assert got["shipping_address"] == "Vesterbrogade 3, København"
+        await market.vendor.call("order.confirm", order_id=oid)
+        await until(lambda: buttons() == ["order.cancel", "order.pay"], "Pay appears by itself")
+        await pilot.click("#act-order-pay")
+        await until(lambda: "AWAITING_FULFILLMENT" in text(app, "#order-detail"), "paid")
+        assert buttons() == ["order.dispute"]
+        await market.mine(1)
+        await reach([market.vendor], oid, "AWAITING_FULFILLMENT")
+        await market.vendor.call("order.fulfill", order_id=oid, note="Posted today")
+        await until(lambda: "order.complete" in buttons(), "Complete appears by itself")
+        assert sorted(buttons()) == ["order.complete", "order.dispute"]
+        app.screen.query_one("#rating", Input).value = "4"
+        app.screen.query_one("#text", Input).value = "Sturdy desk"
+        await pilot.click("#act-order-complete")
+        await until(lambda: "COMPLETED" in text(app, "#order-detail"), "completed")
+        assert buttons() == []
+        await reach([market.vendor], oid, "COMPLETED")
+        sold = await market.vendor.call("order.get", order_id=oid)
+        assert sold["rating"] == {"rating": 4, "review": "Sturdy desk"}
+        await pilot.press("escape")
+        app.query_one("TabbedContent").active = "purchases"
+        table = app.query_one("#orders-buyer", DataTable)
+        await until(lambda: any(table.get_row_at(i)[1] == "COMPLETED"
+                                for i in range(table.row_count)), "the purchase listed")
+        app.query_one("TabbedContent").active = "wallet"
+        await until(lambda: "LTC" in str(app.query_one("#balance", Static).render()),
+                    "the wallet view")

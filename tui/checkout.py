@@ -1,0 +1,146 @@
+"""Checkout: quantity, shipping, moderator, and every cost in coins before the order is made."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from .client import RpcCallError
+from .format import coins, describe_quote, money, who
+
+if TYPE_CHECKING:
+    from .app import TorvApp
+
+
+class CheckoutScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    CheckoutScreen { align: center middle; }
+    #checkout { width: 90; height: auto; border: thick $primary; background: $surface;
+                padding: 1 2; }
+    #checkout Input, #checkout Select { width: 1fr; }
+    #checkout Horizontal { height: auto; }
+    #quote { height: auto; margin: 1 0; }
+    #checkout-msg { color: $warning; height: auto; }
+    """
+    BINDINGS = [("escape", "close", "Close")]
+
+    def __init__(self, listing: dict[str, Any]) -> None:
+        super().__init__()
+        self.listing = listing
+        self.moderators: dict[str, dict[str, Any]] = {}
+
+    @property
+    def torv(self) -> TorvApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        item = self.listing
+        ships = [(f"{o['region']} ({money(o['price'])})", o["region"]) for o in item["shipping"]]
+        with Vertical(id="checkout"):
+            yield Static(f"[b]Buy {item['title']}[/b]  ·  {money(item['price'])} each  ·  "
+                         f"from {who(item['vendor'], self.torv.names)}")
+            with Horizontal():
+                yield Label("Quantity ")
+                yield Input(value="1", id="quantity", restrict=r"[0-9]*")
+            if ships:
+                yield Select(ships, value=ships[0][1], allow_blank=False, id="shipping")
+                yield Input(placeholder="Shipping address (sealed: only the vendor can read it)",
+                            id="address")
+            yield Select([], prompt="Moderator (decides if something goes wrong)",
+                         id="moderator")
+            yield Static("", id="quote")
+            yield Label("", id="checkout-msg")
+            with Horizontal():
+                yield Button("Place order", id="place", variant="success")
+                yield Button("Cancel", id="close")
+
+    def on_mount(self) -> None:
+        self.load_moderators()
+
+    def say(self, text: str) -> None:
+        self.query_one("#checkout-msg", Label).update(text)
+
+    @work(exclusive=True, group="moderators")
+    async def load_moderators(self) -> None:
+        try:
+            mods = await self.torv.client.call("moderator.list")
+        except RpcCallError as exc:
+            self.say(f"cannot list moderators: {exc.message}")
+            return
+        mods = [m for m in mods if m["peer_id"] not in (self.torv.peer_id,
+                                                         self.listing["vendor"])]
+        self.moderators = {m["peer_id"]: m for m in mods}
+        options = [(f"{m['name'] or m['peer_id'][-8:]} — {m['fee_bp'] / 100:g}% + "
+                    f"{coins(m['fee_fixed'], self.listing['price']['currency'])}  "
+                    f"{m['description']}", m["peer_id"]) for m in mods]
+        select = self.query_one("#moderator", Select)
+        select.set_options(options)
+        if options:
+            select.value = options[0][1]
+        else:
+            self.say("no moderator known yet: an order needs one")
+        self.update_quote()
+
+    def _params(self) -> dict[str, Any]:
+        qty = self.query_one("#quantity", Input).value.strip()
+        params: dict[str, Any] = {"listing_id": self.listing["id"],
+                                  "vendor": self.listing["vendor"],
+                                  "quantity": int(qty) if qty.isdigit() and int(qty) > 0 else 1}
+        shipping = self.query(Select).filter("#shipping")
+        if shipping:
+            value = shipping.first(Select).value
+            if value != Select.NULL:
+                params["shipping_option"] = value
+        mod = self.query_one("#moderator", Select).value
+        if mod != Select.NULL:
+            params["moderator"] = mod
+        return params
+
+    @on(Input.Changed, "#quantity")
+    @on(Select.Changed)
+    def inputs_changed(self) -> None:
+        self.update_quote()
+
+    @work(exclusive=True, group="quote")
+    async def update_quote(self) -> None:
+        try:
+            quote = await self.torv.client.call("order.quote", **self._params())
+        except RpcCallError as exc:
+            self.query_one("#quote", Static).update(f"cannot price this: {exc.message}")
+            return
+        self.query_one("#quote", Static).update(describe_quote(quote))
+
+    @on(Button.Pressed, "#place")
+    def place(self) -> None:
+        params = self._params()
+        if "moderator" not in params:
+            self.say("choose a moderator first")
+            return
+        address = self.query(Input).filter("#address")
+        if address:
+            params["shipping_address"] = address.first(Input).value.strip()
+            if not params["shipping_address"]:
+                self.say("this listing ships: give a shipping address")
+                return
+        self.place_order(params)
+
+    @work(exclusive=True, group="place")
+    async def place_order(self, params: dict[str, Any]) -> None:
+        self.query_one("#place", Button).disabled = True
+        try:
+            order = await self.torv.client.call("order.create", **params)
+        except RpcCallError as exc:
+            self.say(f"not ordered: {exc.message}")
+            self.query_one("#place", Button).disabled = False
+            return
+        self.dismiss()
+        self.torv.open_order(order["order_id"])
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss()

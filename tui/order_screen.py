@@ -1,0 +1,127 @@
+"""One order: its terms, its history, and a button for exactly each action allowed now."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from .client import RpcCallError
+from .format import describe_order
+
+if TYPE_CHECKING:
+    from .app import TorvApp
+
+LABELS = {
+    "order.confirm": "Confirm", "order.decline": "Decline", "order.cancel": "Cancel order",
+    "order.pay": "Pay into escrow", "order.fulfill": "Mark fulfilled",
+    "order.complete": "Complete & rate", "order.refund": "Refund", "order.claim":
+    "Claim (timeout)", "order.dispute": "Open dispute", "dispute.decide": "Decide",
+    "order.accept_decision": "Accept decision",
+}
+NEEDS_TEXT = {"order.decline": "reason", "order.cancel": "reason", "order.fulfill": "note",
+              "order.complete": "review", "order.dispute": "reason", "dispute.decide": "note"}
+
+
+def button_id(method: str) -> str:
+    return "act-" + method.replace(".", "-").replace("_", "-")
+
+
+class OrderScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    OrderScreen { align: center middle; }
+    #order { width: 100; height: 90%; border: thick $primary; background: $surface;
+             padding: 1 2; }
+    #order-scroll { height: 1fr; }
+    #order Horizontal { height: auto; }
+    #order Input { width: 1fr; }
+    #order-msg { color: $warning; height: auto; }
+    """
+    BINDINGS = [("escape", "close", "Close")]
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__()
+        self.order_id = order_id
+        self.order: dict[str, Any] | None = None
+
+    @property
+    def torv(self) -> TorvApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="order"):
+            with VerticalScroll(id="order-scroll"):
+                yield Static("loading…", id="order-detail")
+            with Horizontal():
+                yield Input(placeholder="Note, reason or review", id="text")
+                yield Input(value="5", placeholder="Rating 1-5", id="rating", restrict="[1-5]?")
+                yield Input(value="50", placeholder="Buyer's share %", id="buyer-pct",
+                            restrict=r"[0-9]*")
+            yield Horizontal(id="actions")
+            yield Label("", id="order-msg")
+            yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def say(self, text: str) -> None:
+        self.query_one("#order-msg", Label).update(text)
+
+    @work(exclusive=True, group="order")
+    async def reload(self) -> None:
+        try:
+            order = await self.torv.client.call("order.get", order_id=self.order_id)
+        except RpcCallError as exc:
+            self.say(f"cannot load the order: {exc.message}")
+            return
+        await self.torv.names.learn([order["buyer"], order["vendor"], order["moderator"]])
+        self.order = order
+        self.query_one("#order-detail", Static).update(describe_order(order, self.torv.names))
+        bar = self.query_one("#actions", Horizontal)
+        await bar.remove_children()
+        await bar.mount_all([Button(LABELS.get(m, m), id=button_id(m), name=m,
+                                    variant="primary") for m in order["next_actions"]])
+        needs = {NEEDS_TEXT[m] for m in order["next_actions"] if m in NEEDS_TEXT}
+        self.query_one("#text", Input).display = bool(needs)
+        self.query_one("#rating", Input).display = "order.complete" in order["next_actions"]
+        self.query_one("#buyer-pct", Input).display = "dispute.decide" in order["next_actions"]
+
+    @on(Button.Pressed, "#actions Button")
+    def act(self, event: Button.Pressed) -> None:
+        method = event.button.name or ""
+        params: dict[str, Any] = {"order_id": self.order_id}
+        text = self.query_one("#text", Input).value.strip()
+        if method in NEEDS_TEXT:
+            if method == "order.dispute" and not text:
+                self.say("say what went wrong first")
+                return
+            if method == "order.complete":
+                params["rating"] = int(self.query_one("#rating", Input).value or "5")
+            if method == "dispute.decide":
+                pct = int(self.query_one("#buyer-pct", Input).value or "0")
+                params["buyer_bp"] = min(pct, 100) * 100
+            if text:
+                params[NEEDS_TEXT[method]] = text
+        self.run_action_call(method, params)
+
+    @work(exclusive=True, group="act")
+    async def run_action_call(self, method: str, params: dict[str, Any]) -> None:
+        self.say(f"{LABELS.get(method, method)}…")
+        try:
+            result = await self.torv.client.call(method, **params)
+        except RpcCallError as exc:
+            self.say(f"not done: {exc.message}")
+            return
+        txid = result.get("txid") if isinstance(result, dict) else None
+        self.say(f"done: now {result['state']}" + (f" (transaction {txid[:16]}…)" if txid
+                                                    else ""))
+        self.query_one("#text", Input).value = ""
+        self.reload()
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss()

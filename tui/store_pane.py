@@ -1,0 +1,144 @@
+"""My store: your own listings; create, edit and delete them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label
+
+from .client import RpcCallError
+from .format import coins, money, parse_listing_form
+
+if TYPE_CHECKING:
+    from .app import TorvApp
+
+
+class StorePane(Vertical):
+    def __init__(self) -> None:
+        super().__init__(id="store-pane")
+        self.mine: dict[str, dict[str, Any]] = {}
+        self.selected_own: str | None = None
+
+    @property
+    def torv(self) -> TorvApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="mine", cursor_type="row")
+        with Vertical(id="form"):
+            yield Input(placeholder="Title", id="f-title")
+            yield Input(placeholder="Description", id="f-description")
+            with Horizontal():
+                yield Input(placeholder="Price in coins, e.g. 0.045", id="f-amount")
+                yield Input(value="LTC", placeholder="Currency", id="f-currency")
+                yield Input(value="1", placeholder="Quantity", id="f-quantity")
+            yield Input(placeholder="Tags, comma separated", id="f-tags")
+            with Horizontal():
+                yield Button("Create", id="create", variant="success")
+                yield Button("Update selected", id="update", variant="primary")
+                yield Button("Delete selected", id="delete", variant="error")
+                yield Button("Clear form", id="clear")
+            yield Label("", id="message")
+
+    def on_mount(self) -> None:
+        self.query_one("#mine", DataTable).add_columns("Title", "Price", "Qty", "Seq")
+        self.load_mine()
+
+    @work(exclusive=True, group="mine")
+    async def load_mine(self) -> None:
+        try:
+            items = await self.torv.client.call("listing.list")
+        except RpcCallError as exc:
+            self.say(f"could not load your store: {exc.message}")
+            return
+        table = self.query_one("#mine", DataTable)
+        table.clear()
+        self.mine = {item["id"]: item for item in items}
+        for item in items:
+            table.add_row(item["title"], money(item["price"]), str(item["quantity"]),
+                          str(item["seq"]), key=item["id"])
+
+    @on(DataTable.RowSelected, "#mine")
+    def pick_own(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click) on one of your listings loads it into the form for editing."""
+        item = self.mine.get(str(event.row_key.value))
+        if item is None:
+            return
+        self.selected_own = item["id"]
+        self._field("f-title").value = item["title"]
+        self._field("f-description").value = item["description"]
+        self._field("f-amount").value = coins(item["price"]["amount"], "").strip()
+        self._field("f-currency").value = item["price"]["currency"]
+        self._field("f-quantity").value = str(item["quantity"])
+        self._field("f-tags").value = ", ".join(item["tags"])
+
+    def _field(self, name: str) -> Input:
+        return self.query_one(f"#{name}", Input)
+
+    def say(self, text: str) -> None:
+        self.query_one("#message", Label).update(text)
+
+    def _form(self) -> dict[str, Any] | None:
+        names = ("title", "description", "amount", "currency", "quantity", "tags")
+        try:
+            return parse_listing_form({n: self._field(f"f-{n}").value for n in names})
+        except ValueError as exc:
+            self.say(str(exc))
+            return None
+
+    @on(Button.Pressed, "#create")
+    def create_pressed(self) -> None:
+        form = self._form()
+        if form is not None:
+            self.save_listing(None, form)
+
+    @on(Button.Pressed, "#update")
+    def update_pressed(self) -> None:
+        form = self._form()
+        if self.selected_own is None:
+            self.say("select one of your listings first")
+        elif form is not None:
+            self.save_listing(self.selected_own, form)
+
+    @on(Button.Pressed, "#delete")
+    def delete_pressed(self) -> None:
+        if self.selected_own is None:
+            self.say("select one of your listings first")
+        else:
+            self.delete_listing(self.selected_own)
+
+    @on(Button.Pressed, "#clear")
+    def clear_pressed(self) -> None:
+        self.selected_own = None
+        for name in ("title", "description", "amount", "tags"):
+            self._field(f"f-{name}").value = ""
+
+    @work(exclusive=True, group="save")
+    async def save_listing(self, listing_id: str | None, form: dict[str, Any]) -> None:
+        client = self.torv.client
+        try:
+            if listing_id is None:
+                item = await client.call("listing.create", **form)
+                self.say(f"created {item['title']!r}")
+            else:
+                item = await client.call("listing.update", id=listing_id, **form)
+                self.say(f"updated {item['title']!r} (version {item['seq']})")
+        except RpcCallError as exc:
+            self.say(f"not saved: {exc.message}")
+            return
+        self.selected_own = item["id"]
+        self.load_mine()
+
+    @work(exclusive=True, group="save")
+    async def delete_listing(self, listing_id: str) -> None:
+        try:
+            await self.torv.client.call("listing.delete", id=listing_id)
+        except RpcCallError as exc:
+            self.say(f"not deleted: {exc.message}")
+            return
+        self.selected_own = None
+        self.say("deleted")
+        self.load_mine()
