@@ -7,13 +7,15 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from node.regtest import Regtest
-from tui.client import RpcCallError
+from tui.client import RpcCallError, RpcClient
 
+from .cluster import wait_for
 from .trade_kit import Market, balance, reach, start_market
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -132,7 +134,6 @@ async def test_refund_after_payment_restores_the_buyer(market: Market) -> None:
         got = await market.buyer.call("order.get", order_id=oid)
         return bool(got["release"] and got["release"]["txid"] == refunded["txid"])
 
-    from .cluster import wait_for
     await wait_for(back, 30, what="the buyer to co-sign the refund")
     await market.mine(1)
 
@@ -161,8 +162,6 @@ async def test_timeout_the_vendor_claims_alone_after_n_blocks(market: Market) ->
     assert err.value.code == 1008 and "order.claim" in err.value.message
     await market.mine(22)  # 23 confirmations: one short
 
-    from .cluster import wait_for
-
     async def conf(n: int) -> bool:
         got = await market.vendor.call("order.get", order_id=oid)
         return bool(got["funding"] and got["funding"]["confirmations"] >= n)
@@ -171,6 +170,18 @@ async def test_timeout_the_vendor_claims_alone_after_n_blocks(market: Market) ->
     with pytest.raises(RpcCallError) as err:
         await market.vendor.call("order.claim", order_id=oid)
     assert err.value.code == 1008
+    # one block (< 10% of 24) before the vendor may sweep alone: no dispute may open now
+
+    async def buyer_conf(n: int) -> bool:
+        got = await market.buyer.call("order.get", order_id=oid)
+        return bool(got["funding"] and got["funding"]["confirmations"] >= n)
+
+    await wait_for(lambda: buyer_conf(23), 30, what="the buyer to see 23 confirmations")
+    with pytest.raises(RpcCallError) as err:
+        await market.buyer.call("order.dispute", order_id=oid, reason="too late")
+    assert err.value.code == 1008 and "10%" in err.value.message
+    assert "order.dispute" not in (await market.buyer.call("order.get",
+                                                           order_id=oid))["next_actions"]
     await market.mine(1)
     await wait_for(lambda: conf(24), 30, what="24 confirmations seen")
     got = await market.vendor.call("order.get", order_id=oid)
@@ -184,6 +195,29 @@ async def test_timeout_the_vendor_claims_alone_after_n_blocks(market: Market) ->
 
 
 async def test_dispute_decided_and_accepted_pays_what_was_decided(market: Market) -> None:
+    events = RpcClient.from_data_dir(market.vendor.data_dir)
+    seen: list[dict[str, Any]] = []
+
+    async def record() -> None:
+        async for event in events.events():
+            seen.append(event)
+
+    recorder = asyncio.create_task(record())
+    try:
+        await wait_for(lambda: _saw(seen, "stream.open"), 10, what="the event stream")
+        await _dispute(market, seen)
+    finally:
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+        await events.close()
+
+
+async def _saw(events: list[dict[str, Any]], event_type: str, **fields: Any) -> bool:
+    return any(e["type"] == event_type and all(e.get(k) == v for k, v in fields.items())
+               for e in events)
+
+
+async def _dispute(market: Market, seen: list[dict[str, Any]]) -> None:
     listing = await market.listing(amount=10_000_000)
     oid = (await market.order(listing))["order_id"]
     await reach([market.vendor], oid, "PENDING")
@@ -221,14 +255,22 @@ async def test_dispute_decided_and_accepted_pays_what_was_decided(market: Market
     fee = 10_000 + amount * 200 // 10_000  # the moderator's advertised terms
     assert sorted(payout.values())[-1] == fee or fee in payout.values()
 
-    from .cluster import wait_for
-
     async def moderator_paid() -> bool:
         return await balance(market.moderator) - mod_before == fee
     await wait_for(moderator_paid, 30, what="the moderator's fee")
     net = decided["decision"]["network_fee"]
     halves = sorted(v for v in payout.values() if v != fee)
     assert halves[1] - halves[0] <= 1 and sum(payout.values()) + net == amount
+    # the vendor's event stream told the story as it happened
+    assert await _saw(seen, "order.created", order_id=oid, role="vendor", state="PENDING")
+    for state in ("AWAITING_PAYMENT", "AWAITING_FULFILLMENT", "FULFILLED", "DISPUTED",
+                  "DECIDED", "RESOLVED"):
+        assert await _saw(seen, "order.state", order_id=oid, state=state), state
+    assert await _saw(seen, "order.message", order_id=oid, kind="DISPUTE_OPEN",
+                      sender_role="buyer")
+    assert await _saw(seen, "dispute.opened", order_id=oid, by="buyer", reason="arrived broken")
+    assert await _saw(seen, "dispute.decided", order_id=oid, buyer_bp=5000)
+    assert await _saw(seen, "order.funding", order_id=oid)
 
 
 async def test_forged_contract_messages_are_refused_counted_and_change_nothing(
@@ -257,3 +299,39 @@ async def test_forged_contract_messages_are_refused_counted_and_change_nothing(
     assert got["state"] == "PENDING" and [m["kind"] for m in got["messages"]] == ["ORDER"]
     after = (await market.vendor.call("node.info"))["rejected"]["order"]
     assert after - before == len(expect)
+
+
+async def test_a_listing_in_another_coin_cannot_be_ordered(market: Market) -> None:
+    listing = await market.vendor.call("listing.create", title="Priced in bitcoin",
+                                       price={"amount": 1000, "currency": "BTC"}, quantity=1)
+    from .cluster import wait_for as wait
+
+    async def seen() -> bool:
+        return bool(await market.buyer.call("listing.search", query="priced bitcoin"))
+    await wait(seen, 30, what="the listing")
+    with pytest.raises(RpcCallError) as err:
+        await market.order(listing)
+    assert err.value.code == -32602 and "priced in BTC" in err.value.message
+    assert "LTC" in err.value.message
+
+
+async def test_moderating_can_stop_and_start(market: Market) -> None:
+    mod = market.moderator
+    stopped = await mod.call("profile.set", moderator=None)
+    assert "moderator" not in stopped
+
+    async def listed(present: bool) -> bool:
+        mods = await market.buyer.call("moderator.list")
+        return any(m["peer_id"] == mod.peer_id for m in mods) is present
+
+    await wait_for(lambda: listed(False), 30, what="the moderator to leave the list")
+    with pytest.raises(RpcCallError) as err:
+        await market.order(await market.listing())
+    assert err.value.code == -32602 and "moderator" in err.value.message
+    with pytest.raises(RpcCallError) as err:
+        await mod.call("profile.set", moderator={"fee_bp": 9000, "fee_fixed": 0})
+    assert err.value.code == -32602 and "moderator.fee_bp" in err.value.message
+    back = await mod.call("profile.set", moderator={"fee_bp": 200, "fee_fixed": 10_000,
+                                                    "description": "back"})
+    assert back["moderator"]["fee_bp"] == 200 and back["moderator"]["xpub"]
+    await wait_for(lambda: listed(True), 30, what="the moderator to be listed again")
