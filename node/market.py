@@ -21,11 +21,14 @@ from protocol.records import (
     REPUBLISH_SECONDS,
     STORE_TOPIC,
     dht_key,
+    gossip_bundle,
+    parse_gossip,
     provider_key,
     validate_record,
 )
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
 
+from . import manifest_store as mfs
 from . import market_store as ms
 from .core import TARGET_PEERS, NodeCore
 from .events import ListingRemoved, listing_event
@@ -92,12 +95,13 @@ class MarketService(Service):
         while True:
             msg = await queue.get()
             try:  # the topic validator verified it before pubsub delivered it
-                obj = StoreObject.from_trusted_any(msg.data)
+                wires = parse_gossip(msg.data)
+                obj = StoreObject.from_trusted_any(wires[0])
             except RemoteProtocolError as exc:
                 self.core.reject("gossip", str(exc))
                 continue
             if obj.kind == MANIFEST_TYPE:
-                self.sync.offer(obj, msg.from_peer)
+                self.sync.offer(obj, msg.from_peer, wires[1:])
             else:
                 await self.sync.ingest(obj, msg.from_peer)
 
@@ -167,10 +171,11 @@ class MarketService(Service):
     async def _purge_loop(self) -> None:
         while True:
             now = self.core.now()
-            change = await self.db.write(partial(ms.purge_expired, now=now))
+            change = await self.db.write(partial(mfs.purge_expired, now=now))
             self._emit(change)
-            if any(vendor == self.me for vendor, _ in change.removed):
-                await self._publish_own(None, frozenset())
+            mine = frozenset(lid for vendor, lid in change.removed if vendor == self.me)
+            if mine:  # our expired listings leave our store too
+                await self._publish_own(None, mine)
             await asyncio.sleep(PURGE_SECONDS)
 
     async def _recover_own_store(self) -> None:
@@ -199,18 +204,36 @@ class MarketService(Service):
                 log.info("recovered our profile (seq %d) from the network", obj.seq)
             return
         async with self._own_lock:
-            to_fetch, merged, change = await self.db.write(
-                lambda c: ms.adopt_own_manifest(c, self.core.identity, obj))
-            self._emit(change)
-        if merged is not None:
-            await self._announce(merged)
-        if to_fetch:
-            log.info("recovering %d of our listings from the network", len(to_fetch))
-            await self.sync.fetch_missing(self.me, to_fetch, source)
+            wanted = await self.db.write(lambda c: mfs.adopt_own_manifest(c, obj))
+            if not wanted:
+                return
+            log.info("our store from before a restore (seq %d) is on the network: taking it "
+                     "back", obj.seq)
+            pages = await self.sync.fetch_pages(self.me, wanted, source)
+            entries: dict[str, bytes] = {}
+            for page in pages:
+                entries.update({lid: h for lid, (_, h) in page.page_entries().items()})
+            held = await self.db.read(partial(ms.held_digests, vendor=self.me))
+            missing = {lid: h for lid, h in entries.items() if held.get(lid) != h}
+            listings: list[Listing] = []
 
-    async def _announce(self, manifest: StoreObject) -> None:
+            async def ask(peer: str, addrs: list[str]) -> set[str]:
+                got = await self.sync.fetch_listings(peer, self.me, missing, addrs)
+                listings.extend(got)
+                return {x.id for x in got}
+
+            await self.sync._gather(self.me, dict(missing), source, ask)
+            now = self.core.now()
+            own = await self.db.write(lambda c: mfs.adopt_own_listings(
+                c, self.core.identity, listings, now))
+        self._emit(own.change)
+        await self._announce(own)
+
+    async def _announce(self, own: mfs.OwnStore, listing: Listing | None = None) -> None:
+        extras = [p.to_wire() for p in own.pages] + ([listing.to_wire()] if listing else [])
         try:
-            await self.core.host.publish(STORE_TOPIC, manifest.to_wire())
+            await self.core.host.publish(STORE_TOPIC, gossip_bundle(own.manifest.to_wire(),
+                                                                    extras))
         except (P2PError, RemoteProtocolError) as exc:
             log.warning("gossip publish failed (peers will catch up by sync): %s", exc)
         self._dht_dirty.set()
@@ -218,11 +241,11 @@ class MarketService(Service):
     async def _publish_own(self, upsert: Listing | None, delete: frozenset[str]) -> StoreObject:
         async with self._own_lock:
             now = self.core.now()
-            manifest, change = await self.db.write(
-                lambda c: ms.publish_own(c, self.core.identity, now, upsert, delete))
-        self._emit(change)
-        await self._announce(manifest)
-        return manifest
+            own = await self.db.write(
+                lambda c: mfs.publish_own(c, self.core.identity, now, upsert, delete))
+        self._emit(own.change)
+        await self._announce(own, upsert)
+        return own.manifest
 
     async def create_listing(self, fields: dict[str, Any]) -> Listing:
         now = self.core.now()
@@ -271,7 +294,7 @@ class MarketService(Service):
         profile = await self.db.write(make)
         self._dht_dirty.set()
         try:
-            await self.core.host.publish(STORE_TOPIC, profile.to_wire())
+            await self.core.host.publish(STORE_TOPIC, gossip_bundle(profile.to_wire(), []))
         except (P2PError, RemoteProtocolError) as exc:
             log.debug("gossip of our profile failed (peers will catch up by sync): %s", exc)
         return profile
@@ -326,12 +349,10 @@ class MarketService(Service):
             if manifest is None:
                 return None
             profile = ms.get_store(conn, vendor, PROFILE_TYPE)
-            entries = manifest.manifest_entries()
-            dead = ms.expired_copies(conn, vendor)
-            live = {lid for lid, (_, h) in entries.items() if (lid, h) not in dead}
-            listings = [x for x in ms.vendor_listings(conn, vendor, now) if x["id"] in live]
-            return {"vendor": vendor, "manifest_seq": manifest.seq,
-                    "complete": len(listings) == len(live),
+            listings = ms.vendor_listings(conn, vendor, now)
+            complete = (mfs.held_pages(conn, vendor) == manifest.manifest_pages()
+                        and not mfs.missing_listings(conn, vendor))
+            return {"vendor": vendor, "manifest_seq": manifest.seq, "complete": complete,
                     "profile": dict(profile.body) if profile else None,
                     "listings": listings}
 

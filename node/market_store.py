@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import copies
-from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
 
@@ -33,7 +32,7 @@ def fts_query(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------------- listings
-def _delete_row(conn: sqlite3.Connection, rowid: int) -> None:
+def delete_row(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("DELETE FROM listings WHERE rowid = ?", (rowid,))
     conn.execute("DELETE FROM listing_fts WHERE rowid = ?", (rowid,))
 
@@ -49,7 +48,7 @@ def insert_listing(conn: sqlite3.Connection, listing: Listing) -> str | None:
     if row is not None and bytes(row[1]) == listing.digest:
         return None
     if row is not None:
-        _delete_row(conn, row[0])
+        delete_row(conn, row[0])
     cur = conn.execute(
         "INSERT INTO listings (vendor, id, seq, expires, digest, wire, body) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -60,14 +59,25 @@ def insert_listing(conn: sqlite3.Connection, listing: Listing) -> str | None:
     return "added" if row is None else "updated"
 
 
-def held_digests(conn: sqlite3.Connection, vendor: str) -> dict[str, bytes]:
+def _page_range(key: str | None) -> tuple[str, str]:
+    """Listing ids of page ``key`` (all ids when None) as an index-friendly range."""
+    return ("", "~") if key is None else (key, key + "g")  # "g" sorts after every hex digit
+
+
+def held_digests(conn: sqlite3.Connection, vendor: str,
+                 key: str | None = None) -> dict[str, bytes]:
+    low, high = _page_range(key)
     return {r[0]: bytes(r[1]) for r in conn.execute(
-        "SELECT id, digest FROM listings WHERE vendor = ?", (vendor,))}
+        "SELECT id, digest FROM listings WHERE vendor = ? AND id BETWEEN ? AND ?",
+        (vendor, low, high))}
 
 
-def listing_versions(conn: sqlite3.Connection, vendor: str) -> dict[str, tuple[int, bytes]]:
+def listing_versions(conn: sqlite3.Connection, vendor: str,
+                     key: str | None = None) -> dict[str, tuple[int, bytes]]:
+    low, high = _page_range(key)
     return {r[0]: (int(r[1]), bytes(r[2])) for r in conn.execute(
-        "SELECT id, seq, digest FROM listings WHERE vendor = ?", (vendor,))}
+        "SELECT id, seq, digest FROM listings WHERE vendor = ? AND id BETWEEN ? AND ?",
+        (vendor, low, high))}
 
 
 def get_listing(conn: sqlite3.Connection, vendor: str, listing_id: str) -> dict[str, Any] | None:
@@ -139,99 +149,32 @@ class Change:
         self.removed += other.removed
 
 
-def _remove(conn: sqlite3.Connection, vendor: str, ids: set[str], change: Change,
-            entries: copies.Entries | None = None) -> None:
-    """Delete listings. One whose id ``entries`` still names (its content changed) is marked as
-    being replaced: no event now, and its new copy will count as an update."""
+def remove(conn: sqlite3.Connection, vendor: str, ids: set[str], change: Change,
+            entries: copies.Entries | None = None, page: str | None = None) -> None:
+    """Delete listings. One whose id ``entries`` (the new entries of ``page``) still names (its
+    content changed) is marked as being replaced: no event now, and its new copy will count as
+    an update. Marks in ``page`` that ``entries`` no longer names become removals."""
     for lid in sorted(ids):
         row = conn.execute("SELECT rowid FROM listings WHERE vendor = ? AND id = ?",
                            (vendor, lid)).fetchone()
         if row is not None:
-            _delete_row(conn, row[0])
+            delete_row(conn, row[0])
             if entries is not None and lid in entries:
                 conn.execute("INSERT OR IGNORE INTO replaced_listings (vendor, id) VALUES (?, ?)",
                              (vendor, lid))
             else:
                 change.removed.append((vendor, lid))
-    if entries is not None:  # ids the manifest dropped while their replacement was awaited
-        for (lid,) in conn.execute("SELECT id FROM replaced_listings WHERE vendor = ?",
-                                   (vendor,)).fetchall():
+    if entries is not None and page is not None:
+        low, high = _page_range(page)
+        for (lid,) in conn.execute("SELECT id FROM replaced_listings WHERE vendor = ? AND id "
+                                   "BETWEEN ? AND ?", (vendor, low, high)).fetchall():
             if lid not in entries:
                 conn.execute("DELETE FROM replaced_listings WHERE vendor = ? AND id = ?",
                              (vendor, lid))
                 change.removed.append((vendor, lid))
 
 
-def put_listings(conn: sqlite3.Connection, listings: list[Listing], now: int) -> Change:
-    """Store verified listings that their vendor's current manifest admits and that have not
-    expired; anything else is left out (a copy the manifest does not name never lands)."""
-    change = Change()
-    entries: dict[str, copies.Entries] = {}
-    for listing in listings:
-        if listing.vendor not in entries:
-            manifest = get_store(conn, listing.vendor, MANIFEST_TYPE)
-            entries[listing.vendor] = manifest.manifest_entries() if manifest else {}
-        if copies.expired(listing.expires, now):
-            conn.execute("INSERT OR IGNORE INTO expired_listings (vendor, id, digest) "
-                         "VALUES (?, ?, ?)", (listing.vendor, listing.id, listing.digest))
-            continue
-        if not copies.admits(entries[listing.vendor], listing.id, listing.digest):
-            continue
-        result = insert_listing(conn, listing)
-        if result is not None and conn.execute(
-                "DELETE FROM replaced_listings WHERE vendor = ? AND id = ?",
-                (listing.vendor, listing.id)).rowcount:
-            result = "updated"
-        if result == "added":
-            change.added.append(listing.to_json())
-        elif result == "updated":
-            change.updated.append(listing.to_json())
-    return change
-
-
-@dataclass
-class ManifestOutcome:
-    accepted: bool  # the manifest is now the vendor's current one (new or the same copy)
-    replaced: bool  # it replaced an older one
-    to_fetch: dict[str, bytes]
-    change: Change
-
-
-def apply_manifest(conn: sqlite3.Connection, manifest: StoreObject) -> ManifestOutcome:
-    """Make ``manifest`` the vendor's current one if it wins; drop what it no longer admits."""
-    vendor = manifest.vendor
-    current = store_rank(conn, vendor, MANIFEST_TYPE)
-    incoming = (manifest.seq, manifest.to_wire())
-    change = Change()
-    if current is not None and current != incoming and not copies.wins(incoming, current):
-        return ManifestOutcome(False, False, {}, change)
-    replaced = current != incoming
-    if replaced:
-        _put_store_row(conn, manifest)
-    entries = manifest.manifest_entries()
-    held = held_digests(conn, vendor)
-    gone = copies.to_remove(entries, held)
-    _remove(conn, vendor, gone, change, entries)
-    for lid in gone:
-        held.pop(lid, None)
-    missing = copies.to_fetch(entries, held, expired_copies(conn, vendor))
-    return ManifestOutcome(True, replaced, missing, change)
-
-
-def purge_expired(conn: sqlite3.Connection, now: int) -> Change:
-    change = Change()
-    rows = conn.execute("SELECT rowid, vendor, id, digest FROM listings WHERE expires <= ?",
-                        (now,)).fetchall()
-    for rowid, vendor, lid, digest in rows:
-        _delete_row(conn, rowid)
-        conn.execute("DELETE FROM replaced_listings WHERE vendor = ? AND id = ?", (vendor, lid))
-        conn.execute("INSERT OR IGNORE INTO expired_listings (vendor, id, digest) "
-                     "VALUES (?, ?, ?)", (vendor, lid, bytes(digest)))
-        change.removed.append((vendor, lid))
-    return change
-
-
-# ---------------------------------------------------------------------- own store
+# ---------------------------------------------------------------------- counters
 def next_counter(conn: sqlite3.Connection, key: str, at_least: int = 0) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     value = max(int(row[0]) if row else 0, at_least) + 1
@@ -245,55 +188,8 @@ def raise_counter(conn: sqlite3.Connection, key: str, value: int) -> None:
                  "SET value = max(value, excluded.value)", (key, value))
 
 
-def publish_own(conn: sqlite3.Connection, identity: Identity, now: int,
-                upsert: Listing | None = None, delete: set[str] | frozenset[str] = frozenset(),
-                ) -> tuple[StoreObject, Change]:
-    """Apply an own change and sign the manifest that names the result, in one transaction."""
-    me = identity.peer_id
-    change = Change()
-    _remove(conn, me, set(delete), change)
-    if upsert is not None:
-        result = insert_listing(conn, upsert)
-        if result is not None:
-            getattr(change, result).append(upsert.to_json())
-    current = store_rank(conn, me, MANIFEST_TYPE)
-    seq = next_counter(conn, "manifest_seq", current[0] if current else 0)
-    manifest = StoreObject.manifest(identity, seq, listing_versions(conn, me))
-    _put_store_row(conn, manifest)
-    return manifest, change
-
-
-def adopt_own_manifest(
-    conn: sqlite3.Connection, identity: Identity, incoming: StoreObject
-) -> tuple[dict[str, bytes], StoreObject | None, Change]:
-    """Our own manifest from before a restore came back. If it wins over ours, take it over:
-    raise our counter past it and keep whatever we listed since, in a new manifest when there
-    is any. Returns (listings to fetch, the manifest to announce or None, what changed)."""
-    me = identity.peer_id
-    change = Change()
-    current = store_rank(conn, me, MANIFEST_TYPE)
-    if not copies.wins((incoming.seq, incoming.to_wire()), current):
-        return {}, None, change
-    raise_counter(conn, "manifest_seq", incoming.seq)
-    entries = dict(incoming.manifest_entries())
-    local_only = {lid: v for lid, v in listing_versions(conn, me).items() if lid not in entries}
-    merged: StoreObject | None = None
-    if local_only:
-        entries.update(local_only)
-        merged = StoreObject.manifest(identity, next_counter(conn, "manifest_seq"), entries)
-        _put_store_row(conn, merged)
-    else:
-        _put_store_row(conn, incoming)
-    held = held_digests(conn, me)
-    gone = copies.to_remove(entries, held)
-    _remove(conn, me, gone, change, entries)
-    for lid in gone:
-        held.pop(lid, None)
-    return copies.to_fetch(entries, held, expired_copies(conn, me)), merged, change
-
-
 # ---------------------------------------------------------------------- stores
-def _put_store_row(conn: sqlite3.Connection, obj: StoreObject) -> None:
+def put_store_row(conn: sqlite3.Connection, obj: StoreObject) -> None:
     conn.execute("INSERT OR REPLACE INTO stores (vendor, kind, seq, wire) VALUES (?, ?, ?, ?)",
                  (obj.vendor, obj.kind, obj.seq, obj.to_wire()))
 
@@ -308,7 +204,7 @@ def put_store(conn: sqlite3.Connection, obj: StoreObject) -> bool:
     """Keep ``obj`` if it wins over the stored copy (``copies.wins``). True when stored."""
     if not copies.wins((obj.seq, obj.to_wire()), store_rank(conn, obj.vendor, obj.kind)):
         return False
-    _put_store_row(conn, obj)
+    put_store_row(conn, obj)
     return True
 
 

@@ -1,11 +1,11 @@
 """Keeping the local catalog in step with the network.
 
-Gossip is the fast path (a vendor publishes its signed manifest); anti-entropy is the safety
-net (on every new connection and periodically, page through a peer's ``sync``). Either way a
-winning manifest makes us fetch the listings we lack over ``/torv/catalog/1.0.0`` from whoever
-told us, the vendor, the DHT's providers or any connected peer, checking each listing against
-the manifest's content hash. Verification of batches runs in a thread, writes on the database's
-writer thread: the event loop only coordinates.
+Gossip is the fast path (a vendor publishes its signed manifest with the pages and listings
+that changed); anti-entropy is the safety net (on every new connection and periodically).
+Either way a winning manifest makes us fetch the pages and listings we lack over
+``/torv/catalog/1.0.0`` from whoever told us, the vendor, the DHT's providers or any connected
+peer, checking each against the hash that names it. Verification of batches runs in a
+thread, writes on the database's writer thread: the event loop only coordinates.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +32,11 @@ from protocol.catalog import (
 )
 from protocol.errors import RemoteProtocolError
 from protocol.listing import Listing
-from protocol.records import CATALOG_PROTOCOL, provider_key
+from protocol.records import CATALOG_PROTOCOL, parse_gossip, provider_key
 from protocol.signed import SignedObject
-from protocol.store import PROFILE_TYPE, StoreObject
+from protocol.store import MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, StoreObject
 
+from . import manifest_store as mfs
 from . import market_store as ms
 from .p2p import P2PError
 
@@ -49,17 +51,32 @@ MAX_SYNC_PAGES = 1000
 
 def verify_listings(wires: list[bytes], vendor: str,
                     wanted: dict[str, bytes]) -> tuple[list[Listing], list[str]]:
-    """Decode and verify listings (blocking: run in a thread); keep those the manifest wants."""
+    """Decode and verify listings (blocking: run in a thread); keep those the store wants."""
     good, bad = [], []
     for wire in wires:
         try:
             listing = Listing.from_wire(wire)
             if listing.vendor != vendor or wanted.get(listing.id) != listing.digest:
-                raise RemoteProtocolError("listing does not match the vendor's manifest")
+                raise RemoteProtocolError("listing does not match the vendor's store")
         except RemoteProtocolError as exc:
             bad.append(str(exc))
             continue
         good.append(listing)
+    return good, bad
+
+
+def verify_pages(wires: list[bytes], vendor: str,
+                 wanted: dict[str, bytes]) -> tuple[list[StoreObject], list[str]]:
+    good, bad = [], []
+    for wire in wires:
+        try:
+            page = StoreObject.from_wire(wire, PAGE_TYPE)
+            if page.vendor != vendor or wanted.get(page.page_name) != page.digest:
+                raise RemoteProtocolError("page does not match the vendor's manifest")
+        except RemoteProtocolError as exc:
+            bad.append(str(exc))
+            continue
+        good.append(page)
     return good, bad
 
 
@@ -71,6 +88,44 @@ def verify_store_objects(wires: list[bytes]) -> tuple[list[StoreObject], list[st
         except RemoteProtocolError as exc:
             bad.append(str(exc))
     return good, bad
+
+
+def verify_bundle(from_peer: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
+    """A gossip message: its manifest or profile, signed by the peer that published it, and
+    extra pages and listings of that vendor, all verified (RemoteProtocolError otherwise)."""
+    wires = parse_gossip(data)
+    first = StoreObject.from_wire(wires[0])
+    if first.kind == PAGE_TYPE:
+        raise RemoteProtocolError("a gossip message starts with a manifest or a profile")
+    if first.vendor != from_peer:
+        raise RemoteProtocolError(f"{first.kind} gossiped by someone other than its vendor")
+    for wire in wires[1:]:
+        so = SignedObject.from_wire(wire)
+        if so.signer_peer_id != from_peer or so.type not in (PAGE_TYPE, "listing"):
+            raise RemoteProtocolError("a gossip message carries only its vendor's pages and "
+                                      "listings")
+    return first, wires[1:]
+
+
+@dataclass
+class Extras:
+    """Pages and listings that came with a manifest (verified), keyed for lookup."""
+
+    pages: dict[str, StoreObject]
+    listings: dict[str, Listing]
+
+    @classmethod
+    def trusted(cls, wires: list[bytes]) -> Extras:
+        pages, listings = {}, {}
+        for wire in wires:
+            so = SignedObject.from_trusted(wire)
+            if so.type == PAGE_TYPE:
+                page = StoreObject(so)
+                pages[page.page_name] = page
+            else:
+                listing = Listing(so)
+                listings[listing.id] = listing
+        return cls(pages, listings)
 
 
 def _store_keys(wires: list[bytes]) -> list[tuple[str, str] | None]:
@@ -96,7 +151,8 @@ class CatalogSync:
         self._locks: dict[str, asyncio.Lock] = {}
         self._provided: set[str] = set()
         self.provide_queue: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: OrderedDict[str, tuple[StoreObject, str | None]] = OrderedDict()
+        self._pending: OrderedDict[str, tuple[StoreObject, str | None, list[bytes]]] = \
+            OrderedDict()
         self._pending_ready = asyncio.Event()
         self.dropped = 0
 
@@ -119,6 +175,10 @@ class CatalogSync:
             found = await self.db.read(
                 lambda c: ms.serve_listings(c, req["vendor"], req["ids"], now))
             return {"listings": found}
+        if req["op"] == "pages":
+            pages = await self.db.read(
+                lambda c: mfs.serve_pages(c, req["vendor"], req["keys"]))
+            return {"pages": pages}
         peers = []
         for pid in self.core.peers():
             if pid != peer:
@@ -127,27 +187,25 @@ class CatalogSync:
 
     def validate_gossip(self, from_peer: str, data: bytes) -> bool:
         try:
-            obj = StoreObject.from_wire(data)
-            if obj.vendor != from_peer:
-                raise RemoteProtocolError(f"{obj.kind} gossiped by someone other than its "
-                                          "vendor")
+            verify_bundle(from_peer, data)
         except RemoteProtocolError as exc:
             self.reject("gossip", str(exc))
             return False
         return True
 
     # ------------------------------------------------------------------ the ingest queue
-    def offer(self, obj: StoreObject, source: str | None) -> None:
-        """Queue a verified manifest; a newer one for the same vendor replaces the queued one."""
+    def offer(self, obj: StoreObject, source: str | None, extras: list[bytes]) -> None:
+        """Queue a verified manifest (and what came with it); a newer one for the same vendor
+        replaces the queued one, so a burst of updates costs one ingest."""
         queued = self._pending.get(obj.vendor)
         if queued is not None:
             if (obj.seq, obj.to_wire()) > (queued[0].seq, queued[0].to_wire()):
-                self._pending[obj.vendor] = (obj, source)
+                self._pending[obj.vendor] = (obj, source, extras)
             return
         if len(self._pending) >= MAX_PENDING_VENDORS:
             self.dropped += 1
             return
-        self._pending[obj.vendor] = (obj, source)
+        self._pending[obj.vendor] = (obj, source, extras)
         self._pending_ready.set()
 
     async def ingest_worker(self) -> None:
@@ -155,46 +213,105 @@ class CatalogSync:
             while not self._pending:
                 self._pending_ready.clear()
                 await self._pending_ready.wait()
-            _, (obj, source) = self._pending.popitem(last=False)
-            await self.ingest(obj, source)
+            _, (obj, source, extras) = self._pending.popitem(last=False)
+            await self.ingest(obj, source, Extras.trusted(extras))
 
     # ------------------------------------------------------------------ ingesting
-    async def ingest(self, obj: StoreObject, source: str | None) -> int:
-        """Take a verified profile or manifest; fetch what it lists that we lack."""
+    async def ingest(self, obj: StoreObject, source: str | None,
+                     extras: Extras | None = None) -> int:
+        """Take a verified profile or manifest; fetch the pages and listings it names that we
+        lack (from ``extras`` first). Returns how many listings were stored."""
         if obj.vendor == self.me:
             await self.on_own(obj, source)
             return 0
         if obj.kind == PROFILE_TYPE:
             await self.db.write(lambda c: ms.put_store(c, obj))
             return 0
-        lock = self._locks.setdefault(obj.vendor, asyncio.Lock())
+        extras = extras or Extras({}, {})
+        vendor = obj.vendor
+        lock = self._locks.setdefault(vendor, asyncio.Lock())
         async with lock:
-            outcome = await self.db.write(lambda c: ms.apply_manifest(c, obj))
+            outcome = await self.db.write(lambda c: mfs.apply_manifest(c, obj))
             self.on_change(outcome.change)
-            if not outcome.accepted or not outcome.to_fetch:
+            if not outcome.accepted:
                 return 0
-            return await self.fetch_missing(obj.vendor, outcome.to_fetch, source)
+            if outcome.pages_to_fetch:
+                pages = await self.fetch_pages(vendor, outcome.pages_to_fetch, source, extras)
+                applied = await self.db.write(partial(mfs.apply_pages, vendor=vendor,
+                                                      pages=pages))
+                self.on_change(applied.change)
+                missing = applied.to_fetch
+            elif outcome.replaced:
+                return 0
+            else:  # the same manifest again: fetch whatever an earlier attempt missed
+                missing = await self.db.read(partial(mfs.missing_listings, vendor=vendor))
+            if not missing:
+                return 0
+            got = await self._store_listings(vendor, [x for x in extras.listings.values()
+                                                      if missing.get(x.id) == x.digest])
+            for lid in got:
+                missing.pop(lid, None)
+            return len(got) + await self.fetch_missing(vendor, missing, source)
+
+    async def fetch_pages(self, vendor: str, wanted: dict[str, bytes], source: str | None,
+                          extras: Extras | None = None) -> list[StoreObject]:
+        """The pages ``wanted`` (key -> hash): from ``extras``, then the network; verified."""
+        found = [p for k, p in (extras.pages.items() if extras else ())
+                 if wanted.get(k) == p.digest]
+        need = {k: h for k, h in wanted.items() if k not in {p.page_name for p in found}}
+
+        async def ask(peer: str, addrs: list[str]) -> set[str]:
+            items = await self._ask(peer, "pages", MAX_RESPONSE, addrs, vendor=vendor,
+                                    keys=sorted(need)[:MAX_PAGES])
+            good, bad = await asyncio.to_thread(verify_pages, items, vendor, need)
+            for why in bad:
+                self.reject("fetch", why)
+            found.extend(good)
+            return {p.page_name for p in good}
+
+        await self._gather(vendor, need, source, ask)
+        return found
 
     async def fetch_missing(self, vendor: str, missing: dict[str, bytes],
                             source: str | None) -> int:
+        """Fetch, verify and store the listings ``missing`` (id -> hash) from the network."""
         got = 0
+
+        async def ask(peer: str, addrs: list[str]) -> set[str]:
+            nonlocal got
+            listings = await self.fetch_listings(peer, vendor, missing, addrs)
+            stored = await self._store_listings(vendor, listings)
+            got += len(stored)
+            return {x.id for x in listings}
+
+        await self._gather(vendor, dict(missing), source, ask)
+        if got:
+            self._announce_copy(vendor)
+        return got
+
+    async def _store_listings(self, vendor: str, listings: list[Listing]) -> set[str]:
+        if not listings:
+            return set()
+        now = self.core.now()
+        change = await self.db.write(partial(mfs.put_listings, listings=listings, now=now))
+        self.on_change(change)
+        return {x.id for x in listings}
+
+    async def _gather(self, vendor: str, wanted: dict[str, Any], source: str | None,
+                      ask: Callable[[str, list[str]], Awaitable[set[str]]]) -> None:
+        """Ask the likely holders in turn until nothing in ``wanted`` is missing."""
         tried: set[str] = {self.me}
         for phase in range(2):
+            if not wanted:
+                return
             for peer, addrs in await self._sources(vendor, source, phase):
                 if peer in tried:
                     continue
                 tried.add(peer)
-                stored = await self._fetch_from(peer, vendor, missing, addrs)
-                got += len(stored)
-                for lid in stored:
-                    missing.pop(lid, None)
-                if not missing:
-                    break
-            if not missing:
-                break
-        if got:
-            self._announce_copy(vendor)
-        return got
+                for key in await ask(peer, addrs):
+                    wanted.pop(key, None)
+                if not wanted:
+                    return
 
     async def _sources(
         self, vendor: str, first: str | None, phase: int
@@ -210,23 +327,21 @@ class CatalogSync:
         found = list(providers.items()) + [(p, []) for p in self.core.peers()]
         return found[:16]
 
-    async def _fetch_from(self, peer: str, vendor: str, missing: dict[str, bytes],
-                          addrs: list[str] | None = None) -> set[str]:
-        stored: set[str] = set()
-        ids = sorted(missing)
+    async def fetch_listings(self, peer: str, vendor: str, wanted: dict[str, bytes],
+                             addrs: list[str] | None = None) -> list[Listing]:
+        """Ask ``peer`` for the listings ``wanted``; the verified ones that match."""
+        out: list[Listing] = []
+        ids = sorted(wanted)
         for start in range(0, len(ids), MAX_IDS):
             items = await self._ask(peer, "listings", MAX_RESPONSE, addrs, vendor=vendor,
                                     ids=ids[start:start + MAX_IDS])
             if not items:
                 continue
-            good, bad = await asyncio.to_thread(verify_listings, items, vendor, missing)
+            good, bad = await asyncio.to_thread(verify_listings, items, vendor, wanted)
             for why in bad:
                 self.reject("fetch", why)
-            now = self.core.now()
-            change = await self.db.write(partial(ms.put_listings, listings=good, now=now))
-            self.on_change(change)
-            stored.update(x.id for x in good)
-        return stored
+            out.extend(good)
+        return out
 
     def _announce_copy(self, vendor: str) -> None:
         if vendor not in self._provided:

@@ -56,6 +56,9 @@ CREATE INDEX listings_expires ON listings_v2(expires);
 CREATE TABLE expired_listings (
     vendor TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL,
     PRIMARY KEY (vendor, id, digest)) WITHOUT ROWID;
+CREATE TABLE store_pages (
+    vendor TEXT NOT NULL, page TEXT NOT NULL, digest BLOB NOT NULL, wire BLOB NOT NULL,
+    PRIMARY KEY (vendor, page)) WITHOUT ROWID;
 CREATE TABLE replaced_listings (
     vendor TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (vendor, id)) WITHOUT ROWID;
 CREATE TABLE wallet_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -66,9 +69,14 @@ CREATE TABLE wallet_escrows (address TEXT PRIMARY KEY, witness_script TEXT NOT N
 
 
 def _v2(conn: sqlite3.Connection, data_dir: Path) -> None:
-    """Listings keyed by (vendor, id) with the FTS index on their rowid; expiry tombstones;
-    the wallet's counters, escrow keys and escrows move in from ``wallet-state.json``."""
-    old = conn.execute("SELECT wire FROM listings").fetchall()
+    """Listings keyed by (vendor, id) with the FTS index on their rowid; stores as manifests of
+    pages (protocol v2); expiry tombstones; the wallet's counters, escrow keys and escrows move
+    in from ``wallet-state.json``. Other vendors' 0.1.0 manifests cannot be read as pages: they
+    and their listings go (the network brings their stores back); our own store is re-signed
+    as pages, its sequence continued."""
+    me = _own_peer_id(data_dir)
+    old = [w for (w, v) in conn.execute("SELECT wire, vendor FROM listings") if v == me]
+    conn.execute("DELETE FROM stores WHERE kind = 'manifest'")
     conn.execute("DROP TABLE listings")
     conn.execute("DROP TABLE listing_fts")
     for stmt in V2_SCHEMA.split(";"):
@@ -76,12 +84,28 @@ def _v2(conn: sqlite3.Connection, data_dir: Path) -> None:
     conn.execute("ALTER TABLE listings_v2 RENAME TO listings")
     conn.execute("CREATE VIRTUAL TABLE listing_fts USING fts5("
                  "title, description, tags, tokenize = 'unicode61 remove_diacritics 2')")
-    for (wire,) in old:
+    for wire in old:
         try:
             insert_listing(conn, Listing.from_wire(bytes(wire)))
         except RemoteProtocolError as exc:  # nothing unverifiable crosses into the new schema
             log.warning("dropping a stored listing that no longer verifies: %s", exc)
+    seed = data_dir / "node.key"
+    if old and seed.exists():
+        from protocol.identity import Identity
+
+        from .manifest_store import rebuild_own
+
+        rebuild_own(conn, Identity(seed.read_bytes()))
     _import_wallet_state(conn, data_dir / LEGACY_WALLET_STATE)
+
+
+def _own_peer_id(data_dir: Path) -> str | None:
+    seed = data_dir / "node.key"
+    if not seed.exists() or len(seed.read_bytes()) != 32:
+        return None
+    from protocol.identity import Identity
+
+    return Identity(seed.read_bytes()).peer_id
 
 
 def _import_wallet_state(conn: sqlite3.Connection, path: Path) -> None:

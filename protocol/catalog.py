@@ -8,6 +8,8 @@ its write side; the responder writes one response and closes the stream. Request
   signed manifests and profiles this peer knows (its own included), ordered by vendor, starting
   after the vendor ``after``. A page never splits a vendor, holds at most ``MAX_SYNC_OBJECTS``
   objects and ``SYNC_PAGE_BYTES`` bytes of them; ``next`` is the ``after`` of the next page.
+- ``{"op": "pages", "vendor": peer_id, "keys": [page keys]}`` -> ``{"pages": [wire]}``: the
+  pages of that vendor's store it holds (those its current manifest names).
 - ``{"op": "listings", "vendor": peer_id, "ids": [listing ids]}`` -> ``{"listings": [wire]}``:
   the unexpired listings it holds of that vendor (a vendor's own or a cached copy).
 - ``{"op": "peers"}`` -> ``{"peers": [{"id": peer_id, "addrs": [multiaddr]}]}``: peer exchange.
@@ -24,6 +26,7 @@ from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import is_peer_id
 from .listing import LISTING_ID_RE
+from .store import MAX_PAGES, PAGE_KEY_RE
 
 MAX_REQUEST = 64 * 1024
 MAX_RESPONSE = 16 * 1024 * 1024
@@ -33,7 +36,7 @@ SYNC_PAGE_BYTES = 8 * 1024 * 1024  # leaves room for framing under MAX_RESPONSE
 MAX_PEERS = 50
 MAX_PEER_ADDRS = 8
 MAX_ADDR_LEN = 256
-OPS = ("sync", "listings", "peers")
+OPS = ("sync", "listings", "pages", "peers")
 
 
 def encode_varint(n: int) -> bytes:
@@ -95,6 +98,17 @@ def parse_request(
             bad("sync takes only after")
         if "after" in req and not is_peer_id(req["after"]):
             bad("after is not a peer id")
+    elif op == "pages":
+        if set(req) != {"op", "vendor", "keys"}:
+            bad("pages takes vendor and keys")
+        if not is_peer_id(req["vendor"]):
+            bad("vendor is not a peer id")
+        keys = req["keys"]
+        if not isinstance(keys, list) or len(keys) > MAX_PAGES:
+            bad(f"keys must be a list of at most {MAX_PAGES}")
+        if not all(isinstance(k, str) and len(k) == 2 and PAGE_KEY_RE.fullmatch(k)
+                   for k in keys):
+            bad("keys must be page keys")
     else:
         if set(req) != {"op", "vendor", "ids"}:
             bad("listings takes vendor and ids")
@@ -141,7 +155,7 @@ def parse_response(op: str, resp: Any) -> list[Any]:
     if "error" in resp:
         raise RemoteProtocolError(f"peer refused: {str(resp['error'])[:200]}")
     field, limit = {"sync": ("objects", MAX_SYNC_OBJECTS), "listings": ("listings", MAX_IDS),
-                    "peers": ("peers", MAX_PEERS)}[op]
+                    "pages": ("pages", MAX_PAGES), "peers": ("peers", MAX_PEERS)}[op]
     expected = {field, "next"} if op == "sync" else {field}
     items = resp.get(field)
     if set(resp) != expected or not isinstance(items, list) or len(items) > limit:

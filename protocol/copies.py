@@ -6,9 +6,11 @@ These are the only rules about copies: storage and sync call them and keep none 
   with the highest ``seq`` wins; equal ``seq`` goes to the greater encoded (wire) bytes. The
   rule is a total order, so every node reaches the same winner whatever order copies arrive in,
   and an equal-``seq`` conflicting copy is handled like any other: it wins or it loses whole.
-- A vendor's listings are exactly what its winning manifest names: a listing copy is kept only
-  if its (id, content hash) is an entry of that manifest. A newer manifest therefore removes
-  every listing it no longer names, and every listing whose hash it changed.
+- A vendor's listings are exactly what its winning manifest names, through its pages: a page
+  copy is admitted only if its (key, content hash) is in the manifest, and a listing copy only
+  if its (id, content hash) is an entry of its admitted page. A winning manifest drops at once
+  every page it no longer names (and their listings); a page it names with another hash is
+  replaced when that page arrives, and the new page drops every listing it no longer admits.
 - A listing whose ``expires`` is at or before *now* has expired: it is purged, and never stored,
   served, searched or counted again.
 """
@@ -55,6 +57,20 @@ def to_fetch(entries: Entries, held: Mapping[str, bytes],
     dead = set(expired)
     return {lid: h for lid, (_, h) in entries.items()
             if held.get(lid) != h and (lid, h) not in dead}
+
+
+def pages_to_fetch(pages: Mapping[str, bytes], held: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Pages (key -> hash) a manifest names that we do not hold in that exact copy."""
+    return {k: h for k, h in pages.items() if held.get(k) != h}
+
+
+def pages_to_drop(pages: Mapping[str, bytes], held: Mapping[str, bytes]) -> set[str]:
+    """Held page keys a manifest no longer names at all."""
+    return set(held) - set(pages)
+
+
+def page_admitted(pages: Mapping[str, bytes], key: str, digest: bytes) -> bool:
+    return pages.get(key) == digest
 
 
 def expired(expires: int, now: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+from . import canonical
 from .copies import best
 from .errors import RemoteProtocolError
 from .identity import PEER_ID_LENGTH, is_peer_id
@@ -23,6 +24,38 @@ DHT_KINDS = (PROFILE_TYPE, MANIFEST_TYPE)
 MAX_DHT_KEY = len(f"/{DHT_NAMESPACE}/{MANIFEST_TYPE}/") + PEER_ID_LENGTH
 # Records expire after 24 h in py-libp2p; re-put ours well before.
 REPUBLISH_SECONDS = 22 * 3600
+
+
+MAX_GOSSIP = 64 * 1024
+MAX_GOSSIP_OBJECTS = 64
+
+
+def gossip_bundle(first: bytes, extras: list[bytes]) -> bytes:
+    """A gossip message: a vendor's manifest (or profile) and, when they fit in
+    ``MAX_GOSSIP`` bytes, the pages and listings that changed with it, so receivers need no
+    round trip to fetch them."""
+    objects = [first]
+    size = len(first) + 16
+    for wire in extras[:MAX_GOSSIP_OBJECTS - 1]:
+        if size + len(wire) + 8 > MAX_GOSSIP:
+            break
+        objects.append(wire)
+        size += len(wire) + 8
+    return canonical.encode({"objects": objects})
+
+
+def parse_gossip(data: bytes) -> list[bytes]:
+    """The objects of a gossip message, first the manifest or profile (not yet verified)."""
+    if not isinstance(data, bytes) or len(data) > MAX_GOSSIP:
+        raise RemoteProtocolError(f"a gossip message is at most {MAX_GOSSIP} bytes")
+    raw = canonical.decode(data, max_size=MAX_GOSSIP)
+    if not isinstance(raw, dict) or set(raw) != {"objects"}:
+        raise RemoteProtocolError("a gossip message is {objects: [...]}")
+    objects = raw["objects"]
+    if not isinstance(objects, list) or not 1 <= len(objects) <= MAX_GOSSIP_OBJECTS or not all(
+            isinstance(o, bytes) for o in objects):
+        raise RemoteProtocolError(f"a gossip message holds 1 to {MAX_GOSSIP_OBJECTS} objects")
+    return list(objects)
 
 
 def dht_key(kind: str, peer_id: str) -> str:

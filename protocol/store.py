@@ -1,4 +1,11 @@
-"""A vendor's profile and store manifest (its signed index of current listings)."""
+"""A vendor's profile, and its store: a manifest of pages of listing entries.
+
+A store is signed in two levels so that it can hold tens of thousands of listings and one
+change costs the same whatever its size: a listing belongs to the page named by the first two
+hex characters of its id (at most 256 pages, each of at most ``MAX_PAGE_LISTINGS`` entries
+``id -> {seq, hash}``), and the manifest maps each non-empty page to the sha256 of its encoded
+form. A change re-signs one page and the manifest.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +21,13 @@ from .signed import MAX_SIGNED_SIZE, SignedObject
 
 PROFILE_TYPE = "profile"
 MANIFEST_TYPE = "manifest"
-VERSION = 1
+PAGE_TYPE = "page"
+VERSIONS = {PROFILE_TYPE: 1, MANIFEST_TYPE: 2, PAGE_TYPE: 1}
 MAX_NAME = 64
 MAX_ABOUT = 2000
-MAX_MANIFEST_LISTINGS = 500
+MAX_PAGE_LISTINGS = 500
+MAX_PAGES = 256
+PAGE_KEY_RE = re.compile(r"[0-9a-f]{2}")
 MAX_PROFILE_ADDRS = 8
 MAX_ADDR_LEN = 256
 MAX_MODERATOR_DESCRIPTION = 500
@@ -54,23 +64,42 @@ def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     return b
 
 
+def page_key(listing_id: str) -> str:
+    """The page a listing belongs to: the first two hex characters of its id."""
+    return listing_id[:2]
+
+
 def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
-    b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "listings"})
+    b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "pages"})
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
-    entries = b["listings"]
-    if not isinstance(entries, dict) or len(entries) > MAX_MANIFEST_LISTINGS:
-        f.fail(err, "listings", f"must map at most {MAX_MANIFEST_LISTINGS} listing ids")
-    for lid, entry in entries.items():
-        f.pattern(err, "listings", lid, LISTING_ID_RE, 32, "keyed by listing ids")
-        e = f.exact_keys(err, f"listings.{lid}", entry, {"seq", "hash"})
-        f.integer(err, f"listings.{lid}.seq", e["seq"], 1)
-        if not isinstance(e["hash"], bytes) or len(e["hash"]) != 32:
-            f.fail(err, f"listings.{lid}.hash", "must be 32 bytes")
+    pages = b["pages"]
+    if not isinstance(pages, dict) or len(pages) > MAX_PAGES:
+        f.fail(err, "pages", f"must map at most {MAX_PAGES} page keys")
+    for key, digest in pages.items():
+        f.pattern(err, "pages", key, PAGE_KEY_RE, 2, "keyed by two lower-case hex characters")
+        f.raw(err, f"pages.{key}", digest, 32, 32)
     return b
 
 
-_CHECKS = {PROFILE_TYPE: _check_profile, MANIFEST_TYPE: _check_manifest}
+def _check_page(body: Any, err: f.ErrorClass) -> dict[str, Any]:
+    b = f.exact_keys(err, "page", body, {"vendor", "page", "listings"})
+    f.peer_id(err, "vendor", b["vendor"])
+    key = f.pattern(err, "page", b["page"], PAGE_KEY_RE, 2, "two lower-case hex characters")
+    entries = b["listings"]
+    if not isinstance(entries, dict) or not 1 <= len(entries) <= MAX_PAGE_LISTINGS:
+        f.fail(err, "listings", f"must map 1 to {MAX_PAGE_LISTINGS} listing ids")
+    for lid, entry in entries.items():
+        f.pattern(err, "listings", lid, LISTING_ID_RE, 32, "keyed by listing ids")
+        if page_key(lid) != key:
+            f.fail(err, "listings", f"listing {lid} does not belong in page {key}")
+        e = f.exact_keys(err, f"listings.{lid}", entry, {"seq", "hash"})
+        f.integer(err, f"listings.{lid}.seq", e["seq"], 1)
+        f.raw(err, f"listings.{lid}.hash", e["hash"], 32, 32)
+    return b
+
+
+_CHECKS = {PROFILE_TYPE: _check_profile, MANIFEST_TYPE: _check_manifest, PAGE_TYPE: _check_page}
 
 
 @dataclass(frozen=True)
@@ -89,7 +118,12 @@ class StoreObject:
 
     @property
     def seq(self) -> int:
-        return int(self.signed.body["seq"])
+        """A profile's or manifest's sequence number (a page has none: 0)."""
+        return int(self.signed.body.get("seq", 0))
+
+    @property
+    def digest(self) -> bytes:
+        return self.signed.digest
 
     @property
     def body(self) -> dict[str, Any]:
@@ -101,7 +135,8 @@ class StoreObject:
     @classmethod
     def from_signed(cls, so: SignedObject, kind: str | None = None) -> StoreObject:
         check = _CHECKS.get(so.type)
-        if check is None or so.version != VERSION or (kind is not None and so.type != kind):
+        if check is None or so.version != VERSIONS[so.type] or (kind is not None
+                                                                 and so.type != kind):
             raise RemoteProtocolError(f"unexpected object {so.type} v{so.version}")
         check(so.body, RemoteProtocolError)
         if so.body["vendor"] != so.signer_peer_id:
@@ -128,7 +163,7 @@ class StoreObject:
     def _create(cls, identity: Identity, kind: str, body: dict[str, Any]) -> StoreObject:
         body = {**body, "vendor": identity.peer_id}
         _CHECKS[kind](body, LocalProtocolError)
-        so = SignedObject.create(identity, kind, VERSION, body)
+        so = SignedObject.create(identity, kind, VERSIONS[kind], body)
         if len(so.to_wire()) > MAX_SIGNED_SIZE:
             raise LocalProtocolError(f"{kind} too large", field=kind)
         return cls(so)
@@ -151,13 +186,41 @@ class StoreObject:
         return dict(value) if value is not None else None
 
     @classmethod
-    def manifest(
-        cls, identity: Identity, seq: int, listings: dict[str, tuple[int, bytes]]
-    ) -> StoreObject:
-        entries = {lid: {"seq": s, "hash": h} for lid, (s, h) in listings.items()}
-        return cls._create(identity, MANIFEST_TYPE, {"seq": seq, "listings": entries})
+    def manifest(cls, identity: Identity, seq: int, pages: dict[str, bytes]) -> StoreObject:
+        """A manifest naming ``pages`` (page key -> sha256 of the page's encoded form)."""
+        return cls._create(identity, MANIFEST_TYPE, {"seq": seq, "pages": dict(pages)})
 
-    def manifest_entries(self) -> dict[str, tuple[int, bytes]]:
+    @classmethod
+    def page(cls, identity: Identity, key: str,
+             listings: dict[str, tuple[int, bytes]]) -> StoreObject:
+        entries = {lid: {"seq": s, "hash": h} for lid, (s, h) in listings.items()}
+        return cls._create(identity, PAGE_TYPE, {"page": key, "listings": entries})
+
+    def manifest_pages(self) -> dict[str, bytes]:
         if self.kind != MANIFEST_TYPE:
             raise LocalProtocolError("not a manifest")
+        return {k: bytes(v) for k, v in self.body["pages"].items()}
+
+    @property
+    def page_name(self) -> str:
+        if self.kind != PAGE_TYPE:
+            raise LocalProtocolError("not a page")
+        return str(self.body["page"])
+
+    def page_entries(self) -> dict[str, tuple[int, bytes]]:
+        if self.kind != PAGE_TYPE:
+            raise LocalProtocolError("not a page")
         return {k: (int(v["seq"]), bytes(v["hash"])) for k, v in self.body["listings"].items()}
+
+
+def build_store(identity: Identity, seq: int, entries: dict[str, tuple[int, bytes]]
+                ) -> tuple[StoreObject, list[StoreObject]]:
+    """A whole store at once: the pages of ``entries`` (listing id -> (seq, hash)) and the
+    manifest naming them."""
+    by_page: dict[str, dict[str, tuple[int, bytes]]] = {}
+    for lid, entry in entries.items():
+        by_page.setdefault(page_key(lid), {})[lid] = entry
+    pages = [StoreObject.page(identity, key, listings) for key, listings in sorted(
+        by_page.items())]
+    manifest = StoreObject.manifest(identity, seq, {p.page_name: p.digest for p in pages})
+    return manifest, pages

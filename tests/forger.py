@@ -19,9 +19,9 @@ from node.p2p import DhtRecordRules, P2PHost
 from protocol import canonical
 from protocol.identity import Identity
 from protocol.listing import Listing
-from protocol.records import CATALOG_PROTOCOL, DHT_NAMESPACE, STORE_TOPIC, dht_key
+from protocol.records import CATALOG_PROTOCOL, DHT_NAMESPACE, STORE_TOPIC, dht_key, gossip_bundle
 from protocol.signed import SignedObject
-from protocol.store import StoreObject
+from protocol.store import build_store
 
 
 def listing_body(title: str) -> dict[str, Any]:
@@ -41,9 +41,13 @@ async def main(target: str, victim: str, data_dir: Path) -> None:
     raw = canonical.decode(honest.to_wire())
     raw["body"]["title"] = "Tampered lamp"
     tampered = canonical.encode(raw)
+    manifest, pages = build_store(me, 1, {honest.id: (1, honest.digest)})
+
     async def serve(peer: str, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") == "listings":
             return {"listings": [tampered]}
+        if req.get("op") == "pages":
+            return {"pages": [p.to_wire() for p in pages]}
         return {"objects": [], "next": None}
 
     host.serve(CATALOG_PROTOCOL, serve, 65536)
@@ -56,16 +60,15 @@ async def main(target: str, victim: str, data_dir: Path) -> None:
 
     # 1. gossip: garbage, then a manifest claiming to be the victim's but signed by us
     await host.publish(STORE_TOPIC, b"\x93garbage")
-    victim_body = {"vendor": victim, "seq": 10**6, "listings": {}}
-    fake = SignedObject.create(me, "manifest", 1, victim_body)
-    await host.publish(STORE_TOPIC, fake.to_wire())
+    victim_body = {"vendor": victim, "seq": 10**6, "pages": {}}
+    fake = SignedObject.create(me, "manifest", 2, victim_body)
+    await host.publish(STORE_TOPIC, gossip_bundle(fake.to_wire(), []))
     # 2. the DHT: a profile under the victim's key, signed by us
     fake_profile = SignedObject.create(me, "profile", 1, {"vendor": victim, "seq": 10**6,
                                                           "name": "FORGED", "about": ""})
     await host.dht_put(dht_key("profile", victim), fake_profile.to_wire())
     # 3. an honest manifest of ours whose listing we then serve tampered
-    manifest = StoreObject.manifest(me, 1, {honest.id: (1, honest.digest)})
-    await host.publish(STORE_TOPIC, manifest.to_wire())
+    await host.publish(STORE_TOPIC, gossip_bundle(manifest.to_wire(), []))
     print("ready", flush=True)
 
     stop = asyncio.Event()

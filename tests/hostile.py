@@ -20,9 +20,9 @@ from node.identity_file import load_or_create_seed
 from node.p2p import DhtRecordRules, P2PHost
 from protocol.identity import Identity
 from protocol.listing import Listing
-from protocol.records import CATALOG_PROTOCOL, DHT_NAMESPACE, STORE_TOPIC
+from protocol.records import CATALOG_PROTOCOL, DHT_NAMESPACE, STORE_TOPIC, gossip_bundle
 from protocol.signed import SignedObject
-from protocol.store import StoreObject
+from protocol.store import build_store
 
 NEWLINE_ID = "e1" * 16
 
@@ -50,11 +50,19 @@ async def main(target: str, victim: str, victim_listing: str, data_dir: Path) ->
                                  if k != "vendor"})
     bad_currency = raw_listing(me, body("c0" * 16, "Newline currency", "LTC\n"))
     served = {hijack.id: hijack.to_wire(), "c0" * 16: bad_currency.to_wire()}
+    pages: dict[str, bytes] = {}
 
     async def serve(peer: str, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") == "listings":
             return {"listings": [served[i] for i in req.get("ids", []) if i in served]}
+        if req.get("op") == "pages":
+            return {"pages": [pages[k] for k in req.get("keys", []) if k in pages]}
         return {"objects": [], "next": None}
+
+    def store(seq: int, entries: dict[str, tuple[int, bytes]]) -> bytes:
+        manifest, signed = build_store(me, seq, entries)
+        pages.update({p.page_name: p.to_wire() for p in signed})
+        return gossip_bundle(manifest.to_wire(), [])
 
     host.serve(CATALOG_PROTOCOL, serve, 65536)
     target_id = await host.connect(target)
@@ -64,11 +72,10 @@ async def main(target: str, victim: str, victim_listing: str, data_dir: Path) ->
             break
         await asyncio.sleep(0.1)
 
-    manifest = StoreObject.manifest(me, 1, {hijack.id: (1, hijack.digest)})
-    await host.publish(STORE_TOPIC, manifest.to_wire())
+    await host.publish(STORE_TOPIC, store(1, {hijack.id: (1, hijack.digest)}))
     await asyncio.sleep(0.5)
     # ... then "delete" it, hoping the victim's copy goes too
-    await host.publish(STORE_TOPIC, StoreObject.manifest(me, 2, {}).to_wire())
+    await host.publish(STORE_TOPIC, store(2, {}))
     print("hijack", flush=True)
 
     # 2. a catalog request with a 65,000-character vendor (raw frame, no local checks)
@@ -89,14 +96,12 @@ async def main(target: str, victim: str, victim_listing: str, data_dir: Path) ->
 
     # 4. trailing newlines: a manifest keyed "<32 hex>\n", a listing id with "\n" at the end,
     #    and (fetched on demand) a listing priced in "LTC\n"
-    nl_manifest = SignedObject.create(me, "manifest", 1, {
-        "vendor": me.peer_id, "seq": 10,
-        "listings": {NEWLINE_ID + "\n": {"seq": 1, "hash": b"\x00" * 32}}})
-    await host.publish(STORE_TOPIC, nl_manifest.to_wire())
+    nl_manifest = SignedObject.create(me, "manifest", 2, {
+        "vendor": me.peer_id, "seq": 10, "pages": {"e1\n": b"\x00" * 32}})
+    await host.publish(STORE_TOPIC, gossip_bundle(nl_manifest.to_wire(), []))
     nl_listing = raw_listing(me, body(NEWLINE_ID + "\n", "Newline id"))
     served[NEWLINE_ID] = nl_listing.to_wire()
-    await host.publish(STORE_TOPIC, StoreObject.manifest(me, 11, {
-        "c0" * 16: (1, bad_currency.digest)}).to_wire())
+    await host.publish(STORE_TOPIC, store(11, {"c0" * 16: (1, bad_currency.digest)}))
     print("newlines", flush=True)
     print("done", flush=True)
 

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from node import manifest_store as mfs
 from node import market_store as ms
 from node.db import DB_NAME, Database
 from protocol import copies
 from protocol.identity import Identity
 from protocol.listing import Listing
-from protocol.store import MANIFEST_TYPE, StoreObject
+from protocol.store import MANIFEST_TYPE, StoreObject, build_store
 
 ALICE = Identity(b"\x0a" * 32)
 BOB = Identity(b"\x0b" * 32)
@@ -33,8 +34,18 @@ def listing(who: Identity, lid: str, title: str, seq: int = 1,
                                 "created": NOW - 100, "expires": expires})
 
 
-def manifest(who: Identity, seq: int, *items: Listing) -> StoreObject:
-    return StoreObject.manifest(who, seq, {x.id: (x.seq, x.digest) for x in items})
+def manifest(who: Identity, seq: int, *items: Listing) -> Store:
+    return Store(*build_store(who, seq, {x.id: (x.seq, x.digest) for x in items}))
+
+
+class Store:
+    """A signed store as it travels: its manifest and its pages."""
+
+    def __init__(self, manifest: StoreObject, pages: list[StoreObject]) -> None:
+        self.manifest, self.pages = manifest, pages
+
+    def to_wire(self) -> bytes:
+        return self.manifest.to_wire()
 
 
 # ------------------------------------------------------------------ the rules, as a table
@@ -87,11 +98,19 @@ async def stores(tmp_path: Path) -> AsyncIterator[list[Database]]:
         await db.close()
 
 
-async def receive(db: Database, obj: StoreObject | Listing, now: int = NOW) -> None:
+async def receive(db: Database, obj: Store | Listing, now: int = NOW) -> None:
     if isinstance(obj, Listing):
-        await db.write(partial(ms.put_listings, listings=[obj], now=now))
+        await db.write(partial(mfs.put_listings, listings=[obj], now=now))
     else:
-        await db.write(partial(ms.apply_manifest, manifest=obj))
+        await apply(db, obj)
+
+
+async def apply(db: Database, store: Store) -> tuple[mfs.ManifestOutcome, mfs.PagesOutcome]:
+    """A manifest, then the pages it asks for (as a node does)."""
+    outcome = await db.write(partial(mfs.apply_manifest, manifest=store.manifest))
+    wanted = [p for p in store.pages if p.page_name in outcome.pages_to_fetch]
+    pages = await db.write(partial(mfs.apply_pages, vendor=store.manifest.vendor, pages=wanted))
+    return outcome, pages
 
 
 async def state(db: Database, vendor: str) -> tuple[Any, ...]:
@@ -113,7 +132,7 @@ async def test_equal_seq_conflicting_manifests_converge_in_both_orders(
     for obj in (m_two, two, m_one, one):
         await receive(second, obj)
     assert await state(first, ALICE.peer_id) == await state(second, ALICE.peer_id)
-    winner = max((m_one, m_two), key=lambda m: m.to_wire())
+    winner = max((m_one, m_two), key=lambda m: m.to_wire())  # type: ignore[no-any-return]
     assert (await state(first, ALICE.peer_id))[0] == winner.to_wire()
     titles = (await state(first, ALICE.peer_id))[2]
     assert titles == (["Lamp"] if winner is m_one else ["Chair"])  # the loser left no trace
@@ -126,19 +145,21 @@ async def test_a_newer_manifest_removes_and_replaces(stores: list[Database]) -> 
         await receive(db, obj)
     assert (await state(db, ALICE.peer_id))[2] == ["Lamp", "Chair"]
     lamp2 = listing(ALICE, "1" * 32, "Brass lamp", seq=2)
-    outcome = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 2, lamp2)))
-    assert outcome.replaced and outcome.to_fetch == {lamp2.id: lamp2.digest}
-    # the chair is gone; the lamp's old copy too, but as an update in waiting, not a removal
+    outcome, pages = await apply(db, manifest(ALICE, 2, lamp2))
+    assert outcome.replaced and pages.to_fetch == {lamp2.id: lamp2.digest}
+    # the chair's page is gone with it; the lamp's old copy too, but as an update in
+    # waiting, not a removal
     assert outcome.change.removed == [(ALICE.peer_id, "2" * 32)]
+    assert pages.change.removed == []
     await receive(db, lamp)  # the old copy is no longer admitted
     assert (await state(db, ALICE.peer_id))[2] == []
-    change = await db.write(partial(ms.put_listings, listings=[lamp2], now=NOW))
+    change = await db.write(partial(mfs.put_listings, listings=[lamp2], now=NOW))
     assert [x["title"] for x in change.updated] == ["Brass lamp"] and change.added == []
     assert (await state(db, ALICE.peer_id))[2] == ["Brass lamp"]
     # a manifest that drops an id whose new copy never came reports it removed
     lamp3 = listing(ALICE, "1" * 32, "Lamp, third", seq=3)
     await receive(db, manifest(ALICE, 3, lamp3))
-    dropped = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 4)))
+    dropped, _ = await apply(db, manifest(ALICE, 4))
     assert dropped.change.removed == [(ALICE.peer_id, "1" * 32)]
 
 
@@ -148,7 +169,7 @@ async def test_stale_manifest_and_unnamed_listing_are_refused(stores: list[Datab
     await receive(db, manifest(ALICE, 7, lamp))
     await receive(db, lamp)
     before = await state(db, ALICE.peer_id)
-    stale = await db.write(partial(ms.apply_manifest, manifest=manifest(ALICE, 6)))
+    stale, _ = await apply(db, manifest(ALICE, 6))
     assert not stale.accepted and stale.change.removed == []
     await receive(db, listing(ALICE, "3" * 32, "Not in the manifest"))
     assert await state(db, ALICE.peer_id) == before
@@ -182,11 +203,10 @@ async def test_expired_listings_are_purged_never_stored_or_refetched(
     for x in (soon, stays, dead):
         await receive(db, x)
     assert (await state(db, ALICE.peer_id))[2] == ["Soon gone", "Stays"]  # dead never stored
-    change = await db.write(partial(ms.purge_expired, now=NOW + 10))
+    change = await db.write(partial(mfs.purge_expired, now=NOW + 10))
     assert change.removed == [(ALICE.peer_id, "1" * 32)]
     assert (await state(db, ALICE.peer_id))[2] == ["Stays"]
     assert await db.read(lambda c: ms.search(c, "soon", 10, NOW + 10)) == []
     assert await db.read(lambda c: ms.serve_listings(c, ALICE.peer_id, ["1" * 32], NOW + 10)) == []
-    same = manifest(ALICE, 1, soon, stays, dead)
-    again = await db.write(partial(ms.apply_manifest, manifest=same))
-    assert again.to_fetch == {}  # the expired copies are not asked for again
+    again = await db.read(partial(mfs.missing_listings, vendor=ALICE.peer_id))
+    assert again == {}  # the expired copies are not asked for again

@@ -15,7 +15,7 @@ from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.identity import Identity, peer_id_from_public_key, public_key_from_peer_id
 from protocol.listing import Listing
 from protocol.signed import SignedObject
-from protocol.store import MANIFEST_TYPE, StoreObject
+from protocol.store import MANIFEST_TYPE, PAGE_TYPE, StoreObject, build_store
 
 ALICE = Identity(bytes(range(32)))
 MALLORY = Identity(bytes(range(1, 33)))
@@ -111,11 +111,24 @@ def test_update_bumps_seq_and_rejects_managed_fields() -> None:
         listing.updated(ALICE, {"vendor": MALLORY.peer_id})
 
 
-def test_manifest_and_profile() -> None:
+def test_manifest_pages_and_profile() -> None:
     listing = Listing.create(ALICE, body())
-    man = StoreObject.manifest(ALICE, 3, {listing.id: (listing.seq, listing.digest)})
+    man, pages = build_store(ALICE, 3, {listing.id: (listing.seq, listing.digest)})
     back = StoreObject.from_wire(man.to_wire(), MANIFEST_TYPE)
-    assert back.manifest_entries() == {listing.id: (1, listing.digest)}
+    assert back.manifest_pages() == {listing.id[:2]: pages[0].digest}
+    page = StoreObject.from_wire(pages[0].to_wire(), PAGE_TYPE)
+    assert page.page_entries() == {listing.id: (1, listing.digest)}
+    assert page.page_name == listing.id[:2]
+    other_key = "00" if listing.id[:2] != "00" else "01"
+    misfiled = SignedObject.create(ALICE, "page", 1, {
+        "vendor": ALICE.peer_id, "page": other_key,
+        "listings": {listing.id: {"seq": 1, "hash": listing.digest}}})
+    with pytest.raises(RemoteProtocolError, match="does not belong"):
+        StoreObject.from_wire(misfiled.to_wire(), PAGE_TYPE)
+    old = SignedObject.create(ALICE, "manifest", 1, {
+        "vendor": ALICE.peer_id, "seq": 1, "listings": {}})
+    with pytest.raises(RemoteProtocolError):  # a 0.1.0 manifest (v1) is not a v2 manifest
+        StoreObject.from_wire(old.to_wire(), MANIFEST_TYPE)
     prof = StoreObject.profile(ALICE, 1, "Alice", "Lamps")
     assert StoreObject.from_wire(prof.to_wire()).body["name"] == "Alice"
     with pytest.raises(RemoteProtocolError):
