@@ -13,13 +13,12 @@ from typing import Any
 import platformdirs
 
 from protocol.errors import TorvError
-from tui.client import RpcCallError, RpcClient
 from wallet.networks import NETWORKS_BY_NAME
 
-from .core import DEFAULT_LISTEN
-from .events import DEFAULT_QUEUE
+from .defaults import DEFAULT_EVENT_QUEUE, DEFAULT_LISTEN, DEFAULT_RPC_PORT
 
-DEFAULT_RPC_PORT = 4718
+# Heavy modules (libp2p, aiohttp, textual) are imported inside the commands that need them, so
+# `torv rpc` starts quickly and worker processes that re-import this module stay light.
 
 
 def default_data_dir() -> Path:
@@ -47,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wallet network (default: no wallet backend)")
     p.add_argument("--chain-rpc", default=None,
                    help="chain node JSON-RPC URL (http://user:pass@host:port) or cookie file")
-    p.add_argument("--event-queue", type=int, default=DEFAULT_QUEUE, metavar="N",
+    p.add_argument("--event-queue", type=int, default=DEFAULT_EVENT_QUEUE, metavar="N",
                    help="events an event-stream client may fall behind before it is dropped "
                         "(default %(default)s)")
     p.add_argument("--chain-poll", type=float, default=5.0, metavar="SECONDS",
@@ -87,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_events(args: argparse.Namespace) -> int:
     """Print the event stream, one JSON object per line, until the node closes it or Ctrl+C."""
+    from tui.client import RpcCallError, RpcClient
+
     async def go() -> int | None:
         async with RpcClient.from_data_dir(args.data_dir) as client:
             async for event in client.events():
@@ -107,6 +108,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_rpc(args: argparse.Namespace) -> int:
+    from tui.client import RpcCallError, RpcClient
+
     if args.watch:
         return cmd_events(args)
     if not args.method:
@@ -167,6 +170,7 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import TorvApp
+    from tui.client import RpcCallError, RpcClient
 
     try:
         client = RpcClient.from_data_dir(args.data_dir)

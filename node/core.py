@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from protocol.errors import RemoteProtocolError
 from protocol.identity import Identity
 from protocol.records import DHT_NAMESPACE, select_record, validate_record
 
 from .db import Database
+from .defaults import DEFAULT_LISTEN
 from .events import DEFAULT_QUEUE, EventBus, PeerConnected, PeerDisconnected
 from .market_store import known_peers, remember_peer
 from .p2p import DhtRecordRules, P2PError, P2PHost
@@ -29,10 +33,11 @@ from .rpc_params import Params
 from .services import Handler, RpcRegistry, Service, invalid_params
 
 log = logging.getLogger("torv.node")
+T = TypeVar("T")
 VERSION = "0.2.0"
 TARGET_PEERS = 8
-DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4717"
 PEER_POLL_SECONDS = 0.5
+BULK_VERIFY = 64  # batches at least this big are checked in a worker process
 REJECT_KINDS = ("gossip", "dht", "stream", "fetch", "order")
 
 
@@ -42,6 +47,11 @@ class NodeConfig:
     listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
     bootstrap: list[str] = field(default_factory=list)
     event_queue: int = DEFAULT_QUEUE
+
+
+def _warm() -> None:
+    """Run in each worker as it starts: import what the checks need."""
+    from . import verify_work  # noqa: F401
 
 
 class Rejections(Counter[str]):
@@ -91,6 +101,9 @@ class NodeCore:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._peer_hooks: list[PeerHook] = []
         self._seen_peers: set[str] = set()
+        # CPU-bound work off the loop (signature checks release the GIL): one thread a core
+        self._cpu = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="torv-cpu")
+        self._procs: ProcessPoolExecutor | None = None  # started on the first bulk check
         self.started = False
         for name, handler in self._core_methods().items():
             self.registry.register(name, handler)
@@ -100,6 +113,32 @@ class NodeCore:
 
     def reject(self, where: str, why: str) -> None:
         self.rejected.count(where, why)
+
+    async def cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``fn(*args)`` (verifying signatures, hashing) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
+
+    async def verify(self, check: Callable[..., tuple[list[T], list[str]]],
+                     wires: list[bytes], *args: Any) -> tuple[list[T], list[str]]:
+        """Run a batch signature check (``verify_work``): big batches in a worker process, so
+        they use another core than the event loop, small ones in a thread. Returns what
+        passed and the reasons the others failed."""
+        loop = asyncio.get_running_loop()
+        pool = self.workers() if len(wires) >= BULK_VERIFY else self._cpu
+        return await loop.run_in_executor(pool, check, wires, *args)
+
+    def workers(self) -> ProcessPoolExecutor:
+        """The verification worker processes, started on first use (``warm_workers`` starts
+        them ahead of a big job, so their start overlaps the network)."""
+        if self._procs is None:
+            self._procs = ProcessPoolExecutor(os.cpu_count() or 2,
+                                              mp_context=multiprocessing.get_context("spawn"))
+        return self._procs
+
+    def warm_workers(self) -> None:
+        if self._procs is None:
+            for _ in range(os.cpu_count() or 2):
+                self.workers().submit(_warm)
 
     def add(self, service: Service) -> None:
         """Add a service before ``start``: its RPC methods join the registry."""
@@ -160,6 +199,9 @@ class NodeCore:
             self._tg = None
         self.events.close()
         await self.host.stop()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ peers
     def peers(self) -> list[str]:

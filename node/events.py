@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
+from .defaults import DEFAULT_EVENT_QUEUE
+
 log = logging.getLogger("torv.events")
-DEFAULT_QUEUE = 1000
+DEFAULT_QUEUE = DEFAULT_EVENT_QUEUE
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from protocol import copies
 from protocol.identity import Identity
 from protocol.listing import Listing
-from protocol.store import MANIFEST_TYPE, PAGE_TYPE, StoreObject, page_key
+from protocol.store import (
+    MANIFEST_TYPE,
+    MAX_PAGE_LISTINGS,
+    PAGE_TYPE,
+    StoreObject,
+    new_page_key,
+    page_for,
+    partition,
+)
 
 from .market_store import (
     Change,
+    ListingRow,
     expired_copies,
     get_store,
     held_digests,
@@ -67,9 +76,19 @@ def serve_pages(conn: sqlite3.Connection, vendor: str, keys: list[str]) -> list[
     return out
 
 
-def _drop_page(conn: sqlite3.Connection, vendor: str, key: str, change: Change) -> None:
+def _drop_page(conn: sqlite3.Connection, vendor: str, key: str, change: Change,
+               keep: dict[str, bytes]) -> None:
+    """Drop a page the manifest no longer names, and those of its listings that no page of
+    ``keep`` (the new manifest's) covers; the rest wait for their new page."""
     conn.execute("DELETE FROM store_pages WHERE vendor = ? AND page = ?", (vendor, key))
-    remove(conn, vendor, set(held_digests(conn, vendor, key)), change, {}, key)
+    uncovered = {lid for lid in held_digests(conn, vendor, key) if page_for(lid, keep) is None}
+    remove(conn, vendor, uncovered, change)
+    for (lid,) in conn.execute("SELECT id FROM replaced_listings WHERE vendor = ? AND id "
+                               "BETWEEN ? AND ?", (vendor, key, key + "g")).fetchall():
+        if page_for(lid, keep) is None:  # its new copy will never come
+            conn.execute("DELETE FROM replaced_listings WHERE vendor = ? AND id = ?",
+                         (vendor, lid))
+            change.removed.append((vendor, lid))
 
 
 # ---------------------------------------------------------------------- applying a store
@@ -96,9 +115,9 @@ def apply_manifest(conn: sqlite3.Connection, manifest: StoreObject) -> ManifestO
     pages = manifest.manifest_pages()
     held = held_pages(conn, vendor)
     for key in sorted(copies.pages_to_drop(pages, held)):
-        _drop_page(conn, vendor, key, change)
-    # listings of a page the manifest never named (e.g. left by an older store format)
-    stray = {lid for lid in held_digests(conn, vendor) if page_key(lid) not in pages}
+        _drop_page(conn, vendor, key, change, pages)
+    # listings no page of this manifest covers (e.g. left by an older store format)
+    stray = {lid for lid in held_digests(conn, vendor) if page_for(lid, pages) is None}
     remove(conn, vendor, stray, change)
     return ManifestOutcome(True, replaced, copies.pages_to_fetch(pages, held), change)
 
@@ -143,24 +162,29 @@ def missing_listings(conn: sqlite3.Connection, vendor: str) -> dict[str, bytes]:
     return out
 
 
-def put_listings(conn: sqlite3.Connection, listings: list[Listing], now: int) -> Change:
+def put_listings(conn: sqlite3.Connection, listings: list[Listing] | list[ListingRow],
+                 now: int) -> Change:
     """Store verified listings that their vendor's admitted pages name and that have not
     expired; anything else is left out (a copy no page names never lands)."""
     change = Change()
     named: dict[str, dict[str, bytes]] = {}
+    held: dict[str, dict[str, bytes]] = {}
     entries: dict[tuple[str, str], copies.Entries] = {}
-    for listing in listings:
-        vendor, key = listing.vendor, page_key(listing.id)
+    for item in listings:
+        listing = item if isinstance(item, ListingRow) else ListingRow.of(item)
+        vendor = listing.vendor
         if copies.expired(listing.expires, now):
             conn.execute("INSERT OR IGNORE INTO expired_listings (vendor, id, digest) "
                          "VALUES (?, ?, ?)", (vendor, listing.id, listing.digest))
             continue
         if vendor not in named:
             named[vendor] = current_pages(conn, vendor)
+            held[vendor] = held_pages(conn, vendor)
+        key = page_for(listing.id, held[vendor])
+        if key is None or not copies.page_admitted(named[vendor], key, held[vendor][key]):
+            continue
         if (vendor, key) not in entries:
-            digest = _held_page(conn, vendor, key)
-            admitted = digest is not None and copies.page_admitted(named[vendor], key, digest)
-            entries[(vendor, key)] = (_page_entries(conn, vendor, key) or {}) if admitted else {}
+            entries[(vendor, key)] = _page_entries(conn, vendor, key) or {}
         if not copies.admits(entries[(vendor, key)], listing.id, listing.digest):
             continue
         result = insert_listing(conn, listing)
@@ -169,16 +193,10 @@ def put_listings(conn: sqlite3.Connection, listings: list[Listing], now: int) ->
                 (vendor, listing.id)).rowcount:
             result = "updated"
         if result == "added":
-            change.added.append(listing.to_json())
+            change.added.append(listing.body)
         elif result == "updated":
-            change.updated.append(listing.to_json())
+            change.updated.append(listing.body)
     return change
-
-
-def _held_page(conn: sqlite3.Connection, vendor: str, key: str) -> bytes | None:
-    row = conn.execute("SELECT digest FROM store_pages WHERE vendor = ? AND page = ?",
-                       (vendor, key)).fetchone()
-    return bytes(row[0]) if row else None
 
 
 def purge_expired(conn: sqlite3.Connection, now: int) -> Change:
@@ -206,17 +224,33 @@ class OwnStore:
 
 def _sign_pages(conn: sqlite3.Connection, identity: Identity, keys: set[str]
                 ) -> list[StoreObject]:
+    """Re-sign our pages ``keys`` from our listings; a page over the limit splits into its
+    children, an empty one goes."""
     me = identity.peer_id
     signed = []
     for key in sorted(keys):
         entries = listing_versions(conn, me, key)
-        if entries:
-            page = StoreObject.page(identity, key, entries)
+        conn.execute("DELETE FROM store_pages WHERE vendor = ? AND page = ?", (me, key))
+        parts = partition(entries, key) if len(entries) > MAX_PAGE_LISTINGS else (
+            {key: entries} if entries else {})
+        for part_key, part in sorted(parts.items()):
+            page = StoreObject.page(identity, part_key, part)
             _put_page(conn, page)
             signed.append(page)
-        else:
-            conn.execute("DELETE FROM store_pages WHERE vendor = ? AND page = ?", (me, key))
     return signed
+
+
+def _own_page_keys(conn: sqlite3.Connection, me: str, ids: set[str]) -> set[str]:
+    """The pages that hold (or will hold) these of our listing ids."""
+    keys = set(held_pages(conn, me))
+    out: set[str] = set()
+    for lid in sorted(ids):
+        key = page_for(lid, keys)
+        if key is None:
+            key = new_page_key(lid, keys)
+            keys.add(key)
+        out.add(key)
+    return out
 
 
 def _sign_manifest(conn: sqlite3.Connection, identity: Identity) -> StoreObject:
@@ -234,13 +268,13 @@ def publish_own(conn: sqlite3.Connection, identity: Identity, now: int,
     """Apply an own change, re-sign the pages it touched and the manifest, in one transaction."""
     me = identity.peer_id
     change = Change()
+    touched = set(delete) | ({upsert.id} if upsert is not None else set())
+    keys = _own_page_keys(conn, me, touched)
     remove(conn, me, set(delete), change)
-    keys = {page_key(lid) for lid in delete}
     if upsert is not None:
         result = insert_listing(conn, upsert)
         if result is not None:
             getattr(change, result).append(upsert.to_json())
-        keys.add(page_key(upsert.id))
     pages = _sign_pages(conn, identity, keys)
     return OwnStore(_sign_manifest(conn, identity), pages, change)
 
@@ -248,8 +282,8 @@ def publish_own(conn: sqlite3.Connection, identity: Identity, now: int,
 def rebuild_own(conn: sqlite3.Connection, identity: Identity) -> OwnStore:
     """Re-sign every page of our store from our listings, and the manifest above them."""
     me = identity.peer_id
-    keys = {page_key(lid) for lid in held_digests(conn, me)} | set(held_pages(conn, me))
-    pages = _sign_pages(conn, identity, keys)
+    conn.execute("DELETE FROM store_pages WHERE vendor = ?", (me,))
+    pages = _sign_pages(conn, identity, {""})
     return OwnStore(_sign_manifest(conn, identity), pages, Change())
 
 
@@ -264,14 +298,14 @@ def adopt_own_manifest(conn: sqlite3.Connection, incoming: StoreObject) -> dict[
 
 
 def adopt_own_listings(conn: sqlite3.Connection, identity: Identity,
-                       listings: list[Listing], now: int) -> OwnStore:
+                       listings: list[ListingRow], now: int) -> OwnStore:
     """Take back our own listings found on the network and re-sign the store above what the
     network has seen, keeping whatever we listed since the restore."""
     change = Change()
     for listing in listings:
         if listing.vendor == identity.peer_id and not copies.expired(listing.expires, now):
             if insert_listing(conn, listing) is not None:
-                change.added.append(listing.to_json())
+                change.added.append(listing.body)
     own = rebuild_own(conn, identity)
     own.change = change
     return own

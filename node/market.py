@@ -41,6 +41,7 @@ DEFAULT_LISTING_DAYS = 365
 ANTI_ENTROPY_SECONDS = 30.0
 PURGE_SECONDS = 60.0
 RESTORE_WAIT_SECONDS = 60.0
+PROVIDE_GAP = 0.5
 
 
 class MarketService(Service):
@@ -57,6 +58,7 @@ class MarketService(Service):
         self.moderation: Callable[[], dict[str, str]] | None = None
         # more sections of profile.get (e.g. ratings), by peer id
         self.profile_extras: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
+        self.listing_count = 0  # kept current from every change, for node.info
 
     def rpc_methods(self) -> dict[str, Handler]:
         from .market_rpc import market_methods
@@ -64,7 +66,12 @@ class MarketService(Service):
         return market_methods(self)
 
     # ------------------------------------------------------------------ lifecycle
+    def info(self) -> dict[str, Any]:
+        return {"listings": self.listing_count, "pending_stores": len(self.sync._pending)}
+
     async def start(self) -> None:
+        self.listing_count = await self.db.read(
+            lambda c: int(c.execute("SELECT COUNT(*) FROM listings").fetchone()[0]))
         host = self.core.host
         host.serve(CATALOG_PROTOCOL, self.sync.handle_request, MAX_REQUEST)
         gossip = await host.subscribe(STORE_TOPIC, self.sync.validate_gossip)
@@ -82,6 +89,7 @@ class MarketService(Service):
         self._dht_dirty.set()
 
     def _emit(self, change: ms.Change) -> None:
+        self.listing_count += len(change.added) - len(change.removed)
         publish = self.core.events.publish
         for body in change.added:
             publish(listing_event("added", body))
@@ -116,7 +124,7 @@ class MarketService(Service):
 
     async def _greet(self, pid: str) -> None:
         """A new peer: catch up with it, and meet its peers while we have few."""
-        await self.sync.sync_with(pid)
+        await self.sync.reconcile(pid)
         if len(self.core.peers()) < TARGET_PEERS:
             await self._meet_peers_of(pid)
 
@@ -138,7 +146,7 @@ class MarketService(Service):
             peers = self.core.peers()
             if peers:
                 peer = random.choice(peers)
-                await self.sync.sync_with(peer)
+                await self.sync.reconcile(peer)
                 if len(self.core.peers()) < TARGET_PEERS:
                     await self._meet_peers_of(peer)
 
@@ -167,6 +175,7 @@ class MarketService(Service):
                 await self.core.host.provide(provider_key(vendor))
             except (P2PError, RemoteProtocolError) as exc:
                 log.debug("provide %s: %s", vendor[:12], exc)
+            await asyncio.sleep(PROVIDE_GAP)  # a big catch-up does not flood the DHT
 
     async def _purge_loop(self) -> None:
         while True:
@@ -215,7 +224,7 @@ class MarketService(Service):
                 entries.update({lid: h for lid, (_, h) in page.page_entries().items()})
             held = await self.db.read(partial(ms.held_digests, vendor=self.me))
             missing = {lid: h for lid, h in entries.items() if held.get(lid) != h}
-            listings: list[Listing] = []
+            listings: list[ms.ListingRow] = []
 
             async def ask(peer: str, addrs: list[str]) -> set[str]:
                 got = await self.sync.fetch_listings(peer, self.me, missing, addrs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import copies
+from protocol.catalog import StoreSummary, store_bucket
 from protocol.listing import Listing
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
 
@@ -37,26 +38,47 @@ def delete_row(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("DELETE FROM listing_fts WHERE rowid = ?", (rowid,))
 
 
-def insert_listing(conn: sqlite3.Connection, listing: Listing) -> str | None:
+@dataclass(frozen=True)
+class ListingRow:
+    """A verified listing ready to store: what the tables need, prepared once (by a worker
+    process for bulk ingest), so storing it costs no decoding or encoding."""
+
+    vendor: str
+    id: str
+    seq: int
+    expires: int
+    digest: bytes
+    wire: bytes
+    body: dict[str, Any]
+    body_json: str
+
+    @classmethod
+    def of(cls, listing: Listing) -> ListingRow:
+        return cls(listing.vendor, listing.id, listing.seq, listing.expires, listing.digest,
+                   listing.to_wire(), listing.body,
+                   json.dumps(listing.body, separators=(",", ":")))
+
+
+def insert_listing(conn: sqlite3.Connection, listing: Listing | ListingRow) -> str | None:
     """Store ``listing`` in place of any other copy of (vendor, id).
 
     Returns "added", "updated", or None when this exact copy is already stored.
     """
-    body = listing.body
-    row = conn.execute("SELECT rowid, digest FROM listings WHERE vendor = ? AND id = ?",
-                       (listing.vendor, listing.id)).fetchone()
-    if row is not None and bytes(row[1]) == listing.digest:
+    r = listing if isinstance(listing, ListingRow) else ListingRow.of(listing)
+    old = conn.execute("SELECT rowid, digest FROM listings WHERE vendor = ? AND id = ?",
+                       (r.vendor, r.id)).fetchone()
+    if old is not None and bytes(old[1]) == r.digest:
         return None
-    if row is not None:
-        delete_row(conn, row[0])
+    if old is not None:
+        delete_row(conn, old[0])
     cur = conn.execute(
         "INSERT INTO listings (vendor, id, seq, expires, digest, wire, body) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (listing.vendor, listing.id, listing.seq, listing.expires, listing.digest,
-         listing.to_wire(), json.dumps(body, separators=(",", ":"))))
+        (r.vendor, r.id, r.seq, r.expires, r.digest, r.wire, r.body_json))
     conn.execute("INSERT INTO listing_fts (rowid, title, description, tags) VALUES (?, ?, ?, ?)",
-                 (cur.lastrowid, body["title"], body["description"], " ".join(body["tags"])))
-    return "added" if row is None else "updated"
+                 (cur.lastrowid, r.body["title"], r.body["description"],
+                  " ".join(r.body["tags"])))
+    return "added" if old is None else "updated"
 
 
 def _page_range(key: str | None) -> tuple[str, str]:
@@ -114,19 +136,29 @@ def serve_listings(conn: sqlite3.Connection, vendor: str, ids: list[str],
     return out
 
 
+MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
+
+
 def search(conn: sqlite3.Connection, text: str, limit: int,
            now: int) -> list[tuple[dict[str, Any], float]]:
+    """Every word must match, the last as a prefix; results ranked by BM25. A common word
+    matching more than ``MAX_RANKED`` listings ranks only the newest ``MAX_RANKED`` of them, so
+    no query scores a whole market (the cost is bounded, whatever the market's size)."""
     query = fts_query(text)
     if query is None:
         rows = conn.execute(
             "SELECT body, 0.0 FROM listings WHERE expires > ? ORDER BY rowid DESC LIMIT ?",
             (now, limit)).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT l.body, -bm25(listing_fts) AS score FROM listing_fts "
-            "JOIN listings l ON l.rowid = listing_fts.rowid "
-            "WHERE listing_fts MATCH ? AND l.expires > ? "
-            "ORDER BY bm25(listing_fts) LIMIT ?", (query, now, limit)).fetchall()
+        return [(json.loads(b), 0.0) for b, _ in rows]
+    floor = conn.execute(
+        "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
+        "LIMIT 1 OFFSET ?", (query, MAX_RANKED - 1)).fetchone()
+    rows = conn.execute(
+        "SELECT l.body, -bm25(listing_fts) AS score FROM listing_fts "
+        "JOIN listings l ON l.rowid = listing_fts.rowid "
+        "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
+        "ORDER BY bm25(listing_fts) LIMIT ?",
+        (query, floor[0] if floor else 0, now, limit)).fetchall()
     return [(json.loads(b), round(float(s), 6)) for b, s in rows]
 
 
@@ -190,8 +222,9 @@ def raise_counter(conn: sqlite3.Connection, key: str, value: int) -> None:
 
 # ---------------------------------------------------------------------- stores
 def put_store_row(conn: sqlite3.Connection, obj: StoreObject) -> None:
-    conn.execute("INSERT OR REPLACE INTO stores (vendor, kind, seq, wire) VALUES (?, ?, ?, ?)",
-                 (obj.vendor, obj.kind, obj.seq, obj.to_wire()))
+    conn.execute("INSERT OR REPLACE INTO stores (vendor, kind, seq, wire, digest, bucket) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (obj.vendor, obj.kind, obj.seq, obj.to_wire(),
+                                               obj.digest, store_bucket(obj.vendor)))
 
 
 def store_rank(conn: sqlite3.Connection, vendor: str, kind: str) -> tuple[int, bytes] | None:
@@ -230,6 +263,38 @@ def sync_objects(conn: sqlite3.Connection, after: str | None,
         "SELECT vendor, wire FROM stores WHERE vendor > ? ORDER BY vendor, kind LIMIT ?",
         (after or "", limit)).fetchall()
     return [(r[0], bytes(r[1])) for r in rows]
+
+
+_SUMMARY = ("SELECT vendor, MAX(CASE WHEN kind = 'manifest' THEN seq END), "
+            "MAX(CASE WHEN kind = 'manifest' THEN digest END), "
+            "MAX(CASE WHEN kind = 'profile' THEN seq END), "
+            "MAX(CASE WHEN kind = 'profile' THEN digest END) FROM stores ")
+
+
+def _summaries(rows: list[tuple[Any, ...]]) -> list[StoreSummary]:
+    return [(r[0], int(r[1] or 0), bytes(r[2]) if r[2] else None, int(r[3] or 0),
+             bytes(r[4]) if r[4] else None) for r in rows]
+
+
+def store_summaries(conn: sqlite3.Connection) -> list[StoreSummary]:
+    """Every store we know, as (vendor, manifest seq, hash, profile seq, hash)."""
+    return _summaries(conn.execute(_SUMMARY + "GROUP BY vendor").fetchall())
+
+
+def bucket_summaries(conn: sqlite3.Connection, bucket: int, after: str | None,
+                     limit: int) -> list[StoreSummary]:
+    return _summaries(conn.execute(
+        _SUMMARY + "WHERE bucket = ? AND vendor > ? GROUP BY vendor ORDER BY vendor LIMIT ?",
+        (bucket, after or "", limit)).fetchall())
+
+
+def stores_of(conn: sqlite3.Connection, vendors: list[str]) -> list[bytes]:
+    out: list[bytes] = []
+    for vendor in vendors:
+        out.extend(bytes(r[0]) for r in conn.execute(
+            "SELECT wire FROM stores WHERE vendor = ? AND kind IN ('manifest', 'profile')",
+            (vendor,)))
+    return out
 
 
 def store_vendors(conn: sqlite3.Connection) -> list[str]:

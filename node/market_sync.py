@@ -19,15 +19,20 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from protocol.catalog import (
+    BUCKETS,
     MAX_IDS,
     MAX_PEERS,
     MAX_REQUEST,
     MAX_RESPONSE,
+    MAX_STORE_VENDORS,
+    MAX_SUMMARY,
     MAX_SYNC_OBJECTS,
+    bucket_digests,
     make_request,
-    next_cursor,
+    parse_digest,
     parse_request,
     parse_response,
+    parse_summary,
     sync_page,
 )
 from protocol.errors import RemoteProtocolError
@@ -39,55 +44,16 @@ from protocol.store import MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, StoreObject
 from . import manifest_store as mfs
 from . import market_store as ms
 from .p2p import P2PError
+from .verify_work import check_listings, check_pages, check_store_objects
 
 if TYPE_CHECKING:
     from .core import NodeCore
 
 log = logging.getLogger("torv.sync")
-INGEST_WORKERS = 4
+INGEST_WORKERS = 8  # stores ingested at once: mostly waiting on peers and the disk
+DIGEST_TTL = 2.0
 MAX_PENDING_VENDORS = 10_000
 MAX_SYNC_PAGES = 1000
-
-
-def verify_listings(wires: list[bytes], vendor: str,
-                    wanted: dict[str, bytes]) -> tuple[list[Listing], list[str]]:
-    """Decode and verify listings (blocking: run in a thread); keep those the store wants."""
-    good, bad = [], []
-    for wire in wires:
-        try:
-            listing = Listing.from_wire(wire)
-            if listing.vendor != vendor or wanted.get(listing.id) != listing.digest:
-                raise RemoteProtocolError("listing does not match the vendor's store")
-        except RemoteProtocolError as exc:
-            bad.append(str(exc))
-            continue
-        good.append(listing)
-    return good, bad
-
-
-def verify_pages(wires: list[bytes], vendor: str,
-                 wanted: dict[str, bytes]) -> tuple[list[StoreObject], list[str]]:
-    good, bad = [], []
-    for wire in wires:
-        try:
-            page = StoreObject.from_wire(wire, PAGE_TYPE)
-            if page.vendor != vendor or wanted.get(page.page_name) != page.digest:
-                raise RemoteProtocolError("page does not match the vendor's manifest")
-        except RemoteProtocolError as exc:
-            bad.append(str(exc))
-            continue
-        good.append(page)
-    return good, bad
-
-
-def verify_store_objects(wires: list[bytes]) -> tuple[list[StoreObject], list[str]]:
-    good, bad = [], []
-    for wire in wires:
-        try:
-            good.append(StoreObject.from_wire(wire))
-        except RemoteProtocolError as exc:
-            bad.append(str(exc))
-    return good, bad
 
 
 def verify_bundle(from_peer: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
@@ -154,6 +120,9 @@ class CatalogSync:
         self._pending: OrderedDict[str, tuple[StoreObject, str | None, list[bytes]]] = \
             OrderedDict()
         self._pending_ready = asyncio.Event()
+        self._inflight: dict[str, tuple[int, bytes]] = {}
+        self._reconciling: set[str] = set()
+        self._digest: tuple[float, int, list[bytes]] | None = None
         self.dropped = 0
 
     def reject(self, where: str, why: str) -> None:
@@ -179,6 +148,20 @@ class CatalogSync:
             pages = await self.db.read(
                 lambda c: mfs.serve_pages(c, req["vendor"], req["keys"]))
             return {"pages": pages}
+        if req["op"] == "digest":
+            count, buckets = await self.digest()
+            return {"count": count, "buckets": buckets}
+        if req["op"] == "summary":
+            summaries = await self.db.read(partial(
+                ms.bucket_summaries, bucket=req["bucket"], after=req.get("after"),
+                limit=MAX_SUMMARY + 1))
+            more = len(summaries) > MAX_SUMMARY
+            summaries = summaries[:MAX_SUMMARY]
+            return {"stores": [list(r) for r in summaries],
+                    "next": summaries[-1][0] if more and summaries else None}
+        if req["op"] == "stores":
+            return {"objects": await self.db.read(partial(ms.stores_of,
+                                                          vendors=req["vendors"]))}
         peers = []
         for pid in self.core.peers():
             if pid != peer:
@@ -197,6 +180,10 @@ class CatalogSync:
     def offer(self, obj: StoreObject, source: str | None, extras: list[bytes]) -> None:
         """Queue a verified manifest (and what came with it); a newer one for the same vendor
         replaces the queued one, so a burst of updates costs one ingest."""
+        rank = (obj.seq, obj.to_wire())
+        busy = self._inflight.get(obj.vendor)
+        if busy is not None and rank <= busy:
+            return  # that copy (or a better one) is being ingested right now
         queued = self._pending.get(obj.vendor)
         if queued is not None:
             if (obj.seq, obj.to_wire()) > (queued[0].seq, queued[0].to_wire()):
@@ -213,8 +200,12 @@ class CatalogSync:
             while not self._pending:
                 self._pending_ready.clear()
                 await self._pending_ready.wait()
-            _, (obj, source, extras) = self._pending.popitem(last=False)
-            await self.ingest(obj, source, Extras.trusted(extras))
+            vendor, (obj, source, extras) = self._pending.popitem(last=False)
+            self._inflight[vendor] = (obj.seq, obj.to_wire())
+            try:
+                await self.ingest(obj, source, Extras.trusted(extras))
+            finally:
+                self._inflight.pop(vendor, None)
 
     # ------------------------------------------------------------------ ingesting
     async def ingest(self, obj: StoreObject, source: str | None,
@@ -247,7 +238,8 @@ class CatalogSync:
                 missing = await self.db.read(partial(mfs.missing_listings, vendor=vendor))
             if not missing:
                 return 0
-            got = await self._store_listings(vendor, [x for x in extras.listings.values()
+            got = await self._store_listings(vendor, [ms.ListingRow.of(x) for x in
+                                                      extras.listings.values()
                                                       if missing.get(x.id) == x.digest])
             for lid in got:
                 missing.pop(lid, None)
@@ -263,7 +255,8 @@ class CatalogSync:
         async def ask(peer: str, addrs: list[str]) -> set[str]:
             items = await self._ask(peer, "pages", MAX_RESPONSE, addrs, vendor=vendor,
                                     keys=sorted(need)[:MAX_PAGES])
-            good, bad = await asyncio.to_thread(verify_pages, items, vendor, need)
+            indices, bad = await self.core.verify(check_pages, items, vendor, need)
+            good = [StoreObject.from_trusted(items[i], PAGE_TYPE) for i in indices]
             for why in bad:
                 self.reject("fetch", why)
             found.extend(good)
@@ -289,7 +282,8 @@ class CatalogSync:
             self._announce_copy(vendor)
         return got
 
-    async def _store_listings(self, vendor: str, listings: list[Listing]) -> set[str]:
+    async def _store_listings(self, vendor: str,
+                              listings: list[ms.ListingRow]) -> set[str]:
         if not listings:
             return set()
         now = self.core.now()
@@ -328,16 +322,16 @@ class CatalogSync:
         return found[:16]
 
     async def fetch_listings(self, peer: str, vendor: str, wanted: dict[str, bytes],
-                             addrs: list[str] | None = None) -> list[Listing]:
+                             addrs: list[str] | None = None) -> list[ms.ListingRow]:
         """Ask ``peer`` for the listings ``wanted``; the verified ones that match."""
-        out: list[Listing] = []
+        out: list[ms.ListingRow] = []
         ids = sorted(wanted)
         for start in range(0, len(ids), MAX_IDS):
             items = await self._ask(peer, "listings", MAX_RESPONSE, addrs, vendor=vendor,
                                     ids=ids[start:start + MAX_IDS])
             if not items:
                 continue
-            good, bad = await asyncio.to_thread(verify_listings, items, vendor, wanted)
+            good, bad = await self.core.verify(check_listings, items, vendor, wanted)
             for why in bad:
                 self.reject("fetch", why)
             out.extend(good)
@@ -349,35 +343,96 @@ class CatalogSync:
             self.provide_queue.put_nowait(vendor)
 
     # ------------------------------------------------------------------ anti-entropy
-    async def sync_with(self, peer: str) -> int:
-        """Page through everything ``peer`` knows and ingest what is new to us."""
-        got = 0
+    async def digest(self) -> tuple[int, list[bytes]]:
+        """(store count, bucket digests) of what we hold; recomputed at most every 2 s."""
+        now = asyncio.get_running_loop().time()
+        if self._digest is None or now - self._digest[0] > DIGEST_TTL:
+            rows = await self.db.read(ms.store_summaries)
+            buckets = await self.core.cpu(bucket_digests, rows)
+            self._digest = (now, len(rows), buckets)
+        return self._digest[1], self._digest[2]
+
+    async def reconcile(self, peer: str) -> int:
+        """Anti-entropy with ``peer``: compare bucket digests (a few hundred bytes when we
+        agree), list only the differing buckets, fetch only the stores that may be newer than
+        ours, and queue them for ingest. Returns how many stores were queued."""
+        if peer in self._reconciling:
+            return 0  # never ask again for what we are still working through
+        self._reconciling.add(peer)
+        try:
+            resp = await self._ask_raw(peer, "digest", MAX_REQUEST)
+            if resp is None:
+                return 0
+            try:
+                theirs = parse_digest(resp)
+            except RemoteProtocolError as exc:
+                self.reject("stream", str(exc))
+                return 0
+            _, ours = await self.digest()
+            differing = [b for b in range(BUCKETS) if theirs[b] != ours[b]]
+            if not differing:
+                return 0
+            if len(differing) > BUCKETS // 2:  # a big catch-up ahead: start the checkers now
+                self.core.warm_workers()
+            mine = {r[0]: r for r in await self.db.read(ms.store_summaries)}
+            wanted: list[str] = []
+            for bucket in differing:
+                wanted += await self._bucket_news(peer, bucket, mine)
+            queued = 0
+            for start in range(0, len(wanted), MAX_STORE_VENDORS):
+                queued += await self._take_stores(peer, wanted[start:start + MAX_STORE_VENDORS])
+            return queued
+        finally:
+            self._reconciling.discard(peer)
+
+    async def _bucket_news(self, peer: str, bucket: int,
+                           mine: dict[str, Any]) -> list[str]:
+        """Vendors of one bucket whose store at ``peer`` may be newer than ours."""
+        out: list[str] = []
         after: str | None = None
         for _ in range(MAX_SYNC_PAGES):
-            params = {} if after is None else {"after": after}
-            resp = await self._ask_raw(peer, "sync", MAX_RESPONSE, None, **params)
+            params: dict[str, Any] = {"bucket": bucket}
+            if after is not None:
+                params["after"] = after
+            resp = await self._ask_raw(peer, "summary", MAX_RESPONSE, **params)
             if resp is None:
                 break
             try:
-                wires = parse_response("sync", resp)
-                cursor = next_cursor(resp)
+                entries, cursor = parse_summary(bucket, resp)
             except RemoteProtocolError as exc:
                 self.reject("stream", str(exc))
                 break
-            fresh = await self._unknown(wires)
-            objects, bad = await asyncio.to_thread(verify_store_objects, fresh)
-            for why in bad:
-                self.reject("stream", why)
-            for obj in objects:
-                got += await self.ingest(obj, peer)
+            for vendor, mseq, mhash, pseq, phash in entries:
+                own = mine.get(vendor, (vendor, 0, None, 0, None))
+                if _may_win(mseq, mhash, own[1], own[2]) or _may_win(pseq, phash, own[3],
+                                                                        own[4]):
+                    out.append(vendor)
             if cursor is None or (after is not None and cursor <= after):
                 break
             after = cursor
-        return got
+        return out
+
+    async def _take_stores(self, peer: str, vendors: list[str]) -> int:
+        items = await self._ask(peer, "stores", MAX_RESPONSE, vendors=vendors)
+        fresh = await self._unknown(items)
+        indices, bad = await self.core.verify(check_store_objects, fresh)
+        objects = [StoreObject.from_trusted_any(fresh[i]) for i in indices]
+        for why in bad:
+            self.reject("stream", why)
+        queued = 0
+        for obj in objects:
+            if obj.vendor not in vendors or obj.kind == PAGE_TYPE:
+                self.reject("stream", "stores answered with a store that was not asked for")
+            elif obj.kind == PROFILE_TYPE or obj.vendor == self.me:
+                await self.ingest(obj, peer)
+            else:
+                self.offer(obj, peer, [])
+                queued += 1
+        return queued
 
     async def _unknown(self, wires: list[bytes]) -> list[bytes]:
         """The objects we do not already hold byte for byte (those need no second look)."""
-        keys = await asyncio.to_thread(_store_keys, wires)
+        keys = await self.core.cpu(_store_keys, wires)
 
         def check(conn: Any) -> list[bytes]:
             out = []
@@ -414,3 +469,11 @@ class CatalogSync:
         except RemoteProtocolError as exc:
             self.reject("stream", str(exc))
         return []
+
+
+def _may_win(seq: int, digest: bytes | None, own_seq: int, own_digest: bytes | None) -> bool:
+    """Whether a copy summarised as (seq, hash) may beat ours: newer, or a different copy of
+    the same seq (the tie is decided by bytes, which we need to see)."""
+    if digest is None or digest == own_digest:
+        return False
+    return own_digest is None or seq > own_seq or seq == own_seq

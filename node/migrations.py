@@ -8,12 +8,14 @@ refused rather than guessed at.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from protocol.catalog import store_bucket
 from protocol.errors import RemoteProtocolError
 from protocol.listing import Listing
 
@@ -77,6 +79,12 @@ def _v2(conn: sqlite3.Connection, data_dir: Path) -> None:
     me = _own_peer_id(data_dir)
     old = [w for (w, v) in conn.execute("SELECT wire, vendor FROM listings") if v == me]
     conn.execute("DELETE FROM stores WHERE kind = 'manifest'")
+    conn.execute("ALTER TABLE stores ADD COLUMN digest BLOB")
+    conn.execute("ALTER TABLE stores ADD COLUMN bucket INTEGER")
+    for vendor, kind, wire in conn.execute("SELECT vendor, kind, wire FROM stores").fetchall():
+        conn.execute("UPDATE stores SET digest = ?, bucket = ? WHERE vendor = ? AND kind = ?",
+                     (hashlib.sha256(bytes(wire)).digest(), store_bucket(vendor), vendor, kind))
+    conn.execute("CREATE INDEX stores_bucket ON stores(bucket, vendor)")
     conn.execute("DROP TABLE listings")
     conn.execute("DROP TABLE listing_fts")
     for stmt in V2_SCHEMA.split(";"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,12 @@ from wallet.chain import CoreRpcBackend, parse_chain_rpc
 from wallet.errors import BadPassphrase
 from wallet.networks import get_network
 
-from .core import DEFAULT_LISTEN, NodeConfig, NodeCore
+from .core import NodeConfig, NodeCore
 from .db import DB_NAME, Database
+from .defaults import DEFAULT_LISTEN
 from .events import DEFAULT_QUEUE
 from .identity_file import resolve_identity
+from .loopwatch import LoopWatch
 from .market import MarketService
 from .p2p import configure_libp2p_logging
 from .rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
@@ -26,6 +29,7 @@ from .trade_service import TradeOptions, TradingService
 from .wallet_service import WalletHolder, WalletService
 
 log = logging.getLogger("torv.runner")
+LOOP_WATCH_ENV = "TORV_LOOP_WATCH"  # a threshold in ms: log every longer stall of the loop
 
 
 @dataclass
@@ -73,8 +77,18 @@ async def attach_chain(opts: RunOptions, holder: WalletHolder, peer_id: str) -> 
         await holder.wallet.sync_watch()
 
 
+async def _report_stalls(watch: LoopWatch) -> None:
+    while True:
+        await asyncio.sleep(1)
+        watch.report()
+
+
 async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
     configure_libp2p_logging()
+    watch: LoopWatch | None = None
+    if os.environ.get(LOOP_WATCH_ENV):
+        watch = LoopWatch(float(os.environ[LOOP_WATCH_ENV]) / 1000)
+        watch.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,6 +110,8 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         core.add(WalletService(core, holder))
         core.add(TradingService(core, holder, market, opts.trade))
         await core.start()
+        if watch is not None:
+            core.spawn(_report_stalls(watch), "loop watch")
         server = RpcServer(core, opts.event_queue)
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
@@ -118,5 +134,7 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         elif holder is not None and holder.backend is not None:
             await holder.backend.close()
         await db.close()
+        if watch is not None:
+            await watch.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

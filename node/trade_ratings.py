@@ -48,7 +48,7 @@ class Ratings:
         good = 0
         for proof in proofs:
             try:
-                rating = await asyncio.to_thread(pr.verify, proof)
+                rating = await self.svc.core.cpu(pr.verify, proof)
             except RemoteProtocolError as exc:
                 self.svc.core.reject("order", f"rating: {exc}")
                 continue

@@ -187,7 +187,7 @@ class TradingService(Service):
                 found = await self.db.read(partial(ts.ratings, vendor=arg, limit=MAX_RATINGS))
                 return {"ratings": [x["proof"] for x in found]}
             wires = arg
-            incoming = await asyncio.to_thread(c.from_history, wires)
+            incoming = await self.core.cpu(c.from_history, wires)
             role = incoming.role_of(self.me)
             if role is None:
                 raise RemoteProtocolError("this node is not a party to that order")

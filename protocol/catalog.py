@@ -13,12 +13,20 @@ its write side; the responder writes one response and closes the stream. Request
 - ``{"op": "listings", "vendor": peer_id, "ids": [listing ids]}`` -> ``{"listings": [wire]}``:
   the unexpired listings it holds of that vendor (a vendor's own or a cached copy).
 - ``{"op": "peers"}`` -> ``{"peers": [{"id": peer_id, "addrs": [multiaddr]}]}``: peer exchange.
+- ``{"op": "digest"}`` -> ``{"count": int, "buckets": [bin(8) x 16]}``: a summary of every store
+  it knows, in 16 buckets (``store_bucket``); two nodes that agree exchange just this.
+- ``{"op": "summary", "bucket": 0..15, "after"?: peer_id}`` -> ``{"stores": [[vendor,
+  manifest seq, manifest hash | nil, profile seq, profile hash | nil]], "next": peer_id | nil}``:
+  the stores of one bucket, ordered by vendor, at most ``MAX_SUMMARY`` a page.
+- ``{"op": "stores", "vendors": [peer_id]}`` -> ``{"objects": [wire]}``: the manifests and
+  profiles it holds of those vendors (at most ``MAX_STORE_VENDORS``).
 
 A response may instead be ``{"error": "text"}``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from . import canonical
@@ -26,7 +34,7 @@ from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import is_peer_id
 from .listing import LISTING_ID_RE
-from .store import MAX_PAGES, PAGE_KEY_RE
+from .store import MAX_PAGE_KEY, MAX_PAGES, PAGE_KEY_RE
 
 MAX_REQUEST = 64 * 1024
 MAX_RESPONSE = 16 * 1024 * 1024
@@ -36,7 +44,38 @@ SYNC_PAGE_BYTES = 8 * 1024 * 1024  # leaves room for framing under MAX_RESPONSE
 MAX_PEERS = 50
 MAX_PEER_ADDRS = 8
 MAX_ADDR_LEN = 256
-OPS = ("sync", "listings", "pages", "peers")
+MAX_SUMMARY = 2000
+MAX_STORE_VENDORS = 100
+BUCKETS = 16
+OPS = ("sync", "listings", "pages", "peers", "digest", "summary", "stores")
+
+# (vendor, manifest seq, manifest hash or None, profile seq, profile hash or None)
+StoreSummary = tuple[str, int, bytes | None, int, bytes | None]
+
+
+def store_bucket(vendor: str) -> int:
+    """Which of the 16 digest buckets a vendor's store falls in: the top four bits of
+    sha256(vendor peer id)."""
+    return hashlib.sha256(vendor.encode()).digest()[0] >> 4
+
+
+def bucket_digests(stores: list[StoreSummary]) -> list[bytes]:
+    """The 16 bucket digests of ``stores``: for each bucket, the first 8 bytes of sha256 over
+    its stores ordered by vendor, each as vendor || manifest hash || profile hash (32 zero
+    bytes for a missing one); 8 zero bytes for an empty bucket."""
+    groups: list[list[StoreSummary]] = [[] for _ in range(BUCKETS)]
+    for entry in stores:
+        groups[store_bucket(entry[0])].append(entry)
+    out = []
+    for group in groups:
+        if not group:
+            out.append(b"\x00" * 8)
+            continue
+        h = hashlib.sha256()
+        for vendor, _, mhash, _, phash in sorted(group):
+            h.update(vendor.encode() + (mhash or b"\x00" * 32) + (phash or b"\x00" * 32))
+        out.append(h.digest()[:8])
+    return out
 
 
 def encode_varint(n: int) -> bytes:
@@ -90,9 +129,24 @@ def parse_request(
     if not isinstance(req, dict) or req.get("op") not in OPS:
         bad("unknown op")
     op = req["op"]
-    if op == "peers":
+    if op in ("peers", "digest"):
         if set(req) != {"op"}:
             bad("unexpected fields")
+    elif op == "summary":
+        if not {"op", "bucket"} <= set(req) <= {"op", "bucket", "after"}:
+            bad("summary takes bucket and after")
+        if not isinstance(req["bucket"], int) or isinstance(req["bucket"], bool) or not (
+                0 <= req["bucket"] < BUCKETS):
+            bad(f"bucket must be 0..{BUCKETS - 1}")
+        if "after" in req and not is_peer_id(req["after"]):
+            bad("after is not a peer id")
+    elif op == "stores":
+        if set(req) != {"op", "vendors"}:
+            bad("stores takes vendors")
+        vendors = req["vendors"]
+        if not isinstance(vendors, list) or len(vendors) > MAX_STORE_VENDORS or not all(
+                is_peer_id(v) for v in vendors):
+            bad(f"vendors must be at most {MAX_STORE_VENDORS} peer ids")
     elif op == "sync":
         if not set(req) <= {"op", "after"}:
             bad("sync takes only after")
@@ -106,7 +160,7 @@ def parse_request(
         keys = req["keys"]
         if not isinstance(keys, list) or len(keys) > MAX_PAGES:
             bad(f"keys must be a list of at most {MAX_PAGES}")
-        if not all(isinstance(k, str) and len(k) == 2 and PAGE_KEY_RE.fullmatch(k)
+        if not all(isinstance(k, str) and len(k) <= MAX_PAGE_KEY and PAGE_KEY_RE.fullmatch(k)
                    for k in keys):
             bad("keys must be page keys")
     else:
@@ -148,6 +202,38 @@ def sync_page(objects: list[tuple[str, bytes]], more: bool = False) -> dict[str,
     return {"objects": out, "next": objects[-1][0] if more and objects else None}
 
 
+def parse_digest(resp: Any) -> list[bytes]:
+    if not isinstance(resp, dict):
+        raise RemoteProtocolError("catalog response must be a map")
+    if "error" in resp:
+        raise RemoteProtocolError(f"peer refused: {str(resp['error'])[:200]}")
+    buckets = resp.get("buckets")
+    if set(resp) != {"count", "buckets"} or not isinstance(resp["count"], int) or not (
+            isinstance(buckets, list) and len(buckets) == BUCKETS
+            and all(isinstance(b, bytes) and len(b) == 8 for b in buckets)):
+        raise RemoteProtocolError(f"a digest is {{count, buckets: {BUCKETS} x bin(8)}}")
+    return list(buckets)
+
+
+def parse_summary(bucket: int, resp: Any) -> tuple[list[StoreSummary], str | None]:
+    entries = parse_response("summary", resp)
+    out: list[StoreSummary] = []
+    for e in entries:
+        if not isinstance(e, list) or len(e) != 5:
+            raise RemoteProtocolError("a summary entry is [vendor, mseq, mhash, pseq, phash]")
+        vendor, mseq, mhash, pseq, phash = e
+        f.peer_id(RemoteProtocolError, "summary.vendor", vendor)
+        if store_bucket(vendor) != bucket:
+            raise RemoteProtocolError("a summary entry from another bucket")
+        for seq in (mseq, pseq):
+            f.integer(RemoteProtocolError, "summary.seq", seq)
+        for h in (mhash, phash):
+            if h is not None:
+                f.raw(RemoteProtocolError, "summary.hash", h, 32, 32)
+        out.append((vendor, mseq, mhash, pseq, phash))
+    return out, next_cursor(resp)
+
+
 def parse_response(op: str, resp: Any) -> list[Any]:
     """The payload list of a response to ``op``; RemoteProtocolError if malformed/an error."""
     if not isinstance(resp, dict):
@@ -155,8 +241,10 @@ def parse_response(op: str, resp: Any) -> list[Any]:
     if "error" in resp:
         raise RemoteProtocolError(f"peer refused: {str(resp['error'])[:200]}")
     field, limit = {"sync": ("objects", MAX_SYNC_OBJECTS), "listings": ("listings", MAX_IDS),
-                    "pages": ("pages", MAX_PAGES), "peers": ("peers", MAX_PEERS)}[op]
-    expected = {field, "next"} if op == "sync" else {field}
+                    "pages": ("pages", MAX_PAGES), "peers": ("peers", MAX_PEERS),
+                    "summary": ("stores", MAX_SUMMARY),
+                    "stores": ("objects", 2 * MAX_STORE_VENDORS)}[op]
+    expected = {field, "next"} if op in ("sync", "summary") else {field}
     items = resp.get(field)
     if set(resp) != expected or not isinstance(items, list) or len(items) > limit:
         raise RemoteProtocolError(f"catalog response needs a list '{field}' of <= {limit}")
@@ -170,7 +258,7 @@ def parse_response(op: str, resp: Any) -> list[Any]:
                 raise RemoteProtocolError(f"a peer entry holds at most {MAX_PEER_ADDRS} addrs")
             for a in addrs:
                 f.text(RemoteProtocolError, "peers.addrs", a, MAX_ADDR_LEN, 1)
-    elif not all(isinstance(x, bytes) for x in items):
+    elif op != "summary" and not all(isinstance(x, bytes) for x in items):
         raise RemoteProtocolError(f"{field} must be byte strings")
     return list(items)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import base58
 import nacl.exceptions
@@ -23,16 +24,15 @@ PEER_ID_LENGTH = 52
 _PEER_ID_RE = re.compile(r"12D3KooW[1-9A-HJ-NP-Za-km-z]{44}")
 
 
+@lru_cache(maxsize=4096)
 def peer_id_from_public_key(public_key: bytes) -> str:
     if len(public_key) != 32:
         raise LocalProtocolError("an Ed25519 public key is 32 bytes")
     return base58.b58encode(_PEER_ID_PREFIX + public_key).decode("ascii")
 
 
-def public_key_from_peer_id(peer_id: str) -> bytes:
-    """The Ed25519 key embedded in a peer ID. RemoteProtocolError if it holds none."""
-    if not isinstance(peer_id, str) or not _PEER_ID_RE.fullmatch(peer_id):
-        raise RemoteProtocolError("not an Ed25519 peer id (52 base58 characters, 12D3KooW...)")
+@lru_cache(maxsize=4096)
+def _public_key(peer_id: str) -> bytes:
     try:
         raw = base58.b58decode(peer_id.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -40,6 +40,13 @@ def public_key_from_peer_id(peer_id: str) -> bytes:
     if len(raw) != 38 or not raw.startswith(_PEER_ID_PREFIX):
         raise RemoteProtocolError("peer id does not embed an Ed25519 key")
     return raw[len(_PEER_ID_PREFIX) :]
+
+
+def public_key_from_peer_id(peer_id: str) -> bytes:
+    """The Ed25519 key embedded in a peer ID. RemoteProtocolError if it holds none."""
+    if not isinstance(peer_id, str) or not _PEER_ID_RE.fullmatch(peer_id):
+        raise RemoteProtocolError("not an Ed25519 peer id (52 base58 characters, 12D3KooW...)")
+    return _public_key(peer_id)  # checked whole first: only 52-character strings are cached
 
 
 def is_peer_id(value: object) -> bool:

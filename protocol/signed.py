@@ -7,7 +7,7 @@ for one type of object can never be replayed as another.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import canonical
@@ -32,24 +32,30 @@ class SignedObject:
     body: dict[str, Any]
     signer: bytes
     sig: bytes
+    # the canonical encoding, kept from decoding or creating so it is never computed twice
+    wire: bytes = field(default=b"", compare=False, repr=False)
 
     @classmethod
     def create(
         cls, identity: Identity, obj_type: str, version: int, body: dict[str, Any]
     ) -> SignedObject:
         sig = identity.sign(signing_input(obj_type, version, body))
-        return cls(obj_type, version, canonical.decode(canonical.encode(body)),
-                   identity.public_key, sig)
+        obj = cls(obj_type, version, canonical.decode(canonical.encode(body)),
+                  identity.public_key, sig)
+        return replace(obj, wire=obj._encode())
 
     @property
     def signer_peer_id(self) -> str:
         return peer_id_from_public_key(self.signer)
 
-    def to_wire(self) -> bytes:
+    def _encode(self) -> bytes:
         return canonical.encode(
             {"type": self.type, "v": self.version, "body": self.body,
              "signer": self.signer, "sig": self.sig}
         )
+
+    def to_wire(self) -> bytes:
+        return self.wire or self._encode()
 
     @property
     def digest(self) -> bytes:
@@ -62,18 +68,18 @@ class SignedObject:
     ) -> SignedObject:
         """Decode and verify. Raises RemoteProtocolError on any defect."""
         raw = canonical.decode(data, max_size=max_size)
-        return cls.from_value(raw, expected_type)
+        return replace(cls.from_value(raw, expected_type), wire=bytes(data))
 
     @classmethod
     def from_trusted(cls, data: bytes, expected_type: str | None = None) -> SignedObject:
-        """Decode an object this node verified before storing it: no signature check."""
-        return cls.from_value(canonical.decode(data, max_size=MAX_SIGNED_SIZE), expected_type,
-                              verify_signature=False)
+        """Decode an object this node verified (and found canonical) before storing it: no
+        signature check, no canonical re-encoding."""
+        return replace(cls.from_value(canonical.decode_trusted(data), expected_type,
+                                      verify_signature=False), wire=bytes(data))
 
     @classmethod
     def from_trusted_large(cls, data: bytes, expected_type: str, max_size: int) -> SignedObject:
-        return cls.from_value(canonical.decode(data, max_size=max_size), expected_type,
-                              verify_signature=False)
+        return cls.from_trusted(data, expected_type)
 
     @classmethod
     def from_value(cls, raw: Any, expected_type: str | None = None,

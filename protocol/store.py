@@ -1,15 +1,18 @@
 """A vendor's profile, and its store: a manifest of pages of listing entries.
 
 A store is signed in two levels so that it can hold tens of thousands of listings and one
-change costs the same whatever its size: a listing belongs to the page named by the first two
-hex characters of its id (at most 256 pages, each of at most ``MAX_PAGE_LISTINGS`` entries
-``id -> {seq, hash}``), and the manifest maps each non-empty page to the sha256 of its encoded
-form. A change re-signs one page and the manifest.
+change costs the same whatever its size. A page holds the entries ``id -> {seq, hash}`` of the
+listings whose id starts with its key (0 to 4 hex characters; at most ``MAX_PAGE_LISTINGS``
+entries); the manifest maps each page key to the sha256 of the page's encoded form, and its
+keys are prefix-free, so every listing id belongs to at most one page. A small store is one
+page (key ""); a vendor splits a page into its 16 children when it outgrows the limit. A
+change re-signs one page and the manifest.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +29,9 @@ VERSIONS = {PROFILE_TYPE: 1, MANIFEST_TYPE: 2, PAGE_TYPE: 1}
 MAX_NAME = 64
 MAX_ABOUT = 2000
 MAX_PAGE_LISTINGS = 500
-MAX_PAGES = 256
-PAGE_KEY_RE = re.compile(r"[0-9a-f]{2}")
+MAX_PAGES = 1024
+MAX_PAGE_KEY = 4
+PAGE_KEY_RE = re.compile(r"[0-9a-f]{0,4}")
 MAX_PROFILE_ADDRS = 8
 MAX_ADDR_LEN = 256
 MAX_MODERATOR_DESCRIPTION = 500
@@ -64,9 +68,29 @@ def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     return b
 
 
-def page_key(listing_id: str) -> str:
-    """The page a listing belongs to: the first two hex characters of its id."""
-    return listing_id[:2]
+def page_for(listing_id: str, keys: Iterable[str]) -> str | None:
+    """The key among ``keys`` (prefix-free) that a listing id starts with, if any."""
+    held = set(keys)
+    for n in range(MAX_PAGE_KEY + 1):
+        if listing_id[:n] in held:
+            return listing_id[:n]
+    return None
+
+
+def new_page_key(listing_id: str, keys: Iterable[str]) -> str:
+    """The key of a new page for a listing no page holds: its shortest prefix that overlaps no
+    existing page."""
+    held = list(keys)
+    for n in range(MAX_PAGE_KEY + 1):
+        prefix = listing_id[:n]
+        if not any(k.startswith(prefix) for k in held):
+            return prefix
+    raise LocalProtocolError("the store has no room for this listing id", field="id")
+
+
+def _prefix_free(keys: Iterable[str]) -> bool:
+    ordered = sorted(keys)
+    return all(not b.startswith(a) for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
@@ -77,22 +101,26 @@ def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     if not isinstance(pages, dict) or len(pages) > MAX_PAGES:
         f.fail(err, "pages", f"must map at most {MAX_PAGES} page keys")
     for key, digest in pages.items():
-        f.pattern(err, "pages", key, PAGE_KEY_RE, 2, "keyed by two lower-case hex characters")
+        f.pattern(err, "pages", key, PAGE_KEY_RE, MAX_PAGE_KEY,
+                  "keyed by 0 to 4 lower-case hex characters")
         f.raw(err, f"pages.{key}", digest, 32, 32)
+    if not _prefix_free(pages):
+        f.fail(err, "pages", "no page key may be the prefix of another")
     return b
 
 
 def _check_page(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "page", body, {"vendor", "page", "listings"})
     f.peer_id(err, "vendor", b["vendor"])
-    key = f.pattern(err, "page", b["page"], PAGE_KEY_RE, 2, "two lower-case hex characters")
+    key = f.pattern(err, "page", b["page"], PAGE_KEY_RE, MAX_PAGE_KEY,
+                    "0 to 4 lower-case hex characters")
     entries = b["listings"]
     if not isinstance(entries, dict) or not 1 <= len(entries) <= MAX_PAGE_LISTINGS:
         f.fail(err, "listings", f"must map 1 to {MAX_PAGE_LISTINGS} listing ids")
     for lid, entry in entries.items():
         f.pattern(err, "listings", lid, LISTING_ID_RE, 32, "keyed by listing ids")
-        if page_key(lid) != key:
-            f.fail(err, "listings", f"listing {lid} does not belong in page {key}")
+        if not lid.startswith(key):
+            f.fail(err, "listings", f"listing {lid} does not belong in page {key!r}")
         e = f.exact_keys(err, f"listings.{lid}", entry, {"seq", "hash"})
         f.integer(err, f"listings.{lid}.seq", e["seq"], 1)
         f.raw(err, f"listings.{lid}.hash", e["hash"], 32, 32)
@@ -213,14 +241,25 @@ class StoreObject:
         return {k: (int(v["seq"]), bytes(v["hash"])) for k, v in self.body["listings"].items()}
 
 
+def partition(entries: dict[str, tuple[int, bytes]], key: str = ""
+              ) -> dict[str, dict[str, tuple[int, bytes]]]:
+    """Split ``entries`` (all starting with ``key``) into pages of at most
+    ``MAX_PAGE_LISTINGS``: one page if they fit, else the 16 children of ``key``, recursively
+    (empty pages left out)."""
+    if len(entries) <= MAX_PAGE_LISTINGS or len(key) >= MAX_PAGE_KEY:
+        return {key: entries} if entries else {}
+    out: dict[str, dict[str, tuple[int, bytes]]] = {}
+    for digit in "0123456789abcdef":
+        child = key + digit
+        out.update(partition({k: v for k, v in entries.items() if k.startswith(child)}, child))
+    return out
+
+
 def build_store(identity: Identity, seq: int, entries: dict[str, tuple[int, bytes]]
                 ) -> tuple[StoreObject, list[StoreObject]]:
     """A whole store at once: the pages of ``entries`` (listing id -> (seq, hash)) and the
     manifest naming them."""
-    by_page: dict[str, dict[str, tuple[int, bytes]]] = {}
-    for lid, entry in entries.items():
-        by_page.setdefault(page_key(lid), {})[lid] = entry
-    pages = [StoreObject.page(identity, key, listings) for key, listings in sorted(
-        by_page.items())]
+    pages = [StoreObject.page(identity, key, listings)
+             for key, listings in sorted(partition(entries).items())]
     manifest = StoreObject.manifest(identity, seq, {p.page_name: p.digest for p in pages})
     return manifest, pages

@@ -147,10 +147,10 @@ async def test_a_newer_manifest_removes_and_replaces(stores: list[Database]) -> 
     lamp2 = listing(ALICE, "1" * 32, "Brass lamp", seq=2)
     outcome, pages = await apply(db, manifest(ALICE, 2, lamp2))
     assert outcome.replaced and pages.to_fetch == {lamp2.id: lamp2.digest}
-    # the chair's page is gone with it; the lamp's old copy too, but as an update in
-    # waiting, not a removal
-    assert outcome.change.removed == [(ALICE.peer_id, "2" * 32)]
-    assert pages.change.removed == []
+    # the new page drops the chair; the lamp's old copy too, but as an update in waiting,
+    # not a removal
+    assert outcome.change.removed == []
+    assert pages.change.removed == [(ALICE.peer_id, "2" * 32)]
     await receive(db, lamp)  # the old copy is no longer admitted
     assert (await state(db, ALICE.peer_id))[2] == []
     change = await db.write(partial(mfs.put_listings, listings=[lamp2], now=NOW))
@@ -210,3 +210,58 @@ async def test_expired_listings_are_purged_never_stored_or_refetched(
     assert await db.read(lambda c: ms.serve_listings(c, ALICE.peer_id, ["1" * 32], NOW + 10)) == []
     again = await db.read(partial(mfs.missing_listings, vendor=ALICE.peer_id))
     assert again == {}  # the expired copies are not asked for again
+
+
+def test_pages_split_past_the_limit_and_keys_stay_prefix_free() -> None:
+    import hashlib
+
+    from protocol.errors import LocalProtocolError, RemoteProtocolError
+    from protocol.signed import SignedObject
+    from protocol.store import MAX_PAGE_LISTINGS, PAGE_TYPE, new_page_key, page_for, partition
+
+    ids = [hashlib.sha256(str(i).encode()).hexdigest()[:32] for i in range(9000)]
+    entries = {lid: (1, bytes(32)) for lid in ids}
+    parts = partition(entries)
+    assert all(len(v) <= MAX_PAGE_LISTINGS for v in parts.values())
+    assert sum(len(v) for v in parts.values()) == len(entries)
+    assert {page_for(lid, parts) for lid in entries} == set(parts)
+    assert len(parts) == 256 and all(len(k) == 2 for k in parts)  # 9000 > 16 x 500
+    small = partition(dict(list(entries.items())[:10]))
+    assert list(small) == [""]  # a small store is one page
+    assert len(partition(dict(list(entries.items())[:5000]))) == 16
+    manifest, pages = build_store(ALICE, 1, entries)
+    assert set(manifest.manifest_pages()) == set(parts)
+    assert new_page_key("f" * 32, ["0", "1"]) == "f"
+    assert new_page_key("f" * 32, []) == ""
+    assert new_page_key("0f" + "0" * 30, ["00", "01"]) == "0f"
+    assert page_for("abc" + "0" * 29, ["a", "b"]) == "a"
+    with pytest.raises(LocalProtocolError, match="prefix"):
+        StoreObject.manifest(ALICE, 1, {"a": bytes(32), "ab": bytes(32)})
+    bad = SignedObject.create(ALICE, "manifest", 2, {"vendor": ALICE.peer_id, "seq": 1,
+                                                     "pages": {"": bytes(32), "0": bytes(32)}})
+    with pytest.raises(RemoteProtocolError, match="prefix"):
+        StoreObject.from_wire(bad.to_wire())
+    assert pages[0].kind == PAGE_TYPE
+
+
+async def test_a_store_that_splits_its_pages_keeps_its_listings(stores: list[Database]) -> None:
+    """A vendor's single page splits in two levels: nothing it still lists is dropped."""
+    db = stores[0]
+    items = [listing(ALICE, f"{i:02x}" + "0" * 30, f"Thing {i}") for i in range(0, 256, 16)]
+    await receive(db, manifest(ALICE, 1, *items))
+    for x in items:
+        await receive(db, x)
+    one = Store(*build_store(ALICE, 2, {x.id: (x.seq, x.digest) for x in items}))
+    split = {p.page_name: p for p in one.pages}
+    assert list(split) == [""]
+    from protocol.store import partition
+
+    halves = partition({x.id: (x.seq, x.digest) for x in items}, "")
+    assert list(halves) == [""]  # too few to split by themselves: sign two by hand
+    pages = [StoreObject.page(ALICE, k, {x.id: (x.seq, x.digest) for x in items
+                                         if x.id.startswith(k)}) for k in "0123456789abcdef"]
+    two = Store(StoreObject.manifest(ALICE, 3, {p.page_name: p.digest for p in pages}), pages)
+    outcome, applied = await apply(db, two)
+    assert outcome.change.removed == [] and applied.change.removed == []
+    assert applied.to_fetch == {}
+    assert len((await state(db, ALICE.peer_id))[2]) == len(items)
