@@ -7,6 +7,7 @@ CSV and segwit are active once the chain is past height 432, so ``start`` mines 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -99,6 +100,16 @@ class Regtest:
                     out["scriptPubKey"].get("address") == address:
                 return txid, int(out["n"])
         raise RegtestError("funding output not found")
+
+    # from async code (tests, the demo): the same calls on a worker thread, never on the loop
+    async def arpc(self, method: str, *params: Any, wallet: str | None = None) -> Any:
+        return await asyncio.to_thread(self.rpc, method, *params, wallet=wallet)
+
+    async def amine(self, blocks: int) -> list[str]:
+        return await asyncio.to_thread(self.mine, blocks)
+
+    async def afund(self, address: str, sats: int) -> tuple[str, int]:
+        return await asyncio.to_thread(self.fund, address, sats)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -4,11 +4,15 @@ import os
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
+import functools
+import inspect
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from node.loopwatch import LoopWatch
 from node.regtest import Regtest
 
 
@@ -20,3 +24,38 @@ def regtest() -> Iterator[Regtest]:
     chain = Regtest().start()
     yield chain
     chain.stop()
+
+
+# ---------------------------------------------------------------------- the loop watch
+LOOP_STALL_LIMIT = 0.1  # an in-process test fails if it blocked its event loop longer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "loop_stall_ok(reason): the test may block its loop "
+                            "(third-party code, not Torv's)")
+
+
+def _watched(fn: Any) -> Any:
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        watch = LoopWatch(LOOP_STALL_LIMIT)
+        watch.start()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            await watch.stop()
+            if watch.stalls:
+                stall, stack = max(watch.stalls)
+                pytest.fail(f"the event loop was blocked for {stall * 1000:.0f} ms "
+                            f"(limit {LOOP_STALL_LIMIT * 1000:.0f} ms) at:\n{stack}")
+
+    return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test runs under a loop watch (``node.loopwatch``)."""
+    for item in items:
+        fn = getattr(item, "obj", None)
+        if (isinstance(item, pytest.Function) and inspect.iscoroutinefunction(fn)
+                and item.get_closest_marker("loop_stall_ok") is None):
+            item.obj = _watched(fn)

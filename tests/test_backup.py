@@ -4,6 +4,7 @@ and carries on above the sequence numbers the network has seen."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -48,7 +49,7 @@ async def test_restore_brings_back_identity_profile_and_store(tmp_path: Path) ->
         assert await vendor.stop() == 0
         shutil.rmtree(vendor.data_dir)  # the laptop is gone; the words are not
 
-        restored = subprocess.run(
+        restored = await asyncio.to_thread(subprocess.run,
             [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir",
              str(vendor.data_dir), "--chain", "litecoin-regtest"], input=words + "\n",
             capture_output=True, text=True, env={**os.environ, **WALLET}, cwd=ROOT, timeout=60)

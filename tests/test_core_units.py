@@ -92,6 +92,7 @@ async def test_chain_backend_timeout_is_a_chain_error(silent_server: int) -> Non
     await backend.close()
 
 
+@pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")
 async def test_the_tui_survives_a_node_that_does_not_answer(silent_server: int) -> None:
     app = TorvApp(RpcClient(f"http://127.0.0.1:{silent_server}/rpc", "t", timeout=0.3))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -50,10 +50,10 @@ class Trade:
         self.terms = EscrowTerms(keys[0], keys[1], keys[2], timeout)
         self.ws = self.terms.witness_script()
         self.address = NET.address(self.terms.script_pubkey())
-        txid, vout = regtest.fund(self.address, ESCROWED)
-        regtest.mine(1)
+        txid, vout = await regtest.afund(self.address, ESCROWED)
+        await regtest.amine(1)
         self.utxo = EscrowUtxo(txid, vout, ESCROWED, self.ws)
-        self.payee = regtest.rpc("getnewaddress", wallet="miner")
+        self.payee = await regtest.arpc("getnewaddress", wallet="miner")
         self.agreed = [Payment(bytes(NET.script_for(self.payee).data), ESCROWED - FEE)]
         return self
 
@@ -73,8 +73,8 @@ async def test_two_of_three_paths_spend(tmp_path: Path, regtest: Regtest, chain:
     result = await trade.buyer.finalize_release(signed, timeout_path=False, broadcast=False)
     assert await chain.test_accept(result["hex"]) == (True, "")
     txid = await chain.broadcast(result["hex"])
-    regtest.mine(1)
-    tx = regtest.rpc("getrawtransaction", txid, True)
+    await regtest.amine(1)
+    tx = await regtest.arpc("getrawtransaction", txid, True)
     assert tx["confirmations"] == 1
     assert int(tx["vout"][0]["value"] * 10**8) == ESCROWED - FEE
 
@@ -101,11 +101,11 @@ async def test_vendor_alone_only_after_the_timeout(
     raw = (await trade.vendor.finalize_release([signed], timeout_path=True,
                                                broadcast=False))["hex"]
     assert await chain.test_accept(raw) == (False, "non-BIP68-final")
-    regtest.mine(TIMEOUT - 2)  # N-1 confirmations
-    conf = regtest.rpc("getrawtransaction", trade.utxo.txid, True)["confirmations"]
+    await regtest.amine(TIMEOUT - 2)  # N-1 confirmations
+    conf = (await regtest.arpc("getrawtransaction", trade.utxo.txid, True))["confirmations"]
     assert conf == TIMEOUT - 1
     assert await chain.test_accept(raw) == (False, "non-BIP68-final")
-    regtest.mine(1)  # N confirmations
+    await regtest.amine(1)  # N confirmations
     assert await chain.test_accept(raw) == (True, "")
     await chain.broadcast(raw)
     # the buyer cannot use the timeout branch: its signature does not satisfy it
@@ -119,7 +119,7 @@ async def test_signer_refuses_altered_outputs_and_overcap_fees(
     tmp_path: Path, regtest: Regtest, make_wallet: MakeWallet  # noqa: F811
 ) -> None:
     trade = await Trade.make(tmp_path, regtest, make_wallet)
-    thief = Payment(bytes(NET.script_for(regtest.rpc("getnewaddress", wallet="miner")).data),
+    thief = Payment(bytes(NET.script_for(await regtest.arpc("getnewaddress", wallet="miner")).data),
                     ESCROWED - FEE)
     altered = build_release(trade.utxo, [thief])
     with pytest.raises(RefusedToSign, match="outputs differ"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pty
 import select
@@ -45,7 +46,7 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
         os.chdir(Path(__file__).resolve().parent.parent)
         os.execve(sys.executable, cmd, env)
     try:
-        prompt = read_until(fd, b"passphrase", 60)
+        prompt = await asyncio.to_thread(read_until, fd, b"passphrase", 60)
         assert b"New wallet passphrase" in prompt
         os.write(fd, b"typed at the prompt\n")
         async def cookie_written() -> bool:
@@ -60,7 +61,7 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
             await wait_for(unlocked, 60, what="wallet created from the prompt")
             await client.call("wallet.lock")
             await client.call("wallet.unlock", passphrase="typed at the prompt")
-        echoed = read_until(fd, b"never", 0.5)
+        echoed = await asyncio.to_thread(read_until, fd, b"never", 0.5)
         assert b"typed at the prompt" not in prompt + echoed  # not echoed, not logged
     finally:
         os.kill(pid, signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -62,7 +63,8 @@ async def test_cookie_is_private_and_token_required(node: NodeProc) -> None:
 
 
 async def test_rpc_binds_loopback_only(node: NodeProc) -> None:
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=False).stdout
+    out = (await asyncio.to_thread(subprocess.run, ["ss", "-ltnH"], capture_output=True,
+                                   text=True, check=False)).stdout
     port = node.info["rpc_port"]
     lines = [ln for ln in out.splitlines() if f":{port} " in ln]
     assert lines and all("127.0.0.1:" in ln for ln in lines)
@@ -151,12 +153,15 @@ async def test_profile(node: NodeProc) -> None:
 async def test_cli_rpc(node: NodeProc) -> None:
     cmd = [sys.executable, "-m", "node.cli", "rpc", "--data-dir", str(node.data_dir)]
     root = Path(__file__).resolve().parent.parent
-    ok = subprocess.run(cmd + ["node.info"], capture_output=True, text=True, cwd=root)
+    ok = await asyncio.to_thread(subprocess.run, cmd + ["node.info"], capture_output=True,
+                                 text=True, cwd=root)
     assert ok.returncode == 0 and json.loads(ok.stdout)["peer_id"] == node.peer_id
-    bad = subprocess.run(cmd + ["listing.get", '{"id": "zz"}'], capture_output=True, text=True,
+    bad = await asyncio.to_thread(subprocess.run, cmd + ["listing.get", '{"id": "zz"}'],
+                                  capture_output=True, text=True,
                          cwd=root)
     assert bad.returncode != 0 and "id" in bad.stderr
-    notjson = subprocess.run(cmd + ["node.info", "{"], capture_output=True, text=True, cwd=root)
+    notjson = await asyncio.to_thread(subprocess.run, cmd + ["node.info", "{"],
+                                      capture_output=True, text=True, cwd=root)
     assert notjson.returncode == 2
 
 
@@ -174,13 +179,15 @@ async def test_node_refuses_bad_startup_options(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     base = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(tmp_path),
             "--rpc-port", "0"]
-    bad_listen = subprocess.run(base + ["--listen", "garbage"], capture_output=True, text=True,
+    bad_listen = await asyncio.to_thread(subprocess.run, base + ["--listen", "garbage"],
+                                         capture_output=True, text=True,
                                 cwd=root, timeout=60)
     assert bad_listen.returncode == 1 and "bad --listen address" in bad_listen.stderr
-    bad_chain = subprocess.run(base + ["--chain", "dogecoin"], capture_output=True, text=True,
+    bad_chain = await asyncio.to_thread(subprocess.run, base + ["--chain", "dogecoin"],
+                                        capture_output=True, text=True,
                                cwd=root, timeout=60)
     assert bad_chain.returncode == 2 and "invalid choice" in bad_chain.stderr
-    unreachable = subprocess.run(
+    unreachable = await asyncio.to_thread(subprocess.run,
         base + ["--listen", "/ip4/127.0.0.1/tcp/0", "--chain", "litecoin-regtest",
                 "--chain-rpc", "http://u:p@127.0.0.1:1"], capture_output=True, text=True,
         cwd=root, timeout=60)

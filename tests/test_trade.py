@@ -66,7 +66,7 @@ async def test_happy_path(market: Market) -> None:
     assert kinds == ["ORDER", "ORDER_CONFIRMATION", "PAYMENT", "FULFILLMENT", "COMPLETION"]
     gained = await balance(vendor) - vendor_before
     assert 0 < made["amount_due"] - gained < 20_000  # the whole escrow less a release fee
-    tx = market.regtest.rpc("getrawtransaction", done["txid"], True)
+    tx = await market.regtest.arpc("getrawtransaction", done["txid"], True)
     assert tx["confirmations"] >= 1
     ratings = await buyer.call("rating.list", vendor=vendor.peer_id)
     assert [(x["order_id"], x["rating"], x["review"]) for x in ratings] == [
@@ -141,7 +141,7 @@ async def test_refund_after_payment_restores_the_buyer(market: Market) -> None:
         lost = before - await balance(market.buyer)
         return 0 < lost < 30_000  # only the two network fees are gone
     await wait_for(restored, 30, what="the buyer's balance to be restored less fees")
-    tx = market.regtest.rpc("getrawtransaction", refunded["txid"], True)
+    tx = await market.regtest.arpc("getrawtransaction", refunded["txid"], True)
     assert tx["confirmations"] >= 1 and len(tx["vout"]) == 1
 
 
@@ -190,7 +190,7 @@ async def test_timeout_the_vendor_claims_alone_after_n_blocks(market: Market) ->
     assert claimed["state"] == "PAYMENT_FINALIZED"
     await market.mine(1)
     await reach([market.buyer, market.moderator], oid, "PAYMENT_FINALIZED")
-    tx = market.regtest.rpc("getrawtransaction", claimed["txid"], True)
+    tx = await market.regtest.arpc("getrawtransaction", claimed["txid"], True)
     assert tx["confirmations"] >= 1 and tx["vin"][0]["sequence"] == 24
 
 
@@ -248,7 +248,7 @@ async def _dispute(market: Market, seen: list[dict[str, Any]]) -> None:
     assert accepted["state"] == "RESOLVED"
     await market.mine(1)
     await reach([market.buyer, market.moderator], oid, "RESOLVED")
-    tx = market.regtest.rpc("getrawtransaction", accepted["txid"], True)
+    tx = await market.regtest.arpc("getrawtransaction", accepted["txid"], True)
     paid = {o["scriptPubKey"]["addresses"][0]: round(o["value"] * 10**8) for o in tx["vout"]}
     assert paid == payout
     amount = decided["funding"]["amount"]

@@ -91,7 +91,8 @@ async def test_kill_9_at_every_step_loses_nothing(market: Market) -> None:
         gained = await balance(vendor) - vendor_before
         return due <= spent < due + 20_000 and due - 20_000 < gained <= due
     await wait_for(settled, 60, what="one payment and one release, no more")
-    assert market.regtest.rpc("getrawtransaction", done["txid"], True)["confirmations"] >= 1
+    tx = await market.regtest.arpc("getrawtransaction", done["txid"], True)
+    assert tx["confirmations"] >= 1
 
 
 async def test_a_paid_order_advances_when_its_payment_message_is_lost(market: Market) -> None:
@@ -108,7 +109,7 @@ async def test_a_paid_order_advances_when_its_payment_message_is_lost(market: Ma
     try:
         # the buyer's funding reaches the chain, its PAYMENT message never leaves its node
         due = (await vendor.call("order.get", order_id=oid))["amount_due"]
-        market.regtest.fund(escrow, due)
+        await market.regtest.afund(escrow, due)
         await market.mine(1)
         await reach([vendor, market.moderator], oid, "AWAITING_FULFILLMENT", timeout=60)
         got = await vendor.call("order.get", order_id=oid)

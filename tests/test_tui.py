@@ -14,7 +14,8 @@ from tui.client import RpcClient
 
 from .cluster import NodeProc, sample_listing, start_cluster, wait_for
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"),
+              pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -19,7 +19,8 @@ from tui.order_screen import OrderScreen
 from .cluster import wait_for
 from .trade_kit import Market, reach, start_market
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"),
+              pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

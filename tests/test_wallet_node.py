@@ -64,7 +64,7 @@ async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> N
     recorder = asyncio.create_task(record())
     try:
         await wait_for(lambda: _has(seen, "stream.open"), 10, what="the event stream")
-        regtest.fund(addr, 200_000_000)
+        await regtest.afund(addr, 200_000_000)
 
         async def pending() -> bool:
             return (await balance(wnode))["unconfirmed"] == 200_000_000
@@ -75,16 +75,16 @@ async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> N
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
         await events.close()
-    regtest.mine(1)
+    await regtest.amine(1)
 
     async def confirmed() -> bool:
         return (await balance(wnode)) == {"confirmed": 200_000_000, "unconfirmed": 0}
     await wait_for(confirmed, 30, what="confirmed balance")
 
-    payee = regtest.rpc("getnewaddress", wallet="miner")
+    payee = await regtest.arpc("getnewaddress", wallet="miner")
     txid = (await wnode.call("wallet.send", address=payee, amount=50_000_000))["txid"]
-    regtest.mine(1)
-    tx = regtest.rpc("getrawtransaction", txid, True)
+    await regtest.amine(1)
+    tx = await regtest.arpc("getrawtransaction", txid, True)
     assert tx["confirmations"] == 1
     paid = [o for o in tx["vout"] if o["scriptPubKey"].get("addresses") == [payee]]
     assert int(paid[0]["value"] * 10**8) == 50_000_000
@@ -133,15 +133,15 @@ async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: P
     assert escrow["timeout_blocks"] == 25920
     assert parse_witness_script(bytes.fromhex(escrow["witness_script"])).vendor.hex() == \
         vendor_key
-    txid, vout = regtest.fund(escrow["address"], 30_000_000)
-    regtest.mine(1)
+    txid, vout = await regtest.afund(escrow["address"], 30_000_000)
+    await regtest.amine(1)
 
     async def funded() -> Any:
         st = await wnode.call("escrow.status", address=escrow["address"])
         return st["utxos"] and st["utxos"][0]["confirmations"] >= 1
     await wait_for(funded, 30, what="escrow funding seen")
 
-    payee = regtest.rpc("getnewaddress", wallet="miner")
+    payee = await regtest.arpc("getnewaddress", wallet="miner")
     outputs = [{"address": payee, "amount": 29_990_000}]
     built = await wnode.call("escrow.release_psbt", txid=txid, vout=vout, amount=30_000_000,
                              witness_script=escrow["witness_script"], outputs=outputs)
@@ -158,8 +158,8 @@ async def test_escrow_through_rpc(wnode: NodeProc, regtest: Regtest, tmp_path: P
         await wnode.call("escrow.finalize", psbts=[by_buyer, by_vendor], broadcast=0)
     assert err.value.code == -32602 and "broadcast" in err.value.message
     done = await wnode.call("escrow.finalize", psbts=[by_buyer, by_vendor], broadcast=True)
-    regtest.mine(1)
-    assert regtest.rpc("getrawtransaction", done["txid"], True)["confirmations"] == 1
+    await regtest.amine(1)
+    assert (await regtest.arpc("getrawtransaction", done["txid"], True))["confirmations"] == 1
 
 
 async def test_secrets_never_in_logs_or_errors(wnode: NodeProc) -> None:
