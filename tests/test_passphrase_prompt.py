@@ -65,6 +65,6 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
         assert b"typed at the prompt" not in prompt + echoed  # not echoed, not logged
     finally:
         os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
+        await asyncio.to_thread(os.waitpid, pid, 0)
         os.close(fd)
 
