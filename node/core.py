@@ -200,8 +200,8 @@ class NodeCore:
         self.events.close()
         await self.host.stop()
         self._cpu.shutdown(wait=False, cancel_futures=True)
-        if self._procs is not None:
-            self._procs.shutdown(wait=True, cancel_futures=True)
+        if self._procs is not None:  # joining the workers blocks: not on the loop
+            await asyncio.to_thread(self._procs.shutdown, wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ peers
     def peers(self) -> list[str]:

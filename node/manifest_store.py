@@ -15,7 +15,7 @@ from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.store import (
     MANIFEST_TYPE,
-    MAX_PAGE_LISTINGS,
+    PAGE_TARGET,
     PAGE_TYPE,
     StoreObject,
     new_page_key,
@@ -231,7 +231,7 @@ def _sign_pages(conn: sqlite3.Connection, identity: Identity, keys: set[str]
     for key in sorted(keys):
         entries = listing_versions(conn, me, key)
         conn.execute("DELETE FROM store_pages WHERE vendor = ? AND page = ?", (me, key))
-        parts = partition(entries, key) if len(entries) > MAX_PAGE_LISTINGS else (
+        parts = partition(entries, key) if len(entries) > PAGE_TARGET else (
             {key: entries} if entries else {})
         for part_key, part in sorted(parts.items()):
             page = StoreObject.page(identity, part_key, part)

@@ -42,6 +42,7 @@ ANTI_ENTROPY_SECONDS = 30.0
 PURGE_SECONDS = 60.0
 RESTORE_WAIT_SECONDS = 60.0
 PROVIDE_GAP = 0.5
+DHT_PUT_DELAY = 2.0  # gossip carries changes at once; the DHT copy follows within seconds
 
 
 class MarketService(Service):
@@ -157,6 +158,8 @@ class MarketService(Service):
                 await asyncio.wait_for(self._dht_dirty.wait(), REPUBLISH_SECONDS)
             except TimeoutError:
                 pass
+            self._dht_dirty.clear()
+            await asyncio.sleep(DHT_PUT_DELAY)  # a burst of changes costs one put, not many
             self._dht_dirty.clear()
             for kind in (PROFILE_TYPE, MANIFEST_TYPE):
                 obj = await self.db.read(partial(ms.get_store, vendor=self.me, kind=kind))

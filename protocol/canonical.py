@@ -21,25 +21,35 @@ _INT_MAX = 2**64 - 1
 
 
 def _normalise(value: Any, depth: int) -> Any:
+    """``value`` with every map's keys sorted (Python orders strings by code point, which is
+    the UTF-8 byte order), tuples as lists, and every type and range checked."""
     if depth > MAX_DEPTH:
         raise LocalProtocolError("object nested too deeply")
-    if value is None or isinstance(value, bool | str | bytes):
+    t = type(value)
+    if t is str or t is bytes or t is bool or value is None:
         return value
-    if isinstance(value, int):
+    if t is int:
         if not _INT_MIN <= value <= _INT_MAX:
             raise LocalProtocolError(f"integer out of range: {value}")
         return value
-    if isinstance(value, list | tuple):
+    if t is dict:
+        out = {}
+        for key in sorted(value, key=_key):
+            out[key] = _normalise(value[key], depth + 1)
+        return out
+    if t is list or t is tuple:
         return [_normalise(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        items = []
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise LocalProtocolError(f"map keys must be strings, not {type(k).__name__}")
-            items.append((k.encode("utf-8"), k, _normalise(v, depth + 1)))
-        items.sort(key=lambda kv: kv[0])
-        return dict((k, v) for _, k, v in items)
-    raise LocalProtocolError(f"type {type(value).__name__} is not allowed in canonical form")
+    base: Any
+    for base in (bool, int, str, bytes, dict, list, tuple):  # subclasses: as their base type
+        if isinstance(value, base):
+            return _normalise(base(value), depth)
+    raise LocalProtocolError(f"type {t.__name__} is not allowed in canonical form")
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str:
+        raise LocalProtocolError(f"map keys must be strings, not {type(key).__name__}")
+    return str(key)
 
 
 def encode(value: Any) -> bytes:

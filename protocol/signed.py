@@ -39,9 +39,10 @@ class SignedObject:
     def create(
         cls, identity: Identity, obj_type: str, version: int, body: dict[str, Any]
     ) -> SignedObject:
-        sig = identity.sign(signing_input(obj_type, version, body))
-        obj = cls(obj_type, version, canonical.decode(canonical.encode(body)),
-                  identity.public_key, sig)
+        encoded = canonical.encode(body)
+        sig = identity.sign(domain(obj_type, version) + encoded)
+        # the body as a decoder will see it (tuples as lists...): our own canonical encoding
+        obj = cls(obj_type, version, canonical.decode_trusted(encoded), identity.public_key, sig)
         return replace(obj, wire=obj._encode())
 
     @property

@@ -241,17 +241,22 @@ class StoreObject:
         return {k: (int(v["seq"]), bytes(v["hash"])) for k, v in self.body["listings"].items()}
 
 
-def partition(entries: dict[str, tuple[int, bytes]], key: str = ""
-              ) -> dict[str, dict[str, tuple[int, bytes]]]:
-    """Split ``entries`` (all starting with ``key``) into pages of at most
-    ``MAX_PAGE_LISTINGS``: one page if they fit, else the 16 children of ``key``, recursively
-    (empty pages left out)."""
-    if len(entries) <= MAX_PAGE_LISTINGS or len(key) >= MAX_PAGE_KEY:
+# How Torv cuts its own store: pages of at most 64 entries, so that re-signing one after a
+# change stays cheap (receivers accept any valid cut, up to MAX_PAGE_LISTINGS a page).
+PAGE_TARGET = 64
+
+
+def partition(entries: dict[str, tuple[int, bytes]], key: str = "",
+              limit: int = PAGE_TARGET) -> dict[str, dict[str, tuple[int, bytes]]]:
+    """Split ``entries`` (all starting with ``key``) into pages of at most ``limit``: one page
+    if they fit, else the 16 children of ``key``, recursively (empty pages left out)."""
+    if len(entries) <= limit or len(key) >= MAX_PAGE_KEY:
         return {key: entries} if entries else {}
     out: dict[str, dict[str, tuple[int, bytes]]] = {}
     for digit in "0123456789abcdef":
         child = key + digit
-        out.update(partition({k: v for k, v in entries.items() if k.startswith(child)}, child))
+        out.update(partition({k: v for k, v in entries.items() if k.startswith(child)}, child,
+                             limit))
     return out
 
 

@@ -221,16 +221,18 @@ def test_pages_split_past_the_limit_and_keys_stay_prefix_free() -> None:
 
     ids = [hashlib.sha256(str(i).encode()).hexdigest()[:32] for i in range(9000)]
     entries = {lid: (1, bytes(32)) for lid in ids}
-    parts = partition(entries)
+    parts = partition(entries, limit=MAX_PAGE_LISTINGS)
     assert all(len(v) <= MAX_PAGE_LISTINGS for v in parts.values())
     assert sum(len(v) for v in parts.values()) == len(entries)
     assert {page_for(lid, parts) for lid in entries} == set(parts)
     assert len(parts) == 256 and all(len(k) == 2 for k in parts)  # 9000 > 16 x 500
     small = partition(dict(list(entries.items())[:10]))
     assert list(small) == [""]  # a small store is one page
-    assert len(partition(dict(list(entries.items())[:5000]))) == 16
+    assert len(partition(dict(list(entries.items())[:5000]), limit=MAX_PAGE_LISTINGS)) == 16
+    own = partition(entries)  # Torv's own cut: pages of at most 64
+    assert all(len(v) <= 64 for v in own.values()) and len(own) == 256
     manifest, pages = build_store(ALICE, 1, entries)
-    assert set(manifest.manifest_pages()) == set(parts)
+    assert set(manifest.manifest_pages()) == set(own)
     assert new_page_key("f" * 32, ["0", "1"]) == "f"
     assert new_page_key("f" * 32, []) == ""
     assert new_page_key("0f" + "0" * 30, ["00", "01"]) == "0f"
