@@ -108,7 +108,7 @@ async def plain_run(n: int, messages: int) -> dict[str, Any]:
     got: dict[str, list[float]] = {}
     readers = []
     try:
-        for i in range(n):
+        for _i in range(n):
             dial = ([addrs[0]] + random.sample(addrs[1:], min(len(addrs) - 1, 7))) if addrs else []
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, str(ROOT / "bench" / "plain_gossip.py"), str(free_port()),
