@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.p2p import DhtRecordRules, P2PHost  # noqa: E402
+from node.p2p import DhtRecordRules, P2PHost, Verdict  # noqa: E402
 
 TOPIC = "bench/plain/1"
 
@@ -27,7 +27,7 @@ async def main(port: int, dial: list[str]) -> None:
     host = P2PHost(secrets.token_bytes(32), [f"/ip4/127.0.0.1/tcp/{port}"],
                    dht_rules={"bench": rules}, on_reject=lambda w, y: None)
     await host.start()
-    queue = await host.subscribe(TOPIC, lambda peer, data: True)
+    queue = await host.subscribe(TOPIC, lambda origin, via, data: Verdict.ACCEPT)
     for addr in dial:
         try:
             await host.connect(addr)

@@ -38,7 +38,7 @@ VERSION = "0.2.0"
 TARGET_PEERS = 8
 PEER_POLL_SECONDS = 0.5
 BULK_VERIFY = 64  # batches at least this big are checked in a worker process
-REJECT_KINDS = ("gossip", "dht", "stream", "fetch", "order")
+REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order")
 
 
 @dataclass
@@ -256,6 +256,7 @@ class NodeCore:
             "peers": len(self.peers()),
             "rejected": self.rejected.as_dict(),
             "dropped_gossip": self.host.dropped_gossip,
+            "banned_peers": len(self.host.banned),
         }
         for service in self.services:
             section = service.info()
@@ -270,7 +271,9 @@ class NodeCore:
 
         async def node_peers(params: dict[str, Any]) -> Any:
             Params(params, set())
-            return [{"peer_id": pid, "addrs": self.peer_addrs(pid)} for pid in self.peers()]
+            return [{"peer_id": pid, "addrs": self.peer_addrs(pid),
+                     "gossip_score": round(self.host.gossip_score(pid), 2)}
+                    for pid in self.peers()]
 
         async def node_connect(params: dict[str, Any]) -> Any:
             p = Params(params, {"addr"})

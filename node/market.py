@@ -21,7 +21,6 @@ from protocol.records import (
     REPUBLISH_SECONDS,
     STORE_TOPIC,
     dht_key,
-    gossip_bundle,
     parse_gossip,
     provider_key,
     validate_record,
@@ -33,6 +32,7 @@ from . import market_store as ms
 from .core import TARGET_PEERS, NodeCore
 from .events import ListingRemoved, listing_event
 from .market_sync import INGEST_WORKERS, CatalogSync
+from .own_gossip import OwnGossip
 from .p2p import GossipMessage, P2PError
 from .services import Handler, NotFound, Service
 
@@ -60,6 +60,7 @@ class MarketService(Service):
         # more sections of profile.get (e.g. ratings), by peer id
         self.profile_extras: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
         self.listing_count = 0  # kept current from every change, for node.info
+        self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
 
     def rpc_methods(self) -> dict[str, Handler]:
         from .market_rpc import market_methods
@@ -68,7 +69,10 @@ class MarketService(Service):
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
-        return {"listings": self.listing_count, "pending_stores": len(self.sync._pending)}
+        return {"listings": self.listing_count, "pending_stores": len(self.sync._pending),
+                "ingest_dropped": self.sync.dropped, "gossip_ignored": self.sync.ignored,
+                "own_gossip": {"sent": self.own_gossip.sent,
+                               "coalesced": self.own_gossip.coalesced}}
 
     async def start(self) -> None:
         self.listing_count = await self.db.read(
@@ -79,6 +83,7 @@ class MarketService(Service):
         self.core.on_new_peer(self._greet)
         spawn = self.core.spawn
         spawn(self._gossip_loop(gossip), "gossip")
+        spawn(self.own_gossip.run(), "own gossip")
         for i in range(INGEST_WORKERS):
             spawn(self.sync.ingest_worker(), f"ingest {i}")
         spawn(self._dht_loop(), "dht republish")
@@ -110,7 +115,7 @@ class MarketService(Service):
                 self.core.reject("gossip", str(exc))
                 continue
             if obj.kind == MANIFEST_TYPE:
-                self.sync.offer(obj, msg.from_peer, wires[1:])
+                self.sync.offer(obj, msg.from_peer, wires[1:], msg.via)
             else:
                 await self.sync.ingest(obj, msg.from_peer)
 
@@ -242,12 +247,9 @@ class MarketService(Service):
         await self._announce(own)
 
     async def _announce(self, own: mfs.OwnStore, listing: Listing | None = None) -> None:
-        extras = [p.to_wire() for p in own.pages] + ([listing.to_wire()] if listing else [])
-        try:
-            await self.core.host.publish(STORE_TOPIC, gossip_bundle(own.manifest.to_wire(),
-                                                                    extras))
-        except (P2PError, RemoteProtocolError) as exc:
-            log.warning("gossip publish failed (peers will catch up by sync): %s", exc)
+        self.own_gossip.offer(MANIFEST_TYPE, own.manifest.to_wire(),
+                              {p.page_name: p.to_wire() for p in own.pages},
+                              {listing.id: listing.to_wire()} if listing else None)
         self._dht_dirty.set()
 
     async def _publish_own(self, upsert: Listing | None, delete: frozenset[str]) -> StoreObject:
@@ -305,10 +307,7 @@ class MarketService(Service):
 
         profile = await self.db.write(make)
         self._dht_dirty.set()
-        try:
-            await self.core.host.publish(STORE_TOPIC, gossip_bundle(profile.to_wire(), []))
-        except (P2PError, RemoteProtocolError) as exc:
-            log.debug("gossip of our profile failed (peers will catch up by sync): %s", exc)
+        self.own_gossip.offer(PROFILE_TYPE, profile.to_wire())
         return profile
 
     async def profile_json(self, profile: StoreObject) -> dict[str, Any]:

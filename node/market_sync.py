@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -37,13 +38,14 @@ from protocol.catalog import (
 )
 from protocol.errors import RemoteProtocolError
 from protocol.listing import Listing
-from protocol.records import CATALOG_PROTOCOL, parse_gossip, provider_key
+from protocol.rates import StoreRates
+from protocol.records import CATALOG_PROTOCOL, peek_bundle, provider_key, verify_bundle
 from protocol.signed import SignedObject
 from protocol.store import MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, StoreObject
 
 from . import manifest_store as mfs
 from . import market_store as ms
-from .p2p import P2PError
+from .p2p import P2PError, Verdict
 from .verify_work import check_listings, check_pages, check_store_objects
 
 if TYPE_CHECKING:
@@ -53,24 +55,11 @@ log = logging.getLogger("torv.sync")
 INGEST_WORKERS = 8  # stores ingested at once: mostly waiting on peers and the disk
 DIGEST_TTL = 2.0
 MAX_PENDING_VENDORS = 10_000
+# No one peer may fill more than this share of the ingest queue (a catalog peer offering
+# thousands of stores, or one connection relaying the manifests of thousands of identities).
+PEER_SHARE = MAX_PENDING_VENDORS // 8
+MAX_KNOWN_SEQS = 50_000
 MAX_SYNC_PAGES = 1000
-
-
-def verify_bundle(from_peer: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
-    """A gossip message: its manifest or profile, signed by the peer that published it, and
-    extra pages and listings of that vendor, all verified (RemoteProtocolError otherwise)."""
-    wires = parse_gossip(data)
-    first = StoreObject.from_wire(wires[0])
-    if first.kind == PAGE_TYPE:
-        raise RemoteProtocolError("a gossip message starts with a manifest or a profile")
-    if first.vendor != from_peer:
-        raise RemoteProtocolError(f"{first.kind} gossiped by someone other than its vendor")
-    for wire in wires[1:]:
-        so = SignedObject.from_wire(wire)
-        if so.signer_peer_id != from_peer or so.type not in (PAGE_TYPE, "listing"):
-            raise RemoteProtocolError("a gossip message carries only its vendor's pages and "
-                                      "listings")
-    return first, wires[1:]
 
 
 @dataclass
@@ -117,13 +106,17 @@ class CatalogSync:
         self._locks: dict[str, asyncio.Lock] = {}
         self._provided: set[str] = set()
         self.provide_queue: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: OrderedDict[str, tuple[StoreObject, str | None, list[bytes]]] = \
+        self._pending: OrderedDict[str, tuple[StoreObject, str | None, list[bytes], str]] = \
             OrderedDict()
+        self._share: Counter[str] = Counter()  # pending entries by the peer that brought them
+        self.rates = StoreRates()
+        self._known: OrderedDict[tuple[str, str], int] = OrderedDict()  # newest seq validated
         self._pending_ready = asyncio.Event()
         self._inflight: dict[str, tuple[int, bytes]] = {}
         self._reconciling: set[str] = set()
         self._digest: tuple[float, int, list[bytes]] | None = None
         self.dropped = 0
+        self.ignored = 0
 
     def reject(self, where: str, why: str) -> None:
         self.core.reject(where, why)
@@ -168,31 +161,59 @@ class CatalogSync:
                 peers.append({"id": pid, "addrs": self.core.peer_addrs(pid)[:8]})
         return {"peers": peers[:MAX_PEERS]}
 
-    def validate_gossip(self, from_peer: str, data: bytes) -> bool:
+    def validate_gossip(self, origin: str, via: str, data: bytes) -> Verdict:
+        """The topic validator (on the loop: cheapest checks first). Refused: what does not
+        parse, what its origin did not sign, copies older than one we validated, updates
+        over the vendor's rate (``protocol.rates``), then anything whose signatures fail.
+        A stale or over-rate copy relayed by another peer is IGNOREd (that peer may have
+        taken it honestly); sent by the vendor itself it is REJECTed (``peer_score``)."""
         try:
-            verify_bundle(from_peer, data)
+            first, wires = peek_bundle(origin, data)
+            key = (first.vendor, first.kind)
+            known = self._known.get(key)
+            if known is not None and first.seq < known:
+                if via != origin:
+                    self.ignored += 1
+                    return Verdict.IGNORE
+                raise RemoteProtocolError(f"{first.kind} seq {first.seq} is older than one we "
+                                          f"hold ({known})")
+            if not self.rates.allow(first.vendor, first.kind, time.monotonic()):
+                if via != origin:
+                    self.ignored += 1
+                    return Verdict.IGNORE
+                self.reject("gossip_rate", f"{first.vendor} changes its {first.kind} faster "
+                            "than the rate allows")
+                return Verdict.REJECT
+            verify_bundle(origin, wires)
         except RemoteProtocolError as exc:
             self.reject("gossip", str(exc))
-            return False
-        return True
+            return Verdict.REJECT
+        self._known[key] = max(first.seq, known or 0)
+        self._known.move_to_end(key)
+        if len(self._known) > MAX_KNOWN_SEQS:
+            self._known.popitem(last=False)
+        return Verdict.ACCEPT
 
     # ------------------------------------------------------------------ the ingest queue
-    def offer(self, obj: StoreObject, source: str | None, extras: list[bytes]) -> None:
+    def offer(self, obj: StoreObject, source: str | None, extras: list[bytes],
+              via: str = "") -> None:
         """Queue a verified manifest (and what came with it); a newer one for the same vendor
-        replaces the queued one, so a burst of updates costs one ingest."""
+        replaces the queued one, so a burst of updates costs one ingest. ``via`` (the peer
+        that brought it) may hold at most ``PEER_SHARE`` entries of the queue."""
         rank = (obj.seq, obj.to_wire())
         busy = self._inflight.get(obj.vendor)
         if busy is not None and rank <= busy:
             return  # that copy (or a better one) is being ingested right now
         queued = self._pending.get(obj.vendor)
         if queued is not None:
-            if (obj.seq, obj.to_wire()) > (queued[0].seq, queued[0].to_wire()):
-                self._pending[obj.vendor] = (obj, source, extras)
+            if rank > (queued[0].seq, queued[0].to_wire()):
+                self._pending[obj.vendor] = (obj, source, extras, queued[3])
             return
-        if len(self._pending) >= MAX_PENDING_VENDORS:
+        if len(self._pending) >= MAX_PENDING_VENDORS or (via and self._share[via] >= PEER_SHARE):
             self.dropped += 1
             return
-        self._pending[obj.vendor] = (obj, source, extras)
+        self._pending[obj.vendor] = (obj, source, extras, via)
+        self._share[via] += 1
         self._pending_ready.set()
 
     async def ingest_worker(self) -> None:
@@ -200,7 +221,10 @@ class CatalogSync:
             while not self._pending:
                 self._pending_ready.clear()
                 await self._pending_ready.wait()
-            vendor, (obj, source, extras) = self._pending.popitem(last=False)
+            vendor, (obj, source, extras, via) = self._pending.popitem(last=False)
+            self._share[via] -= 1
+            if self._share[via] <= 0:
+                del self._share[via]
             self._inflight[vendor] = (obj.seq, obj.to_wire())
             try:
                 await self.ingest(obj, source, Extras.trusted(extras))
@@ -426,7 +450,7 @@ class CatalogSync:
             elif obj.kind == PROFILE_TYPE or obj.vendor == self.me:
                 await self.ingest(obj, peer)
             else:
-                self.offer(obj, peer, [])
+                self.offer(obj, peer, [], peer)
                 queued += 1
         return queued
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ from protocol import canonical
 from protocol.catalog import decode_varint_prefix, frame
 from protocol.errors import RemoteProtocolError, TorvError
 
+from .peer_score import BAN_SECONDS, TorvScorer, score_params
+
 log = logging.getLogger("torv.p2p")
 T = TypeVar("T")
 
@@ -54,11 +58,24 @@ class P2PError(TorvError):
     """A network operation failed (peer unreachable, timed out, node stopped)."""
 
 
+class Verdict(enum.Enum):
+    """A topic validator's answer (as go-libp2p's): ACCEPT delivers and forwards; REJECT drops
+    and counts against the peer that brought it; IGNORE drops without blame."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+    IGNORE = "ignore"
+
+
+GossipValidator = Callable[[str, str, bytes], Verdict]
+
+
 @dataclass(frozen=True)
 class GossipMessage:
     topic: str
     data: bytes
-    from_peer: str
+    from_peer: str  # its origin (who signed it)
+    via: str = ""  # the peer that brought it to us
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,8 @@ class P2PHost:
         self._pending: set[asyncio.Future[Any]] = set()
         self._queues: dict[str, asyncio.Queue[GossipMessage]] = {}
         self.dropped_gossip = 0
+        self.banned: dict[str, float] = {}  # peer -> when its pubsub ban ends (monotonic)
+        self._scorer: TorvScorer | None = None
         self.host: Any = None
         self.pubsub: Any = None
         self.dht: Any = None
@@ -232,7 +251,9 @@ class P2PHost:
                     heartbeat_interval=self._heartbeat,
                     spam_protection_enabled=False,
                     max_pending_messages_per_peer=1000,
+                    score_params=score_params(),
                 )
+                self._scorer = gossipsub.scorer = TorvScorer(score_params(), self._ban)
                 pubsub = Pubsub(host, gossipsub, max_inbound_rpc_size=1 << 20)
                 await stack.enter_async_context(background_trio_service(pubsub))
                 await stack.enter_async_context(background_trio_service(gossipsub))
@@ -317,7 +338,18 @@ class P2PHost:
     def connected_peers(self) -> list[str]:
         if self.host is None:
             return []
-        return [p.to_base58() for p in self.host.get_connected_peers()]
+        peers = (p.to_base58() for p in self.host.get_connected_peers())
+        return [p for p in peers if p not in self.banned]
+
+    def gossip_score(self, peer_id: str) -> float:
+        """The peer's gossipsub score over our topics (``peer_score``); 0 for a stranger."""
+        scorer = getattr(getattr(self.pubsub, "router", None), "scorer", None)
+        if scorer is None:
+            return 0.0
+        try:
+            return float(scorer.score(ID.from_base58(peer_id), list(self._queues)))
+        except ValueError:
+            return 0.0
 
     def peer_addrs(self, peer_id: str) -> list[str]:
         """Transport addresses of a peer (without the /p2p/ part), unspecified ones left out."""
@@ -357,10 +389,35 @@ class P2PHost:
         await self._call(_refresh, 30)
 
     # ------------------------------------------------------------------ gossip
+    def _ban(self, peer: ID) -> None:
+        """Shut a peer that keeps sending invalid gossip out of pubsub for ``BAN_SECONDS``
+        (runs in trio, from the scorer)."""
+        pid = peer.to_base58()
+        if pid in self.banned or self.pubsub is None or self._nursery is None:
+            return
+        self.banned[pid] = time.monotonic() + BAN_SECONDS
+        log.warning("peer %s sent too much invalid gossip: ignored for %d s", pid,
+                    BAN_SECONDS)
+        self.pubsub.add_to_blacklist(peer)
+
+        async def keep_out() -> None:  # disconnect it now, and again if it comes back
+            end = trio.current_time() + BAN_SECONDS
+            while trio.current_time() < end:
+                if peer in self.host.get_connected_peers():
+                    with trio.move_on_after(5):
+                        await self.host.disconnect(peer)
+                await trio.sleep(0.5)
+            self.banned.pop(pid, None)
+            if self.pubsub is not None:
+                self.pubsub.remove_from_blacklist(peer)
+
+        self._nursery.start_soon(keep_out)
+
     async def subscribe(
-        self, topic: str, validator: Callable[[str, bytes], bool], maxsize: int = 10000
+        self, topic: str, validator: GossipValidator, maxsize: int = 10000
     ) -> asyncio.Queue[GossipMessage]:
-        """Validate with ``validator(from_peer, data)``; accepted messages land in the queue."""
+        """Validate with ``validator(origin, forwarder, data)``; accepted messages land in the
+        queue."""
         queue: asyncio.Queue[GossipMessage] = asyncio.Queue(maxsize)
         self._queues[topic] = queue
         loop = self._loop
@@ -372,12 +429,24 @@ class P2PHost:
             except asyncio.QueueFull:
                 self.dropped_gossip += 1
 
-        def check(_forwarder: Any, msg: Any) -> bool:
-            origin = ID(msg.from_id)
-            if origin == self.host.get_id():
-                return True  # our own publication: we built it, no need to check it again
+        via: dict[bytes, str] = {}  # message id -> the peer that brought it (bounded)
+
+        def check(forwarder: Any, msg: Any) -> bool:
+            # Anything raised here would end py-libp2p's pubsub service: catch all of it.
             try:
-                return bool(validator(origin.to_base58(), bytes(msg.data)))
+                origin = ID(msg.from_id)
+                if origin == self.host.get_id():
+                    return True  # our own publication: we built it, no need to check it again
+                verdict = validator(origin.to_base58(), str(forwarder.to_base58()),
+                                    bytes(msg.data))
+                if verdict is not Verdict.ACCEPT:
+                    if verdict is Verdict.IGNORE and self._scorer is not None:
+                        self._scorer.ignore_next(forwarder)
+                    return False
+                if len(via) >= 4096:
+                    via.pop(next(iter(via)))
+                via[bytes(msg.from_id) + bytes(msg.seqno)] = str(forwarder.to_base58())
+                return True
             except Exception:  # noqa: BLE001 - a validator bug must not kill pubsub
                 log.exception("gossip validator failed")
                 return False
@@ -388,8 +457,9 @@ class P2PHost:
 
             async def pump() -> None:  # drain promptly: the trio channel holds 32 messages
                 async for m in sub:
+                    came = via.pop(bytes(m.from_id) + bytes(m.seqno), "")
                     loop.call_soon_threadsafe(
-                        put, GossipMessage(topic, bytes(m.data), ID(m.from_id).to_base58()))
+                        put, GossipMessage(topic, bytes(m.data), ID(m.from_id).to_base58(), came))
 
             assert self._nursery is not None
             self._nursery.start_soon(pump)

@@ -14,7 +14,8 @@ from . import canonical
 from .copies import best
 from .errors import RemoteProtocolError
 from .identity import PEER_ID_LENGTH, is_peer_id
-from .store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+from .signed import SignedObject
+from .store import MANIFEST_TYPE, PAGE_TYPE, PROFILE_TYPE, StoreObject
 
 DHT_NAMESPACE = "torv"
 STORE_TOPIC = "torv/stores/1"
@@ -56,6 +57,32 @@ def parse_gossip(data: bytes) -> list[bytes]:
             isinstance(o, bytes) for o in objects):
         raise RemoteProtocolError(f"a gossip message holds 1 to {MAX_GOSSIP_OBJECTS} objects")
     return list(objects)
+
+
+def peek_bundle(origin: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
+    """A gossip message's first object, read but not yet verified, and all its objects: the
+    cheap checks a receiver makes before it spends signature checks (RemoteProtocolError)."""
+    wires = parse_gossip(data)
+    first = StoreObject.from_trusted_any(wires[0])
+    if first.kind == PAGE_TYPE:
+        raise RemoteProtocolError("a gossip message starts with a manifest or a profile")
+    if first.vendor != origin:
+        raise RemoteProtocolError(f"{first.kind} gossiped by someone other than its vendor")
+    return first, wires
+
+
+def verify_bundle(origin: str, wires: list[bytes]) -> StoreObject:
+    """The objects of a gossip message (``peek_bundle``) verified: its manifest or profile,
+    signed by the peer that published it, then only that vendor's pages and listings."""
+    first = StoreObject.from_wire(wires[0])
+    if first.kind == PAGE_TYPE or first.vendor != origin:
+        raise RemoteProtocolError("a gossip message starts with its origin's manifest or profile")
+    for wire in wires[1:]:
+        so = SignedObject.from_wire(wire)
+        if so.signer_peer_id != origin or so.type not in (PAGE_TYPE, "listing"):
+            raise RemoteProtocolError("a gossip message carries only its vendor's pages and "
+                                      "listings")
+    return first
 
 
 def dht_key(kind: str, peer_id: str) -> str:

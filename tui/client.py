@@ -3,6 +3,7 @@ with the node's live event stream (``events()``, a WebSocket on ``/ws``)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ COOKIE_NAME = "rpc.cookie"
 PORT_FILE = "rpc.port"
 UNREACHABLE = -1
 TIMED_OUT = -2
+BIG_REPLY = 256 * 1024  # bytes: bigger answers are decoded in a thread
 
 
 class RpcCallError(Exception):
@@ -79,12 +81,17 @@ class RpcClient:
             async with self._http().post(self.url, json=body) as resp:
                 if resp.status == 401:
                     raise RpcCallError(401, "unauthorized: wrong or missing RPC token")
-                reply = await resp.json()
+                raw = await resp.read()
+            # a big answer (a whole store) is decoded off the loop, so the UI stays live
+            reply = (json.loads(raw) if len(raw) < BIG_REPLY
+                     else await asyncio.to_thread(json.loads, raw))
         except TimeoutError:
             raise RpcCallError(TIMED_OUT, f"the node did not answer {method} within "
                                           f"{self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise RpcCallError(UNREACHABLE, f"cannot reach the node: {exc}") from None
+        except ValueError:
+            raise RpcCallError(UNREACHABLE, "the node's answer is not JSON") from None
         if "error" in reply:
             err = reply["error"]
             raise RpcCallError(err.get("code", 0), err.get("message", "error"), err.get("data"))
