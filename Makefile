@@ -27,9 +27,14 @@ lint: $(STAMP)
 test: $(STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# The benchmarks behind docs/performance.md (about 15 minutes; never part of `make test`).
 bench: $(STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 5 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
+	$(BIN)/python bench/propagation.py --nodes 20 --listings 20
+	$(BIN)/python bench/scale.py --vendors 200 --listings 500
+	$(BIN)/python bench/own_changes.py
+	$(BIN)/python bench/flood.py --seconds 30 --flooders 3
 	$(BIN)/python bench/trade.py --trades 10
 
 clean:

@@ -38,7 +38,7 @@ VERSION = "0.2.0"
 TARGET_PEERS = 8
 PEER_POLL_SECONDS = 0.5
 BULK_VERIFY = 64  # batches at least this big are checked in a worker process
-REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order")
+REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order", "mail")
 
 
 @dataclass

@@ -97,15 +97,17 @@ def event_types() -> list[str]:
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int,
+                 only: tuple[type[Event], ...] | None = None) -> None:
         self._bus = bus
+        self._only = only
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize + 1)
         self.maxsize = maxsize
         self.closed: str | None = None
         self._closed_event = asyncio.Event()
 
     def offer(self, event: Event) -> None:
-        if self.closed:
+        if self.closed or (self._only is not None and not isinstance(event, self._only)):
             return
         if self._queue.qsize() >= self.maxsize:
             self.close(f"too slow: more than {self.maxsize} events behind")
@@ -138,8 +140,10 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
 
-    def subscribe(self, maxsize: int = DEFAULT_QUEUE) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE,
+                  only: tuple[type[Event], ...] | None = None) -> Subscription:
+        """A new subscriber; ``only`` limits it to those event classes."""
+        sub = Subscription(self, maxsize, only)
         self._subs.add(sub)
         return sub
 
@@ -215,3 +219,57 @@ class DisputeDecided(Event):
     type: ClassVar[str] = "dispute.decided"
     order_id: str
     buyer_bp: int
+
+
+@dataclass(frozen=True)
+class MailHeld(Event):
+    """Holders took a letter of ours for a recipient we could not reach."""
+
+    type: ClassVar[str] = "mail.held"
+    letter_id: str
+    to: str
+    kind: str
+    ref: str
+    held_by: int
+
+
+@dataclass(frozen=True)
+class ChatMessage(Event):
+    type: ClassVar[str] = "chat.message"
+    message_id: str
+    peer_id: str
+    text: str
+    order_id: str | None
+    sent: int
+
+
+@dataclass(frozen=True)
+class ChatDelivered(Event):
+    type: ClassVar[str] = "chat.delivered"
+    message_id: str
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class ChatRead(Event):
+    type: ClassVar[str] = "chat.read"
+    message_id: str
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class NotificationNew(Event):
+    type: ClassVar[str] = "notification.new"
+    id: int
+    kind: str
+    text: str
+    ref: str | None
+    peer_id: str | None
+
+
+@dataclass(frozen=True)
+class RatingReceived(Event):
+    type: ClassVar[str] = "rating.received"
+    order_id: str
+    vendor: str
+    rating: int

@@ -167,7 +167,45 @@ def _v3(conn: sqlite3.Connection, data_dir: Path) -> None:
         conn.execute(stmt)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3]
+V4_SCHEMA = """
+CREATE TABLE mail_out (
+    id TEXT PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT,
+    meta TEXT NOT NULL DEFAULT '{}', envelope BLOB NOT NULL, created INTEGER NOT NULL,
+    expires INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL,
+    delivered INTEGER, read INTEGER, held_by TEXT NOT NULL DEFAULT '[]',
+    last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX mail_out_due ON mail_out(delivered, next_attempt);
+CREATE INDEX mail_out_ref ON mail_out(ref);
+CREATE TABLE mail_seen (id TEXT PRIMARY KEY, sender TEXT NOT NULL, received INTEGER NOT NULL);
+CREATE INDEX mail_seen_received ON mail_seen(received);
+CREATE TABLE mailbox (
+    id TEXT PRIMARY KEY, recipient TEXT NOT NULL, storer TEXT NOT NULL,
+    expires INTEGER NOT NULL, size INTEGER NOT NULL, envelope BLOB NOT NULL,
+    received INTEGER NOT NULL);
+CREATE INDEX mailbox_recipient ON mailbox(recipient, id);
+CREATE INDEX mailbox_storer ON mailbox(storer);
+CREATE INDEX mailbox_expires ON mailbox(expires);
+CREATE TABLE chat (
+    id TEXT PRIMARY KEY, peer TEXT NOT NULL, outgoing INTEGER NOT NULL, text TEXT NOT NULL,
+    order_id TEXT, sent INTEGER NOT NULL, delivered INTEGER, read INTEGER);
+CREATE INDEX chat_peer ON chat(peer, sent);
+CREATE INDEX chat_order ON chat(order_id, sent);
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, text TEXT NOT NULL, ref TEXT,
+    peer TEXT, created INTEGER NOT NULL, read INTEGER);
+CREATE INDEX notifications_unread ON notifications(read, id);
+CREATE TABLE node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+"""
+
+
+def _v4(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Messages: the mail outbox, letters seen, the mailbox we hold for others, chat,
+    notifications, node flags."""
+    for stmt in V4_SCHEMA.split(";"):
+        conn.execute(stmt)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -34,17 +34,21 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.records.validator import Validator
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import canonical
-from protocol.catalog import decode_varint_prefix, frame
+from protocol.catalog import frame
 from protocol.errors import RemoteProtocolError, TorvError
 
+from .p2p_support import (  # noqa: F401 - DhtRecordRules and the logging set-up are public
+    DhtRecordRules,
+    _read_frame,
+    _Validator,
+    configure_libp2p_logging,
+)
 from .peer_score import BAN_SECONDS, TorvScorer, score_params
 
 log = logging.getLogger("torv.p2p")
@@ -78,77 +82,7 @@ class GossipMessage:
     via: str = ""  # the peer that brought it to us
 
 
-@dataclass(frozen=True)
-class DhtRecordRules:
-    """Synchronous, pure record rules for one DHT namespace."""
-
-    validate: Callable[[str, bytes], object]
-    select: Callable[[str, list[bytes]], int]
-
-
-class _Validator(Validator):
-    def __init__(self, rules: DhtRecordRules, on_reject: Callable[[str], None]) -> None:
-        self._rules = rules
-        self._on_reject = on_reject
-
-    def validate(self, key: str, value: bytes) -> None:
-        try:
-            self._rules.validate(key, value)
-        except RemoteProtocolError as exc:
-            self._on_reject(str(exc))
-            raise
-
-    def select(self, key: str, values: list[bytes]) -> int:
-        return self._rules.select(key, values)
-
-
-_NOISE = (
-    "Failed to read DHT message from stream",  # logged at the normal end of every DHT stream
-    "FIND_NODE key is not a valid PeerId",  # py-libp2p warns on any non-peer-id record key
-    "Failed to open TCP stream",  # an ERROR per failed dial attempt; we report the dial once
-)
-
-
-class _DropDhtReadNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not any(noise in msg for noise in _NOISE)
-
-
-def configure_libp2p_logging(level: int = logging.WARNING) -> None:
-    """py-libp2p stops its logger propagating and logs a WARNING per DHT request: undo both."""
-    lg = logging.getLogger("libp2p")
-    lg.propagate = True
-    lg.setLevel(level)
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("libp2p."):
-            logging.getLogger(name).setLevel(logging.NOTSET)
-    noise = _DropDhtReadNoise()
-    for name in ("libp2p", "libp2p.kad_dht", "libp2p.kad_dht.kad_dht"):
-        logging.getLogger(name).addFilter(noise)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(noise)
-
-
 RequestHandler = Callable[[str, Any], Awaitable[dict[str, Any]]]
-
-
-async def _read_frame(stream: Any, max_size: int) -> Any:
-    buf = b""
-    while True:
-        header = decode_varint_prefix(buf, max_size)
-        if header is not None:
-            length, hlen = header
-            if len(buf) >= hlen + length:
-                if len(buf) > hlen + length:
-                    raise RemoteProtocolError("trailing bytes after frame")
-                return canonical.decode(buf[hlen:], max_size=max_size)
-        chunk = await stream.read(min(65536, max_size + 16))
-        if not chunk:
-            raise RemoteProtocolError("stream ended before a full frame")
-        buf += chunk
-        if len(buf) > max_size + 16:
-            raise RemoteProtocolError("frame too large")
 
 
 class P2PHost:
@@ -381,6 +315,20 @@ class P2PHost:
             raise
         except Exception as exc:  # noqa: BLE001
             raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
+
+    async def closest_peers(self, peer_id: str, count: int = 8) -> list[str]:
+        """The peers closest to ``peer_id`` in the DHT keyspace (an iterative network lookup,
+        falling back on the routing table and connected peers)."""
+        async def _lookup() -> list[str]:
+            found = await self.dht.peer_routing.find_closest_peers_network(
+                ID.from_base58(peer_id).to_bytes(), count)
+            return [p.to_base58() for p in found]
+
+        try:
+            return await self._call(_lookup, 20)
+        except Exception as exc:  # noqa: BLE001 - py-libp2p raises assorted errors: none found
+            log.debug("closest-peers lookup failed: %s", exc)
+            return []
 
     async def refresh_dht(self) -> None:
         async def _refresh() -> None:

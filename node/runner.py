@@ -16,15 +16,19 @@ from wallet.chain import CoreRpcBackend, parse_chain_rpc
 from wallet.errors import BadPassphrase
 from wallet.networks import get_network
 
+from .chat_service import ChatService
 from .core import NodeConfig, NodeCore
 from .db import DB_NAME, Database
 from .defaults import DEFAULT_LISTEN
 from .events import DEFAULT_QUEUE
 from .identity_file import resolve_identity
 from .loopwatch import LoopWatch
+from .mail_service import MailService
 from .market import MarketService
+from .notifications import NotificationService
 from .p2p import configure_libp2p_logging
 from .rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
+from .trade_mail import TradeMail
 from .trade_service import TradeOptions, TradingService
 from .wallet_service import WalletHolder, WalletService
 
@@ -108,7 +112,13 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         market = MarketService(core)
         core.add(market)
         core.add(WalletService(core, holder))
-        core.add(TradingService(core, holder, market, opts.trade))
+        mail = MailService(core)
+        core.add(mail)
+        trading = TradingService(core, holder, market, opts.trade)
+        trading.mailer = TradeMail(trading, mail)
+        core.add(trading)
+        core.add(ChatService(core, mail))
+        core.add(NotificationService(core))
         await core.start()
         if watch is not None:
             core.spawn(_report_stalls(watch), "loop watch")

@@ -34,6 +34,7 @@ from wallet.wallet import Wallet
 from . import market_store as ms
 from . import trade_escrow as te
 from . import trade_store as ts
+from .events import RatingReceived
 from .services import NotFound
 from .trade_service import NotAllowed
 from .wallet_store import take_escrow_key_tx
@@ -482,6 +483,9 @@ class TradeActions:
                 ts.put_rating, order_id=after.order_id, vendor=after.terms.vendor,
                 rating=done.data["rating"], review=done.data["review"], time=done.time,
                 proof=proof_of(after)))
+            if before is None or before.last(r.COMPLETION) is None:
+                self.core.events.publish(RatingReceived(after.order_id, after.terms.vendor,
+                                                        done.data["rating"]))
         if role == r.BUYER and after.state == r.REFUNDED:
             await self.cosign_refund(after.order_id)
         if before is not None:

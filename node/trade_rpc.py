@@ -31,10 +31,16 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
     actions = svc.actions
     me = svc.me
 
-    async def view(order_id: str) -> dict[str, Any]:
+    async def delivery(contract: Any, row: ts.OrderRow) -> dict[str, Any]:
+        if svc.mailer is not None:
+            return await svc.mailer.delivery(contract, row)
+        return await svc.db.read(partial(ts.delivery_status, order_id=contract.order_id))
+
+    async def view(order_id: str, opened: bool = False) -> dict[str, Any]:
         contract, row = await svc.load(order_id)
-        delivery = await svc.db.read(partial(ts.delivery_status, order_id=order_id))
-        return order_json(contract, row, svc.core.identity, delivery)
+        if opened and svc.mailer is not None:
+            await svc.mailer.send_read(contract, row)
+        return order_json(contract, row, svc.core.identity, await delivery(contract, row))
 
     async def order_create(params: dict[str, Any]) -> Any:
         p = Params(params, {"listing_id", "vendor", "quantity", "moderator", "shipping_option",
@@ -88,7 +94,18 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
         return await view(oid)
 
     async def order_get(params: dict[str, Any]) -> Any:
-        return await view(order_id_param(Params(params, {"order_id"})))
+        return await view(order_id_param(Params(params, {"order_id"})), opened=True)
+
+    async def order_recover(params: dict[str, Any]) -> Any:
+        p = Params(params, {"peer_id"})
+        peer = peer_id_param(p, "peer_id", False)
+        if svc.mailer is None:
+            raise NotFound("this node does not trade")
+        peers = [peer] if peer else svc.core.peers()
+        recovered = 0
+        for pid in peers:
+            recovered += await svc.mailer.recover_from(pid)
+        return {"asked": len(peers), "recovered": recovered}
 
     async def order_list(params: dict[str, Any]) -> Any:
         p = Params(params, {"role", "state"})
@@ -123,8 +140,7 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
         contract, row = await svc.load(oid)
         if contract.last(r.DISPUTE_OPEN) is None:
             raise NotFound(f"order {oid} has no dispute")
-        delivery = await svc.db.read(partial(ts.delivery_status, order_id=oid))
-        return dispute_json(contract, row, svc.core.identity, delivery)
+        return dispute_json(contract, row, svc.core.identity, await delivery(contract, row))
 
     async def dispute_decide(params: dict[str, Any]) -> Any:
         p = Params(params, {"order_id", "buyer_bp", "note"})
@@ -156,6 +172,7 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
         "order.dispute": order_dispute,
         "order.accept_decision": simple("accept"),
         "order.get": order_get,
+        "order.recover": order_recover,
         "order.list": order_list,
         "dispute.list": dispute_list,
         "dispute.get": dispute_get,

@@ -28,6 +28,8 @@ from protocol.order_delivery import (
     MAX_ACK,
     MAX_DELIVERY,
     MAX_RATINGS,
+    MAX_RECOVER,
+    MAX_RECOVER_BYTES,
     ORDER_PROTOCOL,
     make_delivery,
     parse_ack,
@@ -52,6 +54,7 @@ from .services import NOT_ALLOWED, Handler, RpcError, Service
 if TYPE_CHECKING:
     from .core import NodeCore
     from .market import MarketService
+    from .trade_mail import TradeMail
     from .wallet_service import WalletHolder
 
 log = logging.getLogger("torv.trade")
@@ -87,6 +90,7 @@ class TradingService(Service):
         from .trade_ratings import Ratings
 
         self.actions = TradeActions(self)
+        self.mailer: TradeMail | None = None  # set when the node carries mail
         self.watcher = ChainWatcher(self)
         self.ratings = Ratings(self)
         market.moderation = self.moderation_keys
@@ -108,6 +112,8 @@ class TradingService(Service):
         return {"chain_poll": self.options.chain_poll}
 
     async def start(self) -> None:
+        if self.mailer is not None:
+            await self.mailer.start()
         self.core.host.serve(ORDER_PROTOCOL, self.handle_delivery, MAX_DELIVERY)
         self.core.on_new_peer(self._peer_back)
         self.core.spawn(self._outbox_loop(), "outbox")
@@ -186,26 +192,36 @@ class TradingService(Service):
             if op == "ratings":
                 found = await self.db.read(partial(ts.ratings, vendor=arg, limit=MAX_RATINGS))
                 return {"ratings": [x["proof"] for x in found]}
-            wires = arg
-            incoming = await self.core.cpu(c.from_history, wires)
-            role = incoming.role_of(self.me)
-            if role is None:
-                raise RemoteProtocolError("this node is not a party to that order")
-            network = self.holder.network
-            if network is None:
-                raise RemoteProtocolError("this node does not trade (it runs without a chain)")
-            if incoming.terms.network != network.name:
-                raise RemoteProtocolError(f"this node trades on {network.name}, "
-                                          f"not {incoming.terms.network}")
-            if incoming.last(r.ORDER_CONFIRMATION) is not None:
-                from .trade_escrow import check_confirmation
-
-                check_confirmation(incoming, network)
-            merged = await self.receive(incoming, role)
+            if op == "recover":
+                contracts, nxt = await self.db.read(partial(
+                    ts.contracts_naming, party=peer, after=arg, limit=MAX_RECOVER,
+                    max_bytes=MAX_RECOVER_BYTES))
+                return {"contracts": contracts, "next": nxt}
+            merged = await self.accept_history(arg)
         except RemoteProtocolError as exc:
             self.core.reject("order", str(exc))
             return {"error": str(exc)[:200]}
         return {"ok": True, "head": merged.head.digest, "state": merged.state}
+
+    async def accept_history(self, wires: list[bytes]) -> c.Contract:
+        """Verify a party's copy of a contract (delivered, mailed or recovered), merge it with
+        ours and store the result (RemoteProtocolError if it is not for us or does not
+        verify)."""
+        incoming = await self.core.cpu(c.from_history, wires)
+        role = incoming.role_of(self.me)
+        if role is None:
+            raise RemoteProtocolError("this node is not a party to that order")
+        network = self.holder.network
+        if network is None:
+            raise RemoteProtocolError("this node does not trade (it runs without a chain)")
+        if incoming.terms.network != network.name:
+            raise RemoteProtocolError(f"this node trades on {network.name}, "
+                                      f"not {incoming.terms.network}")
+        if incoming.last(r.ORDER_CONFIRMATION) is not None:
+            from .trade_escrow import check_confirmation
+
+            check_confirmation(incoming, network)
+        return await self.receive(incoming, role)
 
     async def receive(self, incoming: c.Contract, role: str) -> c.Contract:
         """Merge a verified copy into ours; store it if it changed anything."""
@@ -237,6 +253,8 @@ class TradingService(Service):
     async def _peer_back(self, peer: str) -> None:
         if await self.db.write(partial(ts.retry_now, recipient=peer, now=time.time())):
             self._outbox_wake.set()
+        if self.mailer is not None:
+            await self.mailer.peer_up(peer)
 
     async def _outbox_loop(self) -> None:
         sem = asyncio.Semaphore(DELIVERY_WORKERS)
@@ -278,6 +296,8 @@ class TradingService(Service):
             log.debug("delivery of %s to %s failed: %s", order_id[:12], recipient[:12], exc)
             await self.db.write(partial(ts.failed, order_id=order_id, recipient=recipient,
                                         error=str(exc), now=time.time()))
+            if self.mailer is not None:  # peers hold a copy until it comes online
+                await self.mailer.hold_copy(contract, recipient)
             return False
         await self.db.write(partial(ts.delivered, order_id=order_id, recipient=recipient,
                                     sent=contract.digests, now=int(time.time())))

@@ -7,6 +7,7 @@ contract change, its outbox rows and any escrow key it takes commit in one trans
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -193,6 +194,33 @@ def delivery_status(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
     return {"pending": int(pending), "last_ack": int(last) if last is not None else None,
             "waiting_for": [{"peer_id": r[0], "messages": int(r[1]), "last_error": r[2]}
                             for r in rows]}
+
+
+def count_messages(conn: sqlite3.Connection, wires: list[bytes]) -> int:
+    """How many of these order messages we hold already (by content hash)."""
+    digests = [hashlib.sha256(w).digest() for w in wires]
+    return sum(conn.execute("SELECT COUNT(*) FROM order_messages WHERE digest = ? AND position "
+                            "IS NOT NULL", (d,)).fetchone()[0] for d in digests)
+
+
+def contracts_naming(conn: sqlite3.Connection, party: str, after: str | None, limit: int,
+                     max_bytes: int) -> tuple[list[list[bytes]], str | None]:
+    """Our copies of the contracts naming ``party`` (for a node recovering its orders), in
+    order-id order after ``after``; at most ``limit`` and about ``max_bytes`` a page."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT order_id FROM orders WHERE (buyer = ? OR vendor = ? OR moderator = ?) AND "
+        "order_id > ? ORDER BY order_id LIMIT ?", (party, party, party, after or "", limit + 1))]
+    out: list[list[bytes]] = []
+    size = 0
+    for i, oid in enumerate(ids):
+        wires = [bytes(r[0]) for r in conn.execute(
+            "SELECT wire FROM order_messages WHERE order_id = ? AND position IS NOT NULL "
+            "ORDER BY position", (oid,))]
+        if i == limit or (out and size + sum(map(len, wires)) > max_bytes):
+            return out, ids[i - 1]
+        out.append(wires)
+        size += sum(map(len, wires))
+    return out, None
 
 
 # ---------------------------------------------------------------------- ratings

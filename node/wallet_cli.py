@@ -7,6 +7,8 @@ import asyncio
 import getpass
 import os
 import sys
+import time
+from functools import partial
 from pathlib import Path
 
 from protocol.errors import TorvError
@@ -19,6 +21,8 @@ from wallet.wallet import Wallet
 
 from .db import DB_NAME, Database
 from .identity_file import KEY_FILE, read_seed, resolve_identity
+from .mail_store import set_meta
+from .trade_mail import RECOVER_FLAG
 from .wallet_service import PASSPHRASE_ENV
 from .wallet_store import SqliteWalletStore
 
@@ -53,6 +57,8 @@ async def restore(data_dir: Path, chain: str, words: str, passphrase: str) -> st
         wallet = await Wallet.create(data_dir, network, passphrase, None,
                                      SqliteWalletStore(db), mnemonic=words)
         await resolve_identity(data_dir, db, wallet.keystore)
+        # the next start asks the peers it meets for the contracts naming us (trade_mail)
+        await db.write(partial(set_meta, key=RECOVER_FLAG, value=str(int(time.time()))))
     finally:
         await db.close()
     return Identity(derived).peer_id

@@ -12,6 +12,12 @@ stream; the requester closes its write side, the responder answers once and clos
 - ``{"op": "ratings", "vendor": peer_id}`` -> ``{"ratings": [proof]}``: the rating proofs
   (``protocol.ratings``) this node holds for that vendor, at most ``MAX_RATINGS``, newest first.
 
+- ``{"op": "recover", "after": order_id | null}`` -> ``{"contracts": [[wire]], "next": order_id
+  | null}``: the responder's copies of the contracts that name the requester (the connection
+  authenticates it) as buyer, vendor or moderator, in order-id order after ``after``, at most
+  ``MAX_RECOVER`` a page and about ``MAX_RECOVER_BYTES``; ``next`` continues. A node restored
+  from its words asks the peers it meets, and verifies and merges every copy as a delivery.
+
 A response may instead be ``{"error": str}`` (the copy was refused; nothing was stored).
 """
 
@@ -21,7 +27,7 @@ from typing import Any
 
 from . import fields as f
 from .contract import MAX_MESSAGES
-from .contract_messages import MAX_ORDER_SIZE
+from .contract_messages import MAX_ORDER_SIZE, ORDER_ID_RE
 from .contract_rules import STATES
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import is_peer_id
@@ -30,6 +36,9 @@ ORDER_PROTOCOL = "/torv/order/1.0.0"
 MAX_DELIVERY = MAX_ORDER_SIZE + MAX_MESSAGES * 64 * 1024 + 1024
 MAX_ACK = 1024
 MAX_RATINGS = 100
+MAX_RECOVER = 20
+MAX_RECOVER_BYTES = 8 * 1024 * 1024
+MAX_RECOVER_RESPONSE = MAX_RECOVER_BYTES + MAX_DELIVERY + 4096
 
 
 def make_delivery(wires: list[bytes]) -> dict[str, Any]:
@@ -39,12 +48,41 @@ def make_delivery(wires: list[bytes]) -> dict[str, Any]:
 
 
 def parse_request(req: Any) -> tuple[str, Any]:
-    """("deliver", [wire]) or ("ratings", vendor)."""
+    """("deliver", [wire]), ("ratings", vendor) or ("recover", after)."""
     if isinstance(req, dict) and req.get("op") == "ratings":
         if set(req) != {"op", "vendor"} or not is_peer_id(req["vendor"]):
             raise RemoteProtocolError("bad order request: ratings takes a vendor peer id")
         return "ratings", str(req["vendor"])
+    if isinstance(req, dict) and req.get("op") == "recover":
+        if set(req) != {"op", "after"}:
+            raise RemoteProtocolError("bad order request: recover takes after")
+        after = req["after"]
+        if after is not None:
+            f.pattern(RemoteProtocolError, "after", after, ORDER_ID_RE, 64, "an order id")
+        return "recover", after
     return "deliver", parse_delivery(req)
+
+
+def make_recover(after: str | None) -> dict[str, Any]:
+    return {"op": "recover", "after": after}
+
+
+def parse_recovered(resp: Any) -> tuple[list[list[bytes]], str | None]:
+    if not isinstance(resp, dict) or set(resp) != {"contracts", "next"}:
+        raise RemoteProtocolError("a recover response is {contracts, next}")
+    items = resp["contracts"]
+    if not isinstance(items, list) or len(items) > MAX_RECOVER:
+        raise RemoteProtocolError(f"a recover response holds at most {MAX_RECOVER} contracts")
+    out = []
+    for wires in items:
+        if not isinstance(wires, list) or not 1 <= len(wires) <= MAX_MESSAGES or not all(
+                isinstance(w, bytes) for w in wires):
+            raise RemoteProtocolError(f"a contract is 1 to {MAX_MESSAGES} messages")
+        out.append(list(wires))
+    nxt = resp["next"]
+    if nxt is not None:
+        f.pattern(RemoteProtocolError, "next", nxt, ORDER_ID_RE, 64, "an order id")
+    return out, nxt
 
 
 def parse_ratings(resp: Any) -> list[bytes]:

@@ -63,15 +63,17 @@ class TokenBucket:
 class StoreRates:
     """Buckets by (vendor, kind), bounded in number."""
 
-    def __init__(self, max_buckets: int = MAX_BUCKETS) -> None:
+    def __init__(self, max_buckets: int = MAX_BUCKETS, capacity: float = STORE_BURST,
+                 refill_s: float = STORE_REFILL_S) -> None:
         self._buckets: OrderedDict[tuple[str, str], TokenBucket] = OrderedDict()
         self._max = max_buckets
+        self._capacity, self._refill_s = capacity, refill_s
 
     def allow(self, vendor: str, kind: str, now: float) -> bool:
         key = (vendor, kind)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = TokenBucket()
+            bucket = self._buckets[key] = TokenBucket(self._capacity, self._refill_s)
             self._evict()
         else:
             self._buckets.move_to_end(key)

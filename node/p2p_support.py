@@ -1,0 +1,86 @@
+"""Helpers of the libp2p host (node/p2p.py): DHT record rules, py-libp2p's logging, framing
+of request/response streams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from libp2p.records.validator import Validator
+
+from protocol import canonical
+from protocol.catalog import decode_varint_prefix
+from protocol.errors import RemoteProtocolError
+
+
+@dataclass(frozen=True)
+class DhtRecordRules:
+    """Synchronous, pure record rules for one DHT namespace."""
+
+    validate: Callable[[str, bytes], object]
+    select: Callable[[str, list[bytes]], int]
+
+
+class _Validator(Validator):
+    def __init__(self, rules: DhtRecordRules, on_reject: Callable[[str], None]) -> None:
+        self._rules = rules
+        self._on_reject = on_reject
+
+    def validate(self, key: str, value: bytes) -> None:
+        try:
+            self._rules.validate(key, value)
+        except RemoteProtocolError as exc:
+            self._on_reject(str(exc))
+            raise
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        return self._rules.select(key, values)
+
+
+_NOISE = (
+    "Failed to read DHT message from stream",  # logged at the normal end of every DHT stream
+    "FIND_NODE key is not a valid PeerId",  # py-libp2p warns on any non-peer-id record key
+    "Failed to open TCP stream",  # an ERROR per failed dial attempt; we report the dial once
+)
+
+
+class _DropDhtReadNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(noise in msg for noise in _NOISE)
+
+
+def configure_libp2p_logging(level: int = logging.WARNING) -> None:
+    """py-libp2p stops its logger propagating and logs a WARNING per DHT request: undo both."""
+    lg = logging.getLogger("libp2p")
+    lg.propagate = True
+    lg.setLevel(level)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("libp2p."):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    noise = _DropDhtReadNoise()
+    for name in ("libp2p", "libp2p.kad_dht", "libp2p.kad_dht.kad_dht"):
+        logging.getLogger(name).addFilter(noise)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(noise)
+
+
+
+async def _read_frame(stream: Any, max_size: int) -> Any:
+    buf = b""
+    while True:
+        header = decode_varint_prefix(buf, max_size)
+        if header is not None:
+            length, hlen = header
+            if len(buf) >= hlen + length:
+                if len(buf) > hlen + length:
+                    raise RemoteProtocolError("trailing bytes after frame")
+                return canonical.decode(buf[hlen:], max_size=max_size)
+        chunk = await stream.read(min(65536, max_size + 16))
+        if not chunk:
+            raise RemoteProtocolError("stream ended before a full frame")
+        buf += chunk
+        if len(buf) > max_size + 16:
+            raise RemoteProtocolError("frame too large")
