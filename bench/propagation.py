@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,6 +37,16 @@ def rss_mb(node: NodeProc) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(node: NodeProc) -> float:
+    assert node.proc is not None
+    return proc_cpu_s(node.proc.pid)
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -76,12 +87,24 @@ async def torv_run(n: int, listings: int) -> dict[str, Any]:
                 async def connected(x: NodeProc = node) -> bool:
                     return bool((await x.call("node.info"))["peers"] >= min(3, n - 1))
                 await wait_for(connected, 60, what="peers")
+            # let start-up work (greeting every peer: anti-entropy, mail, peer exchange, DHT)
+            # finish, so the figure is propagation, not a network still booting
+            settle_t0 = time.perf_counter()
+            for _ in range(240):  # bounded: 120 s
+                c0 = sum(cpu_s(x) for x in nodes)
+                await asyncio.sleep(0.5)
+                if (sum(cpu_s(x) for x in nodes) - c0) / 0.5 / n < 0.05:
+                    break
+            settle_s = time.perf_counter() - settle_t0
             vendor, others = nodes[1], [x for i, x in enumerate(nodes) if i != 1]
             streams = [Arrivals(x) for x in others]
             for s in streams:
                 await asyncio.wait_for(s.open.wait(), 30)
             times = []
+            cpu0 = sum(cpu_s(x) for x in nodes)
             for i in range(listings + 1):  # the first one warms up meshes and streams
+                if i:
+                    await asyncio.sleep(0.2)  # as in the plain run: a vendor's pace
                 t0 = time.perf_counter()
                 made = await vendor.call("listing.create", title=f"Bench item {i}",
                                          description="benchmark", quantity=1,
@@ -92,12 +115,21 @@ async def torv_run(n: int, listings: int) -> dict[str, Any]:
                     await asyncio.sleep(0.001)
                 if i:
                     times.append(max(s.seen[made["id"]] for s in streams) - t0)
+            cpu_ms = (sum(cpu_s(x) for x in nodes) - cpu0) * 1000 / (listings + 1) / n
             rss = [round(rss_mb(x), 1) for x in nodes]
+            infos = [await x.call("node.info") for x in nodes]
+            health = {"rejected": sum(sum(i["rejected"].values()) for i in infos),
+                      "banned_peers": sum(i["banned_peers"] for i in infos),
+                      "gossip_ignored": sum(i["market"]["gossip_ignored"] for i in infos),
+                      "peers_median": statistics.median(i["peers"] for i in infos),
+                      "cpu_ms_per_listing_per_node": round(cpu_ms, 1),
+                      "settled_after_s": round(settle_s, 1)}
         finally:
             for s in streams:
                 await s.close()
             await asyncio.gather(*(x.stop() for x in nodes))
-    return {**summary(times), "rss_mb_max": max(rss), "rss_mb_median": statistics.median(rss)}
+    return {**summary(times), "rss_mb_max": max(rss), "rss_mb_median": statistics.median(rss),
+            **health}
 
 
 async def plain_run(n: int, messages: int) -> dict[str, Any]:
@@ -131,6 +163,7 @@ async def plain_run(n: int, messages: int) -> dict[str, Any]:
         publisher = procs[1]
         assert publisher.stdin is not None
         times = []
+        cpu0 = sum(proc_cpu_s(p.pid) for p in procs)
         for i in range(messages + 1):
             payload = f"m{i}"
             t0 = time.time()
@@ -143,7 +176,9 @@ async def plain_run(n: int, messages: int) -> dict[str, Any]:
             if i and len(got.get(payload, [])) >= n - 1:
                 times.append(max(got[payload]) - t0)
             await asyncio.sleep(0.2)  # a publication rate like a vendor's, not a flood
-        return summary(times) if times else {"delivered": 0}
+        cpu_ms = (sum(proc_cpu_s(p.pid) for p in procs) - cpu0) * 1000 / (messages + 1) / n
+        out: dict[str, Any] = summary(times) if times else {"delivered": 0}
+        return {**out, "cpu_ms_per_message_per_node": round(cpu_ms, 1)}
     finally:
         for task in readers:
             task.cancel()

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-STORE_BURST = 10.0
-STORE_REFILL_S = 1.0
+STORE_BURST = 30.0
+STORE_REFILL_S = 0.5
 # What a publisher allows itself: a margin under the rule, so that network jitter (an update
 # reaching a receiver sooner than the one before it) never makes an honest update look fast.
-PUBLISH_BURST = STORE_BURST - 2
+PUBLISH_BURST = STORE_BURST - 4
 PUBLISH_REFILL_S = STORE_REFILL_S * 1.25
 # Receivers track at most this many buckets; the least recently used full ones go first.
 MAX_BUCKETS = 50_000

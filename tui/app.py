@@ -13,9 +13,11 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from .chat_pane import ChatPane
 from .client import RpcCallError, RpcClient
 from .market_pane import MarketPane
 from .names import Names
+from .notes_pane import NotesPane
 from .orders_pane import OrdersPane, WalletPane
 from .store_pane import StorePane
 
@@ -47,6 +49,9 @@ class TorvApp(App[None]):
         self.version = ""
         self.unit = "LTC"
         self.unread_orders = 0
+        self.unread_messages = 0
+        self.unread_notes = 0
+        self._chat_pending = False
         self._refresh_pending = False
         self._mine_stale = False
 
@@ -63,6 +68,10 @@ class TorvApp(App[None]):
                 yield OrdersPane("disputes")
             with TabPane("Wallet", id="wallet"):
                 yield WalletPane()
+            with TabPane("Messages", id="messages"):
+                yield ChatPane()
+            with TabPane("Notifications", id="notifications"):
+                yield NotesPane()
             with TabPane("My store", id="store"):
                 yield StorePane()
         yield Static("connecting…", id="status")
@@ -80,6 +89,8 @@ class TorvApp(App[None]):
         self.query_one(StorePane).load_mine()
         self._reload_orders()
         self.query_one(WalletPane).reload()
+        self.query_one(ChatPane).reload()
+        self.query_one(NotesPane).reload()
 
     def open_order(self, order_id: str) -> None:
         from .order_screen import OrderScreen
@@ -122,6 +133,37 @@ class TorvApp(App[None]):
                 screen.reload()
         elif kind == "wallet.balance":
             self.query_one(WalletPane).reload()
+        elif kind.startswith(("chat.", "mail.")):
+            self._chat_changed(event)
+        elif kind == "notification.new":
+            self.notify(str(event.get("text", "")), title="Torv", timeout=6)
+            self.query_one(NotesPane).reload()
+
+    def _chat_changed(self, event: dict[str, Any]) -> None:
+        from .order_screen import OrderScreen
+
+        screen = self.screen
+        if isinstance(screen, OrderScreen):
+            screen.reload_chat()
+        if not self._chat_pending:  # a burst of messages costs one reload
+            self._chat_pending = True
+            self.set_timer(0.2, self._reload_chat)
+
+    def _reload_chat(self) -> None:
+        self._chat_pending = False
+        self.query_one(ChatPane).reload()
+
+    def set_unread_messages(self, n: int) -> None:
+        self.unread_messages = n
+        tab = self.query_one(TabbedContent).get_tab("messages")
+        tab.label = f"Messages ({n})" if n else "Messages"  # type: ignore[assignment]
+        self.show_status()
+
+    def set_unread_notes(self, n: int) -> None:
+        self.unread_notes = n
+        tab = self.query_one(TabbedContent).get_tab("notifications")
+        tab.label = f"Notifications ({n})" if n else "Notifications"  # type: ignore[assignment]
+        self.show_status()
 
     def _throttled_refresh(self) -> None:
         if not self._refresh_pending:  # at most a few refreshes a second, however busy
@@ -142,6 +184,10 @@ class TorvApp(App[None]):
     # ------------------------------------------------------------------ status bar
     def show_status(self) -> None:
         new = f"  ·  {self.unread_orders} new order(s)" if self.unread_orders else ""
+        if self.unread_messages:
+            new += f"  ·  {self.unread_messages} unread message(s)"
+        if self.unread_notes:
+            new += f"  ·  {self.unread_notes} notification(s)"
         self.query_one("#status", Static).update(
             f"peer {self.peer_id}  ·  {self.peer_count} peers  ·  v{self.version}{new}")
 

@@ -106,7 +106,15 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
         lines.append(f"decision: buyer {d['buyer_bp'] / 100:g}%  ·  {d['note']}")
     delivery = o["delivery"]
     if delivery["pending"]:
-        lines.append(f"[yellow]{delivery['pending']} message(s) waiting for delivery[/yellow]")
+        held = f", held by {delivery['held_by']} peer(s)" if delivery.get("held_by") else ""
+        lines.append(f"[yellow]{delivery['pending']} message(s) waiting for delivery{held}"
+                     "[/yellow]")
+    parties = delivery.get("parties") or {}
+    if parties:
+        marks = {"pending": "… pending", "delivered": "✓ delivered", "read": "✓✓ read"}
+        lines.append("our last message: " + "  ·  ".join(
+            f"{who(p, names)} {marks.get(v['status'], v['status'])}"
+            for p, v in parties.items()))
     lines.append("")
     lines.append("history:")
     for m in o["messages"]:

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from .chat_pane import OrderChat
 from .client import RpcCallError
 from .format import describe_order
 
@@ -56,6 +57,7 @@ class OrderScreen(ModalScreen[None]):
         with Vertical(id="order"):
             with VerticalScroll(id="order-scroll"):
                 yield Static("loading…", id="order-detail")
+                yield OrderChat(self.order_id)
             with Horizontal():
                 yield Input(placeholder="Note, reason or review", id="text")
                 yield Input(value="5", placeholder="Rating 1-5", id="rating", restrict="[1-5]?")
@@ -81,6 +83,14 @@ class OrderScreen(ModalScreen[None]):
         await self.torv.names.learn([order["buyer"], order["vendor"], order["moderator"]])
         self.order = order
         self.query_one("#order-detail", Static).update(describe_order(order, self.torv.names))
+        me = {"buyer": order["buyer"], "vendor": order["vendor"],
+              "moderator": order["moderator"]}[order["role"]]
+        chat = self.query_one(OrderChat)
+        chat.others = ([order["vendor"]] if order["role"] == "buyer" else
+                       [order["buyer"]] if order["role"] == "vendor" else
+                       [order["buyer"], order["vendor"]])
+        chat.others = [p for p in chat.others if p != me]
+        chat.reload()
         bar = self.query_one("#actions", Horizontal)
         await bar.remove_children()
         await bar.mount_all([Button(LABELS.get(m, m), id=button_id(m), name=m,
@@ -89,6 +99,9 @@ class OrderScreen(ModalScreen[None]):
         self.query_one("#text", Input).display = bool(needs)
         self.query_one("#rating", Input).display = "order.complete" in order["next_actions"]
         self.query_one("#buyer-pct", Input).display = "dispute.decide" in order["next_actions"]
+
+    def reload_chat(self) -> None:
+        self.query_one(OrderChat).reload()
 
     @on(Button.Pressed, "#actions Button")
     def act(self, event: Button.Pressed) -> None:
