@@ -4,13 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench clean deps
+.PHONY: run test lint check bench clean deps electrumx
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# An Electrum server (ElectrumX's e-x) for the light-backend tests, in its own venv so its
+# dependencies never pin Torv's.
+EX_VENV := .venv-electrumx
+EX_STAMP := $(EX_VENV)/.installed
+$(EX_STAMP):
+	test -d $(EX_VENV) || $(PYTHON) -m venv $(EX_VENV)
+	$(EX_VENV)/bin/pip install -q 'e-x[leveldb]==2.0.0'
+	touch $(EX_STAMP)
+electrumx: $(EX_STAMP)
 
 # System packages the tests need: Litecoin Core for the regtest chain, iproute2 for `ss`.
 deps:
@@ -24,11 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(STAMP) deps lint
+test: $(STAMP) $(EX_STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The benchmarks behind docs/performance.md (about 15 minutes; never part of `make test`).
-bench: $(STAMP) deps
+bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 5 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 20 --listings 20
@@ -38,4 +48,4 @@ bench: $(STAMP) deps
 	$(BIN)/python bench/trade.py --trades 10
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wallet network (default: no wallet backend)")
     p.add_argument("--chain-rpc", default=None,
                    help="chain node JSON-RPC URL (http://user:pass@host:port) or cookie file")
+    p.add_argument("--electrum", action="append", default=[], metavar="URL",
+                   help="an Electrum server (tcp://host:port or ssl://host:port) instead of "
+                        "--chain-rpc; repeat for fallbacks, tried in turn")
     p.add_argument("--event-queue", type=int, default=DEFAULT_EVENT_QUEUE, metavar="N",
                    help="events an event-stream client may fall behind before it is dropped "
                         "(default %(default)s)")
@@ -154,10 +157,17 @@ def cmd_node(args: argparse.Namespace) -> int:
         print("error: --chain-poll must be positive and --payment-grace not negative",
               file=sys.stderr)
         return 2
+    if args.electrum and args.chain_rpc:
+        print("error: give --chain-rpc or --electrum, not both", file=sys.stderr)
+        return 2
+    if (args.electrum or args.chain_rpc) and not args.chain:
+        print("error: --chain-rpc and --electrum need --chain NETWORK", file=sys.stderr)
+        return 2
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
                       args.bootstrap, args.chain, args.chain_rpc,
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
-                      TradeOptions(args.chain_poll, args.payment_grace))
+                      TradeOptions(args.chain_poll, args.payment_grace),
+                      electrum=args.electrum)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

@@ -103,7 +103,7 @@ class NotificationService(Service):
         self.core.spawn(self._run(), "notifications")
 
     async def stop(self) -> None:
-        self._sub.close()
+        self._sub.close("node stopping")
 
     async def _run(self) -> None:
         async for event in self._sub:

@@ -47,6 +47,7 @@ class RunOptions:
     passphrase: str | None = None
     event_queue: int = DEFAULT_QUEUE
     trade: TradeOptions = field(default_factory=TradeOptions)
+    electrum: list[str] = field(default_factory=list)
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -70,7 +71,17 @@ async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
 
 
 async def attach_chain(opts: RunOptions, holder: WalletHolder, peer_id: str) -> None:
-    """Connect the chain backend: a watch-only wallet ``torv-<end of peer id>`` in the node."""
+    """Connect the chain backend: Electrum servers, or a watch-only wallet
+    ``torv-<end of peer id>`` in a full node."""
+    if holder.network is not None and opts.electrum:
+        from wallet.electrum import ElectrumBackend
+
+        electrum = ElectrumBackend(opts.electrum, holder.network)
+        await electrum.start()
+        holder.set_backend(electrum)
+        if holder.wallet is not None:
+            await holder.wallet.sync_watch(fresh_backend=True)
+        return
     if holder.network is None or not opts.chain_rpc:
         return
     url, user, password = parse_chain_rpc(opts.chain_rpc, holder.network)

@@ -36,7 +36,11 @@ class ChainWatcher:
                 await self.tick()
             except (TorvError, ChainError) as exc:
                 log.debug("chain watcher: %s", exc)
-            await asyncio.sleep(self.svc.options.chain_poll)
+            wallet = self.svc.holder.wallet
+            if wallet is not None and wallet.backend is not None:
+                await wallet.backend.wait_change(self.svc.options.chain_poll)
+            else:
+                await asyncio.sleep(self.svc.options.chain_poll)
 
     async def tick(self) -> None:
         wallet = self.svc.holder.wallet

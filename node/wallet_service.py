@@ -78,6 +78,10 @@ class WalletHolder:
     def info(self) -> dict[str, Any]:
         return {"network": self.network.name if self.network else None,
                 "backend": self.backend is not None,
+                "backend_kind": (None if self.backend is None else
+                                 "electrum" if hasattr(self.backend, "server") else "core-rpc"),
+                "electrum_server": getattr(self.backend, "server", None),
+                "electrum_rejected_proofs": getattr(self.backend, "lies", None),
                 "exists": self.wallet is not None,
                 "locked": self.wallet.keystore.locked if self.wallet else True}
 

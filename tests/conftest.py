@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from node.electrumx import ElectrumX
+from node.electrumx import available as electrumx_available
 from node.loopwatch import LoopWatch
 from node.regtest import Regtest
 
@@ -24,6 +26,26 @@ def regtest() -> Iterator[Regtest]:
     chain = Regtest().start()
     yield chain
     chain.stop()
+
+
+@pytest.fixture(scope="session")
+def electrum(regtest: Regtest) -> Iterator[ElectrumX]:
+    """A real Electrum server (ElectrumX's e-x, in .venv-electrumx) over the regtest chain."""
+    if not electrumx_available():
+        pytest.fail("e-x is not installed: run `make electrumx` (make test does)")
+    server = ElectrumX(regtest).start()
+    yield server
+    server.stop()
+
+
+BACKENDS = ["core-rpc", "electrum"]
+
+
+def backend_args(request: pytest.FixtureRequest, backend: str) -> list[str]:
+    """The node flags for a chain backend: a full node's JSON-RPC or an Electrum server."""
+    if backend == "electrum":
+        return ["--electrum", request.getfixturevalue("electrum").url]
+    return ["--chain-rpc", request.getfixturevalue("regtest").url]
 
 
 # ---------------------------------------------------------------------- the loop watch

@@ -99,6 +99,8 @@ async def test_the_upgraded_node_runs_with_its_identity_and_wallet(
         assert info["peer_id"] == Identity(seed).peer_id
         assert info["identity"] == "random"  # a 0.1.0 node.key is kept as it was
         assert info["wallet"] == {"network": "litecoin-regtest", "backend": True,
+                                  "backend_kind": "core-rpc", "electrum_server": None,
+                                  "electrum_rejected_proofs": None,
                                   "exists": True, "locked": False}
         fresh = (await node.call("wallet.address"))["address"]
         assert fresh not in expected["addrs"]  # index 3: never an address handed out before

@@ -16,15 +16,18 @@ from node.regtest import Regtest
 from tui.client import RpcCallError, RpcClient
 
 from .cluster import wait_for
+from .conftest import BACKENDS, backend_args
 from .trade_kit import Market, balance, reach, start_market
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def market(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> AsyncIterator[Market]:
-    m = await start_market(tmp_path_factory.mktemp("trade"), regtest)
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def market(request: pytest.FixtureRequest, regtest: Regtest,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
+    """The whole trading suite runs on both chain backends: a full node and an Electrum server."""
+    chain = backend_args(request, request.param)
+    m = await start_market(tmp_path_factory.mktemp(f"trade-{request.param}"), regtest, chain)
     yield m
     for node in m.nodes:
         await node.stop()

@@ -13,15 +13,18 @@ import pytest_asyncio
 from node.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
+from .conftest import BACKENDS, backend_args
 from .trade_kit import Market, balance, reach, start_market
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def market(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> AsyncIterator[Market]:
-    m = await start_market(tmp_path_factory.mktemp("delivery"), regtest)
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def market(request: pytest.FixtureRequest, regtest: Regtest,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
+    """Delivery and the chain watcher, on both chain backends."""
+    chain = backend_args(request, request.param)
+    m = await start_market(tmp_path_factory.mktemp(f"delivery-{request.param}"), regtest, chain)
     yield m
     for node in m.nodes:
         await node.stop()

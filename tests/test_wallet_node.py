@@ -17,6 +17,7 @@ from wallet.networks import get_network
 from wallet.psbt_ops import Payment
 
 from .cluster import NodeProc, wait_for
+from .conftest import BACKENDS, backend_args
 from .wallets import MakeWallet, make_wallet  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -24,12 +25,13 @@ PASSPHRASE = "correct horse battery staple 7"
 NET = get_network("litecoin-regtest")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def wnode(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[NodeProc]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def wnode(request: pytest.FixtureRequest, regtest: Regtest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NodeProc]:
+    """A wallet node on each chain backend: a full node's RPC, then an Electrum server."""
     node = NodeProc(tmp_path_factory.mktemp("wallet") / "node",
-                    extra_args=["--chain", "litecoin-regtest", "--chain-rpc", regtest.url,
-                                "--log-level", "DEBUG"],
+                    extra_args=["--chain", "litecoin-regtest",
+                                *backend_args(request, request.param), "--log-level", "DEBUG"],
                     env={"TORV_WALLET_PASSPHRASE": PASSPHRASE})
     await node.start()
     yield node
@@ -88,9 +90,15 @@ async def test_fund_see_balance_and_send(wnode: NodeProc, regtest: Regtest) -> N
     assert tx["confirmations"] == 1
     paid = [o for o in tx["vout"] if o["scriptPubKey"].get("addresses") == [payee]]
     assert int(paid[0]["value"] * 10**8) == 50_000_000
-    after = await balance(wnode)
-    assert 149_900_000 < after["confirmed"] < 150_000_000  # minus a small fee
-    assert (await wnode.call("wallet.transaction", txid=txid))["confirmations"] == 1
+
+    async def settled() -> bool:  # a light backend sees the block a moment later
+        after = await balance(wnode)
+        return after["unconfirmed"] == 0 and 149_900_000 < after["confirmed"] < 150_000_000
+    await wait_for(settled, 30, what="the change confirmed, minus a small fee")
+
+    async def one_conf() -> bool:
+        return (await wnode.call("wallet.transaction", txid=txid))["confirmations"] == 1
+    await wait_for(one_conf, 30, what="the sent transaction confirmed once")
     txs = await wnode.call("wallet.transactions")
     assert {t["category"] for t in txs} >= {"receive"}
     assert any(t["txid"] == txid for t in txs)

@@ -18,10 +18,11 @@ _titles = itertools.count(1)
 
 
 def trader(base: Path, name: str, regtest: Regtest, bootstrap: list[str] | None = None,
-           extra: list[str] | None = None) -> NodeProc:
+           extra: list[str] | None = None, chain: list[str] | None = None) -> NodeProc:
+    """A trading node; `chain` picks its backend (default: the full node's JSON-RPC)."""
+    backend = chain if chain is not None else ["--chain-rpc", regtest.url]
     return NodeProc(base / name, bootstrap=bootstrap,
-                    extra_args=["--chain", "litecoin-regtest", "--chain-rpc", regtest.url,
-                                *FAST, *(extra or [])],
+                    extra_args=["--chain", "litecoin-regtest", *backend, *FAST, *(extra or [])],
                     env={"TORV_WALLET_PASSPHRASE": PASSPHRASE})
 
 
@@ -96,10 +97,10 @@ async def fund(node: NodeProc, regtest: Regtest, sats: int) -> None:
     await wait_for(arrived, 30, what="funds")
 
 
-async def start_market(base: Path, regtest: Regtest) -> Market:
-    vendor = await trader(base, "vendor", regtest).start()
-    buyer = trader(base, "buyer", regtest, [vendor.addr])
-    moderator = trader(base, "moderator", regtest, [vendor.addr])
+async def start_market(base: Path, regtest: Regtest, chain: list[str] | None = None) -> Market:
+    vendor = await trader(base, "vendor", regtest, chain=chain).start()
+    buyer = trader(base, "buyer", regtest, [vendor.addr], chain=chain)
+    moderator = trader(base, "moderator", regtest, [vendor.addr], chain=chain)
     buyer.spawn()
     moderator.spawn()
     await buyer.ready()

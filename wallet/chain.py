@@ -9,6 +9,7 @@ Debian litecoind is built without SQLite, so legacy ``importmulti`` is the commo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -57,6 +58,7 @@ class ChainBackend(Protocol):
     async def test_accept(self, raw_hex: str) -> tuple[bool, str]: ...
     async def fee_rate(self, target_blocks: int = 6) -> int: ...
     async def tx_status(self, txid: str) -> dict[str, Any]: ...
+    async def wait_change(self, timeout: float) -> None: ...
 
 
 def parse_chain_rpc(spec: str, network: Network) -> tuple[str, str, str]:
@@ -174,6 +176,10 @@ class CoreRpcBackend:
         if "feerate" not in res:
             return FALLBACK_FEE_RATE
         return max(1, int(Decimal(str(res["feerate"])) * COIN / 1000))
+
+    async def wait_change(self, timeout: float) -> None:
+        """Bitcoin Core tells us nothing: the caller's tick is a plain poll."""
+        await asyncio.sleep(timeout)
 
     async def tx_status(self, txid: str) -> dict[str, Any]:
         try:

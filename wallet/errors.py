@@ -32,3 +32,8 @@ class ChainError(TorvError):
 class NoChain(WalletError):
     """The node runs without a chain backend: trading and wallet calls are unavailable."""
 
+
+
+class ServerLied(ChainError):
+    """A light chain server sent something its own proof refutes: a header without its proof
+    of work, a merkle proof that does not lead to the block's root. The server is wrong."""

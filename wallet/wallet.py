@@ -91,11 +91,13 @@ class Wallet:
         return self.backend
 
     # ------------------------------------------------------------------ watching
-    async def sync_watch(self) -> None:
-        """Make sure the chain backend watches every address we may have handed out."""
+    async def sync_watch(self, fresh_backend: bool = False) -> None:
+        """Make sure the chain backend watches every address we may have handed out.
+        ``fresh_backend``: the backend remembers nothing between runs (an Electrum server's
+        subscriptions), so tell it everything again."""
         counters = await self.store.counters()
         want = max(counters.next_receive, counters.next_change) + GAP
-        if want <= counters.watched_to and not counters.rescan:
+        if want <= counters.watched_to and not counters.rescan and not fresh_backend:
             return
         await self.chain().watch(
             [{"desc": self.keystore.descriptor(c), "range": [0, want]} for c in (0, 1)],

@@ -1,0 +1,124 @@
+"""A lying Electrum server: a proxy in front of a real one that forwards everything and
+alters chosen replies, as a hostile or compromised server would.
+
+Modes:
+- ``merkle``: every ``blockchain.transaction.get_merkle`` reply gets a wrong sibling hash,
+  so the proof no longer leads to the block's merkle root;
+- ``header``: every header it serves (``blockchain.block.header`` replies,
+  ``blockchain.headers.subscribe`` replies and notifications) gets another nonce, so it no
+  longer carries its proof of work;
+- ``easy``: every header it serves claims a target easier than the chain allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from wallet.merkle import target
+
+HEADERS = {"blockchain.block.header", "blockchain.headers.subscribe"}
+TAMPERED = {"merkle": {"blockchain.transaction.get_merkle"}, "header": HEADERS, "easy": HEADERS}
+
+
+def has_work(raw: bytes) -> bool:
+    pow_hash = hashlib.scrypt(raw, salt=raw, n=1024, r=1, p=1, dklen=32)
+    return int.from_bytes(pow_hash, "little") <= target(int.from_bytes(raw[72:76], "little"))
+
+
+def _tamper(mode: str, result: Any) -> Any:
+    if mode == "merkle" and isinstance(result, dict) and result.get("merkle"):
+        branch = list(result["merkle"])
+        branch[0] = f"{int(branch[0], 16) ^ 1:064x}"
+        return {**result, "merkle": branch}
+    if mode == "merkle" and isinstance(result, dict):  # a one-transaction block: no branch
+        return {**result, "merkle": ["11" * 32]}
+    if mode in ("header", "easy") and isinstance(result, dict) and "hex" in result:
+        return {**result, "hex": _tamper(mode, result["hex"])}  # headers.subscribe
+    if mode in ("header", "easy") and isinstance(result, str) and len(result) == 160:
+        raw = bytearray(bytes.fromhex(result))
+        if mode == "header":  # another nonce whose hash misses the target (on regtest
+            nonce = int.from_bytes(raw[76:80], "little")  # about half of them still hit it)
+            for flip in range(1, 64):
+                raw[76:80] = (nonce ^ flip).to_bytes(4, "little")
+                if not has_work(bytes(raw)):
+                    break
+        else:
+            raw[72:76] = (0x2200FFFF).to_bytes(4, "little")
+        return raw.hex()
+    return result
+
+
+class LyingElectrum:
+    def __init__(self, upstream_port: int, mode: str) -> None:
+        if mode not in TAMPERED:
+            raise ValueError(f"no such mode {mode!r}")
+        self.upstream_port = upstream_port
+        self.mode = mode
+        self.tampered = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"tcp://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> LyingElectrum:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        asked: set[Any] = set()  # ids of requests whose replies we alter
+
+        async def to_server() -> None:
+            while line := await reader.readline():
+                msg = json.loads(line)
+                if isinstance(msg, dict) and msg.get("method") in TAMPERED[self.mode]:
+                    asked.add(msg.get("id"))
+                up_writer.write(line)
+                await up_writer.drain()
+
+        async def to_client() -> None:
+            while line := await up_reader.readline():
+                msg = json.loads(line)
+                if isinstance(msg, dict) and "result" in msg and msg.get("id") in asked:
+                    asked.discard(msg["id"])
+                    msg["result"] = _tamper(self.mode, msg["result"])
+                    self.tampered += 1
+                    line = json.dumps(msg).encode() + b"\n"
+                elif isinstance(msg, dict) and msg.get("method") in TAMPERED[self.mode] \
+                        and msg.get("params"):  # a notification of a new block
+                    msg["params"] = [_tamper(self.mode, msg["params"][0])]
+                    self.tampered += 1
+                    line = json.dumps(msg).encode() + b"\n"
+                writer.write(line)
+                await writer.drain()
+
+        pumps = [asyncio.ensure_future(to_server()), asyncio.ensure_future(to_client())]
+        try:  # until either side hangs up (or sends what is not JSON), or we close
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            pass  # close() cancelled us: the end of the connection, not an error
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            writer.close()
+            up_writer.close()
+            self._tasks.discard(task)

@@ -1,0 +1,459 @@
+"""A light chain backend: the Electrum protocol (ElectrumX, Fulcrum, electrs), via aiorpcX.
+
+The server learns which addresses we watch (our receive/change addresses and the escrows of
+our orders); it can hide transactions but cannot forge them: every confirmed transaction the
+wallet relies on is checked against a block header by its merkle proof, and every header
+against its proof of work (``merkle.py``). Subscriptions (``blockchain.headers.subscribe``,
+``blockchain.scripthash.subscribe``) replace polling; several servers may be given, tried in
+turn, reconnecting with backoff; a call waits a little for a connection and then fails with a
+clear error naming the servers tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiorpcx import RPCError, RPCSession, TaskTimeout, connect_rs
+from embit.descriptor import Descriptor
+from embit.transaction import Transaction
+
+from .chain import COIN, FALLBACK_FEE_RATE, Utxo
+from .errors import ChainError, ServerLied, WalletError
+from .merkle import check_header, header_time, scripthash, verify_inclusion
+from .networks import Network
+
+log = logging.getLogger("torv.electrum")
+logging.getLogger("torv.electrum.session").setLevel(logging.WARNING)
+PROTOCOL_VERSION = "1.4"  # 1.7 drops blockchain.scripthash.*; every server speaks 1.4
+CONNECT_WAIT = 10.0  # seconds a call waits for a connection before it fails
+MAX_BACKOFF = 30.0
+MAX_HEADERS = 4096  # header cache entries
+
+
+def parse_server(url: str) -> tuple[str, int, bool]:
+    """``tcp://host:port`` or ``ssl://host:port`` -> (host, port, use TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("tcp", "ssl") or not parts.hostname or not parts.port:
+        raise WalletError(f"--electrum wants tcp://host:port or ssl://host:port, not {url!r}")
+    return parts.hostname, parts.port, parts.scheme == "ssl"
+
+
+class ElectrumSession(RPCSession):
+    """A client session that hands the server's notifications to its backend."""
+
+    def __init__(self, transport: Any, on_notify: Callable[[str, Any], None]) -> None:
+        super().__init__(transport)
+        self._notify = on_notify
+        # aiorpcX logs each concurrency retune at INFO under the class name
+        self.logger = logging.getLogger("torv.electrum.session")
+
+    async def handle_request(self, request: Any) -> None:
+        self._notify(request.method, request.args)
+
+
+class ElectrumBackend:
+    """``ChainBackend`` over the Electrum protocol."""
+
+    def __init__(self, servers: list[str], network: Network, timeout: float = 30.0) -> None:
+        if not servers:
+            raise WalletError("give at least one --electrum server")
+        self.servers = [parse_server(s) for s in servers]
+        self.urls = list(servers)
+        self.network = network
+        self.timeout = timeout
+        self._session: ElectrumSession | None = None
+        self._client: Any = None
+        self._connected = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dirty: set[str] = set()  # scripthashes the server says changed
+        self._dirty_event = asyncio.Event()
+        self._tip = -1
+        self._headers: dict[int, str] = {}
+        self._watched: dict[str, str] = {}  # scripthash -> address
+        self._status: dict[str, str | None] = {}
+        self._utxos: dict[str, list[dict[str, Any]]] = {}
+        self._history: dict[str, list[dict[str, Any]]] = {}
+        self._verified: dict[str, int] = {}  # txid -> height whose header proves it
+        self._txs: dict[str, bytes] = {}
+        self._refreshing: dict[str, asyncio.Lock] = {}
+        self.last_error = ""
+        self.server = ""
+        self.lies = 0  # proofs and headers from the server that failed our checks
+
+    # ------------------------------------------------------------------ connection
+    async def start(self) -> None:
+        """Connect (failing clearly if no server answers), then keep connected."""
+        await self._connect_any()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._supervise()), loop.create_task(self._refresher())]
+
+    async def close(self) -> None:
+        """Stop our tasks (they are ours alone, cancelled here) and disconnect."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._drop()
+
+    async def _drop(self) -> None:
+        self._connected.clear()
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                await session.close(force_after=1)
+            except Exception:  # noqa: BLE001 - closing a broken session: nothing to do
+                pass
+
+    async def _connect_any(self) -> None:
+        errors = []
+        for (host, port, use_tls), url in zip(self.servers, self.urls, strict=True):
+            try:
+                await asyncio.wait_for(self._connect(host, port, use_tls), 15)
+                self.server = url
+                log.info("connected to Electrum server %s", url)
+                return
+            except (OSError, TimeoutError, RPCError, TaskTimeout, ChainError) as exc:
+                errors.append(f"{url}: {exc or type(exc).__name__}")
+                await self._drop()
+        self.last_error = "; ".join(errors)
+        raise ChainError(f"no Electrum server answers ({self.last_error})")
+
+    async def _connect(self, host: str, port: int, use_tls: bool) -> None:
+        context = ssl.create_default_context() if use_tls else None
+
+        def factory(transport: Any) -> ElectrumSession:
+            return ElectrumSession(transport, self._on_notify)
+
+        client = connect_rs(host, port, session_factory=factory, ssl=context)
+        session = await client.__aenter__()
+        session.sent_request_timeout = self.timeout
+        self._session = session
+        await session.send_request("server.version", ["torv", PROTOCOL_VERSION])
+        head = await session.send_request("blockchain.headers.subscribe", [])
+        self._on_header(head)
+        self._connected.set()
+        # after a reconnect: subscribe again to everything we watch
+        if self._watched:
+            await self._subscribe(list(self._watched))
+
+    async def _supervise(self) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(0.5)
+            if self._session is not None and not self._session.is_closing():
+                delay = 0.5
+                continue
+            log.warning("lost the Electrum server %s; reconnecting", self.server)
+            await self._drop()
+            while True:
+                try:
+                    await self._connect_any()
+                    break
+                except ChainError as exc:
+                    log.warning("%s; retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+
+    async def call(self, method: str, *args: Any) -> Any:
+        if not self._connected.is_set():
+            try:
+                await asyncio.wait_for(self._connected.wait(), CONNECT_WAIT)
+            except TimeoutError:
+                raise ChainError("no Electrum server answers (tried "
+                                 f"{', '.join(self.urls)}: {self.last_error or 'connecting'})"
+                                 ) from None
+        session = self._session
+        if session is None:
+            raise ChainError("no Electrum server connected")
+        try:
+            return await session.send_request(method, list(args))
+        except RPCError as exc:
+            raise ChainError(f"{method}: {exc.message}", exc.code) from None
+        except TaskTimeout:
+            raise ChainError(f"the Electrum server did not answer {method} within "
+                             f"{self.timeout:g} s") from None
+        except (OSError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and session is self._session:
+                raise
+            raise ChainError(f"the Electrum server connection broke during {method}") from None
+
+    # ------------------------------------------------------------------ notifications
+    def _on_notify(self, method: str, args: Any) -> None:
+        if method == "blockchain.headers.subscribe" and args:
+            self._on_header(args[0])
+        elif method == "blockchain.scripthash.subscribe" and len(args) == 2:
+            sh, status = str(args[0]), args[1]
+            if sh in self._watched and self._status.get(sh) != status:
+                self._status[sh] = status
+                self._dirty.add(sh)
+                self._dirty_event.set()
+
+    def _on_header(self, head: Any) -> None:
+        try:
+            height, header = int(head["height"]), str(head["hex"])
+            check_header(header, self.network.name)
+        except (KeyError, TypeError, ValueError, ChainError) as exc:
+            if isinstance(exc, ServerLied):
+                self.lies += 1
+            log.warning("ignoring a bad header from the Electrum server: %s", exc)
+            return
+        self._headers[height] = header
+        if height != self._tip:
+            self._tip = height
+            self._changed.set()
+
+    async def wait_change(self, timeout: float) -> None:
+        """Until the server has told of a new block or a change to a watched address since
+        the last call (or ``timeout`` seconds): the chain watcher's tick."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._changed.clear()
+
+    # ------------------------------------------------------------------ watching
+    def _addresses(self, items: list[dict[str, Any]]) -> dict[str, str]:
+        out = {}
+        for item in items:
+            if "desc" in item:
+                desc = Descriptor.from_string(item["desc"])
+                lo, hi = item["range"]
+                for i in range(lo, hi + 1):
+                    spk = desc.derive(i).script_pubkey()
+                    out[scripthash(spk.data)] = self.network.address(spk)
+            else:
+                spk = self.network.script_for(item["address"])
+                out[scripthash(spk.data)] = item["address"]
+        return out
+
+    async def watch(self, items: list[dict[str, Any]], rescan: bool) -> None:
+        """Subscribe to these descriptors' addresses and addresses (the server indexes the
+        whole chain, so there is nothing to rescan)."""
+        new = {sh: a for sh, a in self._addresses(items).items() if sh not in self._watched}
+        self._watched.update(new)
+        await self._subscribe(list(new))
+
+    async def _subscribe(self, hashes: list[str]) -> None:
+        async def one(sh: str) -> None:
+            status = await self.call("blockchain.scripthash.subscribe", sh)
+            self._status[sh] = status
+            if status is None:
+                self._utxos[sh], self._history[sh] = [], []
+            else:
+                await self._refresh(sh)
+
+        for i in range(0, len(hashes), 50):
+            await asyncio.gather(*(one(sh) for sh in hashes[i:i + 50]))
+        if hashes:
+            self._changed.set()
+
+    async def _refresher(self) -> None:
+        """Fetch what changed for the addresses the server notified us about."""
+        while True:
+            await self._dirty_event.wait()
+            self._dirty_event.clear()
+            hashes, self._dirty = list(self._dirty), set()
+            for sh in hashes:
+                try:
+                    await self._refresh(sh)
+                except ChainError as exc:
+                    log.warning("refreshing %s: %s", self._watched.get(sh, sh), exc)
+            self._changed.set()
+
+    async def _refresh(self, sh: str) -> None:
+        lock = self._refreshing.setdefault(sh, asyncio.Lock())
+        async with lock:
+            history = await self.call("blockchain.scripthash.get_history", sh)
+            utxos = await self.call("blockchain.scripthash.listunspent", sh)
+            for entry in history:
+                await self._verify(str(entry["tx_hash"]), int(entry["height"]))
+            self._history[sh] = [dict(e) for e in history]
+            self._utxos[sh] = [dict(u) for u in utxos]
+
+    async def _header(self, height: int) -> str:
+        if height not in self._headers:
+            if len(self._headers) > MAX_HEADERS:
+                self._headers.pop(next(iter(self._headers)))
+            self._headers[height] = str(await self.call("blockchain.block.header", height))
+        return self._headers[height]
+
+    async def _verify(self, txid: str, height: int) -> None:
+        """Check a confirmed transaction is in the block the server names (merkle proof).
+        A proof that fails leaves the transaction unconfirmed to us (a server can hide a
+        transaction, never forge a confirmation), and is counted and logged."""
+        if height <= 0 or self._verified.get(txid) == height:
+            return
+        proof = await self.call("blockchain.transaction.get_merkle", txid, height)
+        try:
+            if not isinstance(proof, dict):
+                raise ServerLied("the server sent a merkle proof that is not an object")
+            header = await self._header(height)
+            verify_inclusion(txid, proof.get("merkle"), proof.get("pos"), header,
+                             self.network.name)
+        except ServerLied as exc:
+            self.lies += 1
+            self._headers.pop(height, None)
+            log.warning("Electrum server %s: %s (transaction %s… counted unconfirmed)",
+                        self.server, exc, txid[:16])
+            return
+        self._verified[txid] = height
+
+    def _confirmations(self, txid: str, height: int) -> int:
+        if height <= 0 or self._verified.get(txid) != height:
+            return 0
+        return max(0, self._tip - height + 1)
+
+    # ------------------------------------------------------------------ ChainBackend
+    async def tip_height(self) -> int:
+        if self._tip < 0:
+            self._on_header(await self.call("blockchain.headers.subscribe"))
+        if self._tip < 0:
+            raise ChainError(f"the Electrum server {self.server} sent no valid chain tip")
+        return self._tip
+
+    async def unspent(self, addresses: list[str] | None = None) -> list[Utxo]:
+        if addresses is None:
+            hashes = list(self._watched)
+        else:
+            wanted = self._addresses([{"address": a} for a in addresses])
+            unknown = {sh: a for sh, a in wanted.items() if sh not in self._watched}
+            if unknown:
+                self._watched.update(unknown)
+                await self._subscribe(list(unknown))
+            hashes = list(wanted)
+        loading = [sh for sh in hashes if sh not in self._utxos]
+        if loading:  # watched, but the first answer is still on its way: wait for it
+            await self._subscribe(loading)
+        out = []
+        for sh in hashes:
+            for u in self._utxos.get(sh, []):
+                txid, height = str(u["tx_hash"]), int(u["height"])
+                out.append(Utxo(txid, int(u["tx_pos"]), int(u["value"]), self._watched[sh],
+                                self._confirmations(txid, height)))
+        return out
+
+    async def raw_tx(self, txid: str) -> bytes:
+        if txid not in self._txs:
+            raw = bytes.fromhex(str(await self.call("blockchain.transaction.get", txid)))
+            if Transaction.parse(raw).txid().hex() != txid:
+                raise ChainError("the Electrum server sent a transaction that is not the one "
+                                 "asked for")
+            self._txs[txid] = raw
+        return self._txs[txid]
+
+    async def transactions(self, count: int) -> list[dict[str, Any]]:
+        """Payments to our watched addresses, newest first (as Core's receive entries)."""
+        rows: list[dict[str, Any]] = []
+        by_address = {a: sh for sh, a in self._watched.items()}
+        seen: set[str] = set()
+        for history in list(self._history.values()):
+            for entry in history:
+                txid, height = str(entry["tx_hash"]), int(entry["height"])
+                if txid in seen:
+                    continue
+                seen.add(txid)
+                tx = Transaction.parse(await self.raw_tx(txid))
+                when = header_time(self._headers[height]) if height in self._headers else \
+                    int(time.time())
+                for out in tx.vout:
+                    try:
+                        address = self.network.address(out.script_pubkey)
+                    except Exception:  # noqa: BLE001 - a non-standard output: not ours
+                        continue
+                    if address in by_address:
+                        rows.append({"txid": txid, "address": address, "category": "receive",
+                                     "amount": int(out.value),
+                                     "confirmations": self._confirmations(txid, height),
+                                     "time": when})
+        rows.sort(key=lambda r: int(r["confirmations"]))  # newest (least confirmed) first
+        return rows[:count]
+
+    async def broadcast(self, raw_hex: str) -> str:
+        txid = str(await self.call("blockchain.transaction.broadcast", raw_hex))
+        # read our own writes: what the transaction spends and pays among watched addresses
+        # is fetched again before we return (not left to the server's notification)
+        try:
+            tx = Transaction.parse(bytes.fromhex(raw_hex))
+            touched = {scripthash(out.script_pubkey.data) for out in tx.vout}
+            for vin in tx.vin:
+                prev = Transaction.parse(await self.raw_tx(vin.txid.hex()))
+                if vin.vout < len(prev.vout):
+                    touched.add(scripthash(prev.vout[vin.vout].script_pubkey.data))
+            for sh in touched & set(self._watched):
+                await self._refresh(sh)
+        except (ChainError, ValueError) as exc:
+            log.debug("refresh after broadcast: %s", exc)
+        return txid
+
+    async def test_accept(self, raw_hex: str) -> tuple[bool, str]:
+        """What can be checked without a full node: every input is an unspent output we can
+        see, and relative and absolute timelocks are met. (Scripts and signatures are checked
+        by the network when the transaction is broadcast.)"""
+        try:
+            tx = Transaction.parse(bytes.fromhex(raw_hex))
+        except Exception:  # noqa: BLE001 - embit raises assorted errors on bad bytes
+            return False, "not a transaction"
+        tip = await self.tip_height()
+        if tx.locktime and tx.locktime < 500_000_000 and tx.locktime > tip:
+            return False, "non-final"
+        for vin in tx.vin:
+            prev_txid, vout = vin.txid.hex(), vin.vout
+            try:
+                prev = Transaction.parse(await self.raw_tx(prev_txid))
+            except ChainError:
+                return False, "missing-inputs"
+            if vout >= len(prev.vout):
+                return False, "missing-inputs"
+            address = self.network.address(prev.vout[vout].script_pubkey)
+            utxo = next((u for u in await self.unspent([address])
+                         if (u.txid, u.vout) == (prev_txid, vout)), None)
+            if utxo is None:
+                return False, "missing-inputs (spent or unknown)"
+            seq = vin.sequence
+            if tx.version >= 2 and not seq & (1 << 31) and not seq & (1 << 22):
+                if utxo.confirmations < (seq & 0xFFFF):
+                    return False, "non-BIP68-final"
+        return True, ""
+
+    async def fee_rate(self, target_blocks: int = 6) -> int:
+        """sat/vB: the server's estimate, never under its relay fee; our fallback when it
+        cannot estimate (regtest)."""
+        relay = await self.call("blockchain.relayfee")
+        floor = max(1, int(Decimal(str(relay)) * COIN / 1000)) if relay and relay > 0 else 1
+        estimate = await self.call("blockchain.estimatefee", target_blocks)
+        if not estimate or estimate <= 0:
+            return max(floor, FALLBACK_FEE_RATE)
+        return max(floor, int(Decimal(str(estimate)) * COIN / 1000))
+
+    async def tx_status(self, txid: str) -> dict[str, Any]:
+        """Confirmations of a transaction touching a watched address (an escrow's funding or
+        release), checked by its merkle proof."""
+        for history in self._history.values():
+            for entry in history:
+                if entry["tx_hash"] == txid:
+                    height = int(entry["height"])
+                    await self._verify(txid, height)
+                    return {"txid": txid, "confirmations": self._confirmations(txid, height)}
+        try:
+            tx = Transaction.parse(await self.raw_tx(txid))
+        except ChainError:
+            raise ChainError(f"transaction {txid[:16]}… is not known to the server") from None
+        # not among watched addresses (e.g. just after a restart): its first output's history
+        # says where it was mined
+        if tx.vout:
+            sh = scripthash(tx.vout[0].script_pubkey.data)
+            for entry in await self.call("blockchain.scripthash.get_history", sh):
+                if entry["tx_hash"] == txid:
+                    height = int(entry["height"])
+                    await self._verify(txid, height)
+                    return {"txid": txid, "confirmations": self._confirmations(txid, height)}
+        return {"txid": txid, "confirmations": 0}
+
