@@ -37,7 +37,7 @@ lint: $(STAMP)
 test: $(STAMP) $(EX_STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-# The benchmarks behind docs/performance.md (about 15 minutes; never part of `make test`).
+# The benchmarks behind docs/performance.md (about 20 minutes; never part of `make test`).
 bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 5 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
@@ -46,6 +46,8 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/own_changes.py
 	$(BIN)/python bench/flood.py --seconds 30 --flooders 3
 	$(BIN)/python bench/trade.py --trades 10
+	$(BIN)/python bench/mailbox.py --nodes 10 --rounds 5
+	$(BIN)/python bench/chain_latency.py --rounds 5
 
 clean:
 	rm -rf $(VENV) $(EX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -38,7 +38,7 @@ class ChainWatcher:
                 log.debug("chain watcher: %s", exc)
             wallet = self.svc.holder.wallet
             if wallet is not None and wallet.backend is not None:
-                await wallet.backend.wait_change(self.svc.options.chain_poll)
+                await wallet.backend.wait_change(self.svc.options.chain_poll, "trades")
             else:
                 await asyncio.sleep(self.svc.options.chain_poll)
 

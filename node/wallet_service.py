@@ -139,4 +139,8 @@ class WalletService(Service):
                     if balance != self.last_balance:
                         self.last_balance = balance
                         self.core.events.publish(WalletBalance(**balance))
-            await asyncio.sleep(BALANCE_POLL_SECONDS)
+            backend = self.holder.backend
+            if backend is not None:  # a light backend wakes us at once on a change
+                await backend.wait_change(BALANCE_POLL_SECONDS, "balance")
+            else:
+                await asyncio.sleep(BALANCE_POLL_SECONDS)

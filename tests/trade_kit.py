@@ -97,10 +97,11 @@ async def fund(node: NodeProc, regtest: Regtest, sats: int) -> None:
     await wait_for(arrived, 30, what="funds")
 
 
-async def start_market(base: Path, regtest: Regtest, chain: list[str] | None = None) -> Market:
-    vendor = await trader(base, "vendor", regtest, chain=chain).start()
-    buyer = trader(base, "buyer", regtest, [vendor.addr], chain=chain)
-    moderator = trader(base, "moderator", regtest, [vendor.addr], chain=chain)
+async def start_market(base: Path, regtest: Regtest, chain: list[str] | None = None,
+                       extra: list[str] | None = None) -> Market:
+    vendor = await trader(base, "vendor", regtest, extra=extra, chain=chain).start()
+    buyer = trader(base, "buyer", regtest, [vendor.addr], extra=extra, chain=chain)
+    moderator = trader(base, "moderator", regtest, [vendor.addr], extra=extra, chain=chain)
     buyer.spawn()
     moderator.spawn()
     await buyer.ready()

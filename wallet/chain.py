@@ -58,7 +58,7 @@ class ChainBackend(Protocol):
     async def test_accept(self, raw_hex: str) -> tuple[bool, str]: ...
     async def fee_rate(self, target_blocks: int = 6) -> int: ...
     async def tx_status(self, txid: str) -> dict[str, Any]: ...
-    async def wait_change(self, timeout: float) -> None: ...
+    async def wait_change(self, timeout: float, consumer: str = "") -> None: ...
 
 
 def parse_chain_rpc(spec: str, network: Network) -> tuple[str, str, str]:
@@ -177,7 +177,7 @@ class CoreRpcBackend:
             return FALLBACK_FEE_RATE
         return max(1, int(Decimal(str(res["feerate"])) * COIN / 1000))
 
-    async def wait_change(self, timeout: float) -> None:
+    async def wait_change(self, timeout: float, consumer: str = "") -> None:
         """Bitcoin Core tells us nothing: the caller's tick is a plain poll."""
         await asyncio.sleep(timeout)
 

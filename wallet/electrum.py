@@ -71,7 +71,9 @@ class ElectrumBackend:
         self._session: ElectrumSession | None = None
         self._client: Any = None
         self._connected = asyncio.Event()
-        self._changed = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._generation = 0  # counts changes; each consumer remembers the last it saw
+        self._seen_generation: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[str] = set()  # scripthashes the server says changed
         self._dirty_event = asyncio.Event()
@@ -208,16 +210,28 @@ class ElectrumBackend:
         self._headers[height] = header
         if height != self._tip:
             self._tip = height
-            self._changed.set()
+            self._notify_change()
 
-    async def wait_change(self, timeout: float) -> None:
+    def _notify_change(self) -> None:
+        """A new block, or a watched address changed: wake every consumer."""
+        self._generation += 1
+        self._wakeup.set()
+
+    async def wait_change(self, timeout: float, consumer: str = "") -> None:
         """Until the server has told of a new block or a change to a watched address since
-        the last call (or ``timeout`` seconds): the chain watcher's tick."""
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
-        self._changed.clear()
+        ``consumer``'s last call (or ``timeout`` seconds). Each consumer (the chain watcher,
+        the balance loop) keeps its own place, so none misses a change another consumed."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._seen_generation.get(consumer, 0) == self._generation:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), left)
+            except TimeoutError:
+                break
+        self._seen_generation[consumer] = self._generation
 
     # ------------------------------------------------------------------ watching
     def _addresses(self, items: list[dict[str, Any]]) -> dict[str, str]:
@@ -253,7 +267,7 @@ class ElectrumBackend:
         for i in range(0, len(hashes), 50):
             await asyncio.gather(*(one(sh) for sh in hashes[i:i + 50]))
         if hashes:
-            self._changed.set()
+            self._notify_change()
 
     async def _refresher(self) -> None:
         """Fetch what changed for the addresses the server notified us about."""
@@ -266,7 +280,7 @@ class ElectrumBackend:
                     await self._refresh(sh)
                 except ChainError as exc:
                     log.warning("refreshing %s: %s", self._watched.get(sh, sh), exc)
-            self._changed.set()
+            self._notify_change()
 
     async def _refresh(self, sh: str) -> None:
         lock = self._refreshing.setdefault(sh, asyncio.Lock())
