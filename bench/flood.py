@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -129,7 +130,8 @@ async def one_flood(kind: str, victim: NodeProc, honest: NodeProc, seconds: floa
                                 "max": round(max(latencies) * 1000, 1),
                                 "samples": len(latencies)},
         "honest_listing_s": {"median": round(statistics.median(arrivals), 3),
-                             "max": round(max(arrivals), 3), "count": len(arrivals)},
+                             "max": round(max(arrivals), 3), "count": len(arrivals),
+                             "all": [round(a, 3) for a in arrivals]},
         "victim_cpu": round((cpu_v1 - cpu_v0) / flood_s, 3),
         "honest_cpu": round((cpu_h1 - cpu_h0) / flood_s, 3),
         "backlog_gone_s": max(0.0, backlog_s) if backlog_s is not None else None,
@@ -156,6 +158,10 @@ async def run(seconds: float, flooders: int, kinds: list[str]) -> dict[str, Any]
         finally:
             await honest.stop()
             await victim.stop()
+            if os.environ.get("BENCH_KEEP_LOGS"):  # for development: keep the nodes' logs
+                for node in (victim, honest):
+                    shutil.copy(node.log_path, Path(os.environ["BENCH_KEEP_LOGS"]) /
+                                f"{node.data_dir.name}.log")
     return out
 
 

@@ -8,7 +8,9 @@ node bootstraps from that peer. Reported, in the same run:
 - the raw single-core Ed25519 verify rate of the same signed listings, and the ratio;
 - node.info latency (p50/p99/max) on the fresh node while it ingests (sampled every 20 ms);
 - listing.search latency (p50/p95) over 20 varied queries once it holds everything;
-- the fresh node's resident memory at the end and at its peak.
+- the fresh node's resident memory at the end and at its peak;
+- then, idle for `--idle` seconds with all 200 stores known on both sides: CPU % of each node
+  (anti-entropy runs every 30 s) and the worst node.info latency.
 
     python bench/scale.py --vendors 200 --listings 500
 
@@ -131,7 +133,8 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
 
 
-async def run(vendors: int, per_vendor: int, timeout: float) -> dict[str, Any]:
+async def run(vendors: int, per_vendor: int, timeout: float, idle: float
+              ) -> dict[str, Any]:
     total = vendors * per_vendor
     with tempfile.TemporaryDirectory(prefix="torv-bench-scale-") as tmp:
         t0 = time.perf_counter()
@@ -186,6 +189,20 @@ async def run(vendors: int, per_vendor: int, timeout: float) -> dict[str, Any]:
                     await fresh.call("listing.search", query=q, limit=50)
                     search.append(time.perf_counter() - a)
             rss, peak = rss_mb(fresh.proc.pid), rss_mb(fresh.proc.pid, "VmHWM")
+            # idle, both holding all 200 stores: anti-entropy rounds (every 30 s) must cost
+            # nothing visible; node.info probed every 250 ms throughout
+            idle_lat: list[float] = []
+            c0, s0, t_idle = cpu_s(fresh.proc.pid), cpu_s(server.proc.pid), time.perf_counter()
+            while time.perf_counter() - t_idle < idle:
+                a = time.perf_counter()
+                await fresh.call("node.info")
+                idle_lat.append(time.perf_counter() - a)
+                await asyncio.sleep(0.25)
+            span = time.perf_counter() - t_idle
+            idle_cpu = {"fresh_pct": round(100 * (cpu_s(fresh.proc.pid) - c0) / span, 2),
+                        "server_pct": round(100 * (cpu_s(server.proc.pid) - s0) / span, 2),
+                        "seconds": round(span), "node_info_max_ms":
+                        round(max(idle_lat) * 1000, 1) if idle_lat else None}
         finally:
             await fresh.stop()
             await server.stop()
@@ -205,7 +222,7 @@ async def run(vendors: int, per_vendor: int, timeout: float) -> dict[str, Any]:
             "rss_mb": round(rss, 1), "rss_peak_mb": round(peak, 1),
             "cpu_s": {"fresh": round(fresh_cpu, 1), "server": round(server_cpu, 1),
                       "fresh_at_start": round(started_cpu, 1)},
-            "start_s": round(started_s, 1)}
+            "start_s": round(started_s, 1), "idle": idle_cpu}
 
 
 def main() -> None:
@@ -213,8 +230,10 @@ def main() -> None:
     parser.add_argument("--vendors", type=int, default=200)
     parser.add_argument("--listings", type=int, default=500, help="per vendor")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--idle", type=float, default=65,
+                        help="seconds of idle measured afterwards (anti-entropy every 30 s)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.vendors, args.listings, args.timeout))))
+    print(json.dumps(asyncio.run(run(args.vendors, args.listings, args.timeout, args.idle))))
 
 
 if __name__ == "__main__":
