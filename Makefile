@@ -44,7 +44,7 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 20 --listings 20
 	$(BIN)/python bench/scale.py --vendors 200 --listings 500
 	$(BIN)/python bench/own_changes.py
-	$(BIN)/python bench/flood.py --seconds 30 --flooders 3
+	$(BIN)/python bench/flood.py --seconds 30 --flooders 3 --nice
 	$(BIN)/python bench/trade.py --trades 10
 	$(BIN)/python bench/mailbox.py --nodes 10 --rounds 5
 	$(BIN)/python bench/chain_latency.py --rounds 5

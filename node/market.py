@@ -70,6 +70,7 @@ class MarketService(Service):
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
         return {"listings": self.listing_count, "pending_stores": len(self.sync._pending),
+                "provide_backlog": self.sync.provide_queue.qsize(),
                 "ingest_dropped": self.sync.dropped, "gossip_ignored": self.sync.ignored,
                 "own_gossip": {"sent": self.own_gossip.sent,
                                "coalesced": self.own_gossip.coalesced}}
