@@ -49,6 +49,9 @@ def build_own_store(data_dir: Path, size: int, now: int) -> Identity:
     return me
 
 
+@pytest.mark.loop_stall_ok("this test's client decodes store.fetch's reply, 10,000 listings "
+                           "(several MB of JSON), in one C call that holds the GIL ~0.1 s; the "
+                           "nodes under test run in their own processes")
 async def test_a_store_of_ten_thousand_listings_travels_and_changes_cheaply(
     tmp_path: Path,
 ) -> None:

@@ -16,8 +16,8 @@ import pytest_asyncio
 from node.electrumx import ElectrumX
 from node.regtest import Regtest, free_port
 from wallet.chain import Utxo
-from wallet.electrum import ElectrumBackend
-from wallet.errors import ServerLied
+from wallet.electrum import ElectrumBackend, parse_server
+from wallet.errors import ServerLied, WalletError
 from wallet.merkle import check_header, merkle_root, verify_inclusion
 from wallet.networks import get_network
 
@@ -123,6 +123,15 @@ async def test_headers_easier_than_the_chain_or_without_work_are_refused(
         merkle_root("00" * 32, ["zz" * 32], 0)
     with pytest.raises(ServerLied, match="position"):
         merkle_root("00" * 32, ["11" * 32], 2)
+
+
+async def test_server_urls_are_checked() -> None:
+    assert parse_server("tcp://127.0.0.1:50001") == ("127.0.0.1", 50001, False)
+    assert parse_server("ssl://electrum.example.org:50002") == ("electrum.example.org", 50002,
+                                                                True)
+    for bad in ("http://h:1", "tcp://h", "tcp://:5", "tcp://h:99999", "tcp://[::1", "h:1"):
+        with pytest.raises(WalletError, match="tcp://host:port or ssl://host:port"):
+            parse_server(bad)
 
 
 async def test_no_server_answering_is_a_clear_error_and_exit_1(tmp_path: Path) -> None:

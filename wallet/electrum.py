@@ -39,10 +39,14 @@ MAX_HEADERS = 4096  # header cache entries
 
 def parse_server(url: str) -> tuple[str, int, bool]:
     """``tcp://host:port`` or ``ssl://host:port`` -> (host, port, use TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("tcp", "ssl") or not parts.hostname or not parts.port:
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port  # .port may raise
+    except ValueError:
+        scheme, host, port = "", None, None
+    if scheme not in ("tcp", "ssl") or not host or not port:
         raise WalletError(f"--electrum wants tcp://host:port or ssl://host:port, not {url!r}")
-    return parts.hostname, parts.port, parts.scheme == "ssl"
+    return host, port, scheme == "ssl"
 
 
 class ElectrumSession(RPCSession):
@@ -450,24 +454,22 @@ class ElectrumBackend:
     async def tx_status(self, txid: str) -> dict[str, Any]:
         """Confirmations of a transaction touching a watched address (an escrow's funding or
         release), checked by its merkle proof."""
-        for history in self._history.values():
-            for entry in history:
-                if entry["tx_hash"] == txid:
-                    height = int(entry["height"])
-                    await self._verify(txid, height)
-                    return {"txid": txid, "confirmations": self._confirmations(txid, height)}
-        try:
-            tx = Transaction.parse(await self.raw_tx(txid))
-        except ChainError:
-            raise ChainError(f"transaction {txid[:16]}… is not known to the server") from None
-        # not among watched addresses (e.g. just after a restart): its first output's history
-        # says where it was mined
-        if tx.vout:
-            sh = scripthash(tx.vout[0].script_pubkey.data)
-            for entry in await self.call("blockchain.scripthash.get_history", sh):
-                if entry["tx_hash"] == txid:
-                    height = int(entry["height"])
-                    await self._verify(txid, height)
-                    return {"txid": txid, "confirmations": self._confirmations(txid, height)}
+        histories = list(self._history.values())
+        if not any(e["tx_hash"] == txid for h in histories for e in h):
+            # not among watched addresses (e.g. just after a restart): its first output's
+            # history says where it was mined
+            try:
+                tx = Transaction.parse(await self.raw_tx(txid))
+            except ChainError:
+                raise ChainError(f"transaction {txid[:16]}… is not known to the server"
+                                 ) from None
+            if tx.vout:
+                histories = [await self.call("blockchain.scripthash.get_history",
+                                             scripthash(tx.vout[0].script_pubkey.data))]
+        for entry in (e for h in histories for e in h):
+            if entry["tx_hash"] == txid:
+                height = int(entry["height"])
+                await self._verify(txid, height)
+                return {"txid": txid, "confirmations": self._confirmations(txid, height)}
         return {"txid": txid, "confirmations": 0}
 
