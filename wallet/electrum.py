@@ -33,6 +33,7 @@ log = logging.getLogger("torv.electrum")
 logging.getLogger("torv.electrum.session").setLevel(logging.WARNING)
 PROTOCOL_VERSION = "1.4"  # 1.7 drops blockchain.scripthash.*; every server speaks 1.4
 CONNECT_WAIT = 10.0  # seconds a call waits for a connection before it fails
+HANDSHAKE_TIMEOUT = 15.0  # connecting and the version/tip exchange, per server
 MAX_BACKOFF = 30.0
 MAX_HEADERS = 4096  # header cache entries
 
@@ -122,13 +123,16 @@ class ElectrumBackend:
         errors = []
         for (host, port, use_tls), url in zip(self.servers, self.urls, strict=True):
             try:
-                await asyncio.wait_for(self._connect(host, port, use_tls), 15)
-                self.server = url
-                log.info("connected to Electrum server %s", url)
-                return
+                await asyncio.wait_for(self._connect(host, port, use_tls), HANDSHAKE_TIMEOUT)
             except (OSError, TimeoutError, RPCError, TaskTimeout, ChainError) as exc:
                 errors.append(f"{url}: {exc or type(exc).__name__}")
                 await self._drop()
+                continue
+            self.server = url
+            log.info("connected to Electrum server %s", url)
+            if self._watched:  # after a reconnect: subscribe again to everything we watch
+                await self._subscribe(list(self._watched))
+            return
         self.last_error = "; ".join(errors)
         raise ChainError(f"no Electrum server answers ({self.last_error})")
 
@@ -146,9 +150,6 @@ class ElectrumBackend:
         head = await session.send_request("blockchain.headers.subscribe", [])
         self._on_header(head)
         self._connected.set()
-        # after a reconnect: subscribe again to everything we watch
-        if self._watched:
-            await self._subscribe(list(self._watched))
 
     async def _supervise(self) -> None:
         delay = 0.5
