@@ -221,3 +221,26 @@ async def test_a_lone_server_restarting_is_waited_for_with_backoff(
     finally:
         await node.stop()
         await asyncio.to_thread(own.stop)
+
+
+@pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")
+async def test_the_tui_says_which_server_it_trusts(electrum: ElectrumX, tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from tui.app import TorvApp
+    from tui.client import RpcClient
+
+    node = light_node(tmp_path, [electrum.url])
+    await node.start()
+    try:
+        app = TorvApp(RpcClient.from_data_dir(node.data_dir))
+        async with app.run_test(size=(140, 50)) as pilot:
+            app.query_one("TabbedContent").active = "wallet"
+
+            async def shown() -> bool:
+                await pilot.pause()
+                return f"via Electrum server {electrum.url}" in str(
+                    app.query_one("#balance", Static).render())
+            await wait_for(shown, 30, what="the wallet view naming the server")
+    finally:
+        await node.stop()

@@ -105,3 +105,4 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         app.query_one("TabbedContent").active = "wallet"
         await until(lambda: "LTC" in str(app.query_one("#balance", Static).render()),
                     "the wallet view")
+        assert "via full node" in str(app.query_one("#balance", Static).render())

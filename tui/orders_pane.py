@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -108,9 +109,15 @@ class WalletPane(Vertical):
             return
         bal = info["balance"] or {"confirmed": 0, "unconfirmed": 0}
         lock = "locked" if info["locked"] else "unlocked"
+        via = {"electrum": f"Electrum server {info.get('electrum_server')}",
+               "core-rpc": "full node"}.get(info.get("backend_kind") or "", "no chain backend")
+        lies = info.get("electrum_rejected_proofs") or 0
+        warn = (f"\n[b red]the server sent {lies} proof(s) that failed verification: those "
+                "transactions count as unconfirmed[/b red]" if lies else "")
         self.query_one("#balance", Static).update(
             f"[b]{coins(bal['confirmed'], unit)}[/b] confirmed  ·  "
-            f"{coins(bal['unconfirmed'], unit)} unconfirmed  ·  {info['network']}, {lock}")
+            f"{coins(bal['unconfirmed'], unit)} unconfirmed  ·  {info['network']}, {lock}"
+            f"  ·  via {escape(via)}{warn}")
         try:
             txs: list[dict[str, Any]] = await client.call("wallet.transactions", count=50)
         except RpcCallError:
