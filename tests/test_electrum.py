@@ -75,6 +75,29 @@ async def test_sees_a_payment_then_proves_its_confirmation(
         verify_inclusion("00" * 32, proof["merkle"], proof["pos"], header, NET.name)
 
 
+async def test_a_reorg_that_drops_the_block_unconfirms_the_payment(
+        regtest: Regtest, honest: ElectrumBackend) -> None:
+    address, txid = await paid(regtest, 2_222_222)
+    await honest.watch([{"address": address}], rescan=False)
+    [block] = await regtest.amine(1)
+
+    async def confirmations(n: int) -> bool:
+        u = await utxo(honest, address, txid)
+        return u is not None and u.confirmations == n
+    await wait_for(lambda: confirmations(1), 30, what="the payment confirmed")
+    # a longer branch without that block (the server follows only a longer one): the payment
+    # goes back to the mempool, and the backend must stop counting it as confirmed
+    await regtest.arpc("invalidateblock", block)
+    for _ in range(2):
+        await regtest.arpc("generateblock", regtest.miner_address, [])
+    await wait_for(lambda: confirmations(0), 30, what="the payment unconfirmed after the reorg")
+    assert (await honest.tx_status(txid))["confirmations"] == 0
+    await regtest.amine(1)
+    await wait_for(lambda: confirmations(1), 30, what="the payment confirmed again")
+    assert (await honest.tx_status(txid))["confirmations"] == 1
+    assert honest.lies == 0
+
+
 @pytest.mark.parametrize("mode", ["merkle", "header", "easy"])
 async def test_a_lying_server_can_hide_but_never_forge_a_confirmation(
         regtest: Regtest, electrum: ElectrumX, honest: ElectrumBackend, mode: str) -> None:
