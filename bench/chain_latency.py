@@ -33,41 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.event_log import EventLog  # noqa: E402
 from node.electrumx import ElectrumX  # noqa: E402
 from node.regtest import Regtest  # noqa: E402
 from tests.trade_kit import reach, start_market  # noqa: E402
-from tui.client import RpcClient  # noqa: E402
-
-
-class EventLog:
-    """Every event of one node's stream, with the time it arrived here."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.client = RpcClient.from_data_dir(data_dir)
-        self.events: list[tuple[float, dict[str, Any]]] = []
-        self.ready = asyncio.Event()
-        self.task = asyncio.create_task(self.run())
-
-    async def run(self) -> None:
-        async for event in self.client.events():
-            if event["type"] == "stream.open":
-                self.ready.set()
-            self.events.append((time.perf_counter(), event))
-
-    async def first(self, after: float, kind: str, test: Any = None, **fields: Any) -> float:
-        for _ in range(60_000):  # bounded: 60 s at most
-            for at, event in self.events:
-                if at >= after and event["type"] == kind and \
-                        all(event.get(k) == v for k, v in fields.items()) and \
-                        (test is None or test(event)):
-                    return at
-            await asyncio.sleep(0.001)
-        raise TimeoutError(f"no {kind} {fields}")
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
 
 
 def summary(values: list[float]) -> dict[str, float]:

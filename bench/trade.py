@@ -25,38 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.event_log import EventLog  # noqa: E402
 from node.regtest import Regtest  # noqa: E402
 from tests.trade_kit import start_market  # noqa: E402
-from tui.client import RpcClient  # noqa: E402
 
 
-class Watch:
-    """A node's order.state events, with the time each arrived."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.client = RpcClient.from_data_dir(data_dir)
-        self.seen: dict[tuple[str, str], float] = {}
-        self.ready = asyncio.Event()
-        self.task = asyncio.create_task(self.run())
-
-    async def run(self) -> None:
-        async for event in self.client.events():
-            if event["type"] == "stream.open":
-                self.ready.set()
-            elif event["type"] == "order.state":
-                self.seen.setdefault((event["order_id"], event["state"]), time.perf_counter())
-
-    async def until(self, order_id: str, state: str) -> float:
-        for _ in range(60_000):  # bounded: 60 s at most
-            if (order_id, state) in self.seen:
-                return self.seen[(order_id, state)]
-            await asyncio.sleep(0.001)
-        raise TimeoutError(f"{state} never arrived")
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.client.close()
+async def reached(log: EventLog, order_id: str, state: str) -> float:
+    """When the node's stream first reported the order in ``state``."""
+    return await log.first(0.0, "order.state", order_id=order_id, state=state)
 
 
 async def run(trades: int) -> dict[str, Any]:
@@ -64,7 +40,7 @@ async def run(trades: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="torv-bench-trade-") as tmp:
         market = await start_market(Path(tmp), chain)
         buyer, vendor = market.buyer, market.vendor
-        watch = {n: Watch(n.data_dir) for n in (buyer, vendor)}
+        watch = {n: EventLog(n.data_dir) for n in (buyer, vendor)}
         try:
             for w in watch.values():
                 await asyncio.wait_for(w.ready.wait(), 30)
@@ -75,19 +51,19 @@ async def run(trades: int) -> dict[str, Any]:
             for i in range(trades + 1):  # the first trade warms up, unmeasured
                 t0 = time.perf_counter()
                 oid = (await market.order(listing))["order_id"]
-                t1 = await watch[vendor].until(oid, "PENDING")
+                t1 = await reached(watch[vendor], oid, "PENDING")
                 a = time.perf_counter()
                 await vendor.call("order.confirm", order_id=oid)
-                t2 = await watch[buyer].until(oid, "AWAITING_PAYMENT")
+                t2 = await reached(watch[buyer], oid, "AWAITING_PAYMENT")
                 b = time.perf_counter()
                 await buyer.call("order.pay", order_id=oid)
-                t3 = await watch[vendor].until(oid, "AWAITING_FULFILLMENT")
+                t3 = await reached(watch[vendor], oid, "AWAITING_FULFILLMENT")
                 c = time.perf_counter()
                 await vendor.call("order.fulfill", order_id=oid, note="bench")
-                t4 = await watch[buyer].until(oid, "FULFILLED")
+                t4 = await reached(watch[buyer], oid, "FULFILLED")
                 d = time.perf_counter()
                 await buyer.call("order.complete", order_id=oid, rating=5, review="")
-                t5 = await watch[vendor].until(oid, "COMPLETED")
+                t5 = await reached(watch[vendor], oid, "COMPLETED")
                 parts = [t1 - t0, t2 - a, t3 - b, t4 - c, t5 - d]
                 await asyncio.to_thread(chain.mine, 1)  # between trades, not inside one
                 if i == 0:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from .cluster import NodeProc, sample_listing, start_cluster, wait_for
+from .cluster import NodeProc, sample_listing, start_linked_pair, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[NodeProc]]:
-    nodes = await start_cluster(tmp_path_factory.mktemp("flood"), 2)
-
-    async def linked() -> bool:
-        return (await nodes[0].call("node.info"))["peers"] > 0
-
-    await wait_for(linked, 30, what="the two nodes to connect")
+    nodes = await start_linked_pair(tmp_path_factory.mktemp("flood"))
     yield nodes
     for node in nodes:
         await node.stop()

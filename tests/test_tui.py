@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, Input, Static
 
 from tui.app import TorvApp
 from tui.client import RpcClient
 
 from .cluster import NodeProc, sample_listing, start_cluster, wait_for
+from .tui_kit import rows
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")]
@@ -24,11 +25,6 @@ async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[N
     yield nodes
     for node in nodes:
         await node.stop()
-
-
-def rows(app: TorvApp, table_id: str) -> list[list[Any]]:
-    table = app.query_one(table_id, DataTable)
-    return [table.get_row_at(i) for i in range(table.row_count)]
 
 
 async def test_search_shows_a_listing_published_by_another_node(pair: list[NodeProc]) -> None:

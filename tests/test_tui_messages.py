@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -12,7 +11,8 @@ from textual.widgets import DataTable, Input, Static, TabbedContent
 from tui.app import TorvApp
 from tui.client import RpcClient
 
-from .cluster import NodeProc, start_cluster, wait_for
+from .cluster import NodeProc, start_linked_pair, wait_for
+from .tui_kit import rows
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")]
@@ -20,20 +20,10 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"),
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[NodeProc]]:
-    nodes = await start_cluster(tmp_path_factory.mktemp("tui-chat"), 2)
-
-    async def linked() -> bool:
-        return (await nodes[0].call("node.info"))["peers"] > 0
-
-    await wait_for(linked, 30, what="the two nodes to connect")
+    nodes = await start_linked_pair(tmp_path_factory.mktemp("tui-chat"))
     yield nodes
     for node in nodes:
         await node.stop()
-
-
-def rows(app: TorvApp, table_id: str) -> list[list[Any]]:
-    table = app.query_one(table_id, DataTable)
-    return [table.get_row_at(i) for i in range(table.row_count)]
 
 
 async def test_a_message_shows_unread_opens_read_and_gets_a_reply(
