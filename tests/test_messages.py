@@ -58,6 +58,15 @@ async def message(node: NodeProc, msg_id: str) -> dict[str, Any] | None:
     return None
 
 
+async def until_status(node: NodeProc, msg_id: str, status: str) -> None:
+    """Until ``node`` shows its message ``msg_id`` as ``status``."""
+    async def there() -> bool:
+        m = await message(node, msg_id)
+        return m is not None and m["status"] == status
+
+    await wait_for(there, 15, what=f"{node.data_dir.name} to see it {status}")
+
+
 async def test_chat_is_delivered_read_and_notified(net: dict[str, NodeProc]) -> None:
     alice, bob = net["alice"], net["bob"]
     sent = await alice.call("chat.send", peer_id=bob.peer_id, text="Is the lamp still there?")
@@ -70,11 +79,7 @@ async def test_chat_is_delivered_read_and_notified(net: dict[str, NodeProc]) -> 
     assert got["text"] == "Is the lamp still there?" and got["from"] == alice.peer_id
     assert got["outgoing"] is False and got["read"] is None
 
-    async def delivered() -> bool:
-        m = await message(alice, msg_id)
-        return m is not None and m["status"] == "delivered"
-
-    await wait_for(delivered, 15, what="alice to see it delivered")
+    await until_status(alice, msg_id, "delivered")
     convs = {c["peer_id"]: c for c in await bob.call("chat.conversations")}
     assert convs[alice.peer_id]["unread"] == 1
     notes = await bob.call("notification.list", unread_only=True)
@@ -83,11 +88,7 @@ async def test_chat_is_delivered_read_and_notified(net: dict[str, NodeProc]) -> 
     assert (await bob.call("chat.read", message_id=msg_id)) == {"read": 1}
     assert (await bob.call("chat.read", message_id=msg_id)) == {"read": 0}  # once
 
-    async def read() -> bool:
-        m = await message(alice, msg_id)
-        return m is not None and m["status"] == "read"
-
-    await wait_for(read, 15, what="alice to see it read")
+    await until_status(alice, msg_id, "read")
     convs = {c["peer_id"]: c for c in await bob.call("chat.conversations")}
     assert convs[alice.peer_id]["unread"] == 0
     marked = await bob.call("notification.read", all=True)
