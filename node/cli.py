@@ -13,7 +13,7 @@ from typing import Any
 import platformdirs
 
 from protocol.errors import TorvError
-from wallet.networks import NETWORKS_BY_NAME
+from protocol.networks import NETWORKS_BY_NAME
 
 from .defaults import DEFAULT_EVENT_QUEUE, DEFAULT_LISTEN, DEFAULT_RPC_PORT
 

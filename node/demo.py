@@ -102,7 +102,8 @@ async def autopilot(node: NodeProc, role: str) -> None:
                 for order in await client.call("order.list"):
                     await step(order["order_id"])
                 async for event in client.events():
-                    if event["type"] in ("order.created", "order.state", "dispute.opened"):
+                    if event["type"] in ("order.created", "order.state", "order.funding",
+                                         "dispute.opened"):
                         await step(event["order_id"])
             await asyncio.sleep(1)
     finally:
@@ -136,6 +137,8 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
         moderator, vendors = others[0], others[1:]
         for vendor, (name, about, items) in zip(vendors, SAMPLE_STORES * 5, strict=False):
             await _stock(vendor, name, about, items)
+            if chain is not None:  # the demo vendors accept the demo moderator
+                await vendor.call("profile.set", moderators=[moderator.peer_id])
         if chain is not None:
             await moderator.call("profile.set", name="Demo Moderator",
                                  about="Decides every dispute 50/50",

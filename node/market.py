@@ -286,8 +286,9 @@ class MarketService(Service):
         await self._publish_own(None, frozenset({listing_id}))
 
     async def set_profile(self, changes: dict[str, Any]) -> StoreObject:
-        """Change name, about, addrs or moderator (terms {fee_bp, fee_fixed, description}, or
-        None to stop moderating) and sign the new profile."""
+        """Change name, about, addrs, moderators (whom we accept as moderator of our orders)
+        or moderator (terms {fee_bp, fee_fixed, description}, or None to stop moderating) and
+        sign the new profile."""
         if changes.get("moderator") is not None:
             if self.moderation is None:
                 from wallet.errors import NoChain
@@ -302,7 +303,7 @@ class MarketService(Service):
             seq = ms.next_counter(conn, "profile_seq", current.seq if current else 0)
             profile = StoreObject.profile(self.core.identity, seq, body.get("name", ""),
                                           body.get("about", ""), body.get("moderator"),
-                                          body.get("addrs"))
+                                          body.get("addrs"), body.get("moderators"))
             ms.put_store(conn, profile)
             return profile
 

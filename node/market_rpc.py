@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.identity import is_peer_id
 from protocol.listing import EDITABLE, LISTING_ID_RE
-from protocol.store import MAX_MODERATOR_DESCRIPTION, MAX_MODERATOR_FEE_BP
+from protocol.store import (
+    MAX_ACCEPTED_MODERATORS,
+    MAX_MODERATOR_DESCRIPTION,
+    MAX_MODERATOR_FEE_BP,
+)
 
 from .rpc_params import Params
 from .services import Handler, NotFound, RpcError, invalid_params
@@ -23,6 +27,17 @@ def peer_id_param(p: Params, name: str, required: bool = True) -> Any:
     if value is not None and not is_peer_id(value):
         raise invalid_params(name, "is not a valid peer id")
     return value
+
+
+def peer_ids_param(p: Params, name: str, limit: int) -> list[str]:
+    """A list of distinct peer ids (at most ``limit``)."""
+    value = p.any(name)
+    if not isinstance(value, list) or len(value) > limit or not all(
+            isinstance(x, str) and is_peer_id(x) for x in value):
+        raise invalid_params(name, f"must be a list of at most {limit} peer ids")
+    if len(set(value)) != len(value):
+        raise invalid_params(name, "names a peer twice")
+    return list(value)
 
 
 def listing_id_param(p: Params, name: str = "id") -> str:
@@ -65,10 +80,12 @@ def market_methods(market: MarketService) -> dict[str, Handler]:
         return await market.profile_json(profile)
 
     async def profile_set(params: dict[str, Any]) -> Any:
-        p = Params(params, {"name", "about", "moderator"})
+        p = Params(params, {"name", "about", "moderator", "moderators"})
         changes: dict[str, Any] = {k: p.text(k, False) for k in ("name", "about") if p.has(k)}
         if p.has("moderator"):
             changes["moderator"] = moderator_param(p)
+        if p.has("moderators"):
+            changes["moderators"] = peer_ids_param(p, "moderators", MAX_ACCEPTED_MODERATORS)
         return await market.profile_json(await market.set_profile(changes))
 
     async def listing_create(params: dict[str, Any]) -> Any:

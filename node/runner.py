@@ -12,9 +12,9 @@ from pathlib import Path
 from aiohttp import web
 
 from protocol.identity import Identity
+from protocol.networks import get_network
 from wallet.chain import CoreRpcBackend, parse_chain_rpc
 from wallet.errors import BadPassphrase
-from wallet.networks import get_network
 
 from .chat_service import ChatService
 from .core import NodeConfig, NodeCore

@@ -21,14 +21,17 @@ from nacl.signing import VerifyKey
 
 from protocol import contract as c
 from protocol import contract_rules as r
+from protocol import settlement as st
 from protocol.contract_messages import OrderMessage
 from protocol.errors import LocalProtocolError
+from protocol.escrow import EscrowTerms, moderator_pubkey
+from protocol.fees import max_fee, payment_vsize, release_vsize
 from protocol.identity import public_key_from_peer_id
 from protocol.listing import Listing
 from protocol.ratings import proof_of
+from protocol.releases import txid_of
 from protocol.store import PROFILE_TYPE
 from wallet.errors import ChainError, WalletError
-from wallet.escrow import EscrowTerms, moderator_pubkey
 from wallet.wallet import Wallet
 
 from . import market_store as ms
@@ -46,8 +49,9 @@ log = logging.getLogger("torv.trade")
 
 
 def node_actions(contract: c.Contract, row: ts.OrderRow | None, role: str) -> list[str]:
-    """The kinds ``role`` may send now: the table's answer narrowed by what this node knows
-    of the chain (the timeout, the dispute cut-off) and by what it does by itself."""
+    """The kinds ``role`` may send now: the table's answer narrowed by what this node's own
+    chain view shows (a confirmed escrow before shipping, the timeout, the dispute cut-off)
+    and by what it does by itself."""
     conf = int((row.funding or {}).get("confirmations", 0)) if row else 0
     confirmation = contract.last(r.ORDER_CONFIRMATION)
     timeout = confirmation.data["timeout_blocks"] if confirmation else 0
@@ -55,6 +59,8 @@ def node_actions(contract: c.Contract, row: ts.OrderRow | None, role: str) -> li
     for kind in c.next_actions(contract, role):
         if kind == r.PAYMENT and role != r.BUYER:
             continue  # a vendor reports a funding it saw by itself, never on request
+        if kind == r.FULFILLMENT and conf < st.SHIP_AFTER_CONFIRMATIONS:
+            continue
         if kind == r.TIMEOUT_CLAIM and conf < timeout:
             continue
         if kind == r.DISPUTE_OPEN and not r.dispute_open_allowed(conf, timeout):
@@ -144,6 +150,12 @@ class TradeActions:
         if currency != network.unit:
             raise LocalProtocolError(f"the listing is priced in {currency}; this node trades "
                                      f"{network.unit} ({network.name})", field="listing_id")
+        accepted = await self.accepted_moderators(listing)
+        if moderator not in accepted:
+            raise LocalProtocolError(
+                f"the vendor does not accept {moderator} as moderator; choose one of "
+                f"{accepted}" if accepted else "the vendor accepts no moderator yet "
+                "(profile.set moderators): it cannot take escrowed orders", field="moderator")
         profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
         if profile is None or profile.moderator is None:
             profile = await self.svc.market.get_profile(moderator)
@@ -158,6 +170,11 @@ class TradeActions:
             curve = VerifyKey(public_key_from_peer_id(listing.vendor)).to_curve25519_public_key()
             sealed = bytes(SealedBox(CurvePublicKey(bytes(curve))).encrypt(
                 shipping_address.encode()))
+        try:
+            due = r.price_order(listing.body, quantity, shipping_option).amount_due
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc), field="quantity") from None
+        self._check_size(network, due, await wallet.fee_rate())
         refund_address = await wallet.new_address()
         identity, now = self.core.identity, self.core.now()
         base = {"listing": wire, "quantity": quantity, "shipping": shipping_option,
@@ -194,34 +211,57 @@ class TradeActions:
         listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
         body = listing.body
         options = {o["region"]: o["price"]["amount"] for o in body["shipping"]}
-        if options and shipping_option not in options:
-            raise LocalProtocolError(f"shipping_option must be one of {sorted(options)}",
-                                     field="shipping_option")
-        if not options and shipping_option:
-            raise LocalProtocolError("this listing does not ship", field="shipping_option")
-        items = body["price"]["amount"] * quantity
-        ship = options.get(shipping_option, 0)
-        due = r.amount_due(body["price"]["amount"], quantity, ship)
-        rate = await self.wallet(False).chain().fee_rate()
+        try:
+            cost = r.price_order(body, quantity, shipping_option)
+        except ValueError as exc:
+            field = "quantity" if "quantity" in str(exc) else "shipping_option"
+            raise LocalProtocolError(str(exc), field=field) from None
+        rate = await self.wallet(False).fee_rate()
+        accepted = await self.accepted_moderators(listing)
         out: dict[str, Any] = {
             "listing_id": listing.id, "vendor": listing.vendor, "title": body["title"],
-            "currency": body["price"]["currency"], "tradeable": body["price"]["currency"]
-            == network.unit, "quantity": quantity, "available": body["quantity"],
-            "items": items, "shipping": ship, "amount_due": due,
+            "currency": cost.currency, "tradeable": cost.currency == network.unit,
+            "quantity": quantity, "available": body["quantity"],
+            "items": cost.items, "shipping": cost.shipping, "amount_due": cost.amount_due,
             "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
-            "network_fee_estimate": rate * (11 + 68 * 2 + 31 * 2),
+            "network_fee_estimate": rate * payment_vsize(2, 2),
             "release_fee_estimate": te.release_fee(rate, 1),
-            "escrow_timeout_hours": body["escrow_timeout_hours"]}
-        out["total_from_wallet"] = due + out["network_fee_estimate"]
+            "escrow_timeout_hours": body["escrow_timeout_hours"],
+            "moderators": accepted}
+        out["total_from_wallet"] = cost.amount_due + out["network_fee_estimate"]
         if moderator is not None:
+            if moderator not in accepted:
+                raise LocalProtocolError(f"the vendor does not accept {moderator} as "
+                                         f"moderator; choose one of {accepted}",
+                                         field="moderator")
             profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
             terms = profile.moderator if profile is not None else None
             if terms is None:
                 raise LocalProtocolError(f"{moderator} is not a known moderator",
                                          field="moderator")
-            out["moderator_fee_if_disputed"] = r.moderator_fee(due, terms["fee_bp"],
+            out["moderator_fee_if_disputed"] = r.moderator_fee(cost.amount_due,
+                                                               terms["fee_bp"],
                                                                terms["fee_fixed"])
         return out
+
+    async def accepted_moderators(self, listing: Listing) -> list[str]:
+        """Whom the vendor accepts as moderator for ``listing``: the listing's own list, else
+        its signed profile's."""
+        if listing.moderators is not None:
+            return listing.moderators
+        profile = await self.svc.market.store_object(listing.vendor, PROFILE_TYPE)
+        if profile is None:
+            profile = await self.svc.market.get_profile(listing.vendor)
+        return profile.accepted_moderators if profile is not None else []
+
+    @staticmethod
+    def _check_size(network: Any, due: int, rate: int) -> None:
+        """An order must be big enough that its release fee fits the fee bounds."""
+        vsize = release_vsize(3)
+        if rate * vsize > max_fee(network, due, vsize):
+            raise LocalProtocolError(
+                f"an order of {due} is too small: releasing its escrow would cost about "
+                f"{rate * vsize}, over 5% of it", field="quantity")
 
     async def _listing_wire(self, listing_id: str, vendor: str | None) -> bytes:
         if vendor is None:
@@ -276,7 +316,7 @@ class TradeActions:
 
         return (await self._act(order_id, r.ORDER_CANCEL, make))[0]
 
-    async def pay(self, order_id: str) -> str:
+    async def pay(self, order_id: str, allow_high_fee: bool = False) -> str:
         wallet = self.wallet()
 
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
@@ -288,7 +328,7 @@ class TradeActions:
                 txid, vout, amount, conf = paid[0].txid, paid[0].vout, paid[0].amount, \
                     paid[0].confirmations
             else:
-                txid, vout = await wallet.pay(address, due)
+                txid, vout = await wallet.pay(address, due, allow_high_fee)
                 amount, conf = due, 0
             funding = {"txid": txid, "vout": vout, "amount": amount, "confirmations": conf,
                        "seen": self.core.now()}
@@ -306,10 +346,6 @@ class TradeActions:
         return (await self._act(order_id, r.PAYMENT, make, automatic=True))[0]
 
     # ------------------------------------------------------------------ after payment
-    async def _fee(self, n_outputs: int, timeout_path: bool = False) -> int:
-        rate = await self.wallet(False).chain().fee_rate()
-        return te.release_fee(rate, n_outputs, timeout_path)
-
     def _key(self, contract: c.Contract, row: ts.OrderRow) -> Any:
         keystore = self.wallet().keystore
         if contract.role_of(self.me) == r.MODERATOR:
@@ -318,39 +354,41 @@ class TradeActions:
             raise WalletError("this order's escrow key is not in this wallet")
         return keystore.escrow_privkey(row.escrow_key_index)
 
-    def _signed_release(self, contract: c.Contract, row: ts.OrderRow, outputs: te.Outputs,
-                        sequence: int | None = None) -> bytes:
-        psbt = te.build(contract, self.svc.network(), outputs, sequence)
-        release = te.check(contract, self.svc.network(), bytes(psbt.serialize()), outputs)
-        signed = te.sign(release, self._key(contract, row), te.escrow_terms(contract)
-                         .witness_script())
-        return bytes(signed.serialize())
+    async def _own_release(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+        """Our signed release PSBT of ``kind`` (FULFILLMENT, REFUND, TIMEOUT_CLAIM)."""
+        rate = await self.wallet(False).fee_rate()
+        outputs = te.our_release(contract, kind, rate)
+        sequence = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"] \
+            if kind == r.TIMEOUT_CLAIM else None
+        return bytes(te.build_signed(contract, self.svc.network(), self._key(contract, row),
+                                     outputs, sequence).serialize())
 
     async def fulfill(self, order_id: str, note: str) -> c.Contract:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
-            amount = contract.data(r.PAYMENT)["amount"]
-            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
-            outputs = [(payout, amount - await self._fee(1))]
-            return {"note": note, "psbt": self._signed_release(contract, row, outputs)}, {}
+            return {"note": note, "psbt": await self._own_release(contract, row,
+                                                                  r.FULFILLMENT)}, {}
 
         return (await self._act(order_id, r.FULFILLMENT, make))[0]
 
-    async def _cosign(self, contract: c.Contract, row: ts.OrderRow, raw: bytes,
-                      outputs: te.Outputs, timeout_path: bool = False) -> bytes:
-        """Check a counterparty's PSBT against ``outputs``, add our signature, finalize and
-        make sure the chain would take it. Returns the raw transaction."""
-        network = self.svc.network()
-        release = te.check(contract, network, raw, outputs)
-        psbt = te.sign(release, self._key(contract, row),
-                       te.escrow_terms(contract).witness_script())
-        tx = te.complete([psbt], timeout_path)
+    async def _cosign(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+        """Check the counterparty's release PSBT of ``kind`` (exactly the release the contract
+        allows, signed by its sender), add our signature, finalize, and make sure the chain
+        would take it. Returns the raw transaction."""
+        msg = contract.last(kind)
+        assert msg is not None
+        terms = st.escrow_terms(contract)
+        proposer = {r.VENDOR: terms.vendor, r.MODERATOR: terms.moderator}[
+            contract.role_of(msg.sender) or ""]
+        psbt = te.cosign(contract, self.svc.network(), kind, msg.data["psbt"], proposer,
+                         self._key(contract, row))
+        tx = te.complete([psbt])
         ok, why = await self.wallet(False).chain().test_accept(tx.hex())
         if not ok:
             raise ChainError(f"the chain would refuse the release: {why}")
         return tx
 
     async def _broadcast(self, order_id: str, tx: bytes) -> str:
-        txid = te.txid_of(tx)
+        txid = txid_of(tx)
         try:
             await self.wallet(False).chain().broadcast(tx.hex())
         except ChainError as exc:  # it is stored: the chain watcher broadcasts it again
@@ -360,40 +398,31 @@ class TradeActions:
 
     async def complete(self, order_id: str, rating: int, review: str) -> str:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
-            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
-            raw = contract.data(r.FULFILLMENT)["psbt"]
-            network = self.svc.network()
-            tx = await self._cosign(contract, row, raw, te.single_output(contract, network, raw,
-                                                                         payout))
+            tx = await self._cosign(contract, row, r.FULFILLMENT)
             return ({"rating": rating, "review": review, "tx": tx},
-                    {"release_txid": te.txid_of(tx), "release_tx": tx})
+                    {"release_txid": txid_of(tx), "release_tx": tx})
 
         _, _, prepared = await self._act(order_id, r.COMPLETION, make)
         return await self._broadcast(order_id, prepared[0]["tx"])
 
     async def refund(self, order_id: str) -> str:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
-            amount = contract.data(r.PAYMENT)["amount"]
-            outputs = [(contract.terms.refund_address, amount - await self._fee(1))]
-            psbt = self._signed_release(contract, row, outputs)
-            return {"psbt": psbt}, {"release_txid": te.txid_of(psbt, is_psbt=True)}
+            psbt = await self._own_release(contract, row, r.REFUND)
+            return {"psbt": psbt}, {"release_txid": te.psbt_txid(psbt)}
 
         _, _, prepared = await self._act(order_id, r.REFUND, make)
         return str(prepared[1]["release_txid"])
 
     async def claim(self, order_id: str) -> str:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
-            amount = contract.data(r.PAYMENT)["amount"]
             timeout = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"]
-            payout = contract.data(r.ORDER_CONFIRMATION)["payout_address"]
-            outputs = [(payout, amount - await self._fee(1, timeout_path=True))]
-            psbt = te.decode(self._signed_release(contract, row, outputs, sequence=timeout))
+            psbt = te.decode_psbt(await self._own_release(contract, row, r.TIMEOUT_CLAIM))
             tx = te.complete([psbt], timeout_path=True)
             ok, why = await self.wallet(False).chain().test_accept(tx.hex())
             if not ok:
                 raise ChainError(f"the escrow cannot be claimed yet ({why}): the timeout is "
                                  f"{timeout} blocks after the payment")
-            return {"tx": tx}, {"release_txid": te.txid_of(tx), "release_tx": tx}
+            return {"tx": tx}, {"release_txid": txid_of(tx), "release_tx": tx}
 
         _, _, prepared = await self._act(order_id, r.TIMEOUT_CLAIM, make)
         return await self._broadcast(order_id, prepared[0]["tx"])
@@ -419,28 +448,26 @@ class TradeActions:
 
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
             t = contract.terms
-            amount = contract.data(r.PAYMENT)["amount"]
-            network_fee = await self._fee(3)
-            if network_fee > amount // 4:
-                raise WalletError(f"the network fee ({network_fee}) would exceed a quarter of "
-                                  "the escrow")
+            amount = st.funding(contract).amount
+            rate = await wallet.fee_rate()
+            low, high = st.fee_bounds(contract, 3)
+            network_fee = max(low, min(high, te.release_fee(rate, 3)))
             address = await wallet.new_address()
             p = r.dispute_payout(amount, t.moderator_terms["fee_bp"],
                                  t.moderator_terms["fee_fixed"], buyer_bp, network_fee)
-            conf = contract.data(r.ORDER_CONFIRMATION)
-            outputs = [(a, v) for a, v in ((address, p.moderator), (t.refund_address, p.buyer),
-                                           (conf["payout_address"], p.vendor)) if v > 0]
-            psbt = self._signed_release(contract, row, outputs)
-            return {"buyer_bp": buyer_bp, "note": note, "psbt": psbt,
-                    "moderator_address": address, "network_fee": p.network_fee}, {}
+            decision = {"buyer_bp": buyer_bp, "note": note, "moderator_address": address,
+                        "network_fee": p.network_fee}
+            outputs = st.decision_outputs(contract, decision)
+            psbt = te.build_signed(contract, self.svc.network(), self._key(contract, row),
+                                   outputs)
+            return {**decision, "psbt": bytes(psbt.serialize())}, {}
 
         return (await self._act(order_id, r.DISPUTE_DECISION, make))[0]
 
     async def accept(self, order_id: str) -> str:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
-            raw = contract.data(r.DISPUTE_DECISION)["psbt"]
-            tx = await self._cosign(contract, row, raw, te.decision_outputs(contract))
-            return {"tx": tx}, {"release_txid": te.txid_of(tx), "release_tx": tx}
+            tx = await self._cosign(contract, row, r.DISPUTE_DECISION)
+            return {"tx": tx}, {"release_txid": txid_of(tx), "release_tx": tx}
 
         _, _, prepared = await self._act(order_id, r.DISPUTE_ACCEPT, make)
         return await self._broadcast(order_id, prepared[0]["tx"])
@@ -450,10 +477,10 @@ class TradeActions:
         """Have the chain backend watch this order's escrow address (once)."""
         if row is not None and row.flags.get("watched"):
             return
-        address, ws = te.escrow_address(contract, self.svc.network())
+        address = st.escrow_address(contract)
         wallet = self.svc.holder.wallet
         if wallet is not None:
-            await wallet.watch_escrow(address, ws.data.hex())
+            await wallet.watch_escrow(address, st.witness_script(contract).data.hex())
 
         def mark(conn: sqlite3.Connection) -> None:
             ts.set_fields(conn, contract.order_id, escrow_address=address)
@@ -466,17 +493,12 @@ class TradeActions:
         row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
         if after.last(r.ORDER_CONFIRMATION) is not None:
             await self.watch(after, row)
-        pay = after.last(r.PAYMENT)
-        if pay is not None and row is not None and row.funding is None:
-            funding = {**pay.data, "confirmations": 0, "seen": self.core.now()}
-            await self.db.write(partial(ts.set_fields, order_id=after.order_id,
-                                        funding=funding))
         settled = next((m for m in reversed(after.messages)
                         if m.kind in (r.COMPLETION, r.DISPUTE_ACCEPT, r.TIMEOUT_CLAIM)), None)
         if settled is not None and row is not None and row.release_txid is None:
             tx = settled.data["tx"]
             await self.db.write(partial(ts.set_fields, order_id=after.order_id,
-                                        release_txid=te.txid_of(tx), release_tx=tx))
+                                        release_txid=txid_of(tx), release_tx=tx))
         done = after.last(r.COMPLETION)
         if done is not None:
             await self.db.write(partial(
@@ -503,13 +525,10 @@ class TradeActions:
                 await self.db.write(partial(ts.set_flag, order_id=order_id,
                                             name="refund_pending", value=True))
                 return None
-            raw = contract.data(r.REFUND)["psbt"]
-            outputs = te.single_output(contract, self.svc.network(), raw,
-                                       contract.terms.refund_address)
-            tx = await self._cosign(contract, row, raw, outputs)
+            tx = await self._cosign(contract, row, r.REFUND)
 
             def keep(conn: sqlite3.Connection) -> None:
-                ts.set_fields(conn, order_id, release_txid=te.txid_of(tx), release_tx=tx)
+                ts.set_fields(conn, order_id, release_txid=txid_of(tx), release_tx=tx)
                 ts.set_flag(conn, order_id, "refund_pending", False)
 
             await self.db.write(keep)

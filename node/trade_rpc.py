@@ -84,6 +84,12 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
                                       p.text("review", False, MAX_TEXT) or "")
         return {**await view(oid), "txid": txid}
 
+    async def order_pay(params: dict[str, Any]) -> Any:
+        p = Params(params, {"order_id", "allow_high_fee"})
+        oid = order_id_param(p)
+        txid = await actions.pay(oid, p.boolean("allow_high_fee", False))
+        return {**await view(oid), "txid": txid}
+
     async def order_dispute(params: dict[str, Any]) -> Any:
         p = Params(params, {"order_id", "reason"})
         oid = order_id_param(p)
@@ -164,7 +170,7 @@ def trade_methods(svc: TradingService) -> dict[str, Handler]:
         "order.confirm": simple("confirm"),
         "order.decline": simple("decline", {"reason": ("text", MAX_TEXT, False)}),
         "order.cancel": simple("cancel", {"reason": ("text", MAX_TEXT, False)}),
-        "order.pay": simple("pay"),
+        "order.pay": order_pay,
         "order.fulfill": simple("fulfill", {"note": ("text", MAX_TEXT, False)}),
         "order.complete": order_complete,
         "order.refund": simple("refund"),

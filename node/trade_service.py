@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import contract as c
 from protocol import contract_rules as r
+from protocol import settlement as st
 from protocol.errors import RemoteProtocolError, TorvError
+from protocol.listing import Listing
+from protocol.networks import Network
 from protocol.order_delivery import (
     MAX_ACK,
     MAX_DELIVERY,
@@ -35,9 +38,10 @@ from protocol.order_delivery import (
     parse_ack,
     parse_request,
 )
+from protocol.order_intake import VendorView, check_new_contract, peek_parties
+from protocol.releases import txid_of
 from protocol.store import PROFILE_TYPE
-from wallet.errors import WalletError
-from wallet.networks import Network
+from wallet.errors import ChainError, WalletError
 
 from . import market_store as ms
 from . import trade_store as ts
@@ -45,6 +49,7 @@ from .events import (
     DisputeDecided,
     DisputeOpened,
     OrderCreated,
+    OrderFunding,
     OrderMessageAdded,
     OrderState,
 )
@@ -198,6 +203,9 @@ class TradingService(Service):
                     max_bytes=MAX_RECOVER_BYTES))
                 return {"contracts": contracts, "next": nxt}
             merged = await self.accept_history(arg)
+        except st.NotValidNow as exc:  # perhaps only our chain view lags: not counted
+            log.info("order copy from %s not taken for now: %s", peer[:12], exc)
+            return {"error": str(exc)[:200]}
         except RemoteProtocolError as exc:
             self.core.reject("order", str(exc))
             return {"error": str(exc)[:200]}
@@ -205,40 +213,100 @@ class TradingService(Service):
 
     async def accept_history(self, wires: list[bytes]) -> c.Contract:
         """Verify a party's copy of a contract (delivered, mailed or recovered), merge it with
-        ours and store the result (RemoteProtocolError if it is not for us or does not
-        verify)."""
-        incoming = await self.core.cpu(c.from_history, wires)
-        role = incoming.role_of(self.me)
+        ours and store the result (RemoteProtocolError if it is not for us, does not verify,
+        or asks for more than this node takes; NotValidNow if our own chain view does not
+        bear it out yet)."""
+        if not wires:
+            raise RemoteProtocolError("an empty history")
+        role = peek_parties(wires[0]).role_of(self.me)  # before any signature work
         if role is None:
             raise RemoteProtocolError("this node is not a party to that order")
         network = self.holder.network
         if network is None:
             raise RemoteProtocolError("this node does not trade (it runs without a chain)")
+        incoming = await self.core.cpu(c.from_history, wires)
+        if incoming.role_of(self.me) != role:
+            raise RemoteProtocolError("the ORDER does not name this node as it claimed")
         if incoming.terms.network != network.name:
             raise RemoteProtocolError(f"this node trades on {network.name}, "
                                       f"not {incoming.terms.network}")
-        if incoming.last(r.ORDER_CONFIRMATION) is not None:
-            from .trade_escrow import check_confirmation
-
-            check_confirmation(incoming, network)
         return await self.receive(incoming, role)
 
     async def receive(self, incoming: c.Contract, role: str) -> c.Contract:
-        """Merge a verified copy into ours; store it if it changed anything."""
+        """Merge a verified copy into ours; store it if it changed anything, once our own
+        chain view bears out every new message."""
         oid = incoming.order_id
         async with self.lock(oid):
             local = await self.db.read(partial(ts.load, order_id=oid))
+            if local is None:
+                await self._intake(incoming)
             merged = incoming if local is None else c.merge(local, incoming)
             known = set(local.digests) if local is not None else set()
             orphaned = await self.db.read(partial(ts.orphans, order_id=oid))
-            known |= {d for d, _, _ in orphaned}
             if local is not None and merged.digests == local.digests and \
-                    set(incoming.digests) <= known:
+                    set(incoming.digests) <= known | {d for d, _, _ in orphaned}:
                 return local
+            new = [m for m in merged.messages if m.digest not in known]
+            fields = await self._chain_check(merged, new)
             await self.commit(local, merged, role, send=False, extra=[x for x in (local, incoming)
-                                                                      if x is not None])
+                                                                      if x is not None],
+                              **fields)
+        if "funding" in fields:
+            f = fields["funding"]
+            self.core.events.publish(OrderFunding(oid, f["txid"], f["amount"],
+                                                  f["confirmations"]))
         await self.after_change(local, merged, role)
         return merged
+
+    async def _intake(self, contract: c.Contract) -> None:
+        """A contract we have not seen: do we take it at all (``protocol.order_intake``)?"""
+        vendor = None
+        if contract.role_of(self.me) == r.VENDOR:
+            lid = contract.terms.listing.id
+            wire = await self.db.read(partial(ms.get_listing_wire, vendor=self.me,
+                                              listing_id=lid))
+            current = Listing.from_trusted(wire) if wire is not None else None
+            profile = await self.market.store_object(self.me, PROFILE_TYPE)
+            accepted = (current.moderators if current is not None
+                        and current.moderators is not None else
+                        profile.accepted_moderators if profile is not None else [])
+            from_buyer, total = await self.db.read(partial(
+                ts.unanswered, me=self.me, buyer=contract.terms.buyer))
+            vendor = VendorView(self.core.now(), current.seq if current else None, accepted,
+                                from_buyer, total)
+        check_new_contract(contract, self.me, vendor)
+
+    async def _chain_check(self, contract: c.Contract, new: list[Any]) -> dict[str, Any]:
+        """Ask our own chain backend what ``protocol.settlement.check_chain`` needs to judge
+        the new messages; the funding it saw, for the order's row."""
+        q = st.questions(contract, new)
+        if not q.outpoints and not q.releases:
+            return {}
+        backend = self.holder.backend
+        if backend is None:
+            raise st.NotValidNow("this node has no chain backend to check the payment with")
+        view = st.ChainView()
+        try:
+            for txid, vout in q.outpoints:
+                view.outputs[(txid, vout)] = await backend.output(txid, vout)
+            for raw in q.releases:
+                txid = txid_of(raw)
+                conf = await backend.tx_confirmations(txid)
+                if conf is not None:
+                    view.known[txid] = conf
+                else:
+                    ok, why = await backend.test_accept(raw.hex())
+                    view.refused[txid] = "" if ok else why or "refused"
+        except ChainError as exc:
+            raise st.NotValidNow(f"cannot check it against the chain now: {exc}") from None
+        st.check_chain(contract, new, view)
+        if not any(m.kind == r.PAYMENT for m in new):
+            return {}
+        f = st.funding(contract)
+        out = view.outputs[(f.txid, f.vout)]
+        assert out is not None
+        return {"funding": {"txid": f.txid, "vout": f.vout, "amount": out.value,
+                            "confirmations": out.confirmations, "seen": self.core.now()}}
 
     async def after_change(self, before: c.Contract | None, after: c.Contract,
                            role: str) -> None:
@@ -291,7 +359,10 @@ class TradingService(Service):
             resp = await self.core.host.request(recipient, ORDER_PROTOCOL,
                                                 make_delivery(contract.wires()), MAX_ACK,
                                                 addrs or None)
-            parse_ack(resp)
+            head, _ = parse_ack(resp)
+            if head != contract.head.digest:  # it holds another history: not ours yet
+                raise RemoteProtocolError("the recipient acknowledged another history; "
+                                          "waiting for its copy")
         except (P2PError, RemoteProtocolError) as exc:
             log.debug("delivery of %s to %s failed: %s", order_id[:12], recipient[:12], exc)
             await self.db.write(partial(ts.failed, order_id=order_id, recipient=recipient,

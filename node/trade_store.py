@@ -124,6 +124,28 @@ def set_flag(conn: sqlite3.Connection, order_id: str, name: str, value: Any) -> 
         set_fields(conn, order_id, flags=row.flags)
 
 
+def unanswered(conn: sqlite3.Connection, me: str, buyer: str) -> tuple[int, int]:
+    """(orders of ``buyer``, orders of anyone) where ``me`` is the vendor and has signed
+    nothing yet."""
+    sql = ("SELECT COUNT(*) FROM orders o WHERE o.vendor = ? {} AND NOT EXISTS (SELECT 1 FROM "
+           "order_messages m WHERE m.order_id = o.order_id AND m.sender = ?)")
+    (one,) = conn.execute(sql.format("AND o.buyer = ?"), (me, buyer, me)).fetchone()
+    (every,) = conn.execute(sql.format(""), (me, me)).fetchone()
+    return int(one), int(every)
+
+
+def drop_unanswered(conn: sqlite3.Connection, me: str, before: int) -> int:
+    """Forget contracts created before ``before`` in which ``me`` signed nothing (orders from
+    strangers nobody here answered); returns how many."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT order_id FROM orders o WHERE o.created < ? AND NOT EXISTS (SELECT 1 FROM "
+        "order_messages m WHERE m.order_id = o.order_id AND m.sender = ?)", (before, me))]
+    for oid in ids:
+        for table in ("order_messages", "outbox", "orders"):
+            conn.execute(f"DELETE FROM {table} WHERE order_id = ?", (oid,))
+    return len(ids)
+
+
 # ---------------------------------------------------------------------- outbox
 def enqueue(conn: sqlite3.Connection, order_id: str, recipients: list[str], digest: bytes,
             now: float) -> None:

@@ -11,9 +11,9 @@ from nacl.signing import SigningKey
 
 from protocol import contract as c
 from protocol import contract_rules as r
+from protocol import settlement as st
 from protocol.identity import Identity
 
-from . import trade_escrow as te
 from . import trade_store as ts
 from .trade_actions import methods, node_actions
 
@@ -83,7 +83,7 @@ def order_json(contract: c.Contract, row: ts.OrderRow, identity: Identity,
         out["decision"] = {"buyer_bp": d["buyer_bp"], "note": d["note"],
                            "network_fee": d["network_fee"],
                            "payout": [{"address": a, "amount": v}
-                                      for a, v in te.decision_outputs(contract)]}
+                                      for a, v in st.decision_outputs(contract, d)]}
     done = contract.last(r.COMPLETION)
     if done is not None:
         out["rating"] = {"rating": done.data["rating"], "review": done.data["review"]}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from protocol.errors import TorvError
 from protocol.identity import Identity
+from protocol.networks import get_network
 from wallet.atomic import write_private_file
 from wallet.identity import identity_seed_from_mnemonic
 from wallet.keystore import check_mnemonic
-from wallet.networks import get_network
 from wallet.wallet import Wallet
 
 from .db import DB_NAME, Database

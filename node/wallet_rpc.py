@@ -6,10 +6,11 @@ from typing import Any
 
 from embit.script import Script
 
-from wallet.errors import WalletError
-from wallet.escrow import EscrowTerms, parse_witness_script
-from wallet.networks import Network
-from wallet.psbt_ops import EscrowUtxo, Payment, build_release, estimate_release_vsize
+from protocol.escrow import EscrowTerms, parse_witness_script
+from protocol.fees import release_vsize
+from protocol.networks import Network
+from protocol.errors import LocalProtocolError
+from wallet.psbt_ops import EscrowUtxo, Payment, build_release
 from wallet.wallet import encode_psbt
 
 from .rpc_params import Params
@@ -30,7 +31,7 @@ def _payments(p: Params, network: Network) -> list[Payment]:
             raise invalid_params(f"outputs[{i}].amount", "must be a positive integer")
         try:
             script = network.script_for(str(item["address"]))
-        except WalletError as exc:
+        except LocalProtocolError as exc:
             raise invalid_params(f"outputs[{i}].address", str(exc)) from None
         out.append(Payment(bytes(script.data), amount))
     return out
@@ -81,14 +82,15 @@ def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
         return {"address": await svc.require().new_address()}
 
     async def send(params: dict[str, Any]) -> Any:
-        p = Params(params, {"address", "amount"})
+        p = Params(params, {"address", "amount", "allow_high_fee"})
         wallet = svc.require(unlocked=True)
         addr, amount = p.text("address", True, 200), p.integer("amount", True, 1)
         try:
             wallet.network.script_for(addr)
-        except WalletError as exc:
+        except LocalProtocolError as exc:
             raise invalid_params("address", str(exc)) from None
-        return {"txid": await wallet.send(addr, amount)}
+        return {"txid": await wallet.send(addr, amount,
+                                          p.boolean("allow_high_fee", False))}
 
     async def transactions(params: dict[str, Any]) -> Any:
         p = Params(params, {"count"})
@@ -118,7 +120,7 @@ def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
         try:
             terms = EscrowTerms(_hex(p, "buyer", 33), _hex(p, "vendor", 33),
                                 _hex(p, "moderator", 33), blocks)
-        except WalletError as exc:
+        except LocalProtocolError as exc:
             raise invalid_params("keys", str(exc)) from None
         return await wallet.create_escrow(terms)
 
@@ -137,7 +139,7 @@ def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
         ws_bytes = _hex(p, "witness_script")
         try:
             parsed = parse_witness_script(ws_bytes)
-        except WalletError as exc:
+        except LocalProtocolError as exc:
             raise invalid_params("witness_script", str(exc)) from None
         timeout = p.boolean("timeout", False)
         utxo = EscrowUtxo(p.text("txid", True, 64), p.integer("vout", True),
@@ -145,8 +147,8 @@ def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
         psbt = build_release(utxo, _payments(p, wallet.network),
                              sequence=parsed.timeout_blocks if timeout else None)
         return {"psbt": encode_psbt(psbt),
-                "suggested_fee": (await wallet.chain().fee_rate())
-                * estimate_release_vsize(len(p.raw["outputs"]), timeout)}
+                "suggested_fee": (await wallet.fee_rate())
+                * release_vsize(len(p.raw["outputs"]), timeout)}
 
     async def escrow_sign(params: dict[str, Any]) -> Any:
         p = Params(params, {"psbt", "outputs", "max_fee"})

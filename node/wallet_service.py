@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protocol.errors import TorvError
+from protocol.networks import Network
 from wallet.chain import ChainBackend
 from wallet.errors import ChainError, NoChain, RefusedToSign, WalletError, WalletLocked
-from wallet.networks import Network
 from wallet.wallet import Wallet
 
 from .db import Database

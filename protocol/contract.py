@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from embit import bip32
+
+from . import settlement
 from .contract_messages import OrderMessage
 from .contract_rules import (
     BUYER,
-    DISPUTE_DECISION,
     FORK_RANK,
-    FUNDED_STATES,
     MODERATOR,
     ORDER,
     ORDER_CONFIRMATION,
@@ -25,15 +26,16 @@ from .contract_rules import (
     SENDER_RANK,
     VENDOR,
     allowed,
-    amount_due,
+    price_order,
     transition,
 )
-from .errors import RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
+from .escrow import EscrowTerms, moderator_pubkey
 from .listing import Listing
+from .networks import get_network
 from .store import PROFILE_TYPE, StoreObject
 
 MAX_MESSAGES = 32
-MAX_NETWORK_FEE_SHARE = 4  # a network fee may take at most a quarter of the escrow
 
 
 class ContractError(RemoteProtocolError):
@@ -127,46 +129,81 @@ def start(msg: OrderMessage) -> Contract:
                             "moderator profile")
     if terms["network"] != d["network"]:
         raise ContractError("ORDER: the moderator does not moderate on this network")
-    if d["quantity"] > listing.body["quantity"]:
-        raise ContractError(f"ORDER: quantity {d['quantity']} exceeds the "
-                            f"{listing.body['quantity']} available")
+    accepted = listing.moderators
+    if accepted is not None and moderator not in accepted:
+        raise ContractError("ORDER: the listing accepts only the moderators it names")
+    try:
+        network = get_network(d["network"])
+        network.script_for(d["refund_address"])
+        xpub = bip32.HDKey.from_base58(terms["xpub"])
+        if bytes(xpub.version) != network.xpub_version:
+            raise LocalProtocolError("the moderator's xpub is for another network")
+        moderator_pubkey(terms["xpub"], d["moderator_index"])
+    except LocalProtocolError as exc:
+        raise ContractError(f"ORDER: {exc}") from None
+    except Exception:  # noqa: BLE001 - embit raises assorted errors on a bad xpub
+        raise ContractError("ORDER: the moderator's xpub is not valid") from None
     if listing.expires <= msg.time:
         raise ContractError("ORDER: the listing had expired when it was ordered")
-    price = listing.body["price"]
-    options = {o["region"]: o["price"] for o in listing.body["shipping"]}
-    region = d["shipping"]
-    if options and region not in options:
-        raise ContractError(f"ORDER: shipping must be one of {sorted(options)}")
-    if not options and region:
-        raise ContractError("ORDER: this listing does not ship")
-    ship = options.get(region, {"amount": 0, "currency": price["currency"]})
-    if ship["currency"] != price["currency"]:
-        raise ContractError("ORDER: the shipping price is in another currency than the item")
+    try:
+        cost = price_order(listing.body, d["quantity"], d["shipping"])
+    except ValueError as exc:
+        raise ContractError(f"ORDER: {exc}") from None
     return Contract(
         Terms(order_id=msg.order_id, buyer=buyer, vendor=vendor, moderator=moderator,
-              listing=listing, quantity=d["quantity"], shipping_region=region,
-              shipping_price=ship["amount"], currency=price["currency"],
-              amount_due=amount_due(price["amount"], d["quantity"], ship["amount"]),
+              listing=listing, quantity=d["quantity"], shipping_region=d["shipping"],
+              shipping_price=cost.shipping, currency=cost.currency, amount_due=cost.amount_due,
               network=d["network"], moderator_terms=terms,
               moderator_index=d["moderator_index"], buyer_key=d["buyer_key"],
               refund_address=d["refund_address"], sealed_address=d["address"]),
         (msg,), "PENDING")
 
 
+def _check_confirmation(contract: Contract, d: dict[str, Any]) -> None:
+    """The vendor's confirmation keeps the terms: the amount due, the listing's timeout in this
+    chain's blocks, a payout address of the network, and the escrow address the three keys and
+    the timeout make."""
+    t = contract.terms
+    if d["amount"] != t.amount_due:
+        raise ContractError(f"ORDER_CONFIRMATION: amount {d['amount']} is not the "
+                            f"{t.amount_due} due")
+    try:
+        network = get_network(t.network)
+        hours = t.listing.body["escrow_timeout_hours"]
+        if d["timeout_blocks"] != network.timeout_blocks(hours):
+            raise LocalProtocolError(f"the timeout is not the listing's {hours} hours")
+        network.script_for(d["payout_address"])
+        escrow = EscrowTerms(t.buyer_key, d["vendor_key"],
+                             moderator_pubkey(t.moderator_terms["xpub"], t.moderator_index),
+                             d["timeout_blocks"])
+        address = network.address(escrow.script_pubkey())
+    except LocalProtocolError as exc:
+        raise ContractError(f"ORDER_CONFIRMATION: {exc}") from None
+    if address != d["escrow_address"]:
+        raise ContractError("ORDER_CONFIRMATION: the escrow address is not the one the three "
+                            "keys and the timeout make")
+
+
 def _check_data(contract: Contract, msg: OrderMessage) -> None:
     d, due = msg.data, contract.terms.amount_due
-    if msg.kind == ORDER_CONFIRMATION and d["amount"] != due:
-        raise ContractError(f"ORDER_CONFIRMATION: amount {d['amount']} is not the {due} due")
+    if msg.kind == ORDER_CONFIRMATION:
+        _check_confirmation(contract, d)
     if msg.kind == PAYMENT and d["amount"] < due:
         raise ContractError(f"PAYMENT: {d['amount']} is less than the {due} due")
-    if msg.kind == DISPUTE_DECISION and d["network_fee"] > due // MAX_NETWORK_FEE_SHARE:
-        raise ContractError("DISPUTE_DECISION: the network fee exceeds a quarter of the escrow")
+    try:
+        settlement.check_release(contract, msg)
+    except ContractError:
+        raise
+    except RemoteProtocolError as exc:
+        raise ContractError(str(exc)) from None
 
 
-def apply(contract: Contract, msg: OrderMessage) -> Contract:
+def apply(contract: Contract, msg: OrderMessage, trusted: bool = False) -> Contract:
     """``contract`` with ``msg`` appended; ContractError (the contract unchanged) if it may not
     be: another order, a wrong previous hash, a sender who is not a party or not the one the
-    table allows, a kind the state does not allow, or data that breaks the terms."""
+    table allows, a kind the state does not allow, or data that breaks the terms (amounts, the
+    escrow, a release that is not exactly the one allowed). ``trusted``: a message this node
+    verified when it stored it; its release is not checked again."""
     if msg.kind == ORDER:
         raise ContractError("an ORDER can only start a contract")
     if msg.order_id != contract.order_id:
@@ -186,7 +223,8 @@ def apply(contract: Contract, msg: OrderMessage) -> Contract:
     if role not in step.senders:
         raise ContractError(f"{msg.kind} in state {contract.state} is for the "
                             f"{' or '.join(sorted(step.senders))}, not the {role}")
-    _check_data(contract, msg)
+    if not trusted:
+        _check_data(contract, msg)
     return replace(contract, messages=contract.messages + (msg,), state=step.to)
 
 
@@ -207,7 +245,7 @@ def rebuild(wires: list[bytes]) -> Contract:
     signatures not checked again)."""
     contract = start(OrderMessage.from_trusted(wires[0]))
     for wire in wires[1:]:
-        contract = apply(contract, OrderMessage.from_trusted(wire))
+        contract = apply(contract, OrderMessage.from_trusted(wire), trusted=True)
     return contract
 
 
@@ -233,6 +271,3 @@ def next_actions(contract: Contract, role: str) -> list[str]:
     """The kinds ``role`` may send now (the table's answer; a node adds chain conditions)."""
     return allowed(contract.state, role)
 
-
-def escrow_funded(contract: Contract) -> bool:
-    return contract.state in FUNDED_STATES

@@ -6,6 +6,7 @@ payout). Pure: no I/O, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # ---------------------------------------------------------------------- roles
 BUYER, VENDOR, MODERATOR = "buyer", "vendor", "moderator"
@@ -94,14 +95,17 @@ def allowed(state: str | None, role: str) -> list[str]:
 
 
 # When two parties append to the same message at once (a fork), every node keeps the branch
-# whose first differing message ranks highest: by kind, then by sender, then by digest. The
-# order favours what cannot be undone and what protects the buyer's money: a refund beats
-# everything, a completion beats a dispute, a payment beats a cancellation, a cancellation
-# before payment beats a confirmation.
+# whose first differing message ranks highest: by kind, then by sender, then by digest. Only
+# kinds allowed in the same state ever compete, and the order is chosen so that what protects
+# the buyer's money wins and nothing one party signed is hidden for good: a refund beats
+# everything (the buyer gets its money back); a completion beats a dispute; a dispute beats a
+# timeout claim (the vendor claims again on the dispute, which stays in the history); a
+# fulfilment beats a dispute (the buyer disputes again on the fulfilment); a payment beats a
+# cancellation; a cancellation before payment beats a confirmation.
 FORK_RANK: dict[str, int] = {
-    REFUND: 100, COMPLETION: 90, DISPUTE_ACCEPT: 85, TIMEOUT_CLAIM: 80, DISPUTE_DECISION: 70,
-    PAYMENT: 60, FULFILLMENT: 50, DISPUTE_OPEN: 40, ORDER_CANCEL: 30, ORDER_CONFIRMATION: 20,
-    ORDER_DECLINE: 10, ORDER: 0,
+    REFUND: 100, COMPLETION: 90, DISPUTE_ACCEPT: 85, DISPUTE_DECISION: 70, PAYMENT: 60,
+    FULFILLMENT: 55, DISPUTE_OPEN: 50, TIMEOUT_CLAIM: 45, ORDER_CANCEL: 30,
+    ORDER_CONFIRMATION: 20, ORDER_DECLINE: 10, ORDER: 0,
 }
 SENDER_RANK = {BUYER: 3, VENDOR: 2, MODERATOR: 1}
 
@@ -116,13 +120,41 @@ ACTION_METHOD: dict[str, str] = {
 
 # ---------------------------------------------------------------------- money
 BASIS = 10_000
-MAX_MODERATOR_FEE_BP = 2_500
 DUST = 546
 DISPUTE_CUTOFF_SHARE = 0.10  # no dispute once less than 10% of the timeout is left
 
 
 def amount_due(price: int, quantity: int, shipping: int) -> int:
     return price * quantity + shipping
+
+
+@dataclass(frozen=True)
+class OrderPrice:
+    items: int
+    shipping: int
+    amount_due: int
+    currency: str
+
+
+def price_order(listing_body: dict[str, Any], quantity: int, region: str) -> OrderPrice:
+    """What an order of ``quantity`` shipped to ``region`` costs; ValueError saying why it
+    cannot be made (quantity not available, a region the listing does not ship to, shipping
+    priced in another currency)."""
+    price = listing_body["price"]
+    if not 1 <= quantity <= listing_body["quantity"]:
+        raise ValueError(f"quantity {quantity} exceeds the {listing_body['quantity']} available"
+                         if quantity > 0 else "quantity must be at least 1")
+    options = {o["region"]: o["price"] for o in listing_body["shipping"]}
+    if options and region not in options:
+        raise ValueError(f"shipping must be one of {sorted(options)}")
+    if not options and region:
+        raise ValueError("this listing does not ship")
+    ship = options.get(region, {"amount": 0, "currency": price["currency"]})
+    if ship["currency"] != price["currency"]:
+        raise ValueError("the shipping price is in another currency than the item")
+    items = price["amount"] * quantity
+    return OrderPrice(items, ship["amount"], amount_due(price["amount"], quantity,
+                                                        ship["amount"]), price["currency"])
 
 
 def moderator_fee(amount: int, fee_bp: int, fee_fixed: int) -> int:

@@ -68,6 +68,17 @@ def peer_id(err: ErrorClass, field: str, value: Any) -> str:
     return str(value)
 
 
+def peer_ids(err: ErrorClass, field: str, value: Any, max_len: int) -> list[str]:
+    """A list of at most ``max_len`` distinct peer ids."""
+    if not isinstance(value, list) or len(value) > max_len:
+        fail(err, field, f"must be a list of at most {max_len} peer ids")
+    for i, item in enumerate(value):
+        peer_id(err, f"{field}[{i}]", item)
+    if len(set(value)) != len(value):
+        fail(err, field, "names a peer twice")
+    return list(value)
+
+
 def currency(err: ErrorClass, field: str, value: Any) -> str:
     return pattern(err, field, value, CURRENCY_RE, 10,
                    "an upper-case code such as LTC or BTC")

@@ -19,6 +19,7 @@ MAX_TAGS = 10
 MAX_TAG = 40
 MAX_SHIPPING = 20
 MAX_REGION = 64
+MAX_LISTING_MODERATORS = 10
 DEFAULT_ESCROW_TIMEOUT_HOURS = 1080  # 45 days, as OpenBazaar 2
 MAX_ESCROW_TIMEOUT_HOURS = 24 * 365
 LISTING_ID_RE = re.compile(r"[0-9a-f]{32}")  # always matched whole (fullmatch)
@@ -27,13 +28,14 @@ BODY_KEYS = {
     "id", "vendor", "seq", "title", "description", "price", "quantity", "tags", "shipping",
     "created", "expires", "escrow_timeout_hours",
 }
+OPTIONAL_KEYS = frozenset({"moderators"})
 # Fields a caller may set or change; the rest are managed by the node.
 EDITABLE = ("title", "description", "price", "quantity", "tags", "shipping",
-            "escrow_timeout_hours", "expires")
+            "escrow_timeout_hours", "expires", "moderators")
 
 
 def validate_body(body: Any, err: f.ErrorClass) -> dict[str, Any]:
-    b = f.exact_keys(err, "listing", body, BODY_KEYS)
+    b = f.exact_keys(err, "listing", body, BODY_KEYS, OPTIONAL_KEYS)
     f.pattern(err, "id", b["id"], LISTING_ID_RE, 32, "32 lower-case hex characters")
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
@@ -58,6 +60,8 @@ def validate_body(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     if expires <= created:
         f.fail(err, "expires", "must be after created")
     f.integer(err, "escrow_timeout_hours", b["escrow_timeout_hours"], 1, MAX_ESCROW_TIMEOUT_HOURS)
+    if "moderators" in b:
+        f.peer_ids(err, "moderators", b["moderators"], MAX_LISTING_MODERATORS)
     return b
 
 
@@ -80,6 +84,12 @@ class Listing:
     @property
     def seq(self) -> int:
         return int(self.body["seq"])
+
+    @property
+    def moderators(self) -> list[str] | None:
+        """The moderators the vendor accepts for this listing (None: its profile's list)."""
+        value = self.body.get("moderators")
+        return list(value) if value is not None else None
 
     @property
     def expires(self) -> int:

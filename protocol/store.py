@@ -39,6 +39,7 @@ MAX_MODERATOR_FEE_BP = 2500
 XPUB_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{100,120}")
 NETWORK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 MODERATOR_KEYS = {"fee_bp", "fee_fixed", "description", "xpub", "network"}
+MAX_ACCEPTED_MODERATORS = 20
 
 
 def _check_moderator(err: f.ErrorClass, value: Any) -> None:
@@ -52,13 +53,15 @@ def _check_moderator(err: f.ErrorClass, value: Any) -> None:
 
 def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"},
-                     optional=frozenset({"moderator", "addrs"}))
+                     optional=frozenset({"moderator", "addrs", "moderators"}))
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     f.text(err, "name", b["name"], MAX_NAME)
     f.text(err, "about", b["about"], MAX_ABOUT)
     if "moderator" in b:
         _check_moderator(err, b["moderator"])
+    if "moderators" in b:
+        f.peer_ids(err, "moderators", b["moderators"], MAX_ACCEPTED_MODERATORS)
     if "addrs" in b:
         addrs = b["addrs"]
         if not isinstance(addrs, list) or len(addrs) > MAX_PROFILE_ADDRS:
@@ -199,12 +202,15 @@ class StoreObject:
     @classmethod
     def profile(cls, identity: Identity, seq: int, name: str, about: str,
                 moderator: dict[str, Any] | None = None,
-                addrs: list[str] | None = None) -> StoreObject:
+                addrs: list[str] | None = None,
+                moderators: list[str] | None = None) -> StoreObject:
         body: dict[str, Any] = {"seq": seq, "name": name, "about": about}
         if moderator is not None:
             body["moderator"] = moderator
         if addrs:
             body["addrs"] = addrs
+        if moderators:
+            body["moderators"] = moderators
         return cls._create(identity, PROFILE_TYPE, body)
 
     @property
@@ -212,6 +218,11 @@ class StoreObject:
         """A profile's moderator terms, or None when its node does not moderate."""
         value = self.body.get("moderator") if self.kind == PROFILE_TYPE else None
         return dict(value) if value is not None else None
+
+    @property
+    def accepted_moderators(self) -> list[str]:
+        """The moderators a vendor's profile accepts for its orders."""
+        return list(self.body.get("moderators", [])) if self.kind == PROFILE_TYPE else []
 
     @classmethod
     def manifest(cls, identity: Identity, seq: int, pages: dict[str, bytes]) -> StoreObject:

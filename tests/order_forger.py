@@ -12,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from embit.ec import PrivateKey
+from embit.script import p2wpkh
 
 from node.identity_file import load_or_create_seed
 from node.p2p import DhtRecordRules, P2PHost
 from protocol.contract_messages import OrderMessage
 from protocol.contract_rules import ORDER, ORDER_CANCEL, ORDER_CONFIRMATION, PAYMENT
 from protocol.identity import Identity
+from protocol.networks import get_network
 from protocol.order_delivery import ORDER_PROTOCOL
 from protocol.records import (
     CATALOG_PROTOCOL,
@@ -42,11 +47,15 @@ async def main(target: str, listing_id: str, moderator: str, data_dir: Path) -> 
     profile = next(w for w in objects if (o := StoreObject.from_wire(w)).kind == PROFILE_TYPE
                    and o.vendor == moderator)
 
+    now = int(time.time())
+    key = PrivateKey(b"\x33" * 32).get_public_key()
+    refund = get_network("litecoin-regtest").address(p2wpkh(key))
+
     def order(nonce: bytes) -> OrderMessage:
-        return OrderMessage.create(me, ORDER, "", b"", 1_800_000_000, {
+        return OrderMessage.create(me, ORDER, "", b"", now, {
             "listing": listing, "quantity": 1, "shipping": "", "address": b"",
             "moderator": moderator, "moderator_profile": profile, "moderator_index": 1,
-            "buyer_key": b"\x02" + b"\x33" * 32, "refund_address": "rltc1qforgerforgerforger",
+            "buyer_key": bytes(key.sec()), "refund_address": refund,
             "network": "litecoin-regtest", "nonce": nonce})
 
     first, other = order(b"\x01" * 16), order(b"\x02" * 16)
@@ -55,7 +64,7 @@ async def main(target: str, listing_id: str, moderator: str, data_dir: Path) -> 
     def msg(kind: str, data: dict[str, Any], prev: bytes | None = None,
             order_id: str | None = None) -> OrderMessage:
         return OrderMessage.create(me, kind, order_id or oid,
-                                   first.digest if prev is None else prev, 1_800_000_001, data)
+                                   first.digest if prev is None else prev, now + 1, data)
 
     cancel = msg(ORDER_CANCEL, {"reason": "honest"})
     raw = SignedObject.from_wire(cancel.wire, "order")
@@ -66,9 +75,8 @@ async def main(target: str, listing_id: str, moderator: str, data_dir: Path) -> 
         "out_of_order": [first.wire, msg(PAYMENT, {"txid": "ab" * 32, "vout": 0,
                                                    "amount": 10**9}).wire],
         "wrong_party": [first.wire, msg(ORDER_CONFIRMATION, {
-            "vendor_key": b"\x02" + b"\x44" * 32, "payout_address": "rltc1qforgerforgerforger",
-            "escrow_address": "rltc1qforgerforgerforger", "amount": 1,
-            "timeout_blocks": 24}).wire],
+            "vendor_key": bytes(key.sec()), "payout_address": refund,
+            "escrow_address": refund, "amount": 1, "timeout_blocks": 24}).wire],
         "bad_signature": [first.wire, tampered],
         "wrong_prev": [first.wire, msg(ORDER_CANCEL, {"reason": "x"}, prev=b"\x00" * 32).wire],
         "other_order": [first.wire, msg(ORDER_CANCEL, {"reason": "y"}, prev=other.digest,

@@ -120,9 +120,9 @@ def test_data_must_keep_the_terms() -> None:
     with pytest.raises(c.ContractError, match="less than"):
         c.apply(contract, message(contract, r.PAYMENT, BUYER, amount=DUE - 1))
     contract = contract_in(r.DISPUTED)
-    with pytest.raises(c.ContractError, match="quarter"):
+    with pytest.raises(c.ContractError, match="network fee .* is outside"):
         c.apply(contract, message(contract, r.DISPUTE_DECISION, MODERATOR,
-                                  network_fee=DUE // 4 + 1))
+                                  network_fee=DUE // 20 + 1))
 
 
 def _history(state: str = r.COMPLETED) -> list[bytes]:

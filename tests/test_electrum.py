@@ -15,11 +15,11 @@ import pytest_asyncio
 
 from node.electrumx import ElectrumX
 from node.regtest import Regtest, free_port
+from protocol.networks import get_network
 from wallet.chain import Utxo
 from wallet.electrum import ElectrumBackend, parse_server
 from wallet.errors import ServerLied, WalletError
 from wallet.merkle import check_header, merkle_root, verify_inclusion
-from wallet.networks import get_network
 
 from .cluster import NodeProc, wait_for
 from .electrum_liar import LyingElectrum, has_work

@@ -11,10 +11,10 @@ from embit.ec import PrivateKey
 from embit.script import Script, Witness
 
 from node.regtest import PASSWORD, USER, Regtest
+from protocol.escrow import EscrowError, EscrowTerms
+from protocol.networks import get_network
 from wallet.chain import CoreRpcBackend
 from wallet.errors import RefusedToSign, WalletError
-from wallet.escrow import EscrowTerms
-from wallet.networks import get_network
 from wallet.psbt_ops import EscrowUtxo, Payment, build_release, finalize
 from wallet.wallet import Wallet, decode_psbt, encode_psbt
 
@@ -84,7 +84,7 @@ async def test_a_single_signature_is_refused_by_the_chain(
 ) -> None:
     trade = await Trade.make(tmp_path, regtest, make_wallet)
     one = decode_psbt(await trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE))
-    with pytest.raises(WalletError, match="two signatures"):
+    with pytest.raises(EscrowError, match="two signatures"):
         finalize(one)
     tx = one.tx
     sig = next(iter(one.inputs[0].partial_sigs.values()))
@@ -130,12 +130,13 @@ async def test_signer_refuses_altered_outputs_and_overcap_fees(
     with pytest.raises(RefusedToSign):
         await trade.buyer.sign_release(encode_psbt(greedy), trade.agreed, FEE)
     # agreed outputs, but a fee above the caller's cap
-    with pytest.raises(RefusedToSign, match="exceeds the cap"):
+    with pytest.raises(RefusedToSign, match="exceeds your cap"):
         await trade.buyer.sign_release(trade.psbt(), trade.agreed, FEE - 1)
-    # OpenBazaar's guard: never more than 25% of the escrow in fees
-    big_fee = [Payment(trade.agreed[0].script_pubkey, ESCROWED // 2)]
-    with pytest.raises(RefusedToSign, match="25%"):
-        build_release(trade.utxo, big_fee)
+    # protocol.fees: never more than 5% of the escrow in fees, whatever the caller agrees to
+    big_fee = [Payment(trade.agreed[0].script_pubkey, ESCROWED * 94 // 100)]
+    with pytest.raises(RefusedToSign, match="network fee of .* exceeds"):
+        await trade.buyer.sign_release(encode_psbt(build_release(trade.utxo, big_fee)),
+                                       big_fee, None)
     # a PSBT for an escrow this wallet holds no key in
     stranger = await make_wallet(tmp_path / "stranger", "pw")
     await stranger.new_escrow_key()
@@ -148,11 +149,11 @@ async def test_escrow_script_rules() -> None:
     terms = EscrowTerms(keys[2], keys[0], keys[1], 25920)
     again = EscrowTerms(keys[1], keys[0], keys[2], 25920)
     assert terms.witness_script().data == again.witness_script().data  # sorted keys
-    with pytest.raises(WalletError, match="differ"):
+    with pytest.raises(EscrowError, match="differ"):
         EscrowTerms(keys[0], keys[0], keys[1], 10)
-    with pytest.raises(WalletError):
+    with pytest.raises(EscrowError):
         EscrowTerms(keys[0], keys[1], keys[2], 70_000)
-    with pytest.raises(WalletError):
+    with pytest.raises(EscrowError):
         EscrowTerms(b"\x02" + b"\x00" * 32, keys[1], keys[2], 10)
     assert NET.timeout_blocks(1080) == 25920  # 45 days of 2.5-minute blocks
     assert get_network("bitcoin").timeout_blocks(1080) == 6480

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from protocol.identity import Identity
+from protocol.networks import get_network
 from wallet.errors import BadPassphrase, WalletError
 from wallet.identity import identity_seed_from_mnemonic
 from wallet.keystore import Keystore
-from wallet.networks import get_network
 
 from .wallets import MakeWallet, make_wallet  # noqa: F401 - a fixture
 

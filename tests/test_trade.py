@@ -17,7 +17,7 @@ from tui.client import RpcCallError, RpcClient
 
 from .cluster import wait_for
 from .conftest import BACKENDS, backend_args
-from .trade_kit import Market, balance, reach, start_market
+from .trade_kit import Market, balance, fulfil, reach, start_market
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -56,7 +56,7 @@ async def test_happy_path(market: Market) -> None:
     assert len(paid["txid"]) == 64 and paid["state"] == "AWAITING_FULFILLMENT"
     await reach([vendor, moderator], oid, "AWAITING_FULFILLMENT")
     await market.mine(1)
-    await vendor.call("order.fulfill", order_id=oid, note="Sent by post, tracking DK123")
+    await fulfil(vendor, oid, "Sent by post, tracking DK123")
     await reach([buyer, moderator], oid, "FULFILLED")
     done = await buyer.call("order.complete", order_id=oid, rating=5, review="Lovely stool")
     assert done["state"] == "COMPLETED" and len(done["txid"]) == 64
@@ -158,7 +158,7 @@ async def test_timeout_the_vendor_claims_alone_after_n_blocks(market: Market) ->
     await market.buyer.call("order.pay", order_id=oid)
     await market.mine(1)
     await reach([market.vendor], oid, "AWAITING_FULFILLMENT")
-    await market.vendor.call("order.fulfill", order_id=oid, note="sent")
+    await fulfil(market.vendor, oid, "sent")
     await reach([market.buyer], oid, "FULFILLED")
     with pytest.raises(RpcCallError) as err:
         await market.vendor.call("order.claim", order_id=oid)
@@ -229,7 +229,7 @@ async def _dispute(market: Market, seen: list[dict[str, Any]]) -> None:
     await market.buyer.call("order.pay", order_id=oid)
     await market.mine(1)
     await reach([market.vendor, market.moderator], oid, "AWAITING_FULFILLMENT")
-    await market.vendor.call("order.fulfill", order_id=oid, note="sent, honest")
+    await fulfil(market.vendor, oid, "sent, honest")
     await reach([market.buyer], oid, "FULFILLED")
     await market.buyer.call("order.dispute", order_id=oid, reason="arrived broken")
     await reach([market.vendor, market.moderator], oid, "DISPUTED")

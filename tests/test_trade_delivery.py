@@ -14,7 +14,7 @@ from node.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
 from .conftest import BACKENDS, backend_args
-from .trade_kit import Market, balance, reach, start_market
+from .trade_kit import Market, balance, fulfil, reach, start_market
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -72,7 +72,7 @@ async def test_kill_9_at_every_step_loses_nothing(market: Market) -> None:
     await market.mine(1)
     await reach([buyer, vendor, moderator], oid, "AWAITING_FULFILLMENT", timeout=60)
 
-    await vendor.call("order.fulfill", order_id=oid, note="shipped")
+    await fulfil(vendor, oid, "shipped")
     await restart(vendor)  # 4. the vendor dies right after fulfilling
     await reach([buyer, vendor, moderator], oid, "FULFILLED", timeout=60)
 

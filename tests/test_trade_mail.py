@@ -19,7 +19,7 @@ import pytest_asyncio
 from node.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
-from .trade_kit import PASSPHRASE, Market, balance, reach, start_market, state_of
+from .trade_kit import PASSPHRASE, Market, balance, fulfil, reach, start_market, state_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ async def test_a_restored_buyer_recovers_its_paid_order_and_completes_it(
     await buyer.call("order.pay", order_id=oid)
     await reach([vendor], oid, "AWAITING_FULFILLMENT")
     await m.mine(1)
-    await vendor.call("order.fulfill", order_id=oid, note="Posted")
+    await fulfil(vendor, oid, "Posted")
     await reach([buyer], oid, "FULFILLED")
     vendor_before = await balance(vendor)
 

@@ -17,7 +17,7 @@ from tui.client import RpcClient
 from tui.order_screen import OrderScreen
 
 from .cluster import wait_for
-from .trade_kit import Market, reach, start_market
+from .trade_kit import Market, fulfil, reach, start_market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")]
@@ -86,7 +86,7 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         assert buttons() == ["order.dispute"]
         await market.mine(1)
         await reach([market.vendor], oid, "AWAITING_FULFILLMENT")
-        await market.vendor.call("order.fulfill", order_id=oid, note="Posted today")
+        await fulfil(market.vendor, oid, "Posted today")
         await until(lambda: "order.complete" in buttons(), "Complete appears by itself")
         assert sorted(buttons()) == ["order.complete", "order.dispute"]
         app.screen.query_one("#rating", Input).value = "4"

@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 
 from node.regtest import Regtest
+from protocol.escrow import parse_witness_script
+from protocol.networks import get_network
 from tui.client import RpcCallError, RpcClient
-from wallet.escrow import parse_witness_script
-from wallet.networks import get_network
 from wallet.psbt_ops import Payment
 
 from .cluster import NodeProc, wait_for

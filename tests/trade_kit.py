@@ -80,6 +80,18 @@ async def reach(nodes: list[NodeProc], order_id: str, state: str, timeout: float
         await wait_for(there, timeout, what=f"{node.data_dir.name} to see {state}")
 
 
+async def fulfil(vendor: NodeProc, order_id: str, note: str = "sent",
+                 timeout: float = 30) -> dict[str, Any]:
+    """Fulfil once the vendor's own chain view shows the escrow funded and confirmed (a vendor
+    ships only then)."""
+    async def allowed() -> bool:
+        got = await vendor.call("order.get", order_id=order_id)
+        return "order.fulfill" in got["next_actions"]
+
+    await wait_for(allowed, timeout, what="the vendor to see the escrow confirmed")
+    return dict(await vendor.call("order.fulfill", order_id=order_id, note=note))
+
+
 async def balance(node: NodeProc) -> int:
     b = (await node.call("wallet.info"))["balance"]
     return int(b["confirmed"] + b["unconfirmed"])
@@ -106,14 +118,16 @@ async def start_market(base: Path, regtest: Regtest, chain: list[str] | None = N
     moderator.spawn()
     await buyer.ready()
     await moderator.ready()
-    await vendor.call("profile.set", name="Vera's Woodshop")
     await moderator.call("profile.set", name="Mads the Moderator",
                          moderator={"fee_bp": 200, "fee_fixed": 10_000,
                                     "description": "Fair and fast"})
+    await vendor.call("profile.set", name="Vera's Woodshop", moderators=[moderator.peer_id])
 
     async def knows_moderator() -> bool:
         mods = await buyer.call("moderator.list")
-        return any(m["peer_id"] == moderator.peer_id for m in mods)
+        vendor_profile = await buyer.call("profile.get", peer_id=vendor.peer_id)
+        return any(m["peer_id"] == moderator.peer_id for m in mods) and \
+            vendor_profile.get("moderators") == [moderator.peer_id]
 
     await wait_for(knows_moderator, 30, what="the buyer to know the moderator")
     await fund(buyer, regtest, 5 * 10**8)

@@ -9,8 +9,8 @@ import pytest_asyncio
 
 from node.db import DB_NAME, Database
 from node.wallet_store import SqliteWalletStore
+from protocol.networks import get_network
 from wallet.chain import ChainBackend
-from wallet.networks import get_network
 from wallet.wallet import Wallet
 
 NET = get_network("litecoin-regtest")

@@ -21,8 +21,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 
+from protocol.networks import Network
+from protocol.settlement import Output
+
 from .errors import ChainError, WalletError
-from .networks import Network
 
 COIN = Decimal(100_000_000)
 FALLBACK_FEE_RATE = 20  # sat/vB when the chain cannot estimate (e.g. regtest)
@@ -49,6 +51,9 @@ class Utxo:
 
 
 class ChainBackend(Protocol):
+    """What the node asks of a chain. ``output`` and ``tx_confirmations`` are this node's own
+    view: a full node's, or a light server's claims checked against our headers."""
+
     async def close(self) -> None: ...
     async def tip_height(self) -> int: ...
     async def watch(self, items: list[dict[str, Any]], rescan: bool) -> None: ...
@@ -58,6 +63,8 @@ class ChainBackend(Protocol):
     async def test_accept(self, raw_hex: str) -> tuple[bool, str]: ...
     async def fee_rate(self, target_blocks: int = 6) -> int: ...
     async def tx_status(self, txid: str) -> dict[str, Any]: ...
+    async def output(self, txid: str, vout: int) -> Output | None: ...
+    async def tx_confirmations(self, txid: str) -> int | None: ...
     async def wait_change(self, timeout: float, consumer: str = "") -> None: ...
 
 
@@ -188,3 +195,33 @@ class CoreRpcBackend:
         except ChainError:
             raw = await self.call("getrawtransaction", txid, True)
             return {"txid": txid, "confirmations": int(raw.get("confirmations", 0))}
+
+    async def output(self, txid: str, vout: int) -> Output | None:
+        """An output as the full node sees it: unspent (mempool included), or in a transaction
+        it knows (its wallet's, or by its index); None if it knows no such output."""
+        found = await self.call("gettxout", txid, vout, True)
+        if found:
+            return Output(bytes.fromhex(found["scriptPubKey"]["hex"]), to_sats(found["value"]),
+                          int(found["confirmations"]))
+        tx = await self._raw(txid)
+        if tx is None or vout >= len(tx["vout"]):
+            return None
+        out = tx["vout"][vout]
+        return Output(bytes.fromhex(out["scriptPubKey"]["hex"]), to_sats(out["value"]),
+                      int(tx.get("confirmations", 0)))
+
+    async def tx_confirmations(self, txid: str) -> int | None:
+        tx = await self._raw(txid)
+        conf = None if tx is None else int(tx.get("confirmations", 0))
+        return None if conf is None or conf < 0 else conf  # < 0: conflicted
+
+    async def _raw(self, txid: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self.call("getrawtransaction", txid, True))
+        except ChainError:
+            pass
+        try:  # no transaction index: the wallet knows the escrows it watches
+            tx = await self.call("gettransaction", txid, True, True, wallet=True)
+        except ChainError:
+            return None
+        return {**tx["decoded"], "confirmations": tx.get("confirmations", 0)}

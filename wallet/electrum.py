@@ -24,10 +24,12 @@ from aiorpcx import RPCError, RPCSession, TaskTimeout, connect_rs
 from embit.descriptor import Descriptor
 from embit.transaction import Transaction
 
+from protocol.networks import Network
+from protocol.settlement import Output
+
 from .chain import COIN, FALLBACK_FEE_RATE, Utxo
 from .errors import ChainError, ServerLied, WalletError
 from .merkle import check_header, header_time, scripthash, verify_inclusion
-from .networks import Network
 
 log = logging.getLogger("torv.electrum")
 logging.getLogger("torv.electrum.session").setLevel(logging.WARNING)
@@ -411,6 +413,41 @@ class ElectrumBackend:
         except (ChainError, ValueError) as exc:
             log.debug("refresh after broadcast: %s", exc)
         return txid
+
+    async def output(self, txid: str, vout: int) -> Output | None:
+        """An output of a transaction the server shows at the output's script (its bytes
+        checked against the txid; confirmations only by merkle proof)."""
+        try:
+            tx = Transaction.parse(await self.raw_tx(txid))
+        except ChainError:
+            return None
+        if vout >= len(tx.vout):
+            return None
+        out = tx.vout[vout]
+        spk = bytes(out.script_pubkey.data)
+        conf = await self._confirmations_at(txid, spk)
+        return None if conf is None else Output(spk, int(out.value), conf)
+
+    async def tx_confirmations(self, txid: str) -> int | None:
+        try:
+            tx = Transaction.parse(await self.raw_tx(txid))
+        except ChainError:
+            return None
+        return await self._confirmations_at(txid, bytes(tx.vout[0].script_pubkey.data))
+
+    async def _confirmations_at(self, txid: str, spk: bytes) -> int | None:
+        """Confirmations of ``txid`` by the history of one of its output scripts (None: the
+        server does not show it there)."""
+        sh = scripthash(spk)
+        history = self._history.get(sh)
+        if history is None or not any(e["tx_hash"] == txid for e in history):
+            history = list(await self.call("blockchain.scripthash.get_history", sh))
+        entry = next((e for e in history if e.get("tx_hash") == txid), None)
+        if entry is None:
+            return None
+        height = int(entry["height"])
+        await self._verify(txid, height)
+        return self._confirmations(txid, height)
 
     async def test_accept(self, raw_hex: str) -> tuple[bool, str]:
         """What can be checked without a full node: every input is an unspent output we can

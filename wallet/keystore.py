@@ -21,10 +21,11 @@ from typing import Any
 from embit import bip32, bip39
 from embit.ec import PrivateKey, PublicKey
 
+from protocol.networks import Network, get_network
+
 from .atomic import write_private_file
 from .errors import WalletError, WalletLocked
 from .identity import identity_seed_from_bip39_seed
-from .networks import Network, get_network
 from .seedbox import open_sealed, seal
 
 ESCROW_PURPOSE = 7027

@@ -1,8 +1,8 @@
 """Building, checking, signing and finalizing PSBTs (BIP174) for escrow releases. Pure.
 
 A signer never signs blind: ``check_release`` verifies the PSBT spends only the escrow output
-it expects and pays exactly the agreed outputs with a fee under the cap, and only then does
-``sign_escrow`` add a signature.
+it expects and pays exactly the agreed outputs with a fee within ``protocol.fees``' bounds (and
+the caller's own cap), and only then does ``sign_escrow`` add a signature.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from embit.psbt import PSBT
 from embit.script import Script, Witness, p2pkh, p2wsh
 from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
 
-from .errors import RefusedToSign, WalletError
-from .escrow import multisig_witness, parse_witness_script, timeout_witness
+from protocol.errors import LocalProtocolError
+from protocol.escrow import multisig_witness, parse_witness_script, timeout_witness
+from protocol.fees import check_fee, release_vsize
+from protocol.networks import Network
+from protocol.releases import SEQUENCE_FINAL_RBF
 
-MAX_FEE_SHARE = 0.25  # OpenBazaar's guard: a release fee may not exceed 25% of the escrow
-SEQUENCE_FINAL_RBF = 0xFFFFFFFD
+from .errors import RefusedToSign, WalletError
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,6 @@ class EscrowUtxo:
     witness_script: Script
 
 
-def fee_cap(escrowed: int, requested_cap: int | None = None) -> int:
-    cap = int(escrowed * MAX_FEE_SHARE)
-    return cap if requested_cap is None else min(cap, requested_cap)
-
-
-def estimate_release_vsize(n_outputs: int, timeout_path: bool = False) -> int:
-    """vbytes of a one-input escrow release (2-of-3 witness ~ 253 wu, timeout ~ 185 wu)."""
-    witness_wu = 185 if timeout_path else 253
-    return 11 + 41 + (witness_wu + 3) // 4 + 43 * n_outputs
-
-
 def build_release(utxo: EscrowUtxo, payments: list[Payment], sequence: int | None = None) -> PSBT:
     """An unsigned PSBT spending the escrow output to ``payments``."""
     if not payments:
@@ -56,8 +47,6 @@ def build_release(utxo: EscrowUtxo, payments: list[Payment], sequence: int | Non
         raise WalletError("every output amount must be positive")
     if fee < 0:
         raise WalletError(f"outputs ({total}) exceed the escrowed amount ({utxo.amount})")
-    if fee > fee_cap(utxo.amount):
-        raise RefusedToSign(f"fee {fee} exceeds 25% of the escrowed {utxo.amount}")
     vin = TransactionInput(bytes.fromhex(utxo.txid), utxo.vout,
                            sequence=SEQUENCE_FINAL_RBF if sequence is None else sequence)
     tx = Transaction(version=2, vin=[vin],
@@ -69,7 +58,7 @@ def build_release(utxo: EscrowUtxo, payments: list[Payment], sequence: int | Non
     return psbt
 
 
-def check_release(psbt: PSBT, witness_script: Script, agreed: list[Payment],
+def check_release(psbt: PSBT, network: Network, witness_script: Script, agreed: list[Payment],
                   max_fee: int | None) -> int:
     """Refuse (RefusedToSign) unless the PSBT is exactly the agreed release. Returns the fee."""
     want = [(p.script_pubkey, p.amount) for p in agreed]
@@ -89,9 +78,13 @@ def check_release(psbt: PSBT, witness_script: Script, agreed: list[Payment],
     fee = total_in - sum(a for _, a in want)
     if fee < 0:
         raise RefusedToSign("the outputs exceed the escrowed amount")
-    cap = fee_cap(total_in, max_fee)
-    if fee > cap:
-        raise RefusedToSign(f"fee {fee} exceeds the cap of {cap} (25% of the escrow at most)")
+    timeout_path = any(not vin.sequence & (1 << 31) for vin in psbt.tx.vin)
+    try:
+        check_fee(network, fee, total_in, release_vsize(len(want), timeout_path))
+    except LocalProtocolError as exc:
+        raise RefusedToSign(str(exc)) from None
+    if max_fee is not None and fee > max_fee:
+        raise RefusedToSign(f"fee {fee} exceeds your cap of {max_fee}")
     return fee
 
 
@@ -100,10 +93,10 @@ def _sign_input(psbt: PSBT, index: int, key: PrivateKey, script_code: Script, va
     return bytes(key.sign(h).serialize()) + bytes([SIGHASH.ALL])
 
 
-def sign_escrow(psbt: PSBT, key: PrivateKey, witness_script: Script, agreed: list[Payment],
-                max_fee: int | None = None) -> int:
+def sign_escrow(psbt: PSBT, network: Network, key: PrivateKey, witness_script: Script,
+                agreed: list[Payment], max_fee: int | None = None) -> int:
     """Check, then sign every input spending ``witness_script`` with ``key``."""
-    check_release(psbt, witness_script, agreed, max_fee)
+    check_release(psbt, network, witness_script, agreed, max_fee)
     pub = key.get_public_key()
     if bytes(pub.sec()) not in parse_witness_script(witness_script.data).keys:
         raise RefusedToSign("our key is not part of this escrow")

@@ -17,11 +17,13 @@ from embit.psbt import PSBT
 from embit.script import Script, p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
+from protocol.escrow import EscrowTerms, parse_witness_script
+from protocol.fees import bounded_rate, check_fee, payment_vsize
+from protocol.networks import Network
+
 from .chain import ChainBackend, Utxo
 from .errors import NoChain, RefusedToSign, WalletError
-from .escrow import EscrowTerms, parse_witness_script
 from .keystore import Keystore, check_mnemonic, new_mnemonic
-from .networks import Network
 from .psbt_ops import Payment, combine, finalize, sign_escrow, sign_p2wpkh
 from .store import WalletStore
 
@@ -135,26 +137,34 @@ class Wallet:
         return {"confirmed": sum(u.amount for u in utxos if u.confirmations > 0),
                 "unconfirmed": sum(u.amount for u in utxos if u.confirmations == 0)}
 
-    async def send(self, address: str, amount: int) -> str:
-        return (await self.pay(address, amount))[0]
+    async def fee_rate(self) -> int:
+        """The chain backend's fee-rate estimate (sat/vB), never above the network's ceiling
+        (``protocol.fees``): a lying or broken server cannot make us overpay."""
+        return bounded_rate(self.network, await self.chain().fee_rate())
 
-    async def pay(self, address: str, amount: int) -> tuple[str, int]:
-        """Send ``amount`` to ``address``; returns (txid, output index of the payment)."""
+    async def send(self, address: str, amount: int, allow_high_fee: bool = False) -> str:
+        return (await self.pay(address, amount, allow_high_fee))[0]
+
+    async def pay(self, address: str, amount: int,
+                  allow_high_fee: bool = False) -> tuple[str, int]:
+        """Send ``amount`` to ``address``; returns (txid, output index of the payment). The fee
+        is bounded (``protocol.fees.check_fee``): FeeTooHigh names it otherwise."""
         if amount < DUST:
             raise WalletError(f"amount must be at least {DUST}")
         dest = self.network.script_for(address)
-        rate = await self.chain().fee_rate()
+        rate = await self.fee_rate()
         mine = await self.own_addresses()
         utxos = sorted((u for u in await self.own_utxos() if u.confirmations > 0),
                        key=lambda u: -u.amount)
         chosen: list[Utxo] = []
         for utxo in utxos:
             chosen.append(utxo)
-            fee = rate * (11 + 68 * len(chosen) + 31 * 2)
+            fee = rate * payment_vsize(len(chosen), 2)
             if sum(u.amount for u in chosen) >= amount + fee:
                 break
         else:
             raise WalletError("insufficient confirmed funds")
+        check_fee(self.network, fee, amount, payment_vsize(len(chosen), 2), allow_high_fee)
         change = sum(u.amount for u in chosen) - amount - fee
         vout = [TransactionOutput(amount, dest)]
         if change >= DUST:
@@ -206,7 +216,8 @@ class Wallet:
         for key in parsed.keys:
             index = await self.store.escrow_key_index(key.hex())
             if index is not None:
-                sign_escrow(psbt, self.keystore.escrow_privkey(index), Script(ws.data),
+                sign_escrow(psbt, self.network, self.keystore.escrow_privkey(index),
+                            Script(ws.data),
                             agreed, max_fee)
                 return encode_psbt(psbt)
         raise RefusedToSign("none of this wallet's escrow keys is in the escrow")

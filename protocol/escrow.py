@@ -1,4 +1,5 @@
-"""2-of-3 escrow with a vendor timeout branch, as OpenBazaar 2 did (pure: no I/O).
+"""The escrow every order pays into: 2-of-3 with a vendor timeout branch, as OpenBazaar 2 did.
+Part of the protocol (all three parties must build the same script); pure, no I/O.
 
 Witness script (P2WSH)::
 
@@ -20,7 +21,7 @@ from embit import bip32
 from embit.ec import PublicKey
 from embit.script import Script, Witness, p2wsh
 
-from .errors import WalletError
+from .errors import LocalProtocolError
 from .networks import MAX_CSV_BLOCKS
 
 OP_IF, OP_ELSE, OP_ENDIF = 0x63, 0x67, 0x68
@@ -29,10 +30,14 @@ OP_CHECKMULTISIG, OP_CHECKSIG = 0xAE, 0xAC
 OP_CSV, OP_DROP = 0xB2, 0x75
 
 
+class EscrowError(LocalProtocolError):
+    """Keys, a timeout or a script that cannot make a Torv escrow."""
+
+
 def script_num(n: int) -> bytes:
     """Minimal push of a positive script number (OP_1..OP_16, else little-endian bytes)."""
     if not 1 <= n <= MAX_CSV_BLOCKS:
-        raise WalletError(f"timeout must be between 1 and {MAX_CSV_BLOCKS} blocks")
+        raise EscrowError(f"timeout must be between 1 and {MAX_CSV_BLOCKS} blocks")
     if n <= 16:
         return bytes([0x50 + n])
     data = n.to_bytes((n.bit_length() + 8) // 8, "little")  # room for the sign bit
@@ -45,9 +50,9 @@ def _key(raw: bytes, role: str) -> bytes:
     try:
         key = PublicKey.parse(bytes(raw))
     except Exception:  # noqa: BLE001 - embit raises assorted errors on bad points
-        raise WalletError(f"{role} key is not a valid public key") from None
+        raise EscrowError(f"{role} key is not a valid public key") from None
     if not key.compressed:
-        raise WalletError(f"{role} key must be compressed (33 bytes)")
+        raise EscrowError(f"{role} key must be compressed (33 bytes)")
     return bytes(key.sec())
 
 
@@ -62,7 +67,7 @@ class EscrowTerms:
         keys = [_key(self.buyer, "buyer"), _key(self.vendor, "vendor"),
                 _key(self.moderator, "moderator")]
         if len(set(keys)) != 3:
-            raise WalletError("buyer, vendor and moderator keys must all differ")
+            raise EscrowError("buyer, vendor and moderator keys must all differ")
         script_num(self.timeout_blocks)
 
     @property
@@ -89,7 +94,7 @@ def moderator_pubkey(xpub: str, index: int) -> bytes:
             raise ValueError
         return bytes(key.derive([index]).key.sec())
     except Exception:  # noqa: BLE001 - embit raises assorted errors on bad keys
-        raise WalletError("the moderator's escrow key (xpub) is not valid") from None
+        raise EscrowError("the moderator's escrow key (xpub) is not valid") from None
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class ParsedEscrow:
 
 
 def parse_witness_script(data: bytes) -> ParsedEscrow:
-    """Parse a Torv escrow script; WalletError unless it is exactly our template."""
+    """Parse a Torv escrow script; EscrowError unless it is exactly our template."""
     d = bytes(data)
     try:
         if d[:2] != bytes([OP_IF, OP_2]):
@@ -125,11 +130,11 @@ def parse_witness_script(data: bytes) -> ParsedEscrow:
         if vendor not in keys:
             raise ValueError
     except (ValueError, IndexError):
-        raise WalletError("not a Torv escrow script") from None
+        raise EscrowError("not a Torv escrow script") from None
     others = [k for k in keys if k != vendor]
     rebuilt = EscrowTerms(others[0], vendor, others[1], n)
     if bytes(rebuilt.witness_script().data) != d:
-        raise WalletError("not a Torv escrow script")
+        raise EscrowError("not a Torv escrow script")
     return parsed
 
 
@@ -138,7 +143,7 @@ def multisig_witness(witness_script: Script, sigs: dict[bytes, bytes]) -> Witnes
     parsed = parse_witness_script(witness_script.data)
     ordered = [sigs[k] for k in parsed.keys if k in sigs]
     if len(ordered) < 2:
-        raise WalletError(f"the 2-of-3 branch needs two signatures, have {len(ordered)}")
+        raise EscrowError(f"the 2-of-3 branch needs two signatures, have {len(ordered)}")
     return Witness([b"", *ordered[:2], b"\x01", witness_script.data])
 
 
