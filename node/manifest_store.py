@@ -15,6 +15,7 @@ from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.store import (
     MANIFEST_TYPE,
+    MAX_PAGE_LISTINGS,
     PAGE_TARGET,
     PAGE_TYPE,
     StoreObject,
@@ -32,11 +33,17 @@ from .market_store import (
     insert_listing,
     listing_versions,
     next_counter,
+    park,
     put_store_row,
     raise_counter,
     remove,
+    set_complete,
     store_rank,
 )
+
+# A receiver keeps at most this many listings of one vendor (docs/protocol.md): it takes the
+# pages of a store in key order until they would pass it.
+MAX_VENDOR_LISTINGS = 50_000
 
 
 # ---------------------------------------------------------------------- pages
@@ -79,10 +86,11 @@ def serve_pages(conn: sqlite3.Connection, vendor: str, keys: list[str]) -> list[
 def _drop_page(conn: sqlite3.Connection, vendor: str, key: str, change: Change,
                keep: dict[str, bytes]) -> None:
     """Drop a page the manifest no longer names, and those of its listings that no page of
-    ``keep`` (the new manifest's) covers; the rest wait for their new page."""
+    ``keep`` (the new manifest's) covers; the rest are parked until their new page comes."""
     conn.execute("DELETE FROM store_pages WHERE vendor = ? AND page = ?", (vendor, key))
     uncovered = {lid for lid in held_digests(conn, vendor, key) if page_for(lid, keep) is None}
     remove(conn, vendor, uncovered, change)
+    park(conn, vendor, key, True)
     for (lid,) in conn.execute("SELECT id FROM replaced_listings WHERE vendor = ? AND id "
                                "BETWEEN ? AND ?", (vendor, key, key + "g")).fetchall():
         if page_for(lid, keep) is None:  # its new copy will never come
@@ -116,6 +124,9 @@ def apply_manifest(conn: sqlite3.Connection, manifest: StoreObject) -> ManifestO
     held = held_pages(conn, vendor)
     for key in sorted(copies.pages_to_drop(pages, held)):
         _drop_page(conn, vendor, key, change, pages)
+    for key, digest in held.items():  # named with another hash: not admitted until it comes
+        if key in pages and pages[key] != digest:
+            park(conn, vendor, key, True)
     # listings no page of this manifest covers (e.g. left by an older store format)
     stray = {lid for lid in held_digests(conn, vendor) if page_for(lid, pages) is None}
     remove(conn, vendor, stray, change)
@@ -134,19 +145,43 @@ def apply_pages(conn: sqlite3.Connection, vendor: str, pages: list[StoreObject])
     named = current_pages(conn, vendor)
     dead = expired_copies(conn, vendor)
     out = PagesOutcome({})
-    for page in pages:
+    room = MAX_VENDOR_LISTINGS - _admitted_entries(conn, vendor, named)
+    for page in sorted(pages, key=lambda p: p.page_name):
         key = page.page_name
         if page.vendor != vendor or not copies.page_admitted(named, key, page.digest):
             continue
-        _put_page(conn, page)
         entries = page.page_entries()
+        if len(entries) > room:  # the per-vendor cap: pages past it are not kept
+            continue
+        room -= len(entries)
+        _put_page(conn, page)
         held = held_digests(conn, vendor, key)
         gone = copies.to_remove(entries, held)
         remove(conn, vendor, gone, out.change, entries, key)
+        park(conn, vendor, key, False)
         for lid in gone:
             held.pop(lid, None)
         out.to_fetch.update(copies.to_fetch(entries, held, dead))
     return out
+
+
+def _admitted_entries(conn: sqlite3.Connection, vendor: str, named: dict[str, bytes]) -> int:
+    """Listing entries of the pages we hold that the current manifest still names."""
+    return sum(len(_page_entries(conn, vendor, key) or {})
+               for key, digest in held_pages(conn, vendor).items() if named.get(key) == digest)
+
+
+def refresh_complete(conn: sqlite3.Connection, vendor: str) -> bool:
+    """Record whether we hold the vendor's whole store: every page its manifest names (up to
+    the per-vendor cap) and every listing they name (expired ones aside)."""
+    named = current_pages(conn, vendor)
+    held = held_pages(conn, vendor)
+    room = MAX_VENDOR_LISTINGS - _admitted_entries(conn, vendor, named)
+    pages_missing = [k for k, h in named.items() if held.get(k) != h]
+    full = room < MAX_PAGE_LISTINGS  # a missing page might not fit: the cap is reached
+    complete = (not pages_missing or full) and not missing_listings(conn, vendor)
+    set_complete(conn, vendor, complete)
+    return complete
 
 
 def missing_listings(conn: sqlite3.Connection, vendor: str) -> dict[str, bytes]:

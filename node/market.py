@@ -42,6 +42,7 @@ ANTI_ENTROPY_SECONDS = 30.0
 PURGE_SECONDS = 60.0
 RESTORE_WAIT_SECONDS = 60.0
 PROVIDE_GAP = 0.5
+COMPLETE_RETRY_MIN, COMPLETE_RETRY_MAX = 2.0, 60.0
 DHT_PUT_DELAY = 2.0  # gossip carries changes at once; the DHT copy follows within seconds
 
 
@@ -60,6 +61,7 @@ class MarketService(Service):
         # more sections of profile.get (e.g. ratings), by peer id
         self.profile_extras: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
         self.listing_count = 0  # kept current from every change, for node.info
+        self.incomplete = 0  # stores held with gaps, retried until whole
         self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
 
     def rpc_methods(self) -> dict[str, Handler]:
@@ -69,7 +71,9 @@ class MarketService(Service):
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
-        return {"listings": self.listing_count, "pending_stores": len(self.sync._pending),
+        return {"listings": self.listing_count,
+                "pending_stores": len(self.sync._pending) + self.incomplete,
+                "incomplete_stores": self.incomplete,
                 "provide_backlog": self.sync.provide_queue.qsize(),
                 "ingest_dropped": self.sync.dropped, "gossip_ignored": self.sync.ignored,
                 "own_gossip": {"sent": self.own_gossip.sent,
@@ -91,6 +95,7 @@ class MarketService(Service):
         spawn(self._provide_loop(), "provide")
         spawn(self._anti_entropy_loop(), "anti-entropy")
         spawn(self._purge_loop(), "purge expired")
+        spawn(self._complete_loop(), "complete stores")
         spawn(self._recover_own_store(), "recover own store")
         spawn(self._publish_addrs(), "publish addresses")
         self._dht_dirty.set()
@@ -156,6 +161,18 @@ class MarketService(Service):
                 await self.sync.reconcile(peer)
                 if len(self.core.peers()) < TARGET_PEERS:
                     await self._meet_peers_of(peer)
+
+    async def _complete_loop(self) -> None:
+        """Stores held with gaps (a page or listing no peer could give us yet) stay pending and
+        are tried again, sooner while they keep completing, less often while they do not."""
+        delay = COMPLETE_RETRY_MIN
+        while True:
+            self.incomplete = await self.db.read(ms.count_incomplete)
+            if self.incomplete and self.core.peers():
+                done = await self.sync.retry_incomplete()
+                self.incomplete = await self.db.read(ms.count_incomplete)
+                delay = COMPLETE_RETRY_MIN if done else min(delay * 2, COMPLETE_RETRY_MAX)
+            await asyncio.sleep(delay)
 
     async def _dht_loop(self) -> None:
         """Put our profile and manifest into the DHT on change and before they expire."""

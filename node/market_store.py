@@ -103,14 +103,14 @@ def listing_versions(conn: sqlite3.Connection, vendor: str,
 
 
 def get_listing(conn: sqlite3.Connection, vendor: str, listing_id: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT body FROM listings WHERE vendor = ? AND id = ?",
+    row = conn.execute("SELECT body FROM listings WHERE vendor = ? AND id = ? AND parked = 0",
                        (vendor, listing_id)).fetchone()
     return json.loads(row[0]) if row else None
 
 
 def listings_with_id(conn: sqlite3.Connection, listing_id: str) -> list[dict[str, Any]]:
     return [json.loads(r[0]) for r in conn.execute(
-        "SELECT body FROM listings WHERE id = ? ORDER BY rowid", (listing_id,))]
+        "SELECT body FROM listings WHERE id = ? AND parked = 0 ORDER BY rowid", (listing_id,))]
 
 
 def get_listing_wire(conn: sqlite3.Connection, vendor: str, listing_id: str) -> bytes | None:
@@ -121,7 +121,7 @@ def get_listing_wire(conn: sqlite3.Connection, vendor: str, listing_id: str) -> 
 
 def vendor_listings(conn: sqlite3.Connection, vendor: str, now: int) -> list[dict[str, Any]]:
     return [json.loads(r[0]) for r in conn.execute(
-        "SELECT body FROM listings WHERE vendor = ? AND expires > ? ORDER BY id",
+        "SELECT body FROM listings WHERE vendor = ? AND expires > ? AND parked = 0 ORDER BY id",
         (vendor, now))]
 
 
@@ -130,7 +130,7 @@ def serve_listings(conn: sqlite3.Connection, vendor: str, ids: list[str],
     out = []
     for lid in ids:
         row = conn.execute("SELECT wire FROM listings WHERE vendor = ? AND id = ? "
-                           "AND expires > ?", (vendor, lid, now)).fetchone()
+                           "AND expires > ? AND parked = 0", (vendor, lid, now)).fetchone()
         if row is not None:
             out.append(bytes(row[0]))
     return out
@@ -147,7 +147,8 @@ def search(conn: sqlite3.Connection, text: str, limit: int,
     query = fts_query(text)
     if query is None:
         rows = conn.execute(
-            "SELECT body, 0.0 FROM listings WHERE expires > ? ORDER BY rowid DESC LIMIT ?",
+            "SELECT body, 0.0 FROM listings WHERE expires > ? AND parked = 0 "
+            "ORDER BY rowid DESC LIMIT ?",
             (now, limit)).fetchall()
         return [(json.loads(b), 0.0) for b, _ in rows]
     floor = conn.execute(
@@ -157,9 +158,18 @@ def search(conn: sqlite3.Connection, text: str, limit: int,
         "SELECT l.body, -bm25(listing_fts) AS score FROM listing_fts "
         "JOIN listings l ON l.rowid = listing_fts.rowid "
         "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
+        "AND l.parked = 0 "
         "ORDER BY bm25(listing_fts) LIMIT ?",
         (query, floor[0] if floor else 0, now, limit)).fetchall()
     return [(json.loads(b), round(float(s), 6)) for b, s in rows]
+
+
+def park(conn: sqlite3.Connection, vendor: str, key: str, parked: bool) -> None:
+    """Hide (or show again) the listings of one page of a vendor: a page the winning manifest
+    names with another hash no longer admits them until its new copy arrives."""
+    low, high = _page_range(key)
+    conn.execute("UPDATE listings SET parked = ? WHERE vendor = ? AND id BETWEEN ? AND ?",
+                 (int(parked), vendor, low, high))
 
 
 def expired_copies(conn: sqlite3.Connection, vendor: str) -> set[tuple[str, bytes]]:
@@ -265,8 +275,10 @@ def sync_objects(conn: sqlite3.Connection, after: str | None,
     return [(r[0], bytes(r[1])) for r in rows]
 
 
+# An incomplete store's manifest is summarised without its hash: to us and to peers it is a
+# store still to fetch, so anti-entropy keeps asking for it until it is whole.
 _SUMMARY = ("SELECT vendor, MAX(CASE WHEN kind = 'manifest' THEN seq END), "
-            "MAX(CASE WHEN kind = 'manifest' THEN digest END), "
+            "MAX(CASE WHEN kind = 'manifest' AND complete = 1 THEN digest END), "
             "MAX(CASE WHEN kind = 'profile' THEN seq END), "
             "MAX(CASE WHEN kind = 'profile' THEN digest END) FROM stores ")
 
@@ -297,9 +309,26 @@ def stores_of(conn: sqlite3.Connection, vendors: list[str]) -> list[bytes]:
     return out
 
 
-def store_vendors(conn: sqlite3.Connection) -> list[str]:
+def set_complete(conn: sqlite3.Connection, vendor: str, complete: bool) -> None:
+    conn.execute("UPDATE stores SET complete = ? WHERE vendor = ? AND kind = ?",
+                 (int(complete), vendor, MANIFEST_TYPE))
+
+
+def incomplete_stores(conn: sqlite3.Connection, limit: int) -> list[str]:
     return [r[0] for r in conn.execute(
-        "SELECT DISTINCT vendor FROM stores WHERE kind = ?", (MANIFEST_TYPE,))]
+        "SELECT vendor FROM stores WHERE kind = ? AND complete = 0 ORDER BY vendor LIMIT ?",
+        (MANIFEST_TYPE, limit))]
+
+
+def store_is_complete(conn: sqlite3.Connection, vendor: str) -> bool:
+    row = conn.execute("SELECT complete FROM stores WHERE vendor = ? AND kind = ?",
+                       (vendor, MANIFEST_TYPE)).fetchone()
+    return bool(row and row[0])
+
+
+def count_incomplete(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM stores WHERE kind = ? AND complete = 0",
+                            (MANIFEST_TYPE,)).fetchone()[0])
 
 
 # ---------------------------------------------------------------------- peers

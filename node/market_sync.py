@@ -41,7 +41,7 @@ from protocol.listing import Listing
 from protocol.rates import StoreRates
 from protocol.records import CATALOG_PROTOCOL, peek_bundle, provider_key, verify_bundle
 from protocol.signed import SignedObject
-from protocol.store import MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, StoreObject
+from protocol.store import MANIFEST_TYPE, MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, StoreObject
 
 from . import manifest_store as mfs
 from . import market_store as ms
@@ -172,11 +172,10 @@ class CatalogSync:
             key = (first.vendor, first.kind)
             known = self._known.get(key)
             if known is not None and first.seq < known:
-                if via != origin:
-                    self.ignored += 1
-                    return Verdict.IGNORE
-                raise RemoteProtocolError(f"{first.kind} seq {first.seq} is older than one we "
-                                          f"hold ({known})")
+                # an older copy is not an invalid one: gossip may deliver a vendor's own
+                # messages out of order (one path is faster than another); never penalised
+                self.ignored += 1
+                return Verdict.IGNORE
             if not self.rates.allow(first.vendor, first.kind, time.monotonic()):
                 if via != origin:
                     self.ignored += 1
@@ -242,7 +241,6 @@ class CatalogSync:
         if obj.kind == PROFILE_TYPE:
             await self.db.write(lambda c: ms.put_store(c, obj))
             return 0
-        extras = extras or Extras({}, {})
         vendor = obj.vendor
         lock = self._locks.setdefault(vendor, asyncio.Lock())
         async with lock:
@@ -250,24 +248,40 @@ class CatalogSync:
             self.on_change(outcome.change)
             if not outcome.accepted:
                 return 0
-            if outcome.pages_to_fetch:
-                pages = await self.fetch_pages(vendor, outcome.pages_to_fetch, source, extras)
-                applied = await self.db.write(partial(mfs.apply_pages, vendor=vendor,
-                                                      pages=pages))
-                self.on_change(applied.change)
-                missing = applied.to_fetch
-            elif outcome.replaced:
-                return 0
-            else:  # the same manifest again: fetch whatever an earlier attempt missed
-                missing = await self.db.read(partial(mfs.missing_listings, vendor=vendor))
-            if not missing:
-                return 0
-            got = await self._store_listings(vendor, [ms.ListingRow.of(x) for x in
-                                                      extras.listings.values()
-                                                      if missing.get(x.id) == x.digest])
-            for lid in got:
-                missing.pop(lid, None)
-            return len(got) + await self.fetch_missing(vendor, missing, source)
+            try:
+                return await self._fill(obj, outcome, source, extras or Extras({}, {}))
+            finally:  # whole or not: a store with gaps stays pending (``retry_incomplete``)
+                await self.db.write(partial(mfs.refresh_complete, vendor=vendor))
+
+    async def _fill(self, obj: StoreObject, outcome: mfs.ManifestOutcome, source: str | None,
+                    extras: Extras) -> int:
+        """Fetch the pages and listings of the vendor's current manifest that we lack."""
+        vendor = obj.vendor
+        if outcome.pages_to_fetch:
+            pages = await self.fetch_pages(vendor, outcome.pages_to_fetch, source, extras)
+            applied = await self.db.write(partial(mfs.apply_pages, vendor=vendor, pages=pages))
+            self.on_change(applied.change)
+        missing = await self.db.read(partial(mfs.missing_listings, vendor=vendor))
+        if not missing:
+            return 0
+        got = await self._store_listings(vendor, [ms.ListingRow.of(x) for x in
+                                                  extras.listings.values()
+                                                  if missing.get(x.id) == x.digest])
+        for lid in got:
+            missing.pop(lid, None)
+        return len(got) + await self.fetch_missing(vendor, missing, source)
+
+    async def retry_incomplete(self, limit: int = 16) -> int:
+        """Try again to complete stores we hold with gaps (pages or listings an earlier
+        attempt could not get); returns how many are whole now."""
+        done = 0
+        for vendor in await self.db.read(partial(ms.incomplete_stores, limit=limit)):
+            current = await self.db.read(partial(ms.get_store, vendor=vendor,
+                                                 kind=MANIFEST_TYPE))
+            if current is not None and vendor not in self._inflight:
+                await self.ingest(current, None)
+                done += int(await self.db.read(partial(ms.store_is_complete, vendor=vendor)))
+        return done
 
     async def fetch_pages(self, vendor: str, wanted: dict[str, bytes], source: str | None,
                           extras: Extras | None = None) -> list[StoreObject]:
@@ -455,14 +469,17 @@ class CatalogSync:
         return queued
 
     async def _unknown(self, wires: list[bytes]) -> list[bytes]:
-        """The objects we do not already hold byte for byte (those need no second look)."""
+        """The objects we do not already hold byte for byte, whole (those need no second
+        look); a manifest whose store we hold with gaps is looked at again."""
         keys = await self.core.cpu(_store_keys, wires)
 
         def check(conn: Any) -> list[bytes]:
             out = []
             for wire, key in zip(wires, keys, strict=True):
                 held = ms.store_rank(conn, *key) if key else None
-                if held is None or held[1] != wire:
+                if held is None or held[1] != wire or (
+                        key is not None and key[1] == MANIFEST_TYPE
+                        and not ms.store_is_complete(conn, key[0])):
                     out.append(wire)
             return out
 

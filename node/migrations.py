@@ -205,7 +205,15 @@ def _v4(conn: sqlite3.Connection, data_dir: Path) -> None:
         conn.execute(stmt)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Stores: a listing whose page the vendor's winning manifest no longer names (its new page
+    has not arrived) is parked (kept, not shown or served); a manifest whose pages or listings
+    are not all held is not complete (it stays pending, and anti-entropy asks for it again)."""
+    conn.execute("ALTER TABLE listings ADD COLUMN parked INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE stores ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from embit.script import Script
 
+from protocol.errors import LocalProtocolError
 from protocol.escrow import EscrowTerms, parse_witness_script
 from protocol.fees import release_vsize
 from protocol.networks import Network
-from protocol.errors import LocalProtocolError
 from wallet.psbt_ops import EscrowUtxo, Payment, build_release
 from wallet.wallet import encode_psbt
 

@@ -14,6 +14,7 @@ from . import canonical
 from .copies import best
 from .errors import RemoteProtocolError
 from .identity import PEER_ID_LENGTH, is_peer_id
+from .listing import LISTING_TYPE, Listing
 from .signed import SignedObject
 from .store import MANIFEST_TYPE, PAGE_TYPE, PROFILE_TYPE, StoreObject
 
@@ -72,16 +73,21 @@ def peek_bundle(origin: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
 
 
 def verify_bundle(origin: str, wires: list[bytes]) -> StoreObject:
-    """The objects of a gossip message (``peek_bundle``) verified: its manifest or profile,
-    signed by the peer that published it, then only that vendor's pages and listings."""
+    """The objects of a gossip message (``peek_bundle``) verified as on every other path: its
+    manifest or profile, signed by the peer that published it, then only that vendor's pages
+    and listings, each valid by its own rules (``StoreObject``, ``Listing``)."""
     first = StoreObject.from_wire(wires[0])
     if first.kind == PAGE_TYPE or first.vendor != origin:
         raise RemoteProtocolError("a gossip message starts with its origin's manifest or profile")
     for wire in wires[1:]:
         so = SignedObject.from_wire(wire)
-        if so.signer_peer_id != origin or so.type not in (PAGE_TYPE, "listing"):
+        if so.signer_peer_id != origin or so.type not in (PAGE_TYPE, LISTING_TYPE):
             raise RemoteProtocolError("a gossip message carries only its vendor's pages and "
                                       "listings")
+        if so.type == PAGE_TYPE:
+            StoreObject.from_signed(so, PAGE_TYPE)
+        else:
+            Listing.from_signed(so)
     return first
 
 
