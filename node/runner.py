@@ -76,7 +76,8 @@ async def attach_chain(opts: RunOptions, holder: WalletHolder, peer_id: str) -> 
     if holder.network is not None and opts.electrum:
         from wallet.electrum import ElectrumBackend
 
-        electrum = ElectrumBackend(opts.electrum, holder.network)
+        electrum = ElectrumBackend(opts.electrum, holder.network,
+                                   headers_path=opts.data_dir / f"headers-{holder.network.name}")
         await electrum.start()
         holder.set_backend(electrum)
         if holder.wallet is not None:

@@ -69,7 +69,8 @@ class ChainWatcher:
             key = (row.state, row.funding, row.release_txid, row.release_confirmations,
                    sorted(row.flags.items()), sorted((u.txid, u.vout, u.amount,
                                                       u.confirmations) for u in mine), tip)
-            grace = row.state == r.AWAITING_PAYMENT and row.funding  # a reporting time may come
+            grace = (row.state == r.AWAITING_PAYMENT and row.funding  # a report may fall due
+                     and not row.funding.get("underpaid_by"))
             if self._seen.get(row.order_id) == key and not grace and not (
                     rebroadcast and row.release_tx):
                 continue

@@ -114,7 +114,8 @@ class TradingService(Service):
         return map_wallet_error(exc)
 
     def info(self) -> dict[str, Any]:
-        return {"chain_poll": self.options.chain_poll}
+        return {"chain_poll": self.options.chain_poll,
+                "watcher": {"ticks": self.watcher.ticks, "checks": self.watcher.checks}}
 
     async def start(self) -> None:
         if self.mailer is not None:

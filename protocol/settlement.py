@@ -217,11 +217,6 @@ def check_chain(contract: Contract, new: list[OrderMessage], view: ChainView) ->
             if out.value != f.amount:
                 raise NotValidNow(f"PAYMENT says {f.amount}, the escrow output holds "
                                   f"{out.value}")
-        if msg.kind in FINISHED_RELEASES:
-            txid = txid_of(msg.data["tx"])
-            if txid not in view.known and view.refused.get(txid, "unknown") != "":
-                raise NotValidNow(f"{msg.kind}: the chain would not take this release now "
-                                  f"({view.refused.get(txid, 'not asked')})")
         if msg.kind == r.TIMEOUT_CLAIM:
             f = funding(contract)
             out = view.outputs.get((f.txid, f.vout))
@@ -231,6 +226,11 @@ def check_chain(contract: Contract, new: list[OrderMessage], view: ChainView) ->
                 have = out.confirmations if out is not None else 0
                 raise NotValidNow(f"TIMEOUT_CLAIM is not valid yet: the escrow has {have} of "
                                   f"the {timeout} confirmations the timeout needs")
+        if msg.kind in FINISHED_RELEASES:
+            txid = txid_of(msg.data["tx"])
+            if txid not in view.known and view.refused.get(txid, "unknown") != "":
+                raise NotValidNow(f"{msg.kind}: the chain would not take this release now "
+                                  f"({view.refused.get(txid, 'not asked')})")
 
 
 def payment_status(contract: Contract, outputs: list[tuple[str, int, Output]]

@@ -7,7 +7,11 @@ Modes:
 - ``header``: every header it serves (``blockchain.block.header`` replies,
   ``blockchain.headers.subscribe`` replies and notifications) gets another nonce, so it no
   longer carries its proof of work;
-- ``easy``: every header it serves claims a target easier than the chain allows.
+- ``easy``: every header it serves claims a target easier than the chain allows;
+- ``fee``: every fee estimate is 5 coins per kB (500,000 sat/vB);
+- ``forge``: for the scripthashes ``forge()`` names, it adds to the history and the unspent
+  outputs a real transaction at its real height (its merkle proof is genuine) that pays
+  something else, and notifies the client of the change: funds that do not exist.
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ import hashlib
 import json
 from typing import Any
 
-HEADERS = {"blockchain.block.header", "blockchain.headers.subscribe"}
-TAMPERED = {"merkle": {"blockchain.transaction.get_merkle"}, "header": HEADERS, "easy": HEADERS}
+HEADERS = {"blockchain.block.header", "blockchain.block.headers", "blockchain.headers.subscribe"}
+FORGED = {"blockchain.scripthash.get_history", "blockchain.scripthash.listunspent",
+          "blockchain.scripthash.subscribe"}
+TAMPERED = {"merkle": {"blockchain.transaction.get_merkle"}, "header": HEADERS, "easy": HEADERS,
+            "fee": {"blockchain.estimatefee"}, "forge": FORGED}
+LIMIT = 16 * 1024 * 1024  # one JSON line may be long (2016 headers in hex)
+FAKE_STATUS = "ff" * 32
 
 
 def has_work(raw: bytes) -> bool:
@@ -30,12 +39,18 @@ def has_work(raw: bytes) -> bool:
 
 
 def _tamper(mode: str, result: Any) -> Any:
+    if mode == "fee":
+        return 5.0
     if mode == "merkle" and isinstance(result, dict) and result.get("merkle"):
         branch = list(result["merkle"])
         branch[0] = f"{int(branch[0], 16) ^ 1:064x}"
         return {**result, "merkle": branch}
     if mode == "merkle" and isinstance(result, dict):  # a one-transaction block: no branch
         return {**result, "merkle": ["11" * 32]}
+    if mode in ("header", "easy") and isinstance(result, dict) and "count" in result:
+        raw = str(result["hex"])  # block.headers: every header of the batch
+        return {**result, "hex": "".join(_tamper(mode, raw[i:i + 160])
+                                         for i in range(0, len(raw), 160))}
     if mode in ("header", "easy") and isinstance(result, dict) and "hex" in result:
         return {**result, "hex": _tamper(mode, result["hex"])}  # headers.subscribe
     if mode in ("header", "easy") and isinstance(result, str) and len(result) == 160:
@@ -59,6 +74,8 @@ class LyingElectrum:
         self.upstream_port = upstream_port
         self.mode = mode
         self.tampered = 0
+        self.forged: dict[str, dict[str, Any]] = {}  # scripthash -> the entry it adds
+        self._clients: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -68,7 +85,7 @@ class LyingElectrum:
         return f"tcp://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def start(self) -> LyingElectrum:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=LIMIT)
         return self
 
     async def close(self) -> None:
@@ -84,14 +101,16 @@ class LyingElectrum:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        asked: set[Any] = set()  # ids of requests whose replies we alter
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port,
+                                                             limit=LIMIT)
+        asked: dict[Any, Any] = {}  # ids of requests whose replies we alter -> their params
+        self._clients.append(writer)
 
         async def to_server() -> None:
             while line := await reader.readline():
                 msg = json.loads(line)
                 if isinstance(msg, dict) and msg.get("method") in TAMPERED[self.mode]:
-                    asked.add(msg.get("id"))
+                    asked[msg.get("id")] = (msg["method"], msg.get("params"))
                 up_writer.write(line)
                 await up_writer.drain()
 
@@ -99,9 +118,13 @@ class LyingElectrum:
             while line := await up_reader.readline():
                 msg = json.loads(line)
                 if isinstance(msg, dict) and "result" in msg and msg.get("id") in asked:
-                    asked.discard(msg["id"])
-                    msg["result"] = _tamper(self.mode, msg["result"])
-                    self.tampered += 1
+                    method, params = asked.pop(msg["id"])
+                    result = self._forge(method, params, msg["result"]) \
+                        if self.mode == "forge" else \
+                        await asyncio.to_thread(_tamper, self.mode, msg["result"])
+                    if result != msg["result"]:
+                        msg["result"] = result
+                        self.tampered += 1
                     line = json.dumps(msg).encode() + b"\n"
                 elif isinstance(msg, dict) and msg.get("method") in TAMPERED[self.mode] \
                         and msg.get("params"):  # a notification of a new block
@@ -123,3 +146,26 @@ class LyingElectrum:
             writer.close()
             up_writer.close()
             self._tasks.discard(task)
+            self._clients.remove(writer)
+
+    def _forge(self, method: str, params: Any, result: Any) -> Any:
+        sh = params[0] if isinstance(params, list) and params else None
+        entry = self.forged.get(str(sh))
+        if entry is None:
+            return result
+        if method == "blockchain.scripthash.subscribe":
+            return FAKE_STATUS
+        if method == "blockchain.scripthash.get_history":
+            return [*result, {"tx_hash": entry["tx_hash"], "height": entry["height"]}]
+        return [*result, entry]
+
+    async def forge(self, scripthash: str, txid: str, height: int, value: int) -> None:
+        """Claim ``value`` at ``scripthash`` in the real transaction ``txid`` (mined at
+        ``height``, paying something else), and tell every client the address changed."""
+        self.forged[scripthash] = {"tx_hash": txid, "height": height, "tx_pos": 0,
+                                   "value": value}
+        note = {"jsonrpc": "2.0", "method": "blockchain.scripthash.subscribe",
+                "params": [scripthash, FAKE_STATUS]}
+        for writer in list(self._clients):
+            writer.write(json.dumps(note).encode() + b"\n")
+            await writer.drain()

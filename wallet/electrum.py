@@ -1,12 +1,19 @@
 """A light chain backend: the Electrum protocol (ElectrumX, Fulcrum, electrs), via aiorpcX.
 
 The server learns which addresses we watch (our receive/change addresses and the escrows of
-our orders); it can hide transactions but cannot forge them: every confirmed transaction the
-wallet relies on is checked against a block header by its merkle proof, and every header
-against its proof of work (``merkle.py``). Subscriptions (``blockchain.headers.subscribe``,
-``blockchain.scripthash.subscribe``) replace polling; several servers may be given, tried in
-turn, reconnecting with backoff; a call waits a little for a connection and then fails with a
-clear error naming the servers tried.
+our orders); it can hide transactions but cannot forge them:
+
+- the wallet keeps its own header chain (``headers.py``: linked from a compiled-in
+  checkpoint, proof of work and difficulty checked, the most work wins on a reorg), and
+  heights and confirmations come from it, never from the server's word;
+- every confirmed transaction is checked by its merkle proof against our header at its height;
+- every output the server lists (``listunspent``) is checked in the raw transaction, whose
+  bytes hash to its txid: the script and the value must be what the server claims;
+- with several servers, the others' tips are asked now and then: a chain with more work wins.
+
+Subscriptions (``blockchain.headers.subscribe``, ``blockchain.scripthash.subscribe``) replace
+polling; several servers may be given, tried in turn, reconnecting with backoff; a call waits a
+little for a connection and then fails with a clear error naming the servers tried.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import ssl
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +37,8 @@ from protocol.settlement import Output
 
 from .chain import COIN, FALLBACK_FEE_RATE, Utxo
 from .errors import ChainError, ServerLied, WalletError
-from .merkle import check_header, header_time, scripthash, verify_inclusion
+from .headers import HeaderChain
+from .merkle import check_header, header_time, scripthash, sha256d, verify_inclusion
 
 log = logging.getLogger("torv.electrum")
 logging.getLogger("torv.electrum.session").setLevel(logging.WARNING)
@@ -37,7 +46,8 @@ PROTOCOL_VERSION = "1.4"  # 1.7 drops blockchain.scripthash.*; every server spea
 CONNECT_WAIT = 10.0  # seconds a call waits for a connection before it fails
 HANDSHAKE_TIMEOUT = 15.0  # connecting and the version/tip exchange, per server
 MAX_BACKOFF = 30.0
-MAX_HEADERS = 4096  # header cache entries
+HEADER_BATCH = 2016  # headers asked for at once (the servers' usual maximum)
+CROSS_CHECK_SECONDS = 60.0
 
 
 def parse_server(url: str) -> tuple[str, int, bool]:
@@ -68,7 +78,8 @@ class ElectrumSession(RPCSession):
 class ElectrumBackend:
     """``ChainBackend`` over the Electrum protocol."""
 
-    def __init__(self, servers: list[str], network: Network, timeout: float = 30.0) -> None:
+    def __init__(self, servers: list[str], network: Network, timeout: float = 30.0,
+                 headers_path: Path | None = None) -> None:
         if not servers:
             raise WalletError("give at least one --electrum server")
         self.servers = [parse_server(s) for s in servers]
@@ -84,13 +95,16 @@ class ElectrumBackend:
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[str] = set()  # scripthashes the server says changed
         self._dirty_event = asyncio.Event()
-        self._tip = -1
-        self._headers: dict[int, str] = {}
+        self.chain = HeaderChain(network.name, headers_path)
+        self._tip_hint = -1  # the height the server last told of
+        self._header_wake = asyncio.Event()
+        self._synced = asyncio.Event()  # our chain reached the server's tip at least once
+        self._syncing = asyncio.Lock()  # one header sync at a time (they share the chain)
         self._watched: dict[str, str] = {}  # scripthash -> address
         self._status: dict[str, str | None] = {}
         self._utxos: dict[str, list[dict[str, Any]]] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
-        self._verified: dict[str, int] = {}  # txid -> height whose header proves it
+        self._verified: dict[str, tuple[int, bytes]] = {}  # txid -> (height, block hash)
         self._txs: dict[str, bytes] = {}
         self._refreshing: dict[str, asyncio.Lock] = {}
         self.last_error = ""
@@ -99,10 +113,19 @@ class ElectrumBackend:
 
     # ------------------------------------------------------------------ connection
     async def start(self) -> None:
-        """Connect (failing clearly if no server answers), then keep connected."""
+        """Connect (failing clearly if no server answers), bring our header chain to the
+        server's tip, then keep connected and in step."""
+        await asyncio.to_thread(self.chain.load)
         await self._connect_any()
+        try:
+            await self._sync_headers()
+        except ChainError as exc:  # it can hide the chain from us, never forge it: go on
+            log.warning("header sync with %s: %s", self.server, exc)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._supervise()), loop.create_task(self._refresher())]
+        self._tasks = [loop.create_task(self._supervise()), loop.create_task(self._refresher()),
+                       loop.create_task(self._header_syncer())]
+        if len(self.servers) > 1:
+            self._tasks.append(loop.create_task(self._cross_checker()))
 
     async def close(self) -> None:
         """Stop our tasks (they are ours alone, cancelled here) and disconnect."""
@@ -206,6 +229,7 @@ class ElectrumBackend:
                 self._dirty_event.set()
 
     def _on_header(self, head: Any) -> None:
+        """The server tells of a tip: our header syncer fetches what we lack and checks it."""
         try:
             height, header = int(head["height"]), str(head["hex"])
             check_header(header, self.network.name)
@@ -214,10 +238,103 @@ class ElectrumBackend:
                 self.lies += 1
             log.warning("ignoring a bad header from the Electrum server: %s", exc)
             return
-        self._headers[height] = header
-        if height != self._tip:
-            self._tip = height
+        if self.chain.hash_at(height) != sha256d(bytes.fromhex(header)):
+            self._tip_hint = height
+            self._header_wake.set()
+
+    # ------------------------------------------------------------------ our header chain
+    async def _header_syncer(self) -> None:
+        while True:
+            await self._header_wake.wait()
+            self._header_wake.clear()
+            try:
+                await self._sync_headers()
+            except ChainError as exc:
+                log.warning("header sync with %s: %s", self.server, exc)
+
+    async def _sync_headers(self, call: Any = None) -> bool:
+        """Bring our chain to the tip ``call`` (a server's RPC; ours by default) shows; on a
+        fork, step back until its headers join ours and take its branch if it has more work.
+        Returns whether our chain changed."""
+        async with self._syncing:
+            return await self._sync_headers_locked(call or self.call)
+
+    async def _sync_headers_locked(self, call: Any) -> bool:
+        head = await call("blockchain.headers.subscribe")
+        try:
+            target = int(head["height"])
+        except (KeyError, TypeError, ValueError):
+            raise ServerLied("the server's tip is not {height, hex}") from None
+        changed, start, step = False, self.chain.tip + 1, 1
+        for _ in range(10_000):  # bounded: each round moves forward or steps back
+            if start > target:
+                break
+            got = await call("blockchain.block.headers", start, min(HEADER_BATCH,
+                                                                    target - start + 1))
+            raw = self._headers_from(got)
+            if not raw:
+                break
+            if raw[4:36] != self.chain.hash_at(start - 1):
+                if start - 1 <= self.chain.base:
+                    raise ServerLied("the server's chain does not join our checkpoint")
+                start, step = max(self.chain.base + 1, start - step), step * 2
+                continue
+            try:
+                accepted = await asyncio.to_thread(self.chain.connect, start, raw)
+            except ServerLied as exc:
+                self.lies += 1
+                raise ChainError(f"the Electrum server {self.server} sent headers that break "
+                                 f"the chain's rules: {exc}") from None
+            if accepted.reorg_from is not None:
+                self._on_reorg(accepted.reorg_from)
+            changed = changed or accepted.count > 0
+            start += len(raw) // 80
+        self._synced.set()
+        if changed:
+            await asyncio.to_thread(self.chain.save)
             self._notify_change()
+        return changed
+
+    @staticmethod
+    def _headers_from(got: Any) -> bytes:
+        try:
+            raw = bytes.fromhex(str(got["hex"]))
+        except (KeyError, TypeError, ValueError):
+            raise ServerLied("blockchain.block.headers answered without hex") from None
+        return raw
+
+    def _on_reorg(self, height: int) -> None:
+        """Our chain changed from ``height`` on: what was proven in those blocks is proven no
+        more; every watched address is looked at again."""
+        log.warning("the chain reorganised from height %d", height)
+        self._verified = {t: v for t, v in self._verified.items() if v[0] < height}
+        self._dirty.update(self._watched)
+        self._dirty_event.set()
+
+    async def _cross_checker(self) -> None:
+        """With several servers, ask the others for their tips now and then: a chain with more
+        work than ours (one our server hides) is followed."""
+        while True:
+            await asyncio.sleep(CROSS_CHECK_SECONDS)
+            for (host, port, use_tls), url in zip(self.servers, self.urls, strict=True):
+                if url != self.server:
+                    await self._cross_check(host, port, use_tls, url)
+
+    async def _cross_check(self, host: str, port: int, use_tls: bool, url: str) -> None:
+        context = ssl.create_default_context() if use_tls else None
+        try:
+            async with connect_rs(host, port, ssl=context) as session:
+                session.sent_request_timeout = self.timeout
+
+                async def call(method: str, *args: Any) -> Any:
+                    return await session.send_request(method, list(args))
+
+                await call("server.version", "torv", PROTOCOL_VERSION)
+                if await self._sync_headers(call):
+                    log.warning("Electrum server %s showed a chain with more work than %s's",
+                                url, self.server)
+        except (OSError, TimeoutError, RPCError, TaskTimeout, ChainError) as exc:
+            log.debug("cross-check with %s: %s", url, exc)
 
     def _notify_change(self) -> None:
         """A new block, or a watched address changed: wake every consumer."""
@@ -297,48 +414,67 @@ class ElectrumBackend:
             for entry in history:
                 await self._verify(str(entry["tx_hash"]), int(entry["height"]))
             self._history[sh] = [dict(e) for e in history]
-            self._utxos[sh] = [dict(u) for u in utxos]
+            self._utxos[sh] = [u for u in map(dict, utxos) if await self._output_is(sh, u)]
 
-    async def _header(self, height: int) -> str:
-        if height not in self._headers:
-            if len(self._headers) > MAX_HEADERS:
-                self._headers.pop(next(iter(self._headers)))
-            self._headers[height] = str(await self.call("blockchain.block.header", height))
-        return self._headers[height]
+    async def _output_is(self, sh: str, utxo: dict[str, Any]) -> bool:
+        """Whether the transaction the server names (its bytes hash to its txid) has, at the
+        position it names, an output to this script of the value it claims."""
+        try:
+            txid, pos, value = str(utxo["tx_hash"]), int(utxo["tx_pos"]), int(utxo["value"])
+            out = Transaction.parse(await self.raw_tx(txid)).vout[pos]
+            real = scripthash(bytes(out.script_pubkey.data)) == sh and int(out.value) == value
+        except (KeyError, TypeError, ValueError, IndexError, ChainError):
+            real = False
+        if not real:
+            self.lies += 1
+            log.warning("Electrum server %s listed an output that its transaction does not "
+                        "have (ignored)", self.server)
+        return real
 
     async def _verify(self, txid: str, height: int) -> None:
         """Check a confirmed transaction is in the block the server names (merkle proof).
         A proof that fails leaves the transaction unconfirmed to us (a server can hide a
         transaction, never forge a confirmation), and is counted and logged."""
-        if height <= 0 or self._verified.get(txid) == height:
+        block = self.chain.hash_at(height) if height > 0 else None
+        if block is None and height > self.chain.tip:  # a block we have not seen yet
+            try:
+                await self._sync_headers()
+            except ChainError as exc:  # unproven: counted unconfirmed
+                log.debug("header sync for %s: %s", txid[:16], exc)
+            block = self.chain.hash_at(height)
+        if block is None or self._verified.get(txid) == (height, block):
             return
         proof = await self.call("blockchain.transaction.get_merkle", txid, height)
+        header = self.chain.header(height)
         try:
-            if not isinstance(proof, dict):
+            if not isinstance(proof, dict) or header is None:
                 raise ServerLied("the server sent a merkle proof that is not an object")
-            header = await self._header(height)
-            verify_inclusion(txid, proof.get("merkle"), proof.get("pos"), header,
+            verify_inclusion(txid, proof.get("merkle"), proof.get("pos"), header.hex(),
                              self.network.name)
         except ServerLied as exc:
             self.lies += 1
-            self._headers.pop(height, None)
             log.warning("Electrum server %s: %s (transaction %s… counted unconfirmed)",
                         self.server, exc, txid[:16])
             return
-        self._verified[txid] = height
+        self._verified[txid] = (height, block)
 
     def _confirmations(self, txid: str, height: int) -> int:
-        if height <= 0 or self._verified.get(txid) != height:
+        """Confirmations by our own chain: only for a transaction proven in the block our
+        chain has at that height."""
+        proven = self._verified.get(txid)
+        if height <= 0 or proven is None or proven != (height, self.chain.hash_at(height)):
             return 0
-        return max(0, self._tip - height + 1)
+        return max(0, self.chain.tip - height + 1)
 
     # ------------------------------------------------------------------ ChainBackend
     async def tip_height(self) -> int:
-        if self._tip < 0:
-            self._on_header(await self.call("blockchain.headers.subscribe"))
-        if self._tip < 0:
-            raise ChainError(f"the Electrum server {self.server} sent no valid chain tip")
-        return self._tip
+        """Our own header chain's tip (brought to the server's first, once)."""
+        if not self._synced.is_set():
+            try:
+                await self._sync_headers()
+            except ChainError as exc:
+                log.warning("header sync with %s: %s", self.server, exc)
+        return self.chain.tip
 
     async def unspent(self, addresses: list[str] | None = None) -> list[Utxo]:
         if addresses is None:
@@ -382,8 +518,8 @@ class ElectrumBackend:
                     continue
                 seen.add(txid)
                 tx = Transaction.parse(await self.raw_tx(txid))
-                when = header_time(self._headers[height]) if height in self._headers else \
-                    int(time.time())
+                header = self.chain.header(height) if height > 0 else None
+                when = header_time(header.hex()) if header is not None else int(time.time())
                 for out in tx.vout:
                     try:
                         address = self.network.address(out.script_pubkey)
