@@ -18,9 +18,9 @@ from tui.client import RpcCallError
 
 from .adversary import (
     contract_of,
-    identity_of,
     deliver_as,
     escrow_key,
+    identity_of,
     order,
     release,
     sign,
