@@ -9,6 +9,7 @@ Modes:
   longer carries its proof of work;
 - ``easy``: every header it serves claims a target easier than the chain allows;
 - ``fee``: every fee estimate is 5 coins per kB (500,000 sat/vB);
+- ``tip``: it claims its tip is 100 blocks higher than it is (with the real tip's header);
 - ``forge``: for the scripthashes ``forge()`` names, it adds to the history and the unspent
   outputs a real transaction at its real height (its merkle proof is genuine) that pays
   something else, and notifies the client of the change: funds that do not exist.
@@ -25,7 +26,8 @@ HEADERS = {"blockchain.block.header", "blockchain.block.headers", "blockchain.he
 FORGED = {"blockchain.scripthash.get_history", "blockchain.scripthash.listunspent",
           "blockchain.scripthash.subscribe"}
 TAMPERED = {"merkle": {"blockchain.transaction.get_merkle"}, "header": HEADERS, "easy": HEADERS,
-            "fee": {"blockchain.estimatefee"}, "forge": FORGED}
+            "fee": {"blockchain.estimatefee"}, "forge": FORGED,
+            "tip": {"blockchain.headers.subscribe"}}
 LIMIT = 16 * 1024 * 1024  # one JSON line may be long (2016 headers in hex)
 FAKE_STATUS = "ff" * 32
 
@@ -41,6 +43,8 @@ def has_work(raw: bytes) -> bool:
 def _tamper(mode: str, result: Any) -> Any:
     if mode == "fee":
         return 5.0
+    if mode == "tip" and isinstance(result, dict) and "height" in result:
+        return {**result, "height": int(result["height"]) + 100}
     if mode == "merkle" and isinstance(result, dict) and result.get("merkle"):
         branch = list(result["merkle"])
         branch[0] = f"{int(branch[0], 16) ^ 1:064x}"
