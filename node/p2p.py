@@ -390,6 +390,11 @@ class P2PHost:
                 if verdict is not Verdict.ACCEPT:
                     if verdict is Verdict.IGNORE and self._scorer is not None:
                         self._scorer.ignore_next(forwarder)
+                    if verdict is Verdict.IGNORE and self.pubsub is not None:
+                        # py-libp2p caches a failed validation by message id and counts every
+                        # later copy against whoever brings it, unchecked: an ignored message
+                        # is marked seen instead, so its copies are dropped without blame
+                        self.pubsub._mark_msg_seen(msg)
                     return False
                 if len(via) >= 4096:
                     via.pop(next(iter(via)))

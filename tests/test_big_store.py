@@ -45,7 +45,7 @@ def build_own_store(data_dir: Path, size: int, now: int) -> Identity:
     db.write_sync(write)
     pages = db.read_sync(lambda c: held_pages(c, me.peer_id))
     db.close_sync()
-    assert len(pages) > SIZE // MAX_PAGE_LISTINGS  # paged: no single page could hold it
+    assert len(pages) > size // MAX_PAGE_LISTINGS  # paged: no single page could hold it
     return me
 
 
