@@ -54,7 +54,8 @@ def insert_chat(conn: sqlite3.Connection, msg_id: str, peer: str, outgoing: bool
 
 def list_chat(conn: sqlite3.Connection, me: str, peer: str | None, order_id: str | None,
               limit: int) -> list[dict[str, Any]]:
-    sql = f"SELECT {_COLS} FROM chat c LEFT JOIN mail_out m ON m.id = c.id WHERE 1=1"
+    sql = (f"SELECT {_COLS} FROM chat c LEFT JOIN mail_out m ON m.id = c.id AND c.outgoing = 1 "
+           "WHERE 1=1")
     args: list[Any] = []
     if peer is not None:
         sql += " AND c.peer = ?"
@@ -83,24 +84,26 @@ def conversations(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return out
 
 
-def mark_read(conn: sqlite3.Connection, ids: list[str], now: int) -> list[tuple[str, str]]:
-    """Mark incoming messages read; (id, sender) of those that were unread."""
+def mark_read(conn: sqlite3.Connection, keys: list[tuple[str, str]],
+              now: int) -> list[tuple[str, str]]:
+    """Mark incoming messages (sender, id) read; (id, sender) of those that were unread."""
     out = []
-    for msg_id in ids:
-        r = conn.execute("SELECT peer FROM chat WHERE id = ? AND outgoing = 0 AND read IS NULL",
-                         (msg_id,)).fetchone()
-        if r:
-            conn.execute("UPDATE chat SET read = ? WHERE id = ?", (now, msg_id))
-            out.append((msg_id, str(r[0])))
+    for sender, msg_id in keys:
+        if conn.execute("UPDATE chat SET read = ? WHERE peer = ? AND id = ? AND outgoing = 0 "
+                        "AND read IS NULL", (now, sender, msg_id)).rowcount:
+            out.append((msg_id, sender))
     return out
 
 
-def record_receipt(conn: sqlite3.Connection, ids: list[str], status: str, now: int) -> None:
+def record_receipt(conn: sqlite3.Connection, ids: list[str], peer: str, status: str,
+                   now: int) -> None:
+    """A receipt from ``peer`` for our messages ``ids`` to it."""
     for msg_id in ids:
-        conn.execute("UPDATE chat SET delivered = COALESCE(delivered, ?) WHERE id = ?",
-                     (now, msg_id))
+        conn.execute("UPDATE chat SET delivered = COALESCE(delivered, ?) WHERE id = ? AND "
+                     "peer = ? AND outgoing = 1", (now, msg_id, peer))
         if status == READ:
-            conn.execute("UPDATE chat SET read = COALESCE(read, ?) WHERE id = ?", (now, msg_id))
+            conn.execute("UPDATE chat SET read = COALESCE(read, ?) WHERE id = ? AND peer = ? "
+                         "AND outgoing = 1", (now, msg_id, peer))
 
 
 class ChatService(Service):
@@ -129,9 +132,10 @@ class ChatService(Service):
 
         return await self.mail.send(peer, CHAT, data, ref=order_id, also=also)
 
-    async def read(self, ids: list[str]) -> int:
+    async def read(self, keys: list[tuple[str, str]]) -> int:
+        """Mark the messages (sender, id) read and tell their senders."""
         now = self.core.now()
-        done = await self.db.write(partial(mark_read, ids=ids, now=now))
+        done = await self.db.write(partial(mark_read, keys=keys, now=now))
         by_sender: dict[str, list[str]] = {}
         for msg_id, sender in done:
             by_sender.setdefault(sender, []).append(msg_id)
@@ -153,10 +157,15 @@ class ChatService(Service):
     async def _on_receipt(self, rows: list[mst.OutRow], status: str,
                           letter: Letter | None) -> None:
         now = self.core.now()
-        ids = [row.id for row in rows if row.kind == CHAT]
-        if not ids:
+        by_peer: dict[str, list[str]] = {}
+        for row in rows:
+            if row.kind == CHAT:
+                by_peer.setdefault(row.recipient, []).append(row.id)
+        if not by_peer:
             return
-        await self.db.write(partial(record_receipt, ids=ids, status=status, now=now))
+        for peer, ids in by_peer.items():
+            await self.db.write(partial(record_receipt, ids=ids, peer=peer, status=status,
+                                        now=now))
         for row in rows:
             if row.kind == CHAT:
                 event = ChatRead if status == READ else ChatDelivered
@@ -195,16 +204,15 @@ class ChatService(Service):
                 raise invalid_params("message_id", "give a message_id or a peer_id (all of "
                                                    "that conversation)")
             if msg_id is not None:
-                exists = await self.db.read(lambda c: c.execute(
-                    "SELECT 1 FROM chat WHERE id = ? AND outgoing = 0", (msg_id,)).fetchone())
-                if not exists:
+                keys = [(str(r[0]), msg_id) for r in await self.db.read(lambda c: c.execute(
+                    "SELECT peer FROM chat WHERE id = ? AND outgoing = 0", (msg_id,)).fetchall())]
+                if not keys:
                     raise NotFound(f"no message {msg_id} to us")
-                ids = [msg_id]
             else:
-                ids = [r[0] for r in await self.db.read(lambda c: c.execute(
+                keys = [(str(peer), str(r[0])) for r in await self.db.read(lambda c: c.execute(
                     "SELECT id FROM chat WHERE peer = ? AND outgoing = 0 AND read IS NULL",
                     (peer,)).fetchall())]
-            return {"read": await self.read(ids)}
+            return {"read": await self.read(keys)}
 
         async def chat_conversations(params: dict[str, Any]) -> Any:
             Params(params, set())

@@ -210,6 +210,10 @@ class NodeCore:
     def peer_addrs(self, peer_id: str) -> list[str]:
         return self.host.peer_addrs(peer_id)
 
+    async def known_peer_ids(self, limit: int) -> list[str]:
+        """Peers we met, the most recently seen first."""
+        return [pid for pid, _ in await self.db.read(lambda c: known_peers(c, limit))]
+
     async def connect(self, maddr: str) -> str:
         return await self.host.connect(maddr)
 

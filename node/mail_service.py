@@ -41,6 +41,7 @@ from protocol.mail import (
     RECEIPT,
     Envelope,
     Letter,
+    hold_work_bits,
     make_ack,
     make_deliver,
     make_fetch,
@@ -51,8 +52,12 @@ from protocol.mail import (
     parse_request,
     pick_holders,
     seal,
+    solve_work,
+    work_asked,
+    work_ok,
 )
 from protocol.rates import StoreRates
+from protocol.store import MAX_MAILBOXES, StoreObject
 
 from . import mail_store as mst
 from .events import MailHeld
@@ -70,7 +75,10 @@ SEEN_KEEP = MAIL_TTL + 86400  # received ids are kept past any envelope's life
 CLOCK_SKEW = 3600  # a letter may claim to be this much from the future
 CHAT_BURST, CHAT_REFILL_S = 30.0, 1.0
 
+MAILBOX_SECONDS = 600.0  # how often a node reviews the mailboxes it names in its profile
+
 LetterHandler = Callable[[Letter], Awaitable[None]]
+ProfileOf = Callable[[str], Awaitable[StoreObject | None]]
 # (our letters the receipt changed, "delivered" or "read", the receipt letter or None when a
 # direct delivery was acknowledged)
 ReceiptHook = Callable[[list[mst.OutRow], str, Letter | None], Awaitable[None]]
@@ -84,6 +92,11 @@ class MailService(Service):
         self.db = core.db
         self.me = core.me
         self.handlers: dict[str, LetterHandler] = {RECEIPT: self._on_receipt}
+        # set by the runner from the market: a peer's signed profile (its addresses and the
+        # mailboxes it named), and publishing the mailboxes we name in ours
+        self.profile_of: ProfileOf | None = None
+        self.name_mailboxes: Callable[[list[str]], Awaitable[None]] | None = None
+        self.mailboxes: list[str] = []
         self.receipt_hooks: list[ReceiptHook] = []
         self._wake = asyncio.Event()
         self._sending: set[str] = set()
@@ -103,6 +116,7 @@ class MailService(Service):
         self.core.spawn(self._outbox_loop(), "mail outbox")
         self.core.spawn(self._poll_loop(), "mail poll")
         self.core.spawn(self._purge_loop(), "mail purge")
+        self.core.spawn(self._mailbox_loop(), "mailboxes")
 
     async def stats(self) -> dict[str, int]:
         return await self.db.read(mst.mailbox_stats)
@@ -179,17 +193,19 @@ class MailService(Service):
         took it."""
         candidates = await self.core.host.closest_peers(row.recipient, HOLDERS * 3)
         candidates += self.core.peers()
+        profile = await self._profile(row.recipient)
+        mailboxes = profile.mailboxes if profile is not None else []
         held = list(row.held_by)
         refused: set[str] = {self.me, row.recipient, *held}
         for _ in range(HOLDERS * 3):  # bounded: each round asks new peers only
-            picks = pick_holders(candidates, row.recipient, refused, HOLDERS - len(held))
+            picks = pick_holders(candidates, row.recipient, refused, HOLDERS - len(held),
+                                 mailboxes)
             if not picks:
                 break
             for peer in picks:
                 refused.add(peer)
                 try:
-                    parse_ok(await self.core.host.request(peer, MAIL_PROTOCOL,
-                                                          make_hold(row.envelope), 1024))
+                    await self._ask_to_hold(peer, row.envelope)
                     held.append(peer)
                 except (P2PError, RemoteProtocolError) as exc:
                     log.debug("holder %s refused mail %s: %s", peer[:12], row.id[:8], exc)
@@ -200,19 +216,38 @@ class MailService(Service):
             self.core.events.publish(MailHeld(row.id, row.recipient, row.kind, row.ref or "",
                                               len(set(held))))
 
+    async def _ask_to_hold(self, peer: str, env: Envelope) -> None:
+        """Ask ``peer`` to hold ``env``, with the proof of work it asks (computed off the
+        loop, in a worker process); RemoteProtocolError if it refuses."""
+        bits = hold_work_bits(0, 0, env.size)
+        for _ in range(2):  # our estimate, then what the holder asks for
+            work = await self._solve(peer, env, bits)
+            resp = await self.core.host.request(peer, MAIL_PROTOCOL, make_hold(env, work),
+                                                1024)
+            asked = work_asked(resp)
+            if asked is None or asked <= bits:
+                parse_ok(resp)
+                return
+            bits = asked
+        raise RemoteProtocolError(f"holder {peer[:12]} asks for more work than it said")
+
+    async def _solve(self, holder: str, env: Envelope, bits: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.core.workers(), solve_work, holder, env, bits)
+
+    async def _profile(self, peer: str) -> StoreObject | None:
+        if self.profile_of is None:
+            return None
+        try:
+            return await self.profile_of(peer)
+        except (TorvError, P2PError):
+            return None
+
     async def _addresses(self, peer: str) -> list[str]:
         if peer in self.core.peers():
             return []
-        from .market import MarketService
-
-        market = next((s for s in self.core.services if isinstance(s, MarketService)), None)
         known = self.core.peer_addrs(peer)
-        if market is None:
-            return known
-        try:
-            profile = await market.get_profile(peer)
-        except (TorvError, P2PError):
-            profile = None
+        profile = await self._profile(peer)
         listed = list(profile.body.get("addrs", [])) if profile is not None else []
         return listed + [a for a in known if a not in listed]
 
@@ -232,13 +267,18 @@ class MailService(Service):
                 await self.receive(letter)
                 return {"ok": True}
             if op == "hold":
-                env = arg
+                env, work = arg
                 now = self.core.now()
                 if env.to == self.me:
                     raise RemoteProtocolError("deliver a letter for us, do not ask us to hold "
                                               "it")
                 if not now < env.expires <= now + MAIL_TTL + CLOCK_SKEW:
                     raise RemoteProtocolError("the envelope's expiry must be within 14 days")
+                total, for_them = await self.db.read(partial(mst.load, recipient=env.to))
+                bits = hold_work_bits(total, for_them, env.size)
+                if not await self.core.cpu(work_ok, self.me, env, work, bits):
+                    return {"error": f"work: {bits} bits of proof of work needed",
+                            "work": bits}
                 try:
                     await self.db.write(partial(mst.hold, env=env, storer=peer, now=now))
                 except mst.QuotaExceeded as exc:
@@ -261,7 +301,8 @@ class MailService(Service):
         now = self.core.now()
         if letter.created > now + CLOCK_SKEW or letter.created + MAIL_TTL < now:
             raise RemoteProtocolError("the letter is outside its 14 days")
-        if await self.db.read(partial(mst.was_seen, letter_id=letter.id)):
+        if await self.db.read(partial(mst.was_seen, letter_id=letter.id,
+                                      sender=letter.sender)):
             return False
         handler = self.handlers.get(letter.kind)
         if handler is None:
@@ -332,16 +373,42 @@ class MailService(Service):
         await self.fetch_from(peer)
 
     async def _poll_loop(self) -> None:
-        """Now and then, look for holders of our mail beyond the peers we meet anyway."""
+        """Now and then, look for holders of our mail beyond the peers we meet anyway: the
+        mailboxes we named, and the peers closest to us."""
         while True:
             for _ in range(60):  # the first look as soon as we have a peer (bounded: 30 s)
                 if self.core.peers():
                     break
                 await asyncio.sleep(0.5)
-            for peer in await self.core.host.closest_peers(self.me, HOLDERS * 2):
+            closest = await self.core.host.closest_peers(self.me, HOLDERS * 2)
+            for peer in dict.fromkeys([*self.mailboxes, *closest]):
                 if peer != self.me:
                     await self.fetch_from(peer)
             await asyncio.sleep(MAIL_POLL_SECONDS)
+
+    async def _mailbox_loop(self) -> None:
+        """Name in our profile the peers that hold our mail: our bootstrap peers and the peers
+        we have known longest, chosen by us (a peer that grinds ids close to ours cannot make
+        itself our only holder)."""
+        for _ in range(120):  # bounded: until we have a peer (60 s)
+            if self.core.peers():
+                break
+            await asyncio.sleep(0.5)
+        while True:
+            chosen = await self._choose_mailboxes()
+            if chosen and chosen != self.mailboxes:
+                self.mailboxes = chosen
+                if self.name_mailboxes is not None:
+                    await self.name_mailboxes(chosen)
+            await asyncio.sleep(MAILBOX_SECONDS)
+
+    async def _choose_mailboxes(self) -> list[str]:
+        bootstrap = [a.rsplit("/p2p/", 1)[1] for a in self.core.config.bootstrap
+                     if "/p2p/" in a]
+        known = await self.core.known_peer_ids(MAX_MAILBOXES * 4)
+        keep = [m for m in self.mailboxes if m in known or m in bootstrap]  # stay while seen
+        pool = [p for p in dict.fromkeys([*keep, *bootstrap, *known]) if p != self.me]
+        return pool[:MAX_MAILBOXES]
 
     async def _purge_loop(self) -> None:
         while True:

@@ -135,21 +135,22 @@ def retry_now(conn: sqlite3.Connection, recipient: str, now: float) -> int:
 
 # ---------------------------------------------------------------------- receiving
 def seen(conn: sqlite3.Connection, letter_id: str, sender: str, now: int) -> bool:
-    """Record a received letter id; True if it was new."""
-    return conn.execute("INSERT OR IGNORE INTO mail_seen (id, sender, received) VALUES "
-                        "(?, ?, ?)", (letter_id, sender, now)).rowcount > 0
+    """Record a received letter, (sender, id); True if it was new."""
+    return conn.execute("INSERT OR IGNORE INTO mail_seen (sender, id, received) VALUES "
+                        "(?, ?, ?)", (sender, letter_id, now)).rowcount > 0
 
 
-def was_seen(conn: sqlite3.Connection, letter_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM mail_seen WHERE id = ?", (letter_id,)).fetchone() \
-        is not None
+def was_seen(conn: sqlite3.Connection, letter_id: str, sender: str) -> bool:
+    return conn.execute("SELECT 1 FROM mail_seen WHERE sender = ? AND id = ?",
+                        (sender, letter_id)).fetchone() is not None
 
 
 # ---------------------------------------------------------------------- holding for others
 def hold(conn: sqlite3.Connection, env: Envelope, storer: str, now: int) -> None:
-    """Keep ``env`` for its recipient, within the quotas (QuotaExceeded otherwise). Holding
-    the same id again is a no-op."""
-    if conn.execute("SELECT 1 FROM mailbox WHERE id = ?", (env.id,)).fetchone():
+    """Keep ``env`` for its recipient, within the quotas (QuotaExceeded otherwise). The same
+    storer holding the same id again is a no-op; another storer's id is its own."""
+    if conn.execute("SELECT 1 FROM mailbox WHERE storer = ? AND id = ?",
+                    (storer, env.id)).fetchone():
         return
     n, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM mailbox WHERE "
                            "storer = ?", (storer,)).fetchone()
@@ -167,20 +168,34 @@ def hold(conn: sqlite3.Connection, env: Envelope, storer: str, now: int) -> None
     if for_them >= RECIPIENT_LETTERS:
         raise QuotaExceeded(f"quota: this holder keeps at most {RECIPIENT_LETTERS} letters "
                             "for one recipient")
-    conn.execute("INSERT INTO mailbox (id, recipient, storer, expires, size, envelope, "
+    conn.execute("INSERT INTO mailbox (storer, id, recipient, expires, size, envelope, "
                  "received) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (env.id, env.to, storer, env.expires, env.size, envelope_bytes(env), now))
+                 (storer, env.id, env.to, env.expires, env.size, envelope_bytes(env), now))
+
+
+def load(conn: sqlite3.Connection, recipient: str) -> tuple[int, int]:
+    """(bytes held in all, envelopes held for ``recipient``): what a hold's work scales with."""
+    (total,) = conn.execute("SELECT COALESCE(SUM(size), 0) FROM mailbox").fetchone()
+    (for_them,) = conn.execute("SELECT COUNT(*) FROM mailbox WHERE recipient = ?",
+                               (recipient,)).fetchone()
+    return int(total), int(for_them)
 
 
 def held_for(conn: sqlite3.Connection, recipient: str, after: str | None, now: int,
              limit: int, max_bytes: int) -> tuple[list[Envelope], str | None]:
+    """Envelopes held for ``recipient`` with ids after ``after``, by id; two held under one id
+    (from two storers) always share a page."""
     rows = conn.execute(
         "SELECT id, envelope, size FROM mailbox WHERE recipient = ? AND id > ? AND expires > ? "
-        "ORDER BY id LIMIT ?", (recipient, after or "", now, limit + 1)).fetchall()
+        "ORDER BY id, storer LIMIT ?", (recipient, after or "", now, limit + 1)).fetchall()
     out: list[Envelope] = []
     total = 0
-    for i, (_lid, blob, size) in enumerate(rows):
+    for i, (lid, blob, size) in enumerate(rows):
         if i == limit or (out and total + size > max_bytes):
+            if lid == out[-1].id:  # do not split one id's copies: they go on the next page
+                keep = [e for e in out if e.id != lid]
+                if keep:
+                    return keep, keep[-1].id
             return out, out[-1].id
         out.append(envelope_from(blob))
         total += size

@@ -320,7 +320,8 @@ class MarketService(Service):
             seq = ms.next_counter(conn, "profile_seq", current.seq if current else 0)
             profile = StoreObject.profile(self.core.identity, seq, body.get("name", ""),
                                           body.get("about", ""), body.get("moderator"),
-                                          body.get("addrs"), body.get("moderators"))
+                                          body.get("addrs"), body.get("moderators"),
+                                          body.get("mailboxes"))
             ms.put_store(conn, profile)
             return profile
 

@@ -213,7 +213,45 @@ def _v5(conn: sqlite3.Connection, data_dir: Path) -> None:
     conn.execute("ALTER TABLE stores ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4, _v5]
+V6_SCHEMA = """
+CREATE TABLE mail_seen_v6 (
+    sender TEXT NOT NULL, id TEXT NOT NULL, received INTEGER NOT NULL,
+    PRIMARY KEY (sender, id)) WITHOUT ROWID;
+INSERT INTO mail_seen_v6 (sender, id, received) SELECT sender, id, received FROM mail_seen;
+DROP TABLE mail_seen;
+ALTER TABLE mail_seen_v6 RENAME TO mail_seen;
+CREATE INDEX mail_seen_received ON mail_seen(received);
+CREATE TABLE mailbox_v6 (
+    storer TEXT NOT NULL, id TEXT NOT NULL, recipient TEXT NOT NULL,
+    expires INTEGER NOT NULL, size INTEGER NOT NULL, envelope BLOB NOT NULL,
+    received INTEGER NOT NULL, PRIMARY KEY (storer, id));
+INSERT INTO mailbox_v6 SELECT storer, id, recipient, expires, size, envelope, received
+    FROM mailbox;
+DROP TABLE mailbox;
+ALTER TABLE mailbox_v6 RENAME TO mailbox;
+CREATE INDEX mailbox_recipient ON mailbox(recipient, id);
+CREATE INDEX mailbox_expires ON mailbox(expires);
+CREATE TABLE chat_v6 (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, peer TEXT NOT NULL,
+    outgoing INTEGER NOT NULL, text TEXT NOT NULL, order_id TEXT, sent INTEGER NOT NULL,
+    delivered INTEGER, read INTEGER, UNIQUE (peer, outgoing, id));
+INSERT INTO chat_v6 (id, peer, outgoing, text, order_id, sent, delivered, read)
+    SELECT id, peer, outgoing, text, order_id, sent, delivered, read FROM chat;
+DROP TABLE chat;
+ALTER TABLE chat_v6 RENAME TO chat;
+CREATE INDEX chat_peer ON chat(peer, sent);
+CREATE INDEX chat_order ON chat(order_id, sent)
+"""
+
+
+def _v6(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """A letter is (sender, id): ids a sender chose cannot shadow another sender's letters,
+    held envelopes or chat messages (one peer reusing another's id squatted them)."""
+    for stmt in V6_SCHEMA.split(";"):
+        conn.execute(stmt)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -125,6 +125,12 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         core.add(market)
         core.add(WalletService(core, holder))
         mail = MailService(core)
+        mail.profile_of = market.get_profile
+
+        async def name_mailboxes(mailboxes: list[str]) -> None:
+            await market.set_profile({"mailboxes": mailboxes})
+
+        mail.name_mailboxes = name_mailboxes
         core.add(mail)
         trading = TradingService(core, holder, market, opts.trade)
         trading.mailer = TradeMail(trading, mail)

@@ -43,6 +43,7 @@ from .fields import ErrorClass
 from .identity import Identity, public_key_from_peer_id
 from .order_delivery import MAX_DELIVERY
 from .signed import SignedObject
+from .store import MAX_MAILBOXES
 
 MAIL_PROTOCOL = "/torv/mail/1.0.0"
 LETTER_TYPE = "letter"
@@ -61,6 +62,9 @@ MAX_FETCH_BYTES = 8 * 1024 * 1024
 MAX_REQUEST = MAX_SEALED + 1024
 MAX_RESPONSE = MAX_FETCH_BYTES + MAX_SEALED + 4096
 ID_RE = re.compile(r"[0-9a-f]{32}")
+WORK_SIZE = 8  # bytes of a hold's proof-of-work nonce
+HOLD_WORK_BASE = 12  # leading zero bits a hold costs at an empty holder (~4,000 hashes)
+MAX_WORK_BITS = 28
 
 
 def _check_data(err: ErrorClass, kind: str, data: Any) -> dict[str, Any]:
@@ -235,12 +239,60 @@ def distance(a: str, b: str) -> int:
 
 
 def pick_holders(candidates: list[str], recipient: str, exclude: set[str],
-                 k: int = HOLDERS) -> list[str]:
-    """The ``k`` candidates closest to the recipient, leaving out ``exclude`` (sender,
+                 k: int = HOLDERS, mailboxes: list[str] | None = None) -> list[str]:
+    """``k`` holders for a letter: first the mailboxes the recipient named in its signed
+    profile (peers it chose, so an attacker cannot become all of them by grinding ids close to
+    it), then the candidates closest to the recipient; leaving out ``exclude`` (sender,
     recipient, peers that refused)."""
-    pool = sorted({c for c in candidates if c not in exclude and c != recipient},
-                  key=lambda p: distance(p, recipient))
-    return pool[:k]
+    chosen = [m for m in (mailboxes or [])[:MAX_MAILBOXES]
+              if m not in exclude and m != recipient]
+    pool = sorted({c for c in candidates if c not in exclude and c != recipient
+                   and c not in chosen}, key=lambda p: distance(p, recipient))
+    return (chosen + pool)[:k]
+
+
+# ---------------------------------------------------------------------- work for holding
+def hold_work_bits(total_held: int, for_recipient: int, size: int) -> int:
+    """The proof of work (leading zero bits) a holder asks for one more envelope: the base,
+    plus one bit for each doubling of what it holds in all (from 4 MiB), of what it holds for
+    that recipient (from 8 envelopes) and of the envelope's size (from 64 KiB). Filling a
+    holder or one recipient's share of it gets dearer the fuller it is: free identities no
+    longer fill quotas for free (1,000 letters for one recipient cost about 2**28 hashes)."""
+    def doublings(value: int, unit: int) -> int:
+        return (1 + value // unit).bit_length() - 1
+
+    bits = HOLD_WORK_BASE + doublings(total_held, 4 << 20) + doublings(for_recipient, 8) + \
+        doublings(size, 64 << 10)
+    return min(bits, MAX_WORK_BITS)
+
+
+def work_input(holder: str, env: Envelope) -> bytes:
+    """What a hold's work commits to: the holder asked, and the whole envelope."""
+    return (b"torv/hold\x00" + holder.encode() + b"\x00" + env.id.encode() + env.to.encode()
+            + env.expires.to_bytes(8, "big") + hashlib.sha256(env.sealed).digest())
+
+
+def _zero_bits(digest: bytes) -> int:
+    value = int.from_bytes(digest, "big")
+    return 256 - value.bit_length()
+
+
+def work_ok(holder: str, env: Envelope, nonce: bytes, bits: int) -> bool:
+    return len(nonce) == WORK_SIZE and _zero_bits(
+        hashlib.sha256(work_input(holder, env) + nonce).digest()) >= bits
+
+
+def solve_work(holder: str, env: Envelope, bits: int) -> bytes:
+    """A nonce whose hash has ``bits`` leading zero bits (CPU-bound: about 2**bits hashes;
+    run it off the event loop)."""
+    base = hashlib.sha256(work_input(holder, env))
+    for counter in range(1 << 40):
+        nonce = counter.to_bytes(WORK_SIZE, "big")
+        h = base.copy()
+        h.update(nonce)
+        if _zero_bits(h.digest()) >= bits:
+            return nonce
+    raise LocalProtocolError("no proof of work found")  # unreachable in practice
 
 
 # ---------------------------------------------------------------------- requests
@@ -248,8 +300,8 @@ def make_deliver(env: Envelope) -> dict[str, Any]:
     return {"op": "deliver", "envelope": env.to_value()}
 
 
-def make_hold(env: Envelope) -> dict[str, Any]:
-    return {"op": "hold", "envelope": env.to_value()}
+def make_hold(env: Envelope, work: bytes) -> dict[str, Any]:
+    return {"op": "hold", "envelope": env.to_value(), "work": work}
 
 
 def make_fetch(after: str | None) -> dict[str, Any]:
@@ -263,14 +315,19 @@ def make_ack(ids: list[str]) -> dict[str, Any]:
 
 
 def parse_request(raw: Any) -> tuple[str, Any]:
-    """("deliver" | "hold", Envelope), ("fetch", after | None) or ("ack", [id])."""
+    """("deliver", Envelope), ("hold", (Envelope, work)), ("fetch", after | None) or
+    ("ack", [id])."""
     err = RemoteProtocolError
     if not isinstance(raw, dict) or not isinstance(raw.get("op"), str):
         raise err("a mail request is {op, ...}")
     op = raw["op"]
-    if op in ("deliver", "hold"):
+    if op == "deliver":
         f.exact_keys(err, "request", raw, {"op", "envelope"})
         return op, Envelope.from_value(raw["envelope"])
+    if op == "hold":
+        f.exact_keys(err, "request", raw, {"op", "envelope", "work"})
+        work = f.raw(err, "work", raw["work"], WORK_SIZE, WORK_SIZE)
+        return op, (Envelope.from_value(raw["envelope"]), work)
     if op == "fetch":
         f.exact_keys(err, "request", raw, {"op", "after"})
         after = raw["after"]
@@ -296,6 +353,15 @@ def parse_ok(resp: Any) -> dict[str, Any]:
     if resp.get("ok") is not True:
         raise RemoteProtocolError("a mail answer needs ok")
     return resp
+
+
+def work_asked(resp: Any) -> int | None:
+    """The bits of work a holder's refusal asks for (None: it refused for another reason)."""
+    if isinstance(resp, dict) and set(resp) == {"error", "work"}:
+        bits = resp["work"]
+        if isinstance(bits, int) and not isinstance(bits, bool) and 0 < bits <= MAX_WORK_BITS:
+            return int(bits)
+    return None
 
 
 def parse_fetched(resp: Any) -> tuple[list[Envelope], str | None]:

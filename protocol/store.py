@@ -40,6 +40,7 @@ XPUB_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{100,120}")
 NETWORK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 MODERATOR_KEYS = {"fee_bp", "fee_fixed", "description", "xpub", "network"}
 MAX_ACCEPTED_MODERATORS = 20
+MAX_MAILBOXES = 3
 
 
 def _check_moderator(err: f.ErrorClass, value: Any) -> None:
@@ -53,7 +54,7 @@ def _check_moderator(err: f.ErrorClass, value: Any) -> None:
 
 def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"},
-                     optional=frozenset({"moderator", "addrs", "moderators"}))
+                     optional=frozenset({"moderator", "addrs", "moderators", "mailboxes"}))
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     f.text(err, "name", b["name"], MAX_NAME)
@@ -62,6 +63,8 @@ def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
         _check_moderator(err, b["moderator"])
     if "moderators" in b:
         f.peer_ids(err, "moderators", b["moderators"], MAX_ACCEPTED_MODERATORS)
+    if "mailboxes" in b:
+        f.peer_ids(err, "mailboxes", b["mailboxes"], MAX_MAILBOXES)
     if "addrs" in b:
         addrs = b["addrs"]
         if not isinstance(addrs, list) or len(addrs) > MAX_PROFILE_ADDRS:
@@ -203,7 +206,8 @@ class StoreObject:
     def profile(cls, identity: Identity, seq: int, name: str, about: str,
                 moderator: dict[str, Any] | None = None,
                 addrs: list[str] | None = None,
-                moderators: list[str] | None = None) -> StoreObject:
+                moderators: list[str] | None = None,
+                mailboxes: list[str] | None = None) -> StoreObject:
         body: dict[str, Any] = {"seq": seq, "name": name, "about": about}
         if moderator is not None:
             body["moderator"] = moderator
@@ -211,6 +215,8 @@ class StoreObject:
             body["addrs"] = addrs
         if moderators:
             body["moderators"] = moderators
+        if mailboxes:
+            body["mailboxes"] = mailboxes
         return cls._create(identity, PROFILE_TYPE, body)
 
     @property
@@ -218,6 +224,11 @@ class StoreObject:
         """A profile's moderator terms, or None when its node does not moderate."""
         value = self.body.get("moderator") if self.kind == PROFILE_TYPE else None
         return dict(value) if value is not None else None
+
+    @property
+    def mailboxes(self) -> list[str]:
+        """The peers a node named to hold its mail."""
+        return list(self.body.get("mailboxes", [])) if self.kind == PROFILE_TYPE else []
 
     @property
     def accepted_moderators(self) -> list[str]:

@@ -6,7 +6,8 @@
 Against the target it: delivers one honest chat letter twice (a replay); delivers a letter
 whose signer is not its ``from``; an envelope whose id is not its letter's; a letter sealed to
 someone else but addressed to the target; a letter that is not from the peer delivering it;
-then asks the target to hold letters for a third peer until its quota refuses. Prints one JSON
+then asks it to hold a letter without the proof of work it asks, then letters (each with its
+work) until its per-sender quota refuses. Prints one JSON
 line per step: ``{"step": ..., "answer": ...}``, then ``done``.
 """
 
@@ -26,9 +27,12 @@ from protocol.mail import (
     CHAT,
     MAIL_PROTOCOL,
     Letter,
+    hold_work_bits,
     make_deliver,
     make_hold,
     seal,
+    solve_work,
+    work_asked,
 )
 from protocol.records import DHT_NAMESPACE
 from protocol.signed import SignedObject
@@ -73,10 +77,18 @@ async def main(target: str) -> None:
         relayed = seal(letter(other, victim, "not from the deliverer"), now + 3600)
         await ask("not-the-sender", make_deliver(relayed))
 
+        unpaid = seal(letter(me, other.peer_id, "hold this for free"), now + 3600)
+        await ask("no-work", make_hold(unpaid, b"\x00" * 8))
         accepted = 0
         for _ in range(400):  # bounded: the quota is 200 letters per sender
-            held = seal(letter(me, other.peer_id, "hold this"), now + 3600)
-            answer = await host.request(victim, MAIL_PROTOCOL, make_hold(held), 4096)
+            someone = Identity(secrets.token_bytes(32)).peer_id  # one letter each
+            held = seal(letter(me, someone, "hold this"), now + 3600)
+            work = solve_work(victim, held, hold_work_bits(0, 0, held.size))
+            answer = await host.request(victim, MAIL_PROTOCOL, make_hold(held, work), 4096)
+            asked = work_asked(answer)
+            if asked is not None:  # the holder holds more than we guessed: pay its price
+                answer = await host.request(victim, MAIL_PROTOCOL, make_hold(
+                    held, solve_work(victim, held, asked)), 4096)
             if answer.get("ok") is not True:
                 print(json.dumps({"step": "quota", "accepted": accepted, "answer": answer}),
                       flush=True)

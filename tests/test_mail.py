@@ -128,9 +128,10 @@ def test_holders_are_the_closest_to_the_recipient_whatever_the_order() -> None:
 
 def test_requests_round_trip_through_the_wire_form() -> None:
     env = seal(chat(), NOW + 100)
-    for req, op in ((make_deliver(env), "deliver"), (make_hold(env), "hold")):
+    for req, op, want in ((make_deliver(env), "deliver", env),
+                          (make_hold(env, b"\x01" * 8), "hold", (env, b"\x01" * 8))):
         got_op, got = parse_request(canonical.decode(canonical.encode(req)))
-        assert got_op == op and got == env
+        assert got_op == op and got == want
     assert parse_request(make_fetch(None)) == ("fetch", None)
     assert parse_request(make_ack([env.id])) == ("ack", [env.id])
     for bad in ({"op": "fetch"}, {"op": "ack", "ids": []},

@@ -203,6 +203,8 @@ async def test_forged_replayed_and_over_quota_mail_is_refused(net: dict[str, Nod
                         ("sealed-to-another", "does not open"),
                         ("not-the-sender", "delivered by its sender")):
         assert words in steps[step]["answer"]["error"], steps[step]
+    assert steps["no-work"]["answer"]["work"] >= 12  # a hold costs proof of work
+    assert "proof of work" in steps["no-work"]["answer"]["error"]
     assert steps["quota"]["accepted"] == 200
     assert "at most 200 letters from one sender" in steps["quota"]["answer"]["error"]
     after = (await victim.call("node.info"))["rejected"]["mail"]
