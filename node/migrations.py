@@ -251,7 +251,16 @@ def _v6(conn: sqlite3.Connection, data_dir: Path) -> None:
         conn.execute(stmt)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Ratings are proven by a sale and a rating that name no address, and by the chain (a
+    released escrow): a rating is kept with whether this node's chain view bore it out. The
+    old proofs (whole contract messages) showed buyers' addresses: they go."""
+    conn.execute("DELETE FROM ratings")
+    conn.execute("ALTER TABLE ratings ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, Path], None]] = [
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

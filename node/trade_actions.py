@@ -28,7 +28,7 @@ from protocol.escrow import EscrowTerms, moderator_pubkey
 from protocol.fees import max_fee, payment_vsize, release_vsize
 from protocol.identity import public_key_from_peer_id
 from protocol.listing import Listing
-from protocol.ratings import proof_of
+from protocol.ratings import make_rating, make_sale, proof_of
 from protocol.releases import txid_of
 from protocol.store import PROFILE_TYPE
 from wallet.errors import ChainError, WalletError
@@ -297,9 +297,11 @@ class TradeActions:
                                 moderator_pubkey(t.moderator_terms["xpub"], t.moderator_index),
                                 timeout)
             address = network.address(terms.script_pubkey())
+            sale = make_sale(self.core.identity, contract.order_id, t.buyer, t.listing.id,
+                             bytes(terms.script_pubkey().data))
             data = {"vendor_key": bytes.fromhex(key_hex), "payout_address": payout,
                     "escrow_address": address, "amount": t.amount_due,
-                    "timeout_blocks": timeout}
+                    "timeout_blocks": timeout, "sale": sale}
             return data, {"escrow_key_index": index, "escrow_address": address}
 
         return (await self._act(order_id, r.ORDER_CONFIRMATION, make, build))[0]
@@ -399,7 +401,11 @@ class TradeActions:
     async def complete(self, order_id: str, rating: int, review: str) -> str:
         async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
             tx = await self._cosign(contract, row, r.FULFILLMENT)
-            return ({"rating": rating, "review": review, "tx": tx},
+            f = st.funding(contract)
+            proof = make_rating(self.core.identity, contract.order_id, contract.terms.vendor,
+                                rating, review, self.core.now(), (f.txid, f.vout),
+                                txid_of(tx))
+            return ({"rating": rating, "review": review, "tx": tx, "rating_proof": proof},
                     {"release_txid": txid_of(tx), "release_tx": tx})
 
         _, _, prepared = await self._act(order_id, r.COMPLETION, make)
@@ -508,6 +514,7 @@ class TradeActions:
             if before is None or before.last(r.COMPLETION) is None:
                 self.core.events.publish(RatingReceived(after.order_id, after.terms.vendor,
                                                         done.data["rating"]))
+                self.svc.ratings.holding(after.terms.vendor)
         if role == r.BUYER and after.state == r.REFUNDED:
             await self.cosign_refund(after.order_id)
         if before is not None:

@@ -38,7 +38,12 @@ from protocol.order_delivery import (
     parse_ack,
     parse_request,
 )
-from protocol.order_intake import VendorView, check_new_contract, peek_parties
+from protocol.order_intake import (
+    UNANSWERED_TTL,
+    VendorView,
+    check_new_contract,
+    peek_parties,
+)
 from protocol.releases import txid_of
 from protocol.store import PROFILE_TYPE
 from wallet.errors import ChainError, WalletError
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torv.trade")
 DELIVERY_WORKERS = 8
+PURGE_SECONDS = 600.0
 
 
 class NotAllowed(TorvError):
@@ -123,6 +129,8 @@ class TradingService(Service):
         self.core.host.serve(ORDER_PROTOCOL, self.handle_delivery, MAX_DELIVERY)
         self.core.on_new_peer(self._peer_back)
         self.core.spawn(self._outbox_loop(), "outbox")
+        self.core.spawn(self.ratings.provide_loop(), "provide ratings")
+        self.core.spawn(self._purge_loop(), "purge unanswered orders")
         if self.holder.backend is not None:
             self.core.spawn(self.watcher.run(), "chain watcher")
 
@@ -388,6 +396,13 @@ class TradingService(Service):
         listed = list(profile.body.get("addrs", [])) if profile is not None else []
         return listed + [a for a in known if a not in listed]
 
-    async def wait_outbox(self) -> None:
-        """For callers that want a delivery attempt soon (tests, benchmarks)."""
-        self._outbox_wake.set()
+    async def _purge_loop(self) -> None:
+        """Orders nobody here answered (nothing in them signed by this node) are dropped after
+        ``UNANSWERED_TTL``: strangers' orders do not pile up for ever."""
+        while True:
+            before = self.core.now() - UNANSWERED_TTL
+            dropped = await self.db.write(partial(ts.drop_unanswered, me=self.me,
+                                                  before=before))
+            if dropped:
+                log.info("dropped %d order(s) nobody here answered within a week", dropped)
+            await asyncio.sleep(PURGE_SECONDS)

@@ -135,11 +135,12 @@ def unanswered(conn: sqlite3.Connection, me: str, buyer: str) -> tuple[int, int]
 
 
 def drop_unanswered(conn: sqlite3.Connection, me: str, before: int) -> int:
-    """Forget contracts created before ``before`` in which ``me`` signed nothing (orders from
-    strangers nobody here answered); returns how many."""
+    """Forget orders to ``me`` (its vendor) created before ``before`` in which it signed
+    nothing (orders from strangers nobody here answered); returns how many."""
     ids = [r[0] for r in conn.execute(
-        "SELECT order_id FROM orders o WHERE o.created < ? AND NOT EXISTS (SELECT 1 FROM "
-        "order_messages m WHERE m.order_id = o.order_id AND m.sender = ?)", (before, me))]
+        "SELECT order_id FROM orders o WHERE o.vendor = ? AND o.created < ? AND NOT EXISTS "
+        "(SELECT 1 FROM order_messages m WHERE m.order_id = o.order_id AND m.sender = ?)",
+        (me, before, me))]
     for oid in ids:
         for table in ("order_messages", "outbox", "orders"):
             conn.execute(f"DELETE FROM {table} WHERE order_id = ?", (oid,))
@@ -254,6 +255,14 @@ def put_rating(conn: sqlite3.Connection, order_id: str, vendor: str, rating: int
 
 def ratings(conn: sqlite3.Connection, vendor: str, limit: int = 500) -> list[dict[str, Any]]:
     return [{"order_id": r[0], "rating": int(r[1]), "review": r[2], "time": int(r[3]),
-             "proof": bytes(r[4])} for r in conn.execute(
-        "SELECT order_id, rating, review, time, proof FROM ratings WHERE vendor = ? "
+             "proof": bytes(r[4]), "verified": bool(r[5])} for r in conn.execute(
+        "SELECT order_id, rating, review, time, proof, verified FROM ratings WHERE vendor = ? "
         "ORDER BY time DESC LIMIT ?", (vendor, limit))]
+
+
+def set_verified(conn: sqlite3.Connection, order_id: str) -> None:
+    conn.execute("UPDATE ratings SET verified = 1 WHERE order_id = ?", (order_id,))
+
+
+def rated_vendors(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT vendor FROM ratings")]

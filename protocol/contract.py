@@ -14,10 +14,11 @@ from typing import Any
 
 from embit import bip32
 
-from . import settlement
+from . import ratings, settlement
 from .contract_messages import OrderMessage
 from .contract_rules import (
     BUYER,
+    COMPLETION,
     FORK_RANK,
     MODERATOR,
     ORDER,
@@ -33,6 +34,7 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .escrow import EscrowTerms, moderator_pubkey
 from .listing import Listing
 from .networks import get_network
+from .releases import txid_of
 from .store import PROFILE_TYPE, StoreObject
 
 MAX_MESSAGES = 32
@@ -182,6 +184,7 @@ def _check_confirmation(contract: Contract, d: dict[str, Any]) -> None:
     if address != d["escrow_address"]:
         raise ContractError("ORDER_CONFIRMATION: the escrow address is not the one the three "
                             "keys and the timeout make")
+    ratings.check_sale_of(contract, d, bytes(escrow.script_pubkey().data))
 
 
 def _check_data(contract: Contract, msg: OrderMessage) -> None:
@@ -192,6 +195,8 @@ def _check_data(contract: Contract, msg: OrderMessage) -> None:
         raise ContractError(f"PAYMENT: {d['amount']} is less than the {due} due")
     try:
         settlement.check_release(contract, msg)
+        if msg.kind == COMPLETION:
+            ratings.check_rating_of(contract, d, txid_of(d["tx"]))
     except ContractError:
         raise
     except RemoteProtocolError as exc:

@@ -42,6 +42,7 @@ MAX_PSBT = 16 * 1024
 MAX_ADDRESS = 100
 MAX_SEALED_ADDRESS = 2048
 MAX_QUANTITY = 10**6
+MAX_TOKEN = 4096  # a sale or a rating (protocol.ratings), encoded
 ORDER_ID_RE = re.compile(r"[0-9a-f]{64}")
 ADDRESS_RE = re.compile(r"[0-9A-Za-z]{14,100}")
 NETWORK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -81,6 +82,7 @@ def _confirmation(err: E, d: dict[str, Any]) -> None:
     _address(err, "escrow_address", d["escrow_address"])
     f.integer(err, "amount", d["amount"], 1)
     f.integer(err, "timeout_blocks", d["timeout_blocks"], 1, 0xFFFF)
+    f.raw(err, "sale", d["sale"], MAX_TOKEN, 1)
 
 
 def _reason(err: E, d: dict[str, Any]) -> None:
@@ -102,6 +104,7 @@ def _completion(err: E, d: dict[str, Any]) -> None:
     f.integer(err, "rating", d["rating"], 1, 5)
     f.text(err, "review", d["review"], MAX_TEXT)
     f.raw(err, "tx", d["tx"], MAX_PSBT, 1)
+    f.raw(err, "rating_proof", d["rating_proof"], MAX_TOKEN, 1)
 
 
 def _psbt(err: E, d: dict[str, Any]) -> None:
@@ -128,12 +131,12 @@ SCHEMAS: dict[str, tuple[set[str], Any]] = {
     ORDER: ({"listing", "quantity", "shipping", "address", "moderator", "moderator_profile",
              "moderator_index", "buyer_key", "refund_address", "network", "nonce"}, _order),
     ORDER_CONFIRMATION: ({"vendor_key", "payout_address", "escrow_address", "amount",
-                          "timeout_blocks"}, _confirmation),
+                          "timeout_blocks", "sale"}, _confirmation),
     ORDER_DECLINE: ({"reason"}, _reason),
     ORDER_CANCEL: ({"reason"}, _reason),
     PAYMENT: ({"txid", "vout", "amount"}, _payment),
     FULFILLMENT: ({"note", "psbt"}, _fulfillment),
-    COMPLETION: ({"rating", "review", "tx"}, _completion),
+    COMPLETION: ({"rating", "review", "tx", "rating_proof"}, _completion),
     REFUND: ({"psbt"}, _psbt),
     DISPUTE_OPEN: ({"reason"}, _dispute_open),
     DISPUTE_DECISION: ({"buyer_bp", "note", "psbt", "moderator_address", "network_fee"},

@@ -103,6 +103,13 @@ def provider_multihash(peer_id: str) -> bytes:
     return b"\x12\x20" + hashlib.sha256(f"/{DHT_NAMESPACE}/store/{peer_id}".encode()).digest()
 
 
+def ratings_provider_key(vendor: str) -> str:
+    """The provider record key of the nodes that hold ratings of ``vendor`` (its buyers, and
+    the vendor): ``12 20 || sha256("/torv/ratings/<peer id>")``, as hex."""
+    return (b"\x12\x20" + hashlib.sha256(f"/{DHT_NAMESPACE}/ratings/{vendor}".encode())
+            .digest()).hex()
+
+
 def provider_key(peer_id: str) -> str:
     """``provider_multihash`` as the hex text py-libp2p's API takes (it sends the raw bytes)."""
     return provider_multihash(peer_id).hex()

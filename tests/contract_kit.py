@@ -21,6 +21,8 @@ from protocol.fees import release_vsize
 from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.networks import get_network
+from protocol.ratings import make_rating, make_sale
+from protocol.releases import txid_of
 from protocol.store import StoreObject
 from wallet.psbt_ops import EscrowUtxo, Payment, build_release, combine, finalize, sign_escrow
 
@@ -99,10 +101,12 @@ def escrow_terms() -> EscrowTerms:
 ESCROW_ADDRESS = NETWORK.address(escrow_terms().script_pubkey())
 
 
-def confirmation_data() -> dict[str, Any]:
+def confirmation_data(contract: c.Contract) -> dict[str, Any]:
+    sale = make_sale(VENDOR, contract.order_id, BUYER.peer_id, contract.terms.listing.id,
+                     bytes(escrow_terms().script_pubkey().data))
     return {"vendor_key": bytes(ESCROW_KEYS[r.VENDOR].get_public_key().sec()),
             "payout_address": PAYOUT_ADDRESS, "escrow_address": ESCROW_ADDRESS, "amount": DUE,
-            "timeout_blocks": TIMEOUT}
+            "timeout_blocks": TIMEOUT, "sale": sale}
 
 
 def release_psbt(contract: c.Contract, outputs: list[tuple[str, int]], role: str,
@@ -141,7 +145,8 @@ def _release_data(contract: c.Contract, kind: str, who: Identity, n: int) -> dic
     role = _role_of(contract, who)
     if contract.last(r.PAYMENT) is None or contract.last(r.ORDER_CONFIRMATION) is None:
         return {r.FULFILLMENT: {"note": f"shipped {n}", "psbt": b"psbt"},
-                r.COMPLETION: {"rating": 5, "review": f"great {n}", "tx": b"tx"},
+                r.COMPLETION: {"rating": 5, "review": f"great {n}", "tx": b"tx",
+                               "rating_proof": b"rating"},
                 r.REFUND: {"psbt": b"psbt" + bytes([n % 256])},
                 r.DISPUTE_DECISION: {"buyer_bp": 5000, "note": f"half {n}", "psbt": b"psbt",
                                      "moderator_address": MODERATOR_ADDRESS,
@@ -169,17 +174,21 @@ def _release_data(contract: c.Contract, kind: str, who: Identity, n: int) -> dic
         return {**decision, "psbt": bytes(psbt.serialize())}
     proposal = contract.last(r.FULFILLMENT if kind == r.COMPLETION else r.DISPUTE_DECISION)
     if proposal is None or contract.role_of(proposal.sender) == role:  # cannot co-sign: junk
-        return {"rating": 5, "review": f"great {n}", "tx": b"tx"} if kind == r.COMPLETION \
-            else {"tx": b"tx" + bytes([n % 256])}
+        return {"rating": 5, "review": f"great {n}", "tx": b"tx", "rating_proof": b"rating"} \
+            if kind == r.COMPLETION else {"tx": b"tx" + bytes([n % 256])}
     tx = cosigned(contract, proposal.data["psbt"], role)
-    return {"rating": 5, "review": f"great {n}", "tx": tx} if kind == r.COMPLETION \
-        else {"tx": tx}
+    if kind != r.COMPLETION:
+        return {"tx": tx}
+    f = st.funding(contract)
+    proof = make_rating(who, contract.order_id, VENDOR.peer_id, 5, f"great {n}", T0,
+                        (f.txid, f.vout), txid_of(tx))
+    return {"rating": 5, "review": f"great {n}", "tx": tx, "rating_proof": proof}
 
 
 def data_for(contract: c.Contract, kind: str, who: Identity, n: int = 0) -> dict[str, Any]:
     """Well-formed data of ``kind`` sent by ``who``; ``n`` varies it so two messages differ."""
     simple = {
-        r.ORDER_CONFIRMATION: confirmation_data,
+        r.ORDER_CONFIRMATION: lambda: confirmation_data(contract),
         r.ORDER_DECLINE: lambda: {"reason": f"sold out {n}"},
         r.ORDER_CANCEL: lambda: {"reason": f"changed my mind {n}"},
         r.PAYMENT: lambda: {"txid": f"{n:064x}", "vout": 0, "amount": DUE},

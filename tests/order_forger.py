@@ -76,7 +76,8 @@ async def main(target: str, listing_id: str, moderator: str, data_dir: Path) -> 
                                                    "amount": 10**9}).wire],
         "wrong_party": [first.wire, msg(ORDER_CONFIRMATION, {
             "vendor_key": bytes(key.sec()), "payout_address": refund,
-            "escrow_address": refund, "amount": 1, "timeout_blocks": 24}).wire],
+            "escrow_address": refund, "amount": 1, "timeout_blocks": 24,
+            "sale": b"sale"}).wire],
         "bad_signature": [first.wire, tampered],
         "wrong_prev": [first.wire, msg(ORDER_CANCEL, {"reason": "x"}, prev=b"\x00" * 32).wire],
         "other_order": [first.wire, msg(ORDER_CANCEL, {"reason": "y"}, prev=other.digest,

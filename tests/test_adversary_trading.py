@@ -4,16 +4,23 @@ own process, and the honest parties' nodes must refuse it and keep the buyer's m
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from node.regtest import Regtest
 from protocol import contract_rules as r
+from protocol.identity import Identity
 from protocol.order_intake import MAX_UNANSWERED_PER_BUYER
+from protocol.ratings import make_proof, make_rating, make_sale
 from tui.client import RpcCallError
 
 from .adversary import (
@@ -28,7 +35,7 @@ from .adversary import (
     stored_profile,
 )
 from .cluster import NodeProc, wait_for
-from .trade_kit import Market, reach, start_market, trader
+from .trade_kit import Market, fulfil, reach, start_market, trader
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -246,3 +253,66 @@ async def test_12_an_order_with_an_old_listing_a_far_time_or_a_bad_refund_addres
     assert "refund_address" in answers[2]["error"] or "address" in answers[2]["error"]
     orders = {o["order_id"] for o in await vendor.call("order.list")}
     assert not orders & {cheaper.order_id, late.order_id, bogus.order_id}
+
+
+async def test_11_ratings_come_from_buyers_need_a_released_escrow_and_name_no_address(
+        market: Market, regtest: Regtest, tmp_path: Path) -> None:
+    buyer, vendor = market.buyer, market.vendor
+    oid = await paid_order(market, shipping=[
+        {"region": "EU", "price": {"amount": 10_000, "currency": "LTC"}}])
+    await market.mine(1)
+    await fulfil(vendor, oid, "posted")
+    await reach([buyer], oid, "FULFILLED")
+    await buyer.call("order.complete", order_id=oid, rating=1, review="never again")
+    await market.mine(1)
+    await reach([vendor], oid, "COMPLETED")
+    contract = contract_of(buyer, oid)
+    mine = [x for x in await buyer.call("rating.list", vendor=vendor.peer_id)
+            if x["order_id"] == oid]
+    proof = bytes.fromhex(mine[0]["proof"])
+    conf = contract.data(r.ORDER_CONFIRMATION)
+    assert contract.terms.sealed_address and contract.terms.sealed_address not in proof
+    for address in (contract.terms.refund_address, conf["payout_address"],
+                    conf["escrow_address"]):
+        assert address.encode() not in proof
+    # made-up ratings: sales the vendor signed to buyers it invented, never paid or released
+    now = int(time.time())
+    fakes = []
+    for _ in range(3):
+        sybil = Identity(secrets.token_bytes(32))
+        fake_order = secrets.token_hex(32)
+        sale = make_sale(identity_of(vendor), fake_order, sybil.peer_id, "ab" * 16,
+                         b"\x00\x20" + secrets.token_bytes(32))
+        rating = make_rating(sybil, fake_order, vendor.peer_id, 5, "amazing", now,
+                             ("cd" * 32, 0), "ef" * 32)
+        fakes.append(make_proof(sale, rating))
+    observer = await trader(tmp_path, "observer", regtest, [buyer.addr]).start()
+    await vendor.stop()  # the vendor hides its bad rating, and serves made-up ones instead
+    liar = subprocess.Popen(
+        [sys.executable, "-m", "tests.hostile_ratings", str(vendor.data_dir / "node.key"),
+         observer.addr], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert liar.stdin is not None and liar.stdout is not None
+        liar.stdin.write("\n".join(p.hex() for p in fakes).encode())
+        liar.stdin.close()
+        line = await asyncio.wait_for(asyncio.to_thread(liar.stdout.readline), 60)
+        assert line.strip() == b"ready"
+
+        async def gathered() -> list[dict[str, Any]] | None:
+            got = await observer.call("rating.list", vendor=vendor.peer_id)
+            ours = [x for x in got if x["order_id"] == oid]
+            made_up = [x for x in got if x["review"] == "amazing"]
+            return got if ours and ours[0]["verified"] and len(made_up) == 3 else None
+
+        got = await wait_for(gathered, 60, what="the buyer's rating, from the buyer's node")
+        assert [x["rating"] for x in got if x["order_id"] == oid] == [1]
+        assert not any(x["verified"] for x in got if x["review"] == "amazing")
+        summary = (await observer.call("profile.get", peer_id=vendor.peer_id))["ratings"]
+        verified = [x["rating"] for x in got if x["verified"]]
+        assert summary["count"] == len(verified) and 5 not in verified
+    finally:
+        liar.terminate()
+        await asyncio.to_thread(liar.wait, 20)
+        await observer.stop()
+        await vendor.start()

@@ -64,6 +64,7 @@ class ChainBackend(Protocol):
     async def fee_rate(self, target_blocks: int = 6) -> int: ...
     async def tx_status(self, txid: str) -> dict[str, Any]: ...
     async def output(self, txid: str, vout: int) -> Output | None: ...
+    async def raw_transaction(self, txid: str) -> bytes | None: ...
     async def tx_confirmations(self, txid: str) -> int | None: ...
     async def wait_change(self, timeout: float, consumer: str = "") -> None: ...
 
@@ -210,6 +211,10 @@ class CoreRpcBackend:
         return Output(bytes.fromhex(out["scriptPubKey"]["hex"]), to_sats(out["value"]),
                       int(tx.get("confirmations", 0)))
 
+    async def raw_transaction(self, txid: str) -> bytes | None:
+        tx = await self._raw(txid)
+        return bytes.fromhex(tx["hex"]) if tx is not None and "hex" in tx else None
+
     async def tx_confirmations(self, txid: str) -> int | None:
         tx = await self._raw(txid)
         conf = None if tx is None else int(tx.get("confirmations", 0))
@@ -224,4 +229,4 @@ class CoreRpcBackend:
             tx = await self.call("gettransaction", txid, True, True, wallet=True)
         except ChainError:
             return None
-        return {**tx["decoded"], "confirmations": tx.get("confirmations", 0)}
+        return {**tx["decoded"], "hex": tx.get("hex"), "confirmations": tx.get("confirmations", 0)}

@@ -564,6 +564,12 @@ class ElectrumBackend:
         conf = await self._confirmations_at(txid, spk)
         return None if conf is None else Output(spk, int(out.value), conf)
 
+    async def raw_transaction(self, txid: str) -> bytes | None:
+        try:
+            return await self.raw_tx(txid)
+        except ChainError:
+            return None
+
     async def tx_confirmations(self, txid: str) -> int | None:
         try:
             tx = Transaction.parse(await self.raw_tx(txid))
