@@ -19,6 +19,7 @@ from .market_pane import MarketPane
 from .names import Names
 from .notes_pane import NotesPane
 from .orders_pane import OrdersPane, WalletPane
+from .safe import plain
 from .store_pane import StorePane
 
 UNITS = {"bitcoin": "BTC", "testnet": "BTC", "signet": "BTC", "regtest": "BTC",
@@ -108,7 +109,7 @@ class TorvApp(App[None]):
                     delay = 0.5
                     self.on_node_event(event)
             except RpcCallError as exc:
-                self.query_one("#status", Static).update(f"node unreachable: {exc.message}")
+                self.query_one("#status", Static).update(f"node unreachable: {plain(exc.message)}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             self.refresh_status()
@@ -136,7 +137,7 @@ class TorvApp(App[None]):
         elif kind.startswith(("chat.", "mail.")):
             self._chat_changed(event)
         elif kind == "notification.new":
-            self.notify(str(event.get("text", "")), title="Torv", timeout=6)
+            self.notify(plain(event.get("text", "")), title="Torv", timeout=6)
             self.query_one(NotesPane).reload()
 
     def _chat_changed(self, event: dict[str, Any]) -> None:
@@ -196,7 +197,7 @@ class TorvApp(App[None]):
         try:
             info = await self.client.call("node.info")
         except RpcCallError as exc:
-            self.query_one("#status", Static).update(f"node unreachable: {exc.message}")
+            self.query_one("#status", Static).update(f"node unreachable: {plain(exc.message)}")
             return
         self.peer_id, self.peer_count = info["peer_id"], info["peers"]
         self.version = info["version"]

@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from .client import RpcCallError
 from .format import who
+from .safe import block, plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -32,9 +33,9 @@ def render_messages(messages: list[dict[str, Any]], names: dict[str, str]) -> st
             mark = MARKS.get(m["status"], "")
             if m["status"] == "pending" and m.get("held_by"):
                 mark += f" (held by {m['held_by']})"
-            lines.append(f"{when}  you: {m['text']}  {mark}")
+            lines.append(f"{when}  you: {block(m['text'], ' ' * 14)}  {mark}")
         else:
-            lines.append(f"{when}  {who(m['from'], names)}: {m['text']}")
+            lines.append(f"{when}  {who(m['from'], names)}: {block(m['text'], ' ' * 14)}")
     return "\n".join(lines)
 
 
@@ -79,14 +80,15 @@ class ChatPane(Vertical):
         try:
             convs = await self.torv.client.call("chat.conversations")
         except RpcCallError as exc:
-            self.query_one("#chat-hint", Static).update(f"cannot list messages: {exc.message}")
+            self.query_one("#chat-hint", Static).update(
+                f"cannot list messages: {plain(exc.message)}")
             return
         await self.torv.names.learn([c["peer_id"] for c in convs])
         table = self.query_one(DataTable)
         table.clear()
         for c in convs:
             table.add_row(who(c["peer_id"], self.torv.names), str(c["unread"] or ""),
-                          c["last_text"][:40], key=c["peer_id"])
+                          plain(c["last_text"][:40]), key=c["peer_id"])
         self.torv.set_unread_messages(sum(int(c["unread"]) for c in convs))
         if self.peer is not None:
             self.show_thread()
@@ -108,7 +110,7 @@ class ChatPane(Vertical):
                 await client.call("chat.read", peer_id=self.peer)
                 self.reload()
         except RpcCallError as exc:
-            self.query_one("#thread", Static).update(f"cannot load: {exc.message}")
+            self.query_one("#thread", Static).update(f"cannot load: {plain(exc.message)}")
             return
         self.query_one("#thread", Static).update(render_messages(messages, self.torv.names))
 
@@ -129,7 +131,7 @@ class ChatPane(Vertical):
         try:
             await self.torv.client.call("chat.send", peer_id=peer, text=text)
         except RpcCallError as exc:
-            self.query_one("#chat-hint", Static).update(f"not sent: {exc.message}")
+            self.query_one("#chat-hint", Static).update(f"not sent: {plain(exc.message)}")
             return
         self.query_one("#chat-input", Input).value = ""
         self.reload()
@@ -168,7 +170,7 @@ class OrderChat(Vertical):
             for msg_id in unread:
                 await self.torv.client.call("chat.read", message_id=msg_id)
         except RpcCallError as exc:
-            self.query_one("#order-thread", Static).update(f"cannot load: {exc.message}")
+            self.query_one("#order-thread", Static).update(f"cannot load: {plain(exc.message)}")
             return
         self.query_one("#order-thread", Static).update(render_messages(messages,
                                                                        self.torv.names))
@@ -187,7 +189,7 @@ class OrderChat(Vertical):
                 await self.torv.client.call("chat.send", peer_id=peer, text=text,
                                             order_id=self.order_id)
         except RpcCallError as exc:
-            self.query_one("#order-thread", Static).update(f"not sent: {exc.message}")
+            self.query_one("#order-thread", Static).update(f"not sent: {plain(exc.message)}")
             return
         self.query_one("#order-chat-input", Input).value = ""
         self.reload()

@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from .client import RpcCallError
 from .format import coins, describe_quote, money, who
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -42,7 +43,7 @@ class CheckoutScreen(ModalScreen[None]):
         item = self.listing
         ships = [(f"{o['region']} ({money(o['price'])})", o["region"]) for o in item["shipping"]]
         with Vertical(id="checkout"):
-            yield Static(f"[b]Buy {item['title']}[/b]  ·  {money(item['price'])} each  ·  "
+            yield Static(f"[b]Buy {plain(item['title'])}[/b]  ·  {money(item['price'])} each  ·  "
                          f"from {who(item['vendor'], self.torv.names)}")
             with Horizontal():
                 yield Label("Quantity ")
@@ -70,7 +71,7 @@ class CheckoutScreen(ModalScreen[None]):
         try:
             mods = await self.torv.client.call("moderator.list")
         except RpcCallError as exc:
-            self.say(f"cannot list moderators: {exc.message}")
+            self.say(f"cannot list moderators: {plain(exc.message)}")
             return
         mods = [m for m in mods if m["peer_id"] not in (self.torv.peer_id,
                                                          self.listing["vendor"])]
@@ -111,7 +112,7 @@ class CheckoutScreen(ModalScreen[None]):
         try:
             quote = await self.torv.client.call("order.quote", **self._params())
         except RpcCallError as exc:
-            self.query_one("#quote", Static).update(f"cannot price this: {exc.message}")
+            self.query_one("#quote", Static).update(f"cannot price this: {plain(exc.message)}")
             return
         self.query_one("#quote", Static).update(describe_quote(quote))
 
@@ -135,7 +136,7 @@ class CheckoutScreen(ModalScreen[None]):
         try:
             order = await self.torv.client.call("order.create", **params)
         except RpcCallError as exc:
-            self.say(f"not ordered: {exc.message}")
+            self.say(f"not ordered: {plain(exc.message)}")
             self.query_one("#place", Button).disabled = False
             return
         self.dismiss()

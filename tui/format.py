@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from .safe import block, plain
+
 DECIMALS = 8  # satoshis, litoshis: every coin Torv trades has 8 decimal places
 _ONE = Decimal(10) ** DECIMALS
 
@@ -40,22 +42,23 @@ def short(peer_id: str) -> str:
 
 
 def who(peer_id: str, names: dict[str, str]) -> str:
-    """A peer by its profile name, with the end of its peer ID."""
-    name = names.get(peer_id, "")
+    """A peer by its profile name (peer text: made safe), with the end of its peer ID."""
+    name = plain(names.get(peer_id, ""))
     return f"{name} ({short(peer_id)})" if name else short(peer_id)
 
 
 def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
     names = names or {}
-    lines = [f"[b]{item['title']}[/b]  ·  {money(item['price'])}  ·  {item['quantity']} available",
+    lines = [f"[b]{plain(item['title'])}[/b]  ·  {money(item['price'])}  ·  "
+             f"{item['quantity']} available",
              f"vendor {who(item['vendor'], names)}  ·  {item['vendor']}  ·  version {item['seq']}"]
     if item.get("tags"):
-        lines.append("tags: " + ", ".join(item["tags"]))
+        lines.append("tags: " + ", ".join(plain(t) for t in item["tags"]))
     for opt in item.get("shipping", []):
-        lines.append(f"ships to {opt['region']} for {money(opt['price'])}")
+        lines.append(f"ships to {plain(opt['region'])} for {money(opt['price'])}")
     if item.get("description"):
         lines.append("")
-        lines.append(item["description"])
+        lines.append(block(item["description"], ""))
     return "\n".join(lines)
 
 
@@ -81,15 +84,15 @@ def describe_quote(q: dict[str, Any]) -> str:
 def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> str:
     names = names or {}
     cur = o["currency"]
-    lines = [f"[b]{o['title']}[/b] × {o['quantity']}  ·  [b]{o['state']}[/b]  ·  you are the "
-             f"{o['role']}",
+    lines = [f"[b]{plain(o['title'])}[/b] × {o['quantity']}  ·  [b]{o['state']}[/b]  ·  "
+             f"you are the {o['role']}",
              f"order {o['order_id']}",
              f"vendor {who(o['vendor'], names)}  ·  buyer {who(o['buyer'], names)}  ·  "
              f"moderator {who(o['moderator'], names)}",
              f"amount {coins(o['amount_due'], cur)} (shipping {coins(o['shipping']['price'], cur)}"
-             f"{' to ' + o['shipping']['region'] if o['shipping']['region'] else ''})"]
+             f"{' to ' + plain(o['shipping']['region']) if o['shipping']['region'] else ''})"]
     if o.get("shipping_address"):
-        lines.append(f"ship to: {o['shipping_address']}")
+        lines.append(f"ship to: {block(o['shipping_address'], '         ')}")
     if o.get("escrow_address"):
         lines.append(f"escrow {o['escrow_address']}  ·  timeout {o['timeout_blocks']} blocks")
     if o.get("funding"):
@@ -103,7 +106,7 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
     lines.append(f"moderator fee if disputed: {coins(mt['fee_if_disputed'], cur)}")
     if o.get("decision"):
         d = o["decision"]
-        lines.append(f"decision: buyer {d['buyer_bp'] / 100:g}%  ·  {d['note']}")
+        lines.append(f"decision: buyer {d['buyer_bp'] / 100:g}%  ·  {plain(d['note'])}")
     delivery = o["delivery"]
     if delivery["pending"]:
         held = f", held by {delivery['held_by']} peer(s)" if delivery.get("held_by") else ""
@@ -118,7 +121,7 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
     lines.append("")
     lines.append("history:")
     for m in o["messages"]:
-        extra = ", ".join(f"{k}: {v}" for k, v in m["data"].items()
+        extra = ", ".join(f"{k}: {plain(v)}" for k, v in m["data"].items()
                           if k not in ("refund_address", "moderator"))
         lines.append(f"  {m['kind']:<19} by {m['sender_role']:<9} {extra}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from .client import RpcCallError
 from .format import describe_listing, money, who
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -50,7 +51,7 @@ class MarketPane(Vertical):
         try:
             hits = await client.call("listing.search", query=query, limit=200)
         except RpcCallError as exc:
-            self.query_one("#detail", Static).update(f"search failed: {exc.message}")
+            self.query_one("#detail", Static).update(f"search failed: {plain(exc.message)}")
             return
         names = self.torv.names
         await names.learn(sorted({h["listing"]["vendor"] for h in hits}))
@@ -61,7 +62,7 @@ class MarketPane(Vertical):
             item = hit["listing"]
             key = f"{item['vendor']}/{item['id']}"
             self.results[key] = item
-            table.add_row(item["title"], money(item["price"]), str(item["quantity"]),
+            table.add_row(plain(item["title"]), money(item["price"]), str(item["quantity"]),
                           who(item["vendor"], names), key=key)
 
     @on(DataTable.RowHighlighted, "#results")

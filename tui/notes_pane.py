@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Button, DataTable, Static
 
 from .client import RpcCallError
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -40,13 +41,13 @@ class NotesPane(Vertical):
         try:
             notes = await self.torv.client.call("notification.list", limit=200)
         except RpcCallError as exc:
-            self.query_one("#notes-hint", Static).update(f"cannot list: {exc.message}")
+            self.query_one("#notes-hint", Static).update(f"cannot list: {plain(exc.message)}")
             return
         table = self.query_one(DataTable)
         table.clear()
         for n in notes:
             when = datetime.fromtimestamp(n["created"]).strftime("%d %b %H:%M")
-            table.add_row("•" if n["read"] is None else "", when, n["text"],
+            table.add_row("•" if n["read"] is None else "", when, plain(n["text"]),
                           key=f"{n['id']}:{n['ref'] or ''}:{n['kind']}")
         self.torv.set_unread_notes(sum(1 for n in notes if n["read"] is None))
 
@@ -65,6 +66,6 @@ class NotesPane(Vertical):
         try:
             await self.torv.client.call("notification.read", all=True)
         except RpcCallError as exc:
-            self.query_one("#notes-hint", Static).update(f"not done: {exc.message}")
+            self.query_one("#notes-hint", Static).update(f"not done: {plain(exc.message)}")
             return
         self.reload()

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 from .chat_pane import OrderChat
 from .client import RpcCallError
 from .format import describe_order
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -78,7 +79,7 @@ class OrderScreen(ModalScreen[None]):
         try:
             order = await self.torv.client.call("order.get", order_id=self.order_id)
         except RpcCallError as exc:
-            self.say(f"cannot load the order: {exc.message}")
+            self.say(f"cannot load the order: {plain(exc.message)}")
             return
         await self.torv.names.learn([order["buyer"], order["vendor"], order["moderator"]])
         self.order = order
@@ -127,7 +128,7 @@ class OrderScreen(ModalScreen[None]):
         try:
             result = await self.torv.client.call(method, **params)
         except RpcCallError as exc:
-            self.say(f"not done: {exc.message}")
+            self.say(f"not done: {plain(exc.message)}")
             return
         txid = result.get("txid") if isinstance(result, dict) else None
         self.say(f"done: now {result['state']}" + (f" (transaction {txid[:16]}…)" if txid

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from .client import RpcCallError
 from .format import coins, who
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -53,7 +54,7 @@ class OrdersPane(Vertical):
             else:
                 rows = await client.call("order.list", role=self.kind)
         except RpcCallError as exc:
-            self.query_one(".hint", Static).update(f"cannot list orders: {exc.message}")
+            self.query_one(".hint", Static).update(f"cannot list orders: {plain(exc.message)}")
             return
         other = "vendor" if self.kind == "buyer" else "buyer"
         await self.torv.names.learn(sorted({r[other] for r in rows}))
@@ -62,11 +63,12 @@ class OrdersPane(Vertical):
         for r in rows:
             amount = coins(r["amount_due"], r["currency"])
             if self.kind == "disputes":
-                table.add_row(r["title"], r["state"], amount, r["opened_by"],
-                              r["reason"][:40], key=r["order_id"])
+                table.add_row(plain(r["title"]), r["state"], amount, r["opened_by"],
+                              plain(r["reason"][:40]), key=r["order_id"])
             else:
                 when = datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M")
-                table.add_row(r["title"], r["state"], amount, who(r[other], self.torv.names),
+                table.add_row(plain(r["title"]), r["state"], amount,
+                              who(r[other], self.torv.names),
                               when, key=r["order_id"])
 
     @on(DataTable.RowSelected)
@@ -100,7 +102,7 @@ class WalletPane(Vertical):
         try:
             info = await client.call("wallet.info")
         except RpcCallError as exc:
-            self.query_one("#balance", Static).update(f"wallet: {exc.message}")
+            self.query_one("#balance", Static).update(f"wallet: {plain(exc.message)}")
             return
         unit = self.torv.unit
         if info["network"] is None:
@@ -141,5 +143,5 @@ class WalletPane(Vertical):
         try:
             addr = (await self.torv.client.call("wallet.address"))["address"]
         except RpcCallError as exc:
-            addr = f"no address: {exc.message}"
+            addr = f"no address: {plain(exc.message)}"
         self.query_one("#receive-address", Static).update(addr)

@@ -11,6 +11,7 @@ from textual.widgets import Button, DataTable, Input, Label
 
 from .client import RpcCallError
 from .format import coins, money, parse_listing_form
+from .safe import plain
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -52,13 +53,13 @@ class StorePane(Vertical):
         try:
             items = await self.torv.client.call("listing.list")
         except RpcCallError as exc:
-            self.say(f"could not load your store: {exc.message}")
+            self.say(f"could not load your store: {plain(exc.message)}")
             return
         table = self.query_one("#mine", DataTable)
         table.clear()
         self.mine = {item["id"]: item for item in items}
         for item in items:
-            table.add_row(item["title"], money(item["price"]), str(item["quantity"]),
+            table.add_row(plain(item["title"]), money(item["price"]), str(item["quantity"]),
                           str(item["seq"]), key=item["id"])
 
     @on(DataTable.RowSelected, "#mine")
@@ -127,7 +128,7 @@ class StorePane(Vertical):
                 item = await client.call("listing.update", id=listing_id, **form)
                 self.say(f"updated {item['title']!r} (version {item['seq']})")
         except RpcCallError as exc:
-            self.say(f"not saved: {exc.message}")
+            self.say(f"not saved: {plain(exc.message)}")
             return
         self.selected_own = item["id"]
         self.load_mine()
@@ -137,7 +138,7 @@ class StorePane(Vertical):
         try:
             await self.torv.client.call("listing.delete", id=listing_id)
         except RpcCallError as exc:
-            self.say(f"not deleted: {exc.message}")
+            self.say(f"not deleted: {plain(exc.message)}")
             return
         self.selected_own = None
         self.say("deleted")
