@@ -30,7 +30,7 @@ async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[N
         await node.stop()
 
 
-def test_peer_text_is_cleaned_and_escaped() -> None:
+async def test_peer_text_is_cleaned_and_escaped() -> None:
     assert plain("Oak stool [/b]") == "Oak stool \\[/b]"
     assert plain("a\nb\x1b[31m\u202etxet") == "a b[31mtxet"
     assert block("hi\n[green]Vendor: pay", "  ") == "hi\n  \\[green]Vendor: pay"
