@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench clean deps electrumx
+.PHONY: run test lint check bench fuzz clean deps electrumx
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/trade.py --trades 10
 	$(BIN)/python bench/mailbox.py --nodes 10 --rounds 5
 	$(BIN)/python bench/chain_latency.py --rounds 5
+
+# A million hostile inputs through every decoder a peer's bytes reach (about 2 minutes).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --inputs 1000000
 
 clean:
 	rm -rf $(VENV) $(EX_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,9 @@ def peek_bundle(origin: str, data: bytes) -> tuple[StoreObject, list[bytes]]:
     first = StoreObject.from_trusted_any(wires[0])
     if first.kind == PAGE_TYPE:
         raise RemoteProtocolError("a gossip message starts with a manifest or a profile")
+    seq, vendor = first.body.get("seq"), first.body.get("vendor")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(vendor, str):
+        raise RemoteProtocolError(f"a gossiped {first.kind} names its vendor and seq")
     if first.vendor != origin:
         raise RemoteProtocolError(f"{first.kind} gossiped by someone other than its vendor")
     return first, wires
