@@ -62,6 +62,7 @@ class MarketService(Service):
         self.profile_extras: list[Callable[[str], Awaitable[dict[str, Any]]]] = []
         self.listing_count = 0  # kept current from every change, for node.info
         self.incomplete = 0  # stores held with gaps, retried until whole
+        self.own_recovered = asyncio.Event()  # our own store was looked for on the network
         self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
 
     def rpc_methods(self) -> dict[str, Handler]:
@@ -128,6 +129,7 @@ class MarketService(Service):
     async def _publish_addrs(self) -> None:
         """Keep our dialable addresses in our signed profile, so counterparties we never met
         can reach us (orders, later mail)."""
+        await self.own_recovered.wait()
         addrs = [a.split("/p2p/")[0] for a in self.core.host.addrs()]
         addrs = [a for a in addrs if "/0.0.0.0/" not in a and "/::/" not in a][:8]
         current = await self.store_object(self.me, PROFILE_TYPE)
@@ -214,17 +216,24 @@ class MarketService(Service):
             await asyncio.sleep(PURGE_SECONDS)
 
     async def _recover_own_store(self) -> None:
-        """A node restored from its words has no store yet: ask the network for it."""
-        if await self.db.read(lambda c: ms.get_store(c, self.me, MANIFEST_TYPE)) is not None:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + RESTORE_WAIT_SECONDS
-        while not self.core.peers() and loop.time() < deadline:
-            await asyncio.sleep(0.5)
-        for kind in (PROFILE_TYPE, MANIFEST_TYPE):
-            found = await self.dht_store_object(kind, self.me)
-            if found is not None:
-                await self._ingest_own(found, None)
+        """A node restored from its words has no store yet: ask the network for it (the DHT,
+        and what its first peers hold of it). Until then it publishes nothing of its own, so a
+        new profile cannot take the sequence number of the one it lost and win over it."""
+        try:
+            if await self.db.read(lambda c: ms.get_store(c, self.me, MANIFEST_TYPE)) is not None:
+                return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RESTORE_WAIT_SECONDS
+            while not self.core.peers() and loop.time() < deadline:
+                await asyncio.sleep(0.5)
+            for kind in (PROFILE_TYPE, MANIFEST_TYPE):
+                found = await self.dht_store_object(kind, self.me)
+                if found is not None:
+                    await self._ingest_own(found, None)
+            for peer in self.core.peers()[:TARGET_PEERS]:
+                await self.sync.reconcile(peer)
+        finally:
+            self.own_recovered.set()
 
     # ------------------------------------------------------------------ own store
     async def _ingest_own(self, obj: StoreObject, source: str | None) -> None:

@@ -113,7 +113,7 @@ class CatalogSync:
         self._known: OrderedDict[tuple[str, str], int] = OrderedDict()  # newest seq validated
         self._pending_ready = asyncio.Event()
         self._inflight: dict[str, tuple[int, bytes]] = {}
-        self._reconciling: set[str] = set()
+        self._reconciling: dict[str, asyncio.Event] = {}  # peer -> set when that one ends
         self._digest: tuple[float, int, list[bytes]] | None = None
         self.dropped = 0
         self.ignored = 0
@@ -393,10 +393,13 @@ class CatalogSync:
     async def reconcile(self, peer: str) -> int:
         """Anti-entropy with ``peer``: compare bucket digests (a few hundred bytes when we
         agree), list only the differing buckets, fetch only the stores that may be newer than
-        ours, and queue them for ingest. Returns how many stores were queued."""
-        if peer in self._reconciling:
-            return 0  # never ask again for what we are still working through
-        self._reconciling.add(peer)
+        ours, and queue them for ingest. Returns how many stores were queued. One with a peer
+        at a time: a second caller waits for the one under way (and gets 0)."""
+        running = self._reconciling.get(peer)
+        if running is not None:
+            await running.wait()
+            return 0
+        self._reconciling[peer] = asyncio.Event()
         try:
             resp = await self._ask_raw(peer, "digest", MAX_REQUEST)
             if resp is None:
@@ -421,7 +424,7 @@ class CatalogSync:
                 queued += await self._take_stores(peer, wanted[start:start + MAX_STORE_VENDORS])
             return queued
         finally:
-            self._reconciling.discard(peer)
+            self._reconciling.pop(peer).set()
 
     async def _bucket_news(self, peer: str, bucket: int,
                            mine: dict[str, Any]) -> list[str]:

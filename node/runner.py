@@ -128,6 +128,7 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         mail.profile_of = market.get_profile
 
         async def name_mailboxes(mailboxes: list[str]) -> None:
+            await market.own_recovered.wait()  # a restored node's old profile first
             await market.set_profile({"mailboxes": mailboxes})
 
         mail.name_mailboxes = name_mailboxes
