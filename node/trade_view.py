@@ -40,6 +40,20 @@ def shipping_address(contract: c.Contract, identity: Identity) -> str | None:
         return None
 
 
+SETTLED_BY_RELEASE = frozenset({r.COMPLETED, r.REFUNDED, r.RESOLVED, r.PAYMENT_FINALIZED})
+
+
+def settlement(contract: c.Contract, row: ts.OrderRow) -> str | None:
+    """Whether the release that ended the order has settled it on chain, by this node's own
+    view: ``pending`` until it confirms, ``confirmed``, or ``conflicted`` (the escrow was spent
+    by something else); None while the order is open or ended without a payment."""
+    if contract.state not in SETTLED_BY_RELEASE:
+        return None
+    if row.release_confirmations > 0:
+        return "confirmed"
+    return "conflicted" if row.flags.get("settlement_conflict") else "pending"
+
+
 def summary(contract: c.Contract, row: ts.OrderRow) -> dict[str, Any]:
     t = contract.terms
     return {"order_id": contract.order_id, "state": contract.state, "role": row.role,
@@ -70,6 +84,7 @@ def order_json(contract: c.Contract, row: ts.OrderRow, identity: Identity,
         "funding": row.funding,
         "release": ({"txid": row.release_txid, "confirmations": row.release_confirmations}
                     if row.release_txid else None),
+        "settlement": settlement(contract, row),
         "messages": [{"kind": m.kind, "sender": m.sender,
                       "sender_role": contract.role_of(m.sender), "time": m.time,
                       "digest": m.digest.hex(),

@@ -10,6 +10,8 @@ Modes:
 - ``easy``: every header it serves claims a target easier than the chain allows;
 - ``fee``: every fee estimate is 5 coins per kB (500,000 sat/vB);
 - ``tip``: it claims its tip is 100 blocks higher than it is (with the real tip's header);
+- ``stale``: it hides every block after the height ``freeze_at`` (its tip stays there, its
+  headers stop there), as a server that keeps a client on an old chain;
 - ``forge``: for the scripthashes ``forge()`` names, it adds to the history and the unspent
   outputs a real transaction at its real height (its merkle proof is genuine) that pays
   something else, and notifies the client of the change: funds that do not exist.
@@ -27,7 +29,8 @@ FORGED = {"blockchain.scripthash.get_history", "blockchain.scripthash.listunspen
           "blockchain.scripthash.subscribe"}
 TAMPERED = {"merkle": {"blockchain.transaction.get_merkle"}, "header": HEADERS, "easy": HEADERS,
             "fee": {"blockchain.estimatefee"}, "forge": FORGED,
-            "tip": {"blockchain.headers.subscribe"}}
+            "tip": {"blockchain.headers.subscribe"},
+            "stale": {"blockchain.headers.subscribe", "blockchain.block.headers"}}
 LIMIT = 16 * 1024 * 1024  # one JSON line may be long (2016 headers in hex)
 FAKE_STATUS = "ff" * 32
 
@@ -79,6 +82,8 @@ class LyingElectrum:
         self.mode = mode
         self.tampered = 0
         self.forged: dict[str, dict[str, Any]] = {}  # scripthash -> the entry it adds
+        self.freeze_at = -1  # stale mode: the last height it shows (headers from the real one)
+        self.frozen_header = ""
         self._clients: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,13 +128,19 @@ class LyingElectrum:
                 msg = json.loads(line)
                 if isinstance(msg, dict) and "result" in msg and msg.get("id") in asked:
                     method, params = asked.pop(msg["id"])
-                    result = self._forge(method, params, msg["result"]) \
-                        if self.mode == "forge" else \
-                        await asyncio.to_thread(_tamper, self.mode, msg["result"])
+                    if self.mode == "forge":
+                        result = self._forge(method, params, msg["result"])
+                    elif self.mode == "stale":
+                        result = self._stale(method, params, msg["result"])
+                    else:
+                        result = await asyncio.to_thread(_tamper, self.mode, msg["result"])
                     if result != msg["result"]:
                         msg["result"] = result
                         self.tampered += 1
                     line = json.dumps(msg).encode() + b"\n"
+                elif self.mode == "stale" and isinstance(msg, dict) and msg.get("method") == \
+                        "blockchain.headers.subscribe":
+                    continue  # no news of blocks past the frozen tip
                 elif isinstance(msg, dict) and msg.get("method") in TAMPERED[self.mode] \
                         and msg.get("params"):  # a notification of a new block
                     msg["params"] = [_tamper(self.mode, msg["params"][0])]
@@ -151,6 +162,14 @@ class LyingElectrum:
             up_writer.close()
             self._tasks.discard(task)
             self._clients.remove(writer)
+
+    def _stale(self, method: str, params: Any, result: Any) -> Any:
+        if method == "blockchain.headers.subscribe":
+            return {"height": self.freeze_at, "hex": self.frozen_header}
+        start = int(params[0])
+        keep = max(0, self.freeze_at - start + 1)
+        raw = str(result["hex"])[:160 * keep]
+        return {**result, "hex": raw, "count": len(raw) // 160}
 
     def _forge(self, method: str, params: Any, result: Any) -> Any:
         sh = params[0] if isinstance(params, list) and params else None

@@ -185,3 +185,26 @@ async def test_a_server_lying_about_its_tip_adds_no_confirmations(
     finally:
         await fooled.close()
         await liar.close()
+
+
+async def test_with_two_servers_a_hidden_chain_with_more_work_is_followed(
+        regtest: Regtest, electrum: ElectrumX) -> None:
+    liar = await LyingElectrum(electrum.port, "stale").start()
+    height = int(await regtest.arpc("getblockcount"))
+    liar.freeze_at = height
+    liar.frozen_header = str(await regtest.arpc("getblockheader",
+                                                await regtest.arpc("getblockhash", height),
+                                                False))
+    backend = ElectrumBackend([liar.url, electrum.url], NET, cross_check_seconds=0.5)
+    try:
+        await backend.start()
+        assert backend.server == liar.url and backend.chain.tip == height
+        await regtest.amine(3)  # the liar hides these; the honest server shows them
+
+        async def followed() -> bool:
+            return backend.chain.tip == height + 3
+
+        await wait_for(followed, 30, what="the chain with more work, from the other server")
+    finally:
+        await backend.close()
+        await liar.close()

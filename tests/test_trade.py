@@ -60,6 +60,7 @@ async def test_happy_path(market: Market) -> None:
     await reach([buyer, moderator], oid, "FULFILLED")
     done = await buyer.call("order.complete", order_id=oid, rating=5, review="Lovely stool")
     assert done["state"] == "COMPLETED" and len(done["txid"]) == 64
+    assert done["settlement"] == "pending"  # ended by a release not confirmed yet
     await market.mine(1)
     await reach([vendor, moderator], oid, "COMPLETED")
 
@@ -71,6 +72,11 @@ async def test_happy_path(market: Market) -> None:
     assert 0 < made["amount_due"] - gained < 20_000  # the whole escrow less a release fee
     tx = await market.regtest.arpc("getrawtransaction", done["txid"], True)
     assert tx["confirmations"] >= 1
+
+    async def settled() -> bool:  # the release confirmed, as the vendor's own chain shows
+        return (await vendor.call("order.get", order_id=oid))["settlement"] == "confirmed"
+
+    await wait_for(settled, 30, what="the vendor to see the release settle the order")
     ratings = await buyer.call("rating.list", vendor=vendor.peer_id)
     assert [(x["order_id"], x["rating"], x["review"]) for x in ratings] == [
         (oid, 5, "Lovely stool")]

@@ -79,7 +79,8 @@ class ElectrumBackend:
     """``ChainBackend`` over the Electrum protocol."""
 
     def __init__(self, servers: list[str], network: Network, timeout: float = 30.0,
-                 headers_path: Path | None = None) -> None:
+                 headers_path: Path | None = None,
+                 cross_check_seconds: float = CROSS_CHECK_SECONDS) -> None:
         if not servers:
             raise WalletError("give at least one --electrum server")
         self.servers = [parse_server(s) for s in servers]
@@ -96,6 +97,7 @@ class ElectrumBackend:
         self._dirty: set[str] = set()  # scripthashes the server says changed
         self._dirty_event = asyncio.Event()
         self.chain = HeaderChain(network.name, headers_path)
+        self.cross_check_seconds = cross_check_seconds
         self._tip_hint = -1  # the height the server last told of
         self._header_wake = asyncio.Event()
         self._synced = asyncio.Event()  # our chain reached the server's tip at least once
@@ -315,7 +317,7 @@ class ElectrumBackend:
         """With several servers, ask the others for their tips now and then: a chain with more
         work than ours (one our server hides) is followed."""
         while True:
-            await asyncio.sleep(CROSS_CHECK_SECONDS)
+            await asyncio.sleep(self.cross_check_seconds)
             for (host, port, use_tls), url in zip(self.servers, self.urls, strict=True):
                 if url != self.server:
                     await self._cross_check(host, port, use_tls, url)
