@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.launcher import NodeProc, wait_for  # noqa: E402
+from node.app.launcher import NodeProc, wait_for  # noqa: E402
 from tui.client import RpcCallError, RpcClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from node.p2p import DhtRecordRules, P2PHost  # noqa: E402
+from node.net.host import DhtRecordRules, P2PHost  # noqa: E402
 from protocol.identity import Identity  # noqa: E402
 from protocol.records import DHT_NAMESPACE, STORE_TOPIC, gossip_bundle  # noqa: E402
 from protocol.store import build_store  # noqa: E402

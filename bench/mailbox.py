@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.launcher import start_cluster, wait_for  # noqa: E402
+from node.app.launcher import start_cluster, wait_for  # noqa: E402
 
 
 async def run(n: int, rounds: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.launcher import NodeProc  # noqa: E402
+from node.app.launcher import NodeProc  # noqa: E402
 from tests.test_big_store import build_own_store  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.p2p import DhtRecordRules, P2PHost, Verdict  # noqa: E402
+from node.net.host import DhtRecordRules, P2PHost, Verdict  # noqa: E402
 
 TOPIC = "bench/plain/1"
 

@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.launcher import NodeProc, start_cluster, wait_for  # noqa: E402
-from node.regtest import free_port  # noqa: E402
+from node.app.launcher import NodeProc, start_cluster, wait_for  # noqa: E402
+from node.app.regtest import free_port  # noqa: E402
 from tui.client import RpcClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

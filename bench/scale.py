@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nacl.signing import VerifyKey  # noqa: E402
 
-from node.db import DB_NAME, Database  # noqa: E402
-from node.launcher import NodeProc, wait_for  # noqa: E402
-from node.manifest_store import _put_page  # noqa: E402
-from node.market_store import insert_listing, put_store_row  # noqa: E402
+from node.app.launcher import NodeProc, wait_for  # noqa: E402
+from node.core.database import DB_NAME, Database  # noqa: E402
+from node.market.listings import insert_listing, put_store_row  # noqa: E402
+from node.market.manifests import _put_page  # noqa: E402
 from protocol.identity import Identity  # noqa: E402
 from protocol.listing import Listing  # noqa: E402
 from protocol.signed import SignedObject, signing_input  # noqa: E402

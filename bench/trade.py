@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.event_log import EventLog  # noqa: E402
-from node.regtest import Regtest  # noqa: E402
+from node.app.regtest import Regtest  # noqa: E402
 from tests.trade_kit import fulfil, start_market  # noqa: E402
 
 

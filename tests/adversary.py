@@ -15,7 +15,7 @@ from typing import Any
 
 from embit.ec import PrivateKey
 
-from node.db import DB_NAME
+from node.core.database import DB_NAME
 from protocol import contract as c
 from protocol.contract_messages import OrderMessage
 from protocol.identity import Identity

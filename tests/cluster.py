@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from node.launcher import NodeProc, start_cluster, wait_for
+from node.app.launcher import NodeProc, start_cluster, wait_for
 
 __all__ = ["NodeProc", "sample_listing", "start_cluster", "start_linked_pair", "wait_for"]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from node.electrumx import ElectrumX
-from node.electrumx import available as electrumx_available
-from node.loopwatch import LoopWatch
-from node.regtest import Regtest
+from node.app.electrumx import ElectrumX
+from node.app.electrumx import available as electrumx_available
+from node.app.regtest import Regtest
+from node.core.loopwatch import LoopWatch
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.identity_file import load_or_create_seed
-from node.p2p import DhtRecordRules, P2PHost
+from node.core.identity_file import load_or_create_seed
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.records import CATALOG_PROTOCOL, DHT_NAMESPACE, STORE_TOPIC, gossip_bundle

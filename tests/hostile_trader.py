@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.p2p import DhtRecordRules, P2PHost
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.identity import Identity
 from protocol.order_delivery import ORDER_PROTOCOL
 from protocol.records import DHT_NAMESPACE

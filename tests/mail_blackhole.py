@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from node.p2p import DhtRecordRules, P2PHost
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.mail import MAIL_PROTOCOL, MAX_REQUEST
 from protocol.records import DHT_NAMESPACE
 

@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from node.p2p import DhtRecordRules, P2PHost
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.identity import Identity
 from protocol.mail import (
     CHAT,

@@ -14,7 +14,7 @@ import secrets
 import sys
 import time
 
-from node.p2p import DhtRecordRules, P2PHost
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.identity import Identity
 from protocol.mail import CHAT, MAIL_PROTOCOL, Letter, make_deliver, seal
 from protocol.records import DHT_NAMESPACE

@@ -19,8 +19,8 @@ from typing import Any
 from embit.ec import PrivateKey
 from embit.script import p2wpkh
 
-from node.identity_file import load_or_create_seed
-from node.p2p import DhtRecordRules, P2PHost
+from node.core.identity_file import load_or_create_seed
+from node.net.host import DhtRecordRules, P2PHost
 from protocol.contract_messages import OrderMessage
 from protocol.contract_rules import ORDER, ORDER_CANCEL, ORDER_CONFIRMATION, PAYMENT
 from protocol.identity import Identity

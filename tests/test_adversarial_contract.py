@@ -16,9 +16,9 @@ from embit.transaction import SIGHASH
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
-from node.trade_actions import node_actions
-from node.trade_escrow import cosign
-from node.trade_store import OrderRow
+from node.trade.actions import node_actions
+from node.trade.signing import cosign
+from node.trade.store import OrderRow
 from protocol import contract as c
 from protocol import contract_rules as r
 from protocol import settlement as st

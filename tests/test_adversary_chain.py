@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from embit.transaction import Transaction
 
-from node.electrumx import ElectrumX
-from node.regtest import Regtest
+from node.app.electrumx import ElectrumX
+from node.app.regtest import Regtest
 from protocol.fees import MAX_FEE_SHARE_BP
 from protocol.networks import get_network
 from wallet.electrum import ElectrumBackend

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 from protocol import contract_rules as r
 from protocol.identity import Identity
 from protocol.order_intake import MAX_UNANSWERED_PER_BUYER

@@ -50,7 +50,7 @@ async def test_restore_brings_back_identity_profile_and_store(tmp_path: Path) ->
         shutil.rmtree(vendor.data_dir)  # the laptop is gone; the words are not
 
         restored = await asyncio.to_thread(subprocess.run,
-            [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir",
+            [sys.executable, "-m", "node.app.cli", "wallet", "restore", "--data-dir",
              str(vendor.data_dir), "--chain", "litecoin-regtest"], input=words + "\n",
             capture_output=True, text=True, env={**os.environ, **WALLET}, cwd=ROOT, timeout=60)
         assert restored.returncode == 0, restored.stderr

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from node.db import DB_NAME, Database
-from node.identity_file import KEY_FILE
-from node.manifest_store import held_pages, rebuild_own
-from node.market_store import insert_listing
+from node.core.database import DB_NAME, Database
+from node.core.identity_file import KEY_FILE
+from node.market.listings import insert_listing
+from node.market.manifests import held_pages, rebuild_own
 from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.store import MAX_PAGE_LISTINGS

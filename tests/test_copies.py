@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node import manifest_store as mfs
-from node import market_store as ms
-from node.db import DB_NAME, Database
+from node.core.database import DB_NAME, Database
+from node.market import listings as ms
+from node.market import manifests as mfs
 from protocol import copies
 from protocol.identity import Identity
 from protocol.listing import Listing

@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 from textual.widgets import Static
 
-from node.core import NodeConfig, NodeCore, Rejections
-from node.db import DB_NAME, Database
-from node.services import Handler, RpcRegistry, Service
+from node.core.database import DB_NAME, Database
+from node.core.node import NodeConfig, NodeCore, Rejections
+from node.core.services import Handler, RpcRegistry, Service
 from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from tui.app import TorvApp

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio
 
 async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "demo", "--no-tui", "--vendors", "2"],
+        [sys.executable, "-m", "node.app.cli", "demo", "--no-tui", "--vendors", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parent.parent)
     assert proc.stdout is not None

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from node.electrumx import ElectrumX
-from node.regtest import Regtest, free_port
+from node.app.electrumx import ElectrumX
+from node.app.regtest import Regtest, free_port
 from protocol.networks import get_network
 from wallet.chain import Utxo
 from wallet.electrum import ElectrumBackend, parse_server
@@ -159,7 +159,7 @@ async def test_server_urls_are_checked() -> None:
 
 async def test_no_server_answering_is_a_clear_error_and_exit_1(tmp_path: Path) -> None:
     dead = [f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"]
-    cmd = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(tmp_path),
+    cmd = [sys.executable, "-m", "node.app.cli", "node", "--data-dir", str(tmp_path),
            "--rpc-port", "0", "--listen", "/ip4/127.0.0.1/tcp/0",
            "--chain", "litecoin-regtest", "--electrum", dead[0], "--electrum", dead[1]]
     out = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True,

@@ -10,7 +10,7 @@ import pytest_asyncio
 from embit.ec import PrivateKey
 from embit.script import Script, Witness
 
-from node.regtest import PASSWORD, USER, Regtest
+from node.app.regtest import PASSWORD, USER, Regtest
 from protocol.escrow import EscrowError, EscrowTerms
 from protocol.networks import get_network
 from wallet.chain import CoreRpcBackend

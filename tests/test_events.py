@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from node.events import event_types
+from node.core.events import event_types
 from tui.client import RpcCallError, RpcClient
 
 from .cluster import NodeProc, sample_listing, start_cluster, wait_for
@@ -108,9 +108,9 @@ async def test_listing_and_peer_events_arrive(pair: list[NodeProc], tmp_path: Pa
 
 async def test_cli_prints_the_stream(pair: list[NodeProc]) -> None:
     you, vendor = pair
-    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "events", "--data-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "node.app.cli", "events", "--data-dir",
                              str(you.data_dir)], stdout=subprocess.PIPE, cwd=ROOT)
-    watch = subprocess.Popen([sys.executable, "-m", "node.cli", "rpc", "--watch",
+    watch = subprocess.Popen([sys.executable, "-m", "node.app.cli", "rpc", "--watch",
                               "--data-dir", str(you.data_dir)], stdout=subprocess.PIPE, cwd=ROOT)
     try:
         assert proc.stdout is not None and watch.stdout is not None

@@ -97,7 +97,7 @@ def test_identity_derivation_is_slip10_ed25519() -> None:
 def test_cli_restore(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     run = subprocess.run(
-        [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "node.app.cli", "wallet", "restore", "--data-dir", str(tmp_path),
          "--chain", "litecoin-regtest"], input=WORDS + "\n", capture_output=True, text=True,
         env={**os.environ, "TORV_WALLET_PASSPHRASE": "pw"}, cwd=root)
     assert run.returncode == 0, run.stderr
@@ -113,14 +113,14 @@ def test_cli_restore(tmp_path: Path) -> None:
     other.mkdir()
     (other / "node.key").write_bytes(b"\x05" * 32)
     clash = subprocess.run(
-        [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir", str(other),
+        [sys.executable, "-m", "node.app.cli", "wallet", "restore", "--data-dir", str(other),
          "--chain", "litecoin-regtest"], input=WORDS + "\n", capture_output=True, text=True,
         env={**os.environ, "TORV_WALLET_PASSPHRASE": "pw"}, cwd=root)
     assert clash.returncode == 1 and "different identity" in clash.stderr
     assert (other / "node.key").read_bytes() == b"\x05" * 32
     assert not (other / "wallet.json").exists()
     bad = subprocess.run(
-        [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir",
+        [sys.executable, "-m", "node.app.cli", "wallet", "restore", "--data-dir",
          str(tmp_path / "x"), "--chain", "litecoin-regtest"], input="not twenty four words\n",
         capture_output=True, text=True, env={**os.environ, "TORV_WALLET_PASSPHRASE": "pw"},
         cwd=root)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from node import mail_store as mst
-from node.db import Database
+from node.core.database import Database
+from node.mail import store as mst
 from protocol.identity import Identity
 from protocol.mail import CHAT, Letter, seal
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node import mail_store as mst
-from node.db import DB_NAME
-from node.identity_file import read_seed
+from node.core.database import DB_NAME
+from node.core.identity_file import read_seed
+from node.mail import store as mst
 from protocol.errors import RemoteProtocolError
 from protocol.identity import Identity
 from protocol.mail import open_envelope

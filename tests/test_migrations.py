@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from node import manifest_store as mfs
-from node import market_store as ms
-from node.db import DB_NAME, Database, DatabaseError
-from node.migrations import SCHEMA_VERSION
-from node.regtest import Regtest
-from node.wallet_store import counters_tx, escrow_key_index_tx
+from node.app.regtest import Regtest
+from node.core.database import DB_NAME, Database, DatabaseError
+from node.core.migrations import SCHEMA_VERSION
+from node.market import listings as ms
+from node.market import manifests as mfs
+from node.wallet.store import counters_tx, escrow_key_index_tx
 from protocol.identity import Identity
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 from tui.client import RpcClient
 
 from .cluster import wait_for
@@ -38,7 +38,7 @@ async def test_prompted_passphrase_creates_and_unlocks_the_wallet(
     regtest: Regtest, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TORV_WALLET_PASSPHRASE"}
-    cmd = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(tmp_path),
+    cmd = [sys.executable, "-m", "node.app.cli", "node", "--data-dir", str(tmp_path),
            "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc-port", "0",
            "--chain", "litecoin-regtest", "--chain-rpc", regtest.url]
     pid, fd = pty.fork()

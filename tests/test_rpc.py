@@ -151,7 +151,7 @@ async def test_profile(node: NodeProc) -> None:
 
 
 async def test_cli_rpc(node: NodeProc) -> None:
-    cmd = [sys.executable, "-m", "node.cli", "rpc", "--data-dir", str(node.data_dir)]
+    cmd = [sys.executable, "-m", "node.app.cli", "rpc", "--data-dir", str(node.data_dir)]
     root = Path(__file__).resolve().parent.parent
     ok = await asyncio.to_thread(subprocess.run, cmd + ["node.info"], capture_output=True,
                                  text=True, cwd=root)
@@ -177,7 +177,7 @@ async def test_node_connect_rejects_bad_addr(node: NodeProc) -> None:
 
 async def test_node_refuses_bad_startup_options(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    base = [sys.executable, "-m", "node.cli", "node", "--data-dir", str(tmp_path),
+    base = [sys.executable, "-m", "node.app.cli", "node", "--data-dir", str(tmp_path),
             "--rpc-port", "0"]
     bad_listen = await asyncio.to_thread(subprocess.run, base + ["--listen", "garbage"],
                                          capture_output=True, text=True,

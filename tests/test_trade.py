@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 from tui.client import RpcCallError, RpcClient
 
 from .cluster import wait_for
@@ -82,7 +82,12 @@ async def test_happy_path(market: Market) -> None:
         (oid, 5, "Lovely stool")]
     prof = await buyer.call("profile.get", peer_id=vendor.peer_id)
     assert prof["ratings"] == {"count": 1, "average": 5.0}
-    assert all(v["delivery"]["pending"] == 0 for v in views[:2])
+
+    async def delivered() -> bool:  # every copy acknowledged by its recipient, in the end
+        got = [await n.call("order.get", order_id=oid) for n in (buyer, vendor)]
+        return all(v["delivery"]["pending"] == 0 for v in got)
+
+    await wait_for(delivered, 30, what="the buyer's and the vendor's outboxes to drain")
 
 
 async def test_an_action_not_allowed_now_names_the_state(market: Market) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
 from .conftest import BACKENDS, backend_args

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
 from .trade_kit import PASSPHRASE, Market, balance, fulfil, reach, start_market, state_of
@@ -125,7 +125,7 @@ async def test_a_restored_buyer_recovers_its_paid_order_and_completes_it(
     shutil.rmtree(buyer.data_dir)  # the laptop is gone; the words are not
     restored = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "node.cli", "wallet", "restore", "--data-dir",
+        [sys.executable, "-m", "node.app.cli", "wallet", "restore", "--data-dir",
          str(buyer.data_dir), "--chain", "litecoin-regtest"], input=words + "\n",
         capture_output=True, text=True, cwd=ROOT, timeout=60,
         env={**os.environ, "TORV_WALLET_PASSPHRASE": PASSPHRASE})

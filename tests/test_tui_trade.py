@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 from tui.app import TorvApp
 from tui.checkout import CheckoutScreen
 from tui.client import RpcClient

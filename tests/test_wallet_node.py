@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 from protocol.escrow import parse_witness_script
 from protocol.networks import get_network
 from tui.client import RpcCallError, RpcClient

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.regtest import Regtest
+from node.app.regtest import Regtest
 
 from .cluster import NodeProc, wait_for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from node.db import DB_NAME, Database
-from node.wallet_store import SqliteWalletStore
+from node.core.database import DB_NAME, Database
+from node.wallet.store import SqliteWalletStore
 from protocol.networks import get_network
 from wallet.chain import ChainBackend
 from wallet.wallet import Wallet

@@ -1,0 +1,179 @@
+"""``torv demo``: a private local market on 127.0.0.1, then the TUI as "you".
+
+Starts a regtest chain when one is available (``--no-chain`` skips it) that mines a block every
+few seconds, a few vendor nodes with sample stores, a demo moderator, and your own node (funded),
+each in its own process. The vendors and the moderator run an autopilot over the public
+JSON-RPC API and event stream: vendors confirm and fulfil orders, the moderator decides every
+dispute 50/50. Ctrl+C stops them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from node.app.launcher import NodeProc, start_cluster
+from node.app.regtest import Regtest
+from tui.client import RpcCallError, RpcClient
+
+log = logging.getLogger("torv.demo")
+DEMO_PASSPHRASE = "demo"  # regtest coins only
+BLOCK_SECONDS = 5.0
+
+SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("Ingrid's Loom", "Hand-woven textiles from Aarhus", [
+        {"title": "Wool blanket, herringbone", "amount": 4_500_000, "tags": ["wool", "home"]},
+        {"title": "Linen tea towels (set of 3)", "amount": 900_000, "tags": ["linen", "kitchen"]},
+        {"title": "Merino scarf, forest green", "amount": 1_800_000, "tags": ["wool", "winter"]},
+    ]),
+    ("Bits & Bobs Electronics", "Refurbished gear, tested", [
+        {"title": "Mechanical keyboard, brown switches", "amount": 3_200_000,
+         "tags": ["keyboard", "computer"]},
+        {"title": "Raspberry Pi 4 starter kit", "amount": 2_900_000, "tags": ["computer"]},
+        {"title": "USB-C hub, 7 ports", "amount": 700_000, "tags": ["usb", "computer"]},
+    ]),
+    ("Kaffebrænderiet", "Small-batch coffee roaster", [
+        {"title": "Ethiopian Yirgacheffe, 250 g", "amount": 350_000, "tags": ["coffee"]},
+        {"title": "Hand grinder, ceramic burr", "amount": 1_200_000, "tags": ["coffee", "tools"]},
+    ]),
+    ("Bogormen Books", "Second-hand books", [
+        {"title": "The Moomins, first Danish edition", "amount": 6_000_000, "tags": ["books"]},
+        {"title": "Atlas of Remote Islands", "amount": 500_000, "tags": ["books", "travel"]},
+    ]),
+]
+
+
+async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, Any]]) -> None:
+    await node.call("profile.set", name=name, about=about)
+    for item in items:
+        await node.call("listing.create", title=item["title"],
+                        description=f"{item['title']}. Sold by {name}.",
+                        price={"amount": item["amount"], "currency": "LTC"}, quantity=3,
+                        tags=item["tags"],
+                        shipping=[{"region": "EU", "price": {"amount": 50_000,
+                                                             "currency": "LTC"}}])
+
+
+async def _fund(chain: Regtest, nodes: list[NodeProc]) -> None:
+    """Give every demo wallet 10 LTC (regtest coins), confirmed."""
+    for node in nodes:
+        address = (await node.call("wallet.address"))["address"]
+        await asyncio.to_thread(chain.fund, address, 10 * 10**8)
+    await asyncio.to_thread(chain.mine, 1)
+
+
+async def _miner(chain: Regtest) -> None:
+    while True:
+        await asyncio.sleep(BLOCK_SECONDS)
+        await asyncio.to_thread(chain.mine, 1)
+
+
+async def autopilot(node: NodeProc, role: str) -> None:
+    """Drive one demo node through its public API: a vendor confirms and fulfils, a moderator
+    decides disputes half and half. Runs until cancelled; survives the node's errors."""
+    client = RpcClient.from_data_dir(node.data_dir)
+
+    async def step(order_id: str) -> None:
+        try:
+            order = await client.call("order.get", order_id=order_id)
+            actions = order["next_actions"]
+            if role == "vendor" and "order.confirm" in actions:
+                await client.call("order.confirm", order_id=order_id)
+            elif role == "vendor" and "order.fulfill" in actions:
+                await client.call("order.fulfill", order_id=order_id,
+                                  note="Packed and posted by the demo autopilot")
+            elif role == "moderator" and "dispute.decide" in actions:
+                await client.call("dispute.decide", order_id=order_id, buyer_bp=5000,
+                                  note="The demo moderator splits every dispute 50/50")
+        except RpcCallError as exc:
+            log.info("autopilot %s: %s", role, exc.message)
+
+    try:
+        while True:
+            with contextlib.suppress(RpcCallError):
+                for order in await client.call("order.list"):
+                    await step(order["order_id"])
+                async for event in client.events():
+                    if event["type"] in ("order.created", "order.state", "order.funding",
+                                         "dispute.opened"):
+                        await step(event["order_id"])
+            await asyncio.sleep(1)
+    finally:
+        await client.close()
+
+
+async def _run(args: argparse.Namespace, base: Path) -> int:
+    from tui.app import TorvApp
+
+    nodes: list[NodeProc] = []
+    chain: Regtest | None = None
+    extra: list[str] = []
+    env = {}
+    tasks: list[asyncio.Task[Any]] = []
+    if not args.no_chain:
+        if shutil.which("litecoind") is None:
+            print("litecoind not found: the demo runs without a chain (apt-get install "
+                  "litecoind for wallets, escrow and trading)", flush=True)
+        else:
+            chain = await asyncio.to_thread(Regtest().start)
+            extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url,
+                     "--chain-poll", "1", "--payment-grace", "10"]
+            env = {"TORV_WALLET_PASSPHRASE": DEMO_PASSPHRASE}
+    try:
+        you = NodeProc(base / "you", extra_args=extra, env=env)
+        await you.start()
+        nodes.append(you)
+        others = await start_cluster(base, args.vendors + 1, seed=you, extra_args=extra,
+                                     env=env)
+        nodes = [you, *others]
+        moderator, vendors = others[0], others[1:]
+        for vendor, (name, about, items) in zip(vendors, SAMPLE_STORES * 5, strict=False):
+            await _stock(vendor, name, about, items)
+            if chain is not None:  # the demo vendors accept the demo moderator
+                await vendor.call("profile.set", moderators=[moderator.peer_id])
+        if chain is not None:
+            await moderator.call("profile.set", name="Demo Moderator",
+                                 about="Decides every dispute 50/50",
+                                 moderator={"fee_bp": 100, "fee_fixed": 10_000,
+                                            "description": "demo: splits disputes 50/50"})
+            await _fund(chain, [you])
+            tasks.append(asyncio.create_task(_miner(chain)))
+            tasks += [asyncio.create_task(autopilot(v, "vendor")) for v in vendors]
+            tasks.append(asyncio.create_task(autopilot(moderator, "moderator")))
+        print(f"demo market ready: you are {you.peer_id}; data in {base}", flush=True)
+        print(f"script it: torv rpc --data-dir {you.data_dir} listing.search "
+              "'{\"query\": \"coffee\"}'", flush=True)
+        if args.no_tui:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        else:
+            await TorvApp(RpcClient.from_data_dir(you.data_dir)).run_async()
+        return 0
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(n.stop() for n in nodes), return_exceptions=True)
+        if chain is not None:
+            await asyncio.to_thread(chain.stop)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    base = Path(tempfile.mkdtemp(prefix="torv-demo-"))
+    try:
+        return asyncio.run(_run(args, base))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,290 @@
+"""The node core: identity, database, libp2p host, event bus, RPC registry, task group and the
+services built on them (market, wallet, trading).
+
+Every background task runs in one ``asyncio.TaskGroup`` owned by the core and is cancelled by
+``stop()``; none is fire-and-forget. Services are started in order and stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from node.core.config import DEFAULT_LISTEN
+from node.core.database import Database
+from node.core.events import DEFAULT_QUEUE, EventBus, PeerConnected, PeerDisconnected
+from node.core.params import Params
+from node.core.peers import known_peers, remember_peer
+from node.core.services import Handler, RpcRegistry, Service, invalid_params
+from node.net.host import DhtRecordRules, P2PError, P2PHost
+from protocol.errors import RemoteProtocolError
+from protocol.identity import Identity
+from protocol.records import DHT_NAMESPACE, select_record, validate_record
+
+log = logging.getLogger("torv.node")
+T = TypeVar("T")
+VERSION = "0.2.0"
+TARGET_PEERS = 8
+PEER_POLL_SECONDS = 0.5
+BULK_VERIFY = 64  # batches at least this big are checked in a worker process
+REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order", "mail")
+
+
+@dataclass
+class NodeConfig:
+    data_dir: Path
+    listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
+    bootstrap: list[str] = field(default_factory=list)
+    event_queue: int = DEFAULT_QUEUE
+
+
+def _warm(module: str) -> None:
+    """Run in each worker as it starts: import the module whose checks it will run."""
+    importlib.import_module(module)
+
+
+class Rejections(Counter[str]):
+    """Rejected peer input, by where it arrived; every kind is always present (zeros too)."""
+
+    def __init__(self) -> None:
+        super().__init__({k: 0 for k in REJECT_KINDS})
+        self._logged: dict[str, float] = {}
+        self._quiet: Counter[str] = Counter()
+
+    def count(self, where: str, why: str) -> None:
+        self[where] += 1
+        now = time.monotonic()
+        if now - self._logged.get(where, 0.0) >= 1.0:  # at most one line a second per kind
+            more = self._quiet.pop(where, 0)
+            suffix = f" (and {more} more since the last report)" if more else ""
+            log.info("rejected %s input: %s%s", where, why[:200], suffix)
+            self._logged[where] = now
+        else:
+            self._quiet[where] += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.items()}
+
+
+PeerHook = Callable[[str], Awaitable[None]]
+
+
+class NodeCore:
+    def __init__(self, config: NodeConfig, identity: Identity, db: Database,
+                 identity_source: str, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.identity = identity
+        self.identity_source = identity_source
+        self.me = identity.peer_id
+        self.db = db
+        self._clock = clock
+        self.events = EventBus()
+        self.rejected = Rejections()
+        self.registry = RpcRegistry()
+        self.services: list[Service] = []
+        self.rpc_port = 0
+        rules = DhtRecordRules(validate=validate_record, select=select_record)
+        self.host = P2PHost(identity.seed, config.listen, dht_rules={DHT_NAMESPACE: rules},
+                            on_reject=self.reject)
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._peer_hooks: list[PeerHook] = []
+        self._seen_peers: set[str] = set()
+        # CPU-bound work off the loop (signature checks release the GIL): one thread a core
+        self._cpu = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="torv-cpu")
+        self._procs: ProcessPoolExecutor | None = None  # started on the first bulk check
+        self.started = False
+        for name, handler in self._core_methods().items():
+            self.registry.register(name, handler)
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    def reject(self, where: str, why: str) -> None:
+        self.rejected.count(where, why)
+
+    async def cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``fn(*args)`` (verifying signatures, hashing) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
+
+    async def verify(self, check: Callable[..., tuple[list[T], list[str]]],
+                     wires: list[bytes], *args: Any) -> tuple[list[T], list[str]]:
+        """Run a batch signature check (``verify_work``): big batches in a worker process, so
+        they use another core than the event loop, small ones in a thread. Returns what
+        passed and the reasons the others failed."""
+        loop = asyncio.get_running_loop()
+        pool = self.workers() if len(wires) >= BULK_VERIFY else self._cpu
+        return await loop.run_in_executor(pool, check, wires, *args)
+
+    def workers(self) -> ProcessPoolExecutor:
+        """The verification worker processes, started on first use (``warm_workers`` starts
+        them ahead of a big job, so their start overlaps the network)."""
+        if self._procs is None:
+            self._procs = ProcessPoolExecutor(os.cpu_count() or 2,
+                                              mp_context=multiprocessing.get_context("spawn"))
+        return self._procs
+
+    def warm_workers(self, module: str) -> None:
+        """Start the worker processes now, each importing ``module`` (the checks it runs)."""
+        if self._procs is None:
+            for _ in range(os.cpu_count() or 2):
+                self.workers().submit(_warm, module)
+
+    def add(self, service: Service) -> None:
+        """Add a service before ``start``: its RPC methods join the registry."""
+        self.registry.add(service)
+        self.services.append(service)
+
+    def on_new_peer(self, hook: PeerHook) -> None:
+        """``hook(peer_id)`` runs (as a node task) for every newly connected peer."""
+        self._peer_hooks.append(hook)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.host.start()
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self.started = True
+        try:
+            for service in self.services:
+                await service.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.spawn(self._peer_loop(), "peers")
+        self.spawn(self._connect_initial(), "bootstrap")
+        log.info("node %s listening on %s", self.me, " ".join(self.host.addrs()))
+
+    def spawn(self, coro: Awaitable[Any], name: str = "task") -> asyncio.Task[Any]:
+        """Run ``coro`` in the node's task group; it is cancelled when the node stops."""
+        if self._tg is None or not self.started:
+            raise P2PError("the node is not running")
+        task = self._tg.create_task(self._guard(coro, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    async def _guard(coro: Awaitable[Any], name: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s failed", name)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s failed", service.name)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tg is not None:
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        self.events.close()
+        await self.host.stop()
+        self._cpu.shutdown(wait=False, cancel_futures=True)
+        if self._procs is not None:  # joining the workers blocks: not on the loop
+            await asyncio.to_thread(self._procs.shutdown, wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------ peers
+    def peers(self) -> list[str]:
+        return self.host.connected_peers()
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        return self.host.peer_addrs(peer_id)
+
+    async def known_peer_ids(self, limit: int) -> list[str]:
+        """Peers we met, the most recently seen first."""
+        return [pid for pid, _ in await self.db.read(lambda c: known_peers(c, limit))]
+
+    async def connect(self, maddr: str) -> str:
+        return await self.host.connect(maddr)
+
+    async def _connect_initial(self) -> None:
+        targets = list(self.config.bootstrap)
+        for pid, addrs in await self.db.read(lambda c: known_peers(c, TARGET_PEERS * 2)):
+            targets.extend(f"{a}/p2p/{pid}" for a in addrs[:2])
+        results = await asyncio.gather(*(self.connect(t) for t in targets),
+                                       return_exceptions=True)
+        for target, res in zip(targets, results, strict=True):
+            if isinstance(res, BaseException):
+                log.warning("could not reach %s: %s", target, res)
+        if self.peers():
+            try:
+                await self.host.refresh_dht()
+            except (P2PError, RemoteProtocolError) as exc:
+                log.debug("DHT refresh: %s", exc)
+
+    async def _peer_loop(self) -> None:
+        """Notice peers coming and going: events, remembered addresses, service hooks."""
+        while True:
+            connected = set(self.peers())
+            for pid in sorted(connected - self._seen_peers):
+                self.events.publish(PeerConnected(pid, len(connected)))
+                addrs = self.peer_addrs(pid)
+                if addrs:
+                    await self.db.write(partial(remember_peer, peer_id=pid, addrs=addrs,
+                                                now=self.now()))
+                for hook in self._peer_hooks:
+                    self.spawn(hook(pid), f"greet {pid[-6:]}")
+            for pid in sorted(self._seen_peers - connected):
+                self.events.publish(PeerDisconnected(pid, len(connected)))
+            self._seen_peers = connected
+            await asyncio.sleep(PEER_POLL_SECONDS)
+
+    # ------------------------------------------------------------------ node.* methods
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "peer_id": self.me,
+            "identity": self.identity_source,
+            "addrs": self.host.addrs(),
+            "rpc_port": self.rpc_port,
+            "version": VERSION,
+            "peers": len(self.peers()),
+            "rejected": self.rejected.as_dict(),
+            "dropped_gossip": self.host.dropped_gossip,
+            "banned_peers": len(self.host.banned),
+        }
+        for service in self.services:
+            section = service.info()
+            if section is not None:
+                out[service.name] = section
+        return out
+
+    def _core_methods(self) -> dict[str, Handler]:
+        async def node_info(params: dict[str, Any]) -> Any:
+            Params(params, set())
+            return self.info()
+
+        async def node_peers(params: dict[str, Any]) -> Any:
+            Params(params, set())
+            return [{"peer_id": pid, "addrs": self.peer_addrs(pid),
+                     "gossip_score": round(self.host.gossip_score(pid), 2)}
+                    for pid in self.peers()]
+
+        async def node_connect(params: dict[str, Any]) -> Any:
+            p = Params(params, {"addr"})
+            addr = p.text("addr", True, 500)
+            if "/p2p/" not in addr:
+                raise invalid_params("addr", "must be a multiaddr ending in /p2p/<peer id>")
+            return {"peer_id": await self.connect(addr)}
+
+        return {"node.info": node_info, "node.peers": node_peers, "node.connect": node_connect}

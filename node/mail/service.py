@@ -1,0 +1,419 @@
+"""Mail that always arrives: letters (chat, order contracts, receipts) sealed to their
+recipient, delivered directly when it is reachable and otherwise held by other peers until it
+comes online (protocol/mail.py, docs/protocol.md "Mail").
+
+Sending: a letter is sealed and stored in ``mail_out`` before anything is sent. The outbox
+tries the recipient directly, with backoff, until it acknowledges; after the first failure it
+also asks the ``HOLDERS`` peers closest to the recipient in the DHT keyspace to hold the
+envelope. The recipient's receipt (or a direct acknowledgement) marks it delivered.
+
+Receiving: directly, or by fetching from every peer we connect to and, every
+``MAIL_POLL_SECONDS``, from the peers closest to us. A letter is handled (by the service that
+registered its kind), then its id is recorded, then the holder is told to drop it; the first
+copy wins, later ones are dropped by id. Handlers are idempotent, so a crash between the steps
+loses nothing and repeats nothing visible.
+
+Holding: we keep envelopes for others within quotas (``mail_store``), hand them only to their
+recipient (the connection authenticates it), and drop them when acknowledged or expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from node.core.events import MailHeld
+from node.core.services import Service
+from node.mail import store as mst
+from node.net.host import P2PError
+from protocol.errors import RemoteProtocolError, TorvError
+from protocol.mail import (
+    CHAT,
+    HOLDERS,
+    MAIL_PROTOCOL,
+    MAIL_TTL,
+    MAX_FETCH,
+    MAX_FETCH_BYTES,
+    MAX_REQUEST,
+    MAX_RESPONSE,
+    RECEIPT,
+    Envelope,
+    Letter,
+    hold_work_bits,
+    make_ack,
+    make_deliver,
+    make_fetch,
+    make_hold,
+    open_envelope,
+    parse_fetched,
+    parse_ok,
+    parse_request,
+    pick_holders,
+    seal,
+    solve_work,
+    work_asked,
+    work_ok,
+)
+from protocol.rates import StoreRates
+from protocol.store import MAX_MAILBOXES, StoreObject
+
+if TYPE_CHECKING:
+    from node.core.node import NodeCore
+
+log = logging.getLogger("torv.mail")
+MAIL_POLL_SECONDS = 60.0
+PURGE_SECONDS = 600.0
+SEND_WORKERS = 8
+SEEN_KEEP = MAIL_TTL + 86400  # received ids are kept past any envelope's life
+CLOCK_SKEW = 3600  # a letter may claim to be this much from the future
+CHAT_BURST, CHAT_REFILL_S = 30.0, 1.0
+
+MAILBOX_SECONDS = 600.0  # how often a node reviews the mailboxes it names in its profile
+
+LetterHandler = Callable[[Letter], Awaitable[None]]
+ProfileOf = Callable[[str], Awaitable[StoreObject | None]]
+# (our letters the receipt changed, "delivered" or "read", the receipt letter or None when a
+# direct delivery was acknowledged)
+ReceiptHook = Callable[[list[mst.OutRow], str, Letter | None], Awaitable[None]]
+
+
+class MailService(Service):
+    name = "mail"
+
+    def __init__(self, core: NodeCore) -> None:
+        super().__init__(core)
+        self.db = core.db
+        self.me = core.me
+        self.handlers: dict[str, LetterHandler] = {RECEIPT: self._on_receipt}
+        # set by the runner from the market: a peer's signed profile (its addresses and the
+        # mailboxes it named), and publishing the mailboxes we name in ours
+        self.profile_of: ProfileOf | None = None
+        self.name_mailboxes: Callable[[list[str]], Awaitable[None]] | None = None
+        self.mailboxes: list[str] = []
+        self.receipt_hooks: list[ReceiptHook] = []
+        self._wake = asyncio.Event()
+        self._sending: set[str] = set()
+        self._fetching: set[str] = set()
+        self.received = 0
+        self.fetched = 0
+        # chat letters delivered directly, per sender (the sender retries what is refused)
+        self._chat_rates = StoreRates(10_000, CHAT_BURST, CHAT_REFILL_S)
+
+    # ------------------------------------------------------------------ lifecycle
+    def info(self) -> dict[str, Any]:
+        return {"received": self.received, "fetched_from_holders": self.fetched}
+
+    async def start(self) -> None:
+        self.core.host.serve(MAIL_PROTOCOL, self.handle_request, MAX_REQUEST)
+        self.core.on_new_peer(self._peer_up)
+        self.core.spawn(self._outbox_loop(), "mail outbox")
+        self.core.spawn(self._poll_loop(), "mail poll")
+        self.core.spawn(self._purge_loop(), "mail purge")
+        self.core.spawn(self._mailbox_loop(), "mailboxes")
+
+    async def stats(self) -> dict[str, int]:
+        return await self.db.read(mst.mailbox_stats)
+
+    # ------------------------------------------------------------------ sending
+    async def send(self, recipient: str, kind: str, data: dict[str, Any],
+                   ref: str | None = None, meta: dict[str, Any] | None = None,
+                   letter_id: str | None = None,
+                   also: Callable[[sqlite3.Connection, str, int], None] | None = None) -> str:
+        """Seal a letter to ``recipient`` and queue it; stored (with ``also(conn, id, now)``'s
+        writes, in the same transaction) before this returns."""
+        letter_id = letter_id or secrets.token_hex(16)
+        now = self.core.now()
+        letter = await self.core.cpu(Letter.create, self.core.identity, letter_id, recipient,
+                                     now, kind, data)
+        env = await self.core.cpu(seal, letter, now + MAIL_TTL)
+        lid = letter_id
+
+        def write(conn: sqlite3.Connection) -> None:
+            if mst.queue_letter(conn, env, recipient, kind, ref, meta or {}, now, time.time()) \
+                    and also is not None:
+                also(conn, lid, now)
+
+        await self.db.write(write)
+        self._wake.set()
+        return letter_id
+
+    async def _outbox_loop(self) -> None:
+        sem = asyncio.Semaphore(SEND_WORKERS)
+        while True:
+            for row in await self.db.read(partial(mst.due, now=time.time(),
+                                                  now_s=self.core.now())):
+                if row.id not in self._sending:
+                    self._sending.add(row.id)
+                    self.core.spawn(self._send_one(row, sem), f"mail {row.id[:8]}")
+            nxt = await self.db.read(partial(mst.next_due, now_s=self.core.now()))
+            wait = 5.0 if nxt is None else max(0.05, min(5.0, nxt - time.time()))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                pass
+
+    async def _send_one(self, row: mst.OutRow, sem: asyncio.Semaphore) -> None:
+        try:
+            async with sem:
+                if await self._direct(row):
+                    return
+                if len(row.held_by) < HOLDERS:
+                    await self._hold(row)
+        finally:
+            self._sending.discard(row.id)
+            self._wake.set()
+
+    async def _direct(self, row: mst.OutRow) -> bool:
+        try:
+            addrs = await self._addresses(row.recipient)
+            parse_ok(await self.core.host.request(row.recipient, MAIL_PROTOCOL,
+                                                  make_deliver(row.envelope), 1024,
+                                                  addrs or None))
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("mail %s to %s: %s", row.id[:8], row.recipient[:12], exc)
+            await self.db.write(partial(mst.attempt_failed, letter_id=row.id, error=str(exc),
+                                        now=time.time()))
+            return False
+        changed = await self.db.write(partial(mst.mark, ids=[row.id],
+                                              sender_of_receipt=row.recipient,
+                                              status="delivered", now=self.core.now()))
+        await self._receipts(changed, "delivered", None)
+        return True
+
+    async def _hold(self, row: mst.OutRow) -> None:
+        """Ask the peers closest to the recipient to hold the envelope, until ``HOLDERS``
+        took it."""
+        candidates = await self.core.host.closest_peers(row.recipient, HOLDERS * 3)
+        candidates += self.core.peers()
+        profile = await self._profile(row.recipient)
+        mailboxes = profile.mailboxes if profile is not None else []
+        held = list(row.held_by)
+        refused: set[str] = {self.me, row.recipient, *held}
+        for _ in range(HOLDERS * 3):  # bounded: each round asks new peers only
+            picks = pick_holders(candidates, row.recipient, refused, HOLDERS - len(held),
+                                 mailboxes)
+            if not picks:
+                break
+            for peer in picks:
+                refused.add(peer)
+                try:
+                    await self._ask_to_hold(peer, row.envelope)
+                    held.append(peer)
+                except (P2PError, RemoteProtocolError) as exc:
+                    log.debug("holder %s refused mail %s: %s", peer[:12], row.id[:8], exc)
+            if len(held) >= HOLDERS:
+                break
+        if held != row.held_by:
+            await self.db.write(partial(mst.set_held, letter_id=row.id, holders=held))
+            self.core.events.publish(MailHeld(row.id, row.recipient, row.kind, row.ref or "",
+                                              len(set(held))))
+
+    async def _ask_to_hold(self, peer: str, env: Envelope) -> None:
+        """Ask ``peer`` to hold ``env``, with the proof of work it asks (computed off the
+        loop, in a worker process); RemoteProtocolError if it refuses."""
+        bits = hold_work_bits(0, 0, env.size)
+        for _ in range(2):  # our estimate, then what the holder asks for
+            work = await self._solve(peer, env, bits)
+            resp = await self.core.host.request(peer, MAIL_PROTOCOL, make_hold(env, work),
+                                                1024)
+            asked = work_asked(resp)
+            if asked is None or asked <= bits:
+                parse_ok(resp)
+                return
+            bits = asked
+        raise RemoteProtocolError(f"holder {peer[:12]} asks for more work than it said")
+
+    async def _solve(self, holder: str, env: Envelope, bits: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.core.workers(), solve_work, holder, env, bits)
+
+    async def _profile(self, peer: str) -> StoreObject | None:
+        if self.profile_of is None:
+            return None
+        try:
+            return await self.profile_of(peer)
+        except (TorvError, P2PError):
+            return None
+
+    async def _addresses(self, peer: str) -> list[str]:
+        if peer in self.core.peers():
+            return []
+        known = self.core.peer_addrs(peer)
+        profile = await self._profile(peer)
+        listed = list(profile.body.get("addrs", [])) if profile is not None else []
+        return listed + [a for a in known if a not in listed]
+
+    # ------------------------------------------------------------------ serving
+    async def handle_request(self, peer: str, raw: object) -> dict[str, Any]:
+        try:
+            op, arg = parse_request(raw)
+            if op == "deliver":
+                env: Envelope = arg
+                letter = await self.core.cpu(open_envelope, env, self.core.identity)
+                if letter.sender != peer:
+                    raise RemoteProtocolError("a letter is delivered by its sender (others "
+                                              "hold it)")
+                if letter.kind == CHAT and not self._chat_rates.allow(peer, CHAT,
+                                                                      time.monotonic()):
+                    return {"error": "slow down: too many chat messages (try again later)"}
+                await self.receive(letter)
+                return {"ok": True}
+            if op == "hold":
+                env, work = arg
+                now = self.core.now()
+                if env.to == self.me:
+                    raise RemoteProtocolError("deliver a letter for us, do not ask us to hold "
+                                              "it")
+                if not now < env.expires <= now + MAIL_TTL + CLOCK_SKEW:
+                    raise RemoteProtocolError("the envelope's expiry must be within 14 days")
+                total, for_them = await self.db.read(partial(mst.load, recipient=env.to))
+                bits = hold_work_bits(total, for_them, env.size)
+                if not await self.core.cpu(work_ok, self.me, env, work, bits):
+                    return {"error": f"work: {bits} bits of proof of work needed",
+                            "work": bits}
+                try:
+                    await self.db.write(partial(mst.hold, env=env, storer=peer, now=now))
+                except mst.QuotaExceeded as exc:
+                    return {"error": str(exc)}
+                return {"ok": True, "expires": env.expires}
+            if op == "fetch":
+                envs, nxt = await self.db.read(partial(
+                    mst.held_for, recipient=peer, after=arg, now=self.core.now(),
+                    limit=MAX_FETCH, max_bytes=MAX_FETCH_BYTES))
+                return {"envelopes": [e.to_value() for e in envs], "next": nxt}
+            removed = await self.db.write(partial(mst.drop_held, recipient=peer, ids=arg))
+            return {"ok": True, "removed": removed}
+        except RemoteProtocolError as exc:
+            self.core.reject("mail", str(exc))
+            return {"error": str(exc)[:200]}
+
+    # ------------------------------------------------------------------ receiving
+    async def receive(self, letter: Letter, via_holder: bool = False) -> bool:
+        """Handle a verified letter to us once; False if we had it already."""
+        now = self.core.now()
+        if letter.created > now + CLOCK_SKEW or letter.created + MAIL_TTL < now:
+            raise RemoteProtocolError("the letter is outside its 14 days")
+        if await self.db.read(partial(mst.was_seen, letter_id=letter.id,
+                                      sender=letter.sender)):
+            return False
+        handler = self.handlers.get(letter.kind)
+        if handler is None:
+            raise RemoteProtocolError(f"this node takes no {letter.kind} letters")
+        await handler(letter)
+        new = await self.db.write(partial(mst.seen, letter_id=letter.id,
+                                          sender=letter.sender, now=now))
+        if new:
+            self.received += 1
+            if via_holder and letter.kind != RECEIPT:
+                await self.send(letter.sender, RECEIPT, {"of": [letter.id],
+                                                         "status": "delivered"})
+        return new
+
+    async def _on_receipt(self, letter: Letter) -> None:
+        data = letter.data
+        changed = await self.db.write(partial(mst.mark, ids=list(data["of"]),
+                                              sender_of_receipt=letter.sender,
+                                              status=str(data["status"]), now=self.core.now()))
+        await self._receipts(changed, str(data["status"]), letter)
+
+    async def _receipts(self, rows: list[mst.OutRow], status: str,
+                        letter: Letter | None) -> None:
+        for hook in self.receipt_hooks:
+            try:
+                await hook(rows, status, letter)
+            except TorvError as exc:
+                log.warning("a receipt hook failed: %s", exc)
+
+    async def fetch_from(self, peer: str) -> int:
+        """Take the mail ``peer`` holds for us; returns how many letters were new."""
+        if peer in self._fetching or peer == self.me:
+            return 0
+        self._fetching.add(peer)
+        new, after = 0, None
+        try:
+            for _ in range(1000):  # bounded: 1000 pages of MAX_FETCH
+                resp = await self.core.host.request(peer, MAIL_PROTOCOL, make_fetch(after),
+                                                    MAX_RESPONSE)
+                envs, after = parse_fetched(resp)
+                done: list[str] = []
+                for env in envs:
+                    try:
+                        letter = await self.core.cpu(open_envelope, env, self.core.identity)
+                        if letter.id != env.id:
+                            raise RemoteProtocolError("mismatched envelope")
+                        new += await self.receive(letter, via_holder=True)
+                    except RemoteProtocolError as exc:
+                        self.core.reject("mail", f"held letter from {peer[:12]}: {exc}")
+                    done.append(env.id)
+                if done:
+                    parse_ok(await self.core.host.request(peer, MAIL_PROTOCOL, make_ack(done),
+                                                          1024))
+                if after is None:
+                    break
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("fetching mail from %s: %s", peer[:12], exc)
+        finally:
+            self._fetching.discard(peer)
+        if new:
+            self.fetched += new
+            log.info("%d letter(s) for us from holder %s", new, peer[:12])
+        return new
+
+    async def _peer_up(self, peer: str) -> None:
+        if await self.db.write(partial(mst.retry_now, recipient=peer, now=time.time())):
+            self._wake.set()
+        await self.fetch_from(peer)
+
+    async def _poll_loop(self) -> None:
+        """Now and then, look for holders of our mail beyond the peers we meet anyway: the
+        mailboxes we named, and the peers closest to us."""
+        while True:
+            for _ in range(60):  # the first look as soon as we have a peer (bounded: 30 s)
+                if self.core.peers():
+                    break
+                await asyncio.sleep(0.5)
+            closest = await self.core.host.closest_peers(self.me, HOLDERS * 2)
+            for peer in dict.fromkeys([*self.mailboxes, *closest]):
+                if peer != self.me:
+                    await self.fetch_from(peer)
+            await asyncio.sleep(MAIL_POLL_SECONDS)
+
+    async def _mailbox_loop(self) -> None:
+        """Name in our profile the peers that hold our mail: our bootstrap peers and the peers
+        we have known longest, chosen by us (a peer that grinds ids close to ours cannot make
+        itself our only holder)."""
+        for _ in range(120):  # bounded: until we have a peer (60 s)
+            if self.core.peers():
+                break
+            await asyncio.sleep(0.5)
+        while True:
+            chosen = await self._choose_mailboxes()
+            if chosen and chosen != self.mailboxes:
+                self.mailboxes = chosen
+                if self.name_mailboxes is not None:
+                    await self.name_mailboxes(chosen)
+            await asyncio.sleep(MAILBOX_SECONDS)
+
+    async def _choose_mailboxes(self) -> list[str]:
+        bootstrap = [a.rsplit("/p2p/", 1)[1] for a in self.core.config.bootstrap
+                     if "/p2p/" in a]
+        known = await self.core.known_peer_ids(MAX_MAILBOXES * 4)
+        keep = [m for m in self.mailboxes if m in known or m in bootstrap]  # stay while seen
+        pool = [p for p in dict.fromkeys([*keep, *bootstrap, *known]) if p != self.me]
+        return pool[:MAX_MAILBOXES]
+
+    async def _purge_loop(self) -> None:
+        while True:
+            now = self.core.now()
+            dropped = await self.db.write(partial(mst.purge, now=now,
+                                                  seen_before=now - SEEN_KEEP))
+            if dropped:
+                log.info("dropped %d expired letter(s) held for others", dropped)
+            await asyncio.sleep(PURGE_SECONDS)

@@ -1,0 +1,559 @@
+"""What a party does to an order: each action checks it is allowed now, builds and signs its
+message (and any escrow signature), and commits it with its outbox rows in one transaction.
+
+``follow_up`` is what a node does on its own when a contract changes: watch the escrow,
+co-sign a refund it received, keep a rating, re-send an intent whose message lost a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nacl.public import PublicKey as CurvePublicKey
+from nacl.public import SealedBox
+from nacl.signing import VerifyKey
+
+from node.core.events import RatingReceived
+from node.core.services import NotFound
+from node.market import listings as ms
+from node.trade import signing as te
+from node.trade import store as ts
+from node.trade.service import NotAllowed
+from node.wallet.store import take_escrow_key_tx
+from protocol import contract as c
+from protocol import contract_rules as r
+from protocol import settlement as st
+from protocol.contract_messages import OrderMessage
+from protocol.errors import LocalProtocolError
+from protocol.escrow import EscrowTerms, moderator_pubkey
+from protocol.fees import max_fee, payment_vsize, release_vsize
+from protocol.identity import public_key_from_peer_id
+from protocol.listing import Listing
+from protocol.ratings import make_rating, make_sale, proof_of
+from protocol.releases import txid_of
+from protocol.store import PROFILE_TYPE
+from wallet.errors import ChainError, WalletError
+from wallet.wallet import Wallet
+
+if TYPE_CHECKING:
+    from node.trade.service import TradingService
+
+log = logging.getLogger("torv.trade")
+
+
+def node_actions(contract: c.Contract, row: ts.OrderRow | None, role: str) -> list[str]:
+    """The kinds ``role`` may send now: the table's answer narrowed by what this node's own
+    chain view shows (a confirmed escrow before shipping, the timeout, the dispute cut-off)
+    and by what it does by itself."""
+    conf = int((row.funding or {}).get("confirmations", 0)) if row else 0
+    confirmation = contract.last(r.ORDER_CONFIRMATION)
+    timeout = confirmation.data["timeout_blocks"] if confirmation else 0
+    out = []
+    for kind in c.next_actions(contract, role):
+        if kind == r.PAYMENT and role != r.BUYER:
+            continue  # a vendor reports a funding it saw by itself, never on request
+        if kind == r.FULFILLMENT and conf < st.SHIP_AFTER_CONFIRMATIONS:
+            continue
+        if kind == r.TIMEOUT_CLAIM and conf < timeout:
+            continue
+        if kind == r.DISPUTE_OPEN and not r.dispute_open_allowed(conf, timeout):
+            continue
+        out.append(kind)
+    return out
+
+
+def methods(kinds: list[str]) -> list[str]:
+    return [r.ACTION_METHOD[k] for k in kinds]
+
+
+class TradeActions:
+    def __init__(self, svc: TradingService) -> None:
+        self.svc = svc
+        self.core = svc.core
+        self.db = svc.db
+        self.me = svc.me
+
+    def wallet(self, unlocked: bool = True) -> Wallet:
+        return self.svc.holder.require(unlocked)
+
+    def _allow(self, contract: c.Contract, row: ts.OrderRow, kind: str,
+               automatic: bool = False) -> str:
+        role = contract.role_of(self.me)
+        if role is None:
+            raise NotAllowed(f"you are not a party to order {contract.order_id}")
+        allowed = c.next_actions(contract, role) if automatic else node_actions(contract, row,
+                                                                                 role)
+        if kind not in allowed:
+            raise NotAllowed(
+                f"{r.ACTION_METHOD[kind]} is not allowed now: order {contract.order_id[:16]}… "
+                f"is {contract.state} and you are its {role}; allowed now: "
+                f"{', '.join(methods(allowed)) or 'nothing'}")
+        return role
+
+    def _message(self, contract: c.Contract, kind: str, data: dict[str, Any]) -> c.Contract:
+        msg = OrderMessage.create(self.core.identity, kind, contract.order_id,
+                                  contract.head.digest, self.core.now(), data)
+        try:
+            return c.apply(contract, msg)
+        except c.ContractError as exc:  # our own message: a local mistake, not a peer's
+            raise LocalProtocolError(str(exc)) from None
+
+    async def _act(self, order_id: str, kind: str,
+                   make: Callable[[c.Contract, ts.OrderRow], Any],
+                   build: Callable[[sqlite3.Connection, c.Contract, ts.OrderRow, Any],
+                                   tuple[dict[str, Any], dict[str, Any]]] | None = None,
+                   automatic: bool = False) -> tuple[c.Contract, ts.OrderRow, Any]:
+        """Check, prepare (``make``: async, may use the chain), then build the message data
+        inside the write transaction (``build``, e.g. to take an escrow key with it), commit.
+        Returns the new contract, the order row before, and what ``make`` returned."""
+        async with self.svc.lock(order_id):
+            contract, row = await self.svc.load(order_id)
+            role = self._allow(contract, row, kind, automatic)
+            prepared = await make(contract, row)
+            holder: dict[str, c.Contract] = {}
+
+            def write(conn: sqlite3.Connection) -> None:
+                if build is not None:
+                    data, fields = build(conn, contract, row, prepared)
+                else:
+                    data, fields = prepared
+                after = self._message(contract, kind, data)
+                holder["after"] = after
+                now = time.time()
+                ts.save(conn, after, role, int(now), **fields)
+                ts.enqueue(conn, order_id, self.svc.recipients(after), after.head.digest, now)
+
+            await self.db.write(write)
+            after = holder["after"]
+            self.svc._outbox_wake.set()
+            self.svc.announce(contract, after, role)
+        await self.svc.after_change(contract, after, role)
+        return after, row, prepared
+
+    # ------------------------------------------------------------------ the buyer starts
+    async def create(self, listing_id: str, vendor: str | None, quantity: int, moderator: str,
+                     shipping_option: str, shipping_address: str) -> c.Contract:
+        wallet = self.wallet()
+        network = self.svc.network()
+        wire = await self._listing_wire(listing_id, vendor)
+        listing = Listing.from_trusted(wire)
+        if listing.vendor == self.me:
+            raise LocalProtocolError("you cannot buy from your own store", field="listing_id")
+        currency = listing.body["price"]["currency"]
+        if currency != network.unit:
+            raise LocalProtocolError(f"the listing is priced in {currency}; this node trades "
+                                     f"{network.unit} ({network.name})", field="listing_id")
+        accepted = await self.accepted_moderators(listing)
+        if moderator not in accepted:
+            raise LocalProtocolError(
+                f"the vendor does not accept {moderator} as moderator; choose one of "
+                f"{accepted}" if accepted else "the vendor accepts no moderator yet "
+                "(profile.set moderators): it cannot take escrowed orders", field="moderator")
+        profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
+        if profile is None or profile.moderator is None:
+            profile = await self.svc.market.get_profile(moderator)
+        if profile is None or profile.moderator is None:
+            raise LocalProtocolError(f"{moderator} is not a known moderator (moderator.list)",
+                                     field="moderator")
+        if profile.moderator["network"] != network.name:
+            raise LocalProtocolError(f"that moderator works on {profile.moderator['network']},"
+                                     f" not {network.name}", field="moderator")
+        sealed = b""
+        if shipping_address:
+            curve = VerifyKey(public_key_from_peer_id(listing.vendor)).to_curve25519_public_key()
+            sealed = bytes(SealedBox(CurvePublicKey(bytes(curve))).encrypt(
+                shipping_address.encode()))
+        try:
+            due = r.price_order(listing.body, quantity, shipping_option).amount_due
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc), field="quantity") from None
+        self._check_size(network, due, await wallet.fee_rate())
+        refund_address = await wallet.new_address()
+        identity, now = self.core.identity, self.core.now()
+        base = {"listing": wire, "quantity": quantity, "shipping": shipping_option,
+                "address": sealed, "moderator": moderator, "moderator_profile": profile.to_wire(),
+                "moderator_index": secrets.randbelow(2**31), "refund_address": refund_address,
+                "network": network.name, "nonce": secrets.token_bytes(16)}
+        holder: dict[str, c.Contract] = {}
+
+        def write(conn: sqlite3.Connection) -> None:
+            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, "order")
+            msg = OrderMessage.create(identity, r.ORDER, "", b"", now,
+                                      {**base, "buyer_key": bytes.fromhex(key_hex)})
+            try:
+                contract = c.start(msg)
+            except c.ContractError as exc:
+                raise LocalProtocolError(str(exc)) from None
+            conn.execute("UPDATE wallet_escrow_keys SET purpose = ? WHERE idx = ?",
+                         (contract.order_id, index))
+            ts.save(conn, contract, r.BUYER, now, escrow_key_index=index)
+            ts.enqueue(conn, contract.order_id, self.svc.recipients(contract), msg.digest,
+                       time.time())
+            holder["contract"] = contract
+
+        await self.db.write(write)
+        contract = holder["contract"]
+        self.svc._outbox_wake.set()
+        self.svc.announce(None, contract, r.BUYER)
+        return contract
+
+    async def quote(self, listing_id: str, vendor: str | None, quantity: int,
+                    moderator: str | None, shipping_option: str) -> dict[str, Any]:
+        """Every cost of an order before it is made, in base units."""
+        network = self.svc.network()
+        listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
+        body = listing.body
+        options = {o["region"]: o["price"]["amount"] for o in body["shipping"]}
+        try:
+            cost = r.price_order(body, quantity, shipping_option)
+        except ValueError as exc:
+            field = "quantity" if "quantity" in str(exc) else "shipping_option"
+            raise LocalProtocolError(str(exc), field=field) from None
+        rate = await self.wallet(False).fee_rate()
+        accepted = await self.accepted_moderators(listing)
+        out: dict[str, Any] = {
+            "listing_id": listing.id, "vendor": listing.vendor, "title": body["title"],
+            "currency": cost.currency, "tradeable": cost.currency == network.unit,
+            "quantity": quantity, "available": body["quantity"],
+            "items": cost.items, "shipping": cost.shipping, "amount_due": cost.amount_due,
+            "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
+            "network_fee_estimate": rate * payment_vsize(2, 2),
+            "release_fee_estimate": te.release_fee(rate, 1),
+            "escrow_timeout_hours": body["escrow_timeout_hours"],
+            "moderators": accepted}
+        out["total_from_wallet"] = cost.amount_due + out["network_fee_estimate"]
+        if moderator is not None:
+            if moderator not in accepted:
+                raise LocalProtocolError(f"the vendor does not accept {moderator} as "
+                                         f"moderator; choose one of {accepted}",
+                                         field="moderator")
+            profile = await self.svc.market.store_object(moderator, PROFILE_TYPE)
+            terms = profile.moderator if profile is not None else None
+            if terms is None:
+                raise LocalProtocolError(f"{moderator} is not a known moderator",
+                                         field="moderator")
+            out["moderator_fee_if_disputed"] = r.moderator_fee(cost.amount_due,
+                                                               terms["fee_bp"],
+                                                               terms["fee_fixed"])
+        return out
+
+    async def accepted_moderators(self, listing: Listing) -> list[str]:
+        """Whom the vendor accepts as moderator for ``listing``: the listing's own list, else
+        its signed profile's."""
+        if listing.moderators is not None:
+            return listing.moderators
+        profile = await self.svc.market.store_object(listing.vendor, PROFILE_TYPE)
+        if profile is None:
+            profile = await self.svc.market.get_profile(listing.vendor)
+        return profile.accepted_moderators if profile is not None else []
+
+    @staticmethod
+    def _check_size(network: Any, due: int, rate: int) -> None:
+        """An order must be big enough that its release fee fits the fee bounds."""
+        vsize = release_vsize(3)
+        if rate * vsize > max_fee(network, due, vsize):
+            raise LocalProtocolError(
+                f"an order of {due} is too small: releasing its escrow would cost about "
+                f"{rate * vsize}, over 5% of it", field="quantity")
+
+    async def _listing_wire(self, listing_id: str, vendor: str | None) -> bytes:
+        if vendor is None:
+            found = await self.db.read(partial(ms.listings_with_id, listing_id=listing_id))
+            others = {x["vendor"] for x in found} - {self.me}
+            if not others:
+                raise NotFound(f"no listing {listing_id} known")
+            if len(others) > 1:
+                raise LocalProtocolError(f"several vendors have a listing {listing_id}; give "
+                                         f"vendor (one of {sorted(others)})", field="vendor")
+            vendor = others.pop()
+        wire = await self.db.read(partial(ms.get_listing_wire, vendor=vendor,
+                                          listing_id=listing_id))
+        if wire is None:
+            raise NotFound(f"no listing {listing_id} of {vendor} known")
+        return wire
+
+    # ------------------------------------------------------------------ before payment
+    async def confirm(self, order_id: str) -> c.Contract:
+        wallet = self.wallet()
+        network = self.svc.network()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            hours = contract.terms.listing.body["escrow_timeout_hours"]
+            return await wallet.new_address(), network.timeout_blocks(hours)
+
+        def build(conn: sqlite3.Connection, contract: c.Contract, row: ts.OrderRow,
+                  prepared: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+            payout, timeout = prepared
+            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, contract.order_id)
+            t = contract.terms
+            terms = EscrowTerms(t.buyer_key, bytes.fromhex(key_hex),
+                                moderator_pubkey(t.moderator_terms["xpub"], t.moderator_index),
+                                timeout)
+            address = network.address(terms.script_pubkey())
+            sale = make_sale(self.core.identity, contract.order_id, t.buyer, t.listing.id,
+                             bytes(terms.script_pubkey().data))
+            data = {"vendor_key": bytes.fromhex(key_hex), "payout_address": payout,
+                    "escrow_address": address, "amount": t.amount_due,
+                    "timeout_blocks": timeout, "sale": sale}
+            return data, {"escrow_key_index": index, "escrow_address": address}
+
+        return (await self._act(order_id, r.ORDER_CONFIRMATION, make, build))[0]
+
+    async def decline(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        return (await self._act(order_id, r.ORDER_DECLINE, make))[0]
+
+    async def cancel(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        return (await self._act(order_id, r.ORDER_CANCEL, make))[0]
+
+    async def pay(self, order_id: str, allow_high_fee: bool = False) -> str:
+        wallet = self.wallet()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            due = contract.terms.amount_due
+            address = contract.data(r.ORDER_CONFIRMATION)["escrow_address"]
+            await self.watch(contract, row)
+            paid = [u for u in await wallet.escrow_utxos(address) if u.amount >= due]
+            if paid:  # already funded (a payment whose message never got stored): no second one
+                txid, vout, amount, conf = paid[0].txid, paid[0].vout, paid[0].amount, \
+                    paid[0].confirmations
+            else:
+                txid, vout = await wallet.pay(address, due, allow_high_fee)
+                amount, conf = due, 0
+            funding = {"txid": txid, "vout": vout, "amount": amount, "confirmations": conf,
+                       "seen": self.core.now()}
+            return {"txid": txid, "vout": vout, "amount": amount}, {"funding": funding}
+
+        return str((await self._act(order_id, r.PAYMENT, make))[2][0]["txid"])
+
+    async def report_payment(self, order_id: str, funding: dict[str, Any]) -> c.Contract:
+        """The chain watcher saw the escrow funded and no PAYMENT is in the contract: say so
+        (the buyer's node after a crash, or the vendor's when the buyer's message is lost)."""
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            data = {k: funding[k] for k in ("txid", "vout", "amount")}
+            return data, {"funding": funding}
+
+        return (await self._act(order_id, r.PAYMENT, make, automatic=True))[0]
+
+    # ------------------------------------------------------------------ after payment
+    def _key(self, contract: c.Contract, row: ts.OrderRow) -> Any:
+        keystore = self.wallet().keystore
+        if contract.role_of(self.me) == r.MODERATOR:
+            return keystore.moderator_privkey(contract.terms.moderator_index)
+        if row.escrow_key_index is None:
+            raise WalletError("this order's escrow key is not in this wallet")
+        return keystore.escrow_privkey(row.escrow_key_index)
+
+    async def _own_release(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+        """Our signed release PSBT of ``kind`` (FULFILLMENT, REFUND, TIMEOUT_CLAIM)."""
+        rate = await self.wallet(False).fee_rate()
+        outputs = te.our_release(contract, kind, rate)
+        sequence = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"] \
+            if kind == r.TIMEOUT_CLAIM else None
+        return bytes(te.build_signed(contract, self.svc.network(), self._key(contract, row),
+                                     outputs, sequence).serialize())
+
+    async def fulfill(self, order_id: str, note: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"note": note, "psbt": await self._own_release(contract, row,
+                                                                  r.FULFILLMENT)}, {}
+
+        return (await self._act(order_id, r.FULFILLMENT, make))[0]
+
+    async def _cosign(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+        """Check the counterparty's release PSBT of ``kind`` (exactly the release the contract
+        allows, signed by its sender), add our signature, finalize, and make sure the chain
+        would take it. Returns the raw transaction."""
+        msg = contract.last(kind)
+        assert msg is not None
+        terms = st.escrow_terms(contract)
+        proposer = {r.VENDOR: terms.vendor, r.MODERATOR: terms.moderator}[
+            contract.role_of(msg.sender) or ""]
+        psbt = te.cosign(contract, self.svc.network(), kind, msg.data["psbt"], proposer,
+                         self._key(contract, row))
+        tx = te.complete([psbt])
+        ok, why = await self.wallet(False).chain().test_accept(tx.hex())
+        if not ok:
+            raise ChainError(f"the chain would refuse the release: {why}")
+        return tx
+
+    async def _broadcast(self, order_id: str, tx: bytes) -> str:
+        txid = txid_of(tx)
+        try:
+            await self.wallet(False).chain().broadcast(tx.hex())
+        except ChainError as exc:  # it is stored: the chain watcher broadcasts it again
+            log.warning("order %s: broadcast of %s failed (will retry): %s", order_id[:12],
+                        txid[:12], exc)
+        return txid
+
+    async def complete(self, order_id: str, rating: int, review: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            tx = await self._cosign(contract, row, r.FULFILLMENT)
+            f = st.funding(contract)
+            proof = make_rating(self.core.identity, contract.order_id, contract.terms.vendor,
+                                rating, review, self.core.now(), (f.txid, f.vout),
+                                txid_of(tx))
+            return ({"rating": rating, "review": review, "tx": tx, "rating_proof": proof},
+                    {"release_txid": txid_of(tx), "release_tx": tx})
+
+        _, _, prepared = await self._act(order_id, r.COMPLETION, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    async def refund(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            psbt = await self._own_release(contract, row, r.REFUND)
+            return {"psbt": psbt}, {"release_txid": te.psbt_txid(psbt)}
+
+        _, _, prepared = await self._act(order_id, r.REFUND, make)
+        return str(prepared[1]["release_txid"])
+
+    async def claim(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            timeout = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"]
+            psbt = te.decode_psbt(await self._own_release(contract, row, r.TIMEOUT_CLAIM))
+            tx = te.complete([psbt], timeout_path=True)
+            ok, why = await self.wallet(False).chain().test_accept(tx.hex())
+            if not ok:
+                raise ChainError(f"the escrow cannot be claimed yet ({why}): the timeout is "
+                                 f"{timeout} blocks after the payment")
+            return {"tx": tx}, {"release_txid": txid_of(tx), "release_tx": tx}
+
+        _, _, prepared = await self._act(order_id, r.TIMEOUT_CLAIM, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    # ------------------------------------------------------------------ disputes
+    async def dispute(self, order_id: str, reason: str) -> c.Contract:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            return {"reason": reason}, {}
+
+        try:
+            return (await self._act(order_id, r.DISPUTE_OPEN, make))[0]
+        except NotAllowed as exc:
+            contract, row = await self.svc.load(order_id)
+            role = contract.role_of(self.me)
+            if role and r.DISPUTE_OPEN in c.next_actions(contract, role):
+                raise NotAllowed(
+                    "order.dispute is not allowed now: less than 10% of the escrow timeout is "
+                    "left, and the vendor could claim the escrow during the dispute") from exc
+            raise
+
+    async def decide(self, order_id: str, buyer_bp: int, note: str) -> c.Contract:
+        wallet = self.wallet()
+
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            t = contract.terms
+            amount = st.funding(contract).amount
+            rate = await wallet.fee_rate()
+            low, high = st.fee_bounds(contract, 3)
+            network_fee = max(low, min(high, te.release_fee(rate, 3)))
+            address = await wallet.new_address()
+            p = r.dispute_payout(amount, t.moderator_terms["fee_bp"],
+                                 t.moderator_terms["fee_fixed"], buyer_bp, network_fee)
+            decision = {"buyer_bp": buyer_bp, "note": note, "moderator_address": address,
+                        "network_fee": p.network_fee}
+            outputs = st.decision_outputs(contract, decision)
+            psbt = te.build_signed(contract, self.svc.network(), self._key(contract, row),
+                                   outputs)
+            return {**decision, "psbt": bytes(psbt.serialize())}, {}
+
+        return (await self._act(order_id, r.DISPUTE_DECISION, make))[0]
+
+    async def accept(self, order_id: str) -> str:
+        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+            tx = await self._cosign(contract, row, r.DISPUTE_DECISION)
+            return {"tx": tx}, {"release_txid": txid_of(tx), "release_tx": tx}
+
+        _, _, prepared = await self._act(order_id, r.DISPUTE_ACCEPT, make)
+        return await self._broadcast(order_id, prepared[0]["tx"])
+
+    # ------------------------------------------------------------------ on its own
+    async def watch(self, contract: c.Contract, row: ts.OrderRow | None) -> None:
+        """Have the chain backend watch this order's escrow address (once)."""
+        if row is not None and row.flags.get("watched"):
+            return
+        address = st.escrow_address(contract)
+        wallet = self.svc.holder.wallet
+        if wallet is not None:
+            await wallet.watch_escrow(address, st.witness_script(contract).data.hex())
+
+        def mark(conn: sqlite3.Connection) -> None:
+            ts.set_fields(conn, contract.order_id, escrow_address=address)
+            ts.set_flag(conn, contract.order_id, "watched", wallet is not None
+                        and wallet.backend is not None)
+
+        await self.db.write(mark)
+
+    async def follow_up(self, before: c.Contract | None, after: c.Contract, role: str) -> None:
+        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        if after.last(r.ORDER_CONFIRMATION) is not None:
+            await self.watch(after, row)
+        settled = next((m for m in reversed(after.messages)
+                        if m.kind in (r.COMPLETION, r.DISPUTE_ACCEPT, r.TIMEOUT_CLAIM)), None)
+        if settled is not None and row is not None and row.release_txid is None:
+            tx = settled.data["tx"]
+            await self.db.write(partial(ts.set_fields, order_id=after.order_id,
+                                        release_txid=txid_of(tx), release_tx=tx))
+        done = after.last(r.COMPLETION)
+        if done is not None:
+            await self.db.write(partial(
+                ts.put_rating, order_id=after.order_id, vendor=after.terms.vendor,
+                rating=done.data["rating"], review=done.data["review"], time=done.time,
+                proof=proof_of(after)))
+            if before is None or before.last(r.COMPLETION) is None:
+                self.core.events.publish(RatingReceived(after.order_id, after.terms.vendor,
+                                                        done.data["rating"]))
+                self.svc.ratings.holding(after.terms.vendor)
+        if role == r.BUYER and after.state == r.REFUNDED:
+            await self.cosign_refund(after.order_id)
+        if before is not None:
+            await self._reissue(before, after, role)
+
+    async def cosign_refund(self, order_id: str) -> str | None:
+        """The vendor refunded: add our signature and broadcast (the buyer's node does this by
+        itself; a locked wallet defers it to the chain watcher)."""
+        async with self.svc.lock(order_id):
+            contract, row = await self.svc.load(order_id)
+            if contract.state != r.REFUNDED or row.release_tx is not None:
+                return None
+            wallet = self.svc.holder.wallet
+            if wallet is None or wallet.keystore.locked or wallet.backend is None:
+                await self.db.write(partial(ts.set_flag, order_id=order_id,
+                                            name="refund_pending", value=True))
+                return None
+            tx = await self._cosign(contract, row, r.REFUND)
+
+            def keep(conn: sqlite3.Connection) -> None:
+                ts.set_fields(conn, order_id, release_txid=txid_of(tx), release_tx=tx)
+                ts.set_flag(conn, order_id, "refund_pending", False)
+
+            await self.db.write(keep)
+        return await self._broadcast(order_id, tx)
+
+    async def _reissue(self, before: c.Contract, after: c.Contract, role: str) -> None:
+        """Our own message lost a fork: do it again on the winning history if still allowed."""
+        kept = set(after.digests)
+        lost = [m for m in before.messages if m.digest not in kept and m.sender == self.me]
+        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        for msg in lost:
+            if msg.kind not in node_actions(after, row, role):
+                log.info("order %s: our %s lost to a concurrent message", after.order_id[:12],
+                         msg.kind)
+                continue
+            log.info("order %s: our %s lost a fork; sending it again", after.order_id[:12],
+                     msg.kind)
+            if msg.kind == r.FULFILLMENT:
+                await self.fulfill(after.order_id, msg.data["note"])
+            elif msg.kind == r.DISPUTE_OPEN:
+                await self.dispute(after.order_id, msg.data["reason"])
+

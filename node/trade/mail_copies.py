@@ -1,0 +1,225 @@
+"""Order contracts through the mail, and contracts recovered from counterparties.
+
+- A copy of a contract the counterparty could not take directly is also sealed into a letter
+  (kind ``order``) that peers hold for it (``mail_service``), so an order placed while the
+  vendor is offline reaches it even if the buyer is offline when the vendor returns. The
+  letter's receipt marks the outbox rows it carried delivered.
+- Opening an order (``order.get``) sends the author of its newest message a read receipt;
+  ``delivery.parties`` shows pending / delivered / read per counterparty.
+- A node restored from its words asks the peers it meets for their copies of the contracts
+  naming it (``/torv/order/1.0.0`` op ``recover``), merges each as a delivery, and finds its
+  escrow key for each among the wallet's escrow keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from node.mail import store as mst
+from node.net.host import P2PError
+from node.trade import store as ts
+from node.wallet.store import counters_tx
+from protocol import contract as c
+from protocol import contract_rules as r
+from protocol.errors import RemoteProtocolError, TorvError
+from protocol.mail import ORDER, READ, RECEIPT, Letter
+from protocol.order_delivery import (
+    MAX_RECOVER_RESPONSE,
+    ORDER_PROTOCOL,
+    make_recover,
+    parse_recovered,
+)
+from wallet.errors import WalletError
+
+if TYPE_CHECKING:
+    from node.mail.service import MailService
+    from node.trade.service import TradingService
+
+log = logging.getLogger("torv.trade")
+RECOVER_FLAG = "recover_contracts"
+RECOVERY_WINDOW = 3600.0  # seconds after a restore during which new peers are asked
+ESCROW_KEY_GAP = 200  # escrow key indexes searched past the wallet's counter
+
+
+def order_letter_id(order_id: str, head: bytes, recipient: str) -> str:
+    """The id of the letter carrying a contract up to ``head`` to ``recipient`` (so the same
+    copy is queued once, and the recipient can name it in a read receipt)."""
+    return hashlib.sha256(b"torv-order-letter\0" + order_id.encode() + head +
+                          recipient.encode()).hexdigest()[:32]
+
+
+class TradeMail:
+    def __init__(self, svc: TradingService, mail: MailService) -> None:
+        self.svc = svc
+        self.mail = mail
+        self.db = svc.db
+        self.me = svc.me
+        self._asked: set[str] = set()
+        self._recover_until: float | None = None
+        mail.handlers[ORDER] = self._on_letter
+        mail.receipt_hooks.append(self._on_receipt)
+
+    # ------------------------------------------------------------------ mailed copies
+    async def hold_copy(self, contract: c.Contract, recipient: str) -> None:
+        """Queue our copy for ``recipient`` as a letter (once per head)."""
+        lid = order_letter_id(contract.order_id, contract.head.digest, recipient)
+        if await self.db.read(partial(mst.get_out, letter_id=lid)) is not None:
+            return
+        await self.mail.send(recipient, ORDER, {"history": contract.wires()},
+                             ref=contract.order_id,
+                             meta={"digests": [d.hex() for d in contract.digests]},
+                             letter_id=lid)
+
+    async def _on_letter(self, letter: Letter) -> None:
+        await self.svc.accept_history(list(letter.data["history"]))
+
+    async def _on_receipt(self, rows: list[mst.OutRow], status: str,
+                          letter: Letter | None) -> None:
+        now = int(time.time())
+        for row in rows:
+            if row.kind == ORDER and row.ref:
+                digests = [bytes.fromhex(d) for d in row.meta.get("digests", [])]
+                await self.db.write(partial(ts.delivered, order_id=row.ref,
+                                            recipient=row.recipient, sent=digests, now=now))
+                self.svc._outbox_wake.set()
+        if status == READ and letter is not None:
+            await self.db.write(partial(_record_read, reader=letter.sender,
+                                        ids=set(letter.data["of"])))
+
+    async def send_read(self, contract: c.Contract, row: ts.OrderRow) -> None:
+        """The user opened the order: tell the author of its newest message (once a head)."""
+        head = contract.head
+        if head.sender == self.me or row.flags.get("read_head") == head.digest.hex():
+            return
+        await self.db.write(partial(ts.set_flag, order_id=contract.order_id, name="read_head",
+                                    value=head.digest.hex()))
+        lid = order_letter_id(contract.order_id, head.digest, self.me)
+        try:
+            await self.mail.send(head.sender, RECEIPT, {"of": [lid], "status": READ})
+        except TorvError as exc:
+            log.debug("read receipt for %s: %s", contract.order_id[:8], exc)
+
+    async def delivery(self, contract: c.Contract, row: ts.OrderRow) -> dict[str, Any]:
+        """``order.get``'s ``delivery``: the outbox, how many holders keep our pending copy,
+        and per counterparty pending / delivered / read."""
+        out = await self.db.read(partial(ts.delivery_status, order_id=contract.order_id))
+        letters = await self.db.read(partial(mst.out_for_ref, ref=contract.order_id))
+        pending = {w["peer_id"] for w in out["waiting_for"]}
+        held = {x.recipient: len(x.held_by) for x in letters
+                if x.kind == ORDER and x.delivered is None}
+        out["held_by"] = max(held.values(), default=0)
+        reads = row.flags.get("read_by", {})
+        parties = {}
+        for peer in self.svc.recipients(contract):
+            status = ("pending" if peer in pending else
+                      "read" if reads.get(peer) == contract.head.digest.hex() else "delivered")
+            parties[peer] = {"status": status, "held_by": held.get(peer, 0)}
+        out["parties"] = parties
+        return out
+
+    # ------------------------------------------------------------------ recovery
+    async def start(self) -> None:
+        if await self.db.read(partial(mst.get_meta, key=RECOVER_FLAG)) is not None:
+            self._recover_until = time.monotonic() + RECOVERY_WINDOW
+            log.info("restored from the words: asking the peers we meet for our contracts")
+
+    async def peer_up(self, peer: str) -> None:
+        if self._recover_until is None:
+            return
+        if time.monotonic() > self._recover_until:
+            self._recover_until = None
+            await self.db.write(partial(mst.set_meta, key=RECOVER_FLAG, value=None))
+            return
+        if peer not in self._asked:
+            await self.recover_from(peer)
+
+    async def recover_from(self, peer: str) -> int:
+        """Ask ``peer`` for its copies of the contracts naming us; returns how many changed
+        ours."""
+        self._asked.add(peer)
+        changed, after = 0, None
+        for _ in range(1000):  # bounded: 1000 pages
+            try:
+                resp = await self.svc.core.host.request(peer, ORDER_PROTOCOL,
+                                                        make_recover(after),
+                                                        MAX_RECOVER_RESPONSE)
+                contracts, after = parse_recovered(resp)
+            except (P2PError, RemoteProtocolError) as exc:
+                log.debug("recovering contracts from %s: %s", peer[:12], exc)
+                break
+            for wires in contracts:
+                try:
+                    changed += await self._recover_one(wires)
+                except RemoteProtocolError as exc:
+                    self.svc.core.reject("order", f"recovered contract: {exc}")
+            if after is None:
+                break
+        if changed:
+            log.info("recovered %d contract(s) from %s", changed, peer[:12])
+        return changed
+
+    async def _recover_one(self, wires: list[bytes]) -> int:
+        before = await self.db.read(partial(ts.count_messages, wires=wires))
+        merged = await self.svc.accept_history(wires)
+        row = await self.db.read(partial(ts.get_row, order_id=merged.order_id))
+        if row is not None and row.escrow_key_index is None:
+            await self._find_escrow_key(merged, row)
+        return int(before < len(merged.messages))
+
+    async def _find_escrow_key(self, contract: c.Contract, row: ts.OrderRow) -> None:
+        """Our escrow key in this contract, found among the wallet's keys and recorded."""
+        if row.role == r.BUYER:
+            key = contract.terms.buyer_key
+        elif row.role == r.VENDOR and contract.last(r.ORDER_CONFIRMATION) is not None:
+            key = contract.data(r.ORDER_CONFIRMATION)["vendor_key"]
+        else:
+            return
+        try:
+            wallet = self.svc.holder.require(unlocked=True)
+        except (TorvError, WalletError):
+            log.warning("order %s: unlock the wallet to recover its escrow key",
+                        contract.order_id[:8])
+            return
+        counters = await self.db.read(counters_tx)
+        target = bytes(key).hex()
+
+        def search() -> int | None:
+            for i in range(counters.next_escrow + ESCROW_KEY_GAP):
+                if wallet.escrow_pubkey(i) == target:
+                    return i
+            return None
+
+        index = await self.svc.core.cpu(search)
+        if index is None:
+            log.warning("order %s: our escrow key is not among the wallet's first %d",
+                        contract.order_id[:8], counters.next_escrow + ESCROW_KEY_GAP)
+            return
+        await self.db.write(partial(_record_escrow_key, order_id=contract.order_id,
+                                    pubkey=target, index=index))
+
+
+def _record_read(conn: sqlite3.Connection, reader: str, ids: set[str]) -> None:
+    """A read receipt from ``reader``: the orders whose head it names are read by it."""
+    for oid, head, flags in conn.execute(
+            "SELECT order_id, head, flags FROM orders WHERE buyer = ? OR vendor = ? OR "
+            "moderator = ?", (reader, reader, reader)).fetchall():
+        if order_letter_id(oid, bytes(head), reader) in ids:
+            data = json.loads(flags)
+            data.setdefault("read_by", {})[reader] = bytes(head).hex()
+            ts.set_fields(conn, oid, flags=data)
+
+
+def _record_escrow_key(conn: sqlite3.Connection, order_id: str, pubkey: str,
+                       index: int) -> None:
+    conn.execute("INSERT OR IGNORE INTO wallet_escrow_keys (pubkey, idx, purpose) VALUES "
+                 "(?, ?, ?)", (pubkey, index, order_id))
+    if counters_tx(conn).next_escrow <= index:
+        conn.execute("INSERT OR REPLACE INTO wallet_meta (key, value) VALUES (?, ?)",
+                     ("next_escrow", index + 1))
+    ts.set_fields(conn, order_id, escrow_key_index=index)
