@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nacl.signing import VerifyKey  # noqa: E402
 
 from node.app.launcher import NodeProc, wait_for  # noqa: E402
-from node.core.database import DB_NAME, Database  # noqa: E402
+from node.app.schema import open_database_sync
+from node.core.database import DB_NAME  # noqa: E402
 from node.market.listings import insert_listing, put_store_row  # noqa: E402
 from node.market.manifests import _put_page  # noqa: E402
 from protocol.identity import Identity  # noqa: E402
@@ -88,7 +89,7 @@ def build_market(data_dir: Path, vendors: int, per_vendor: int) -> list[bytes]:
     with multiprocessing.Pool(os.cpu_count() or 2) as pool:
         stores = pool.map(make_vendor, [(i, per_vendor, now) for i in range(vendors)])
     data_dir.mkdir(parents=True)
-    db = Database.open_sync(data_dir / DB_NAME)
+    db = open_database_sync(data_dir / DB_NAME)
 
     def write(conn: Any) -> None:
         for store in stores:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from node.core.database import DB_NAME, Database
+from node.app.schema import open_database_sync
+from node.core.database import DB_NAME
 from node.core.identity_file import KEY_FILE
 from node.market.listings import insert_listing
 from node.market.manifests import held_pages, rebuild_own
@@ -32,7 +33,7 @@ def build_own_store(data_dir: Path, size: int, now: int) -> Identity:
     me = Identity(secrets.token_bytes(32))
     (data_dir / KEY_FILE).write_bytes(me.seed)
     (data_dir / KEY_FILE).chmod(0o600)
-    db = Database.open_sync(data_dir / DB_NAME)
+    db = open_database_sync(data_dir / DB_NAME)
 
     def write(conn: Any) -> None:
         for i in range(size):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from node.app.schema import open_database
 from node.core.database import DB_NAME, Database
 from node.market import listings as ms
 from node.market import manifests as mfs
@@ -92,7 +93,7 @@ async def stores(tmp_path: Path) -> AsyncIterator[list[Database]]:
     dbs = []
     for i in range(2):
         (tmp_path / f"s{i}").mkdir()
-        dbs.append(await Database.open(tmp_path / f"s{i}" / DB_NAME))
+        dbs.append(await open_database(tmp_path / f"s{i}" / DB_NAME))
     yield dbs
     for db in dbs:
         await db.close()

@@ -63,7 +63,7 @@ def test_the_registry_refuses_a_duplicate_method() -> None:
 
 
 async def test_two_services_cannot_claim_one_method(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / DB_NAME)
+    db = await Database.open(tmp_path / DB_NAME, [])
     try:
         core = NodeCore(NodeConfig(tmp_path, ["/ip4/127.0.0.1/tcp/0"]), Identity(b"\x01" * 32),
                         db, "random")

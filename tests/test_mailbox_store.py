@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node.core.database import Database
+from node.app.schema import open_database
 from node.mail import store as mst
 from protocol.identity import Identity
 from protocol.mail import CHAT, Letter, seal
@@ -27,7 +27,7 @@ async def test_quota_per_sender_then_expiry_then_recipient_only(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     monkeypatch.setattr(mst, "STORER_LETTERS", 5)
-    db = await Database.open(tmp_path / "torv.db")
+    db = await open_database(tmp_path / "torv.db")
     try:
         envs = [envelope(expires=NOW + 10 + i) for i in range(5)]
         for env in envs:
@@ -58,7 +58,7 @@ async def test_quota_per_sender_then_expiry_then_recipient_only(tmp_path: Path,
 
 
 async def test_fetch_pages_by_count_and_size(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "torv.db")
+    db = await open_database(tmp_path / "torv.db")
     try:
         ids = set()
         for i in range(7):

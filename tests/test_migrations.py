@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from node.app.regtest import Regtest
-from node.core.database import DB_NAME, Database, DatabaseError
-from node.core.migrations import SCHEMA_VERSION
+from node.app.schema import SCHEMA_VERSION, open_database
+from node.core.database import DB_NAME, DatabaseError
 from node.market import listings as ms
 from node.market import manifests as mfs
 from node.wallet.store import counters_tx, escrow_key_index_tx
@@ -39,7 +39,7 @@ async def test_a_0_1_0_database_upgrades_in_place(tmp_path: Path) -> None:
     raw = sqlite3.connect(tmp_path / "old" / DB_NAME)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 0  # as 0.1.0 left it
     raw.close()
-    db = await Database.open(tmp_path / "old" / DB_NAME)
+    db = await open_database(tmp_path / "old" / DB_NAME)
     try:
         version = await db.read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
         assert version == SCHEMA_VERSION
@@ -72,7 +72,7 @@ async def test_a_0_1_0_database_upgrades_in_place(tmp_path: Path) -> None:
     assert not (tmp_path / "old" / "wallet-state.json").exists()
     assert (tmp_path / "old" / "wallet-state.json.migrated").exists()
     # opening again is a no-op
-    again = await Database.open(tmp_path / "old" / DB_NAME)
+    again = await open_database(tmp_path / "old" / DB_NAME)
     assert (await again.read(counters_tx)).next_escrow == 2
     await again.close()
 
@@ -82,7 +82,7 @@ async def test_a_database_from_a_newer_torv_is_refused(tmp_path: Path) -> None:
     raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
     with pytest.raises(DatabaseError, match="newer Torv"):
-        await Database.open(tmp_path / DB_NAME)
+        await open_database(tmp_path / DB_NAME)
 
 
 async def test_the_upgraded_node_runs_with_its_identity_and_wallet(

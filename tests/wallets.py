@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from node.app.schema import open_database
 from node.core.database import DB_NAME, Database
 from node.wallet.store import SqliteWalletStore
 from protocol.networks import get_network
@@ -25,7 +26,7 @@ async def make_wallet() -> AsyncIterator[MakeWallet]:
     async def make(data_dir: Path, passphrase: str, mnemonic: str | None = None,
                    backend: ChainBackend | None = None) -> Wallet:
         data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(data_dir / DB_NAME)
+        db = await open_database(data_dir / DB_NAME)
         dbs.append(db)
         return await Wallet.create(data_dir, NET, passphrase, backend, SqliteWalletStore(db),
                                    mnemonic)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from node.app.schema import open_database
 from node.core.config import DEFAULT_LISTEN
 from node.core.database import DB_NAME, Database
 from node.core.events import DEFAULT_QUEUE
@@ -109,7 +110,7 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     opts.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    db = await Database.open(opts.data_dir / DB_NAME)
+    db = await open_database(opts.data_dir / DB_NAME)
     holder: WalletHolder | None = None
     core: NodeCore | None = None
     runner: web.AppRunner | None = None

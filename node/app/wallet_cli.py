@@ -11,9 +11,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-from node.core.database import DB_NAME, Database
+from node.app.schema import open_database
+from node.core.database import DB_NAME
 from node.core.identity_file import KEY_FILE, read_seed, resolve_identity
-from node.mail.store import set_meta
+from node.core.meta import set_meta
 from node.trade.mail_copies import RECOVER_FLAG
 from node.wallet.service import PASSPHRASE_ENV
 from node.wallet.store import SqliteWalletStore
@@ -51,7 +52,7 @@ async def restore(data_dir: Path, chain: str, words: str, passphrase: str) -> st
                         "restore into an empty data dir (or move node.key away first)")
     if existing is None:
         write_private_file(data_dir / KEY_FILE, derived)
-    db = await Database.open(data_dir / DB_NAME)
+    db = await open_database(data_dir / DB_NAME)
     try:
         wallet = await Wallet.create(data_dir, network, passphrase, None,
                                      SqliteWalletStore(db), mnemonic=words)

@@ -4,16 +4,17 @@ All writes run on one writer thread, each inside ``BEGIN IMMEDIATE ... COMMIT`` 
 call does commits together or not at all); reads run on a small pool of reader threads with
 their own connections (WAL lets them read while the writer writes). The event loop only awaits.
 
-The schema is versioned with ``PRAGMA user_version`` and brought up to date by the ordered
-migrations in ``node.migrations`` when the database is opened.
+The schema is versioned with ``PRAGMA user_version`` and brought up to date, when the database is
+opened, by the ordered steps its opener gives (``node.core.migrations`` runs them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -21,12 +22,45 @@ from typing import TypeVar
 from protocol.errors import TorvError
 
 T = TypeVar("T")
+log = logging.getLogger("torv.db")
 DB_NAME = "torv.sqlite3"
 READERS = 2
 
 
 class DatabaseError(TorvError):
     """The database cannot be opened or upgraded (e.g. it is from a newer Torv)."""
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+Step = Callable[[sqlite3.Connection, Path], None]
+
+
+def migrate(conn: sqlite3.Connection, data_dir: Path, steps: Sequence[Step]) -> int:
+    """Bring the database to ``len(steps)`` (``PRAGMA user_version``), each step in its own
+    transaction; returns the version it started at. A newer database is refused."""
+    start = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if start > len(steps):
+        raise DatabaseError(f"the database is from a newer Torv (schema {start}, this one "
+                            f"knows {len(steps)}); upgrade Torv")
+    for version in range(start, len(steps)):
+        def step(c: sqlite3.Connection, v: int = version) -> None:
+            steps[v](c, data_dir)
+            c.execute(f"PRAGMA user_version = {v + 1}")
+
+        transaction(conn, step)
+        if start > 0 or version > 0:
+            log.info("database upgraded to schema %d", version + 1)
+    return start
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -42,22 +76,12 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
 class Database:
     """Open with ``await Database.open(path)``; ``await db.write(fn)`` / ``await db.read(fn)``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, steps: Sequence[Step] = ()) -> None:
         self.path = path
+        self._steps = list(steps)
         self.data_dir = path.parent
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="torv-db-write")
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="torv-db-read")
@@ -68,8 +92,8 @@ class Database:
         self.closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        db = cls(path)
+    async def open(cls, path: Path, steps: Sequence[Step]) -> Database:
+        db = cls(path, steps)
         try:
             await db.call_writer(db._migrate)
         except BaseException:
@@ -78,16 +102,14 @@ class Database:
         return db
 
     @classmethod
-    def open_sync(cls, path: Path) -> Database:
+    def open_sync(cls, path: Path, steps: Sequence[Step]) -> Database:
         """For command-line tools without a running loop."""
-        db = cls(path)
+        db = cls(path, steps)
         db._writer.submit(db._migrate).result()
         return db
 
     def _migrate(self) -> None:
-        from node.core.migrations import migrate
-
-        migrate(self._writer_conn(), self.data_dir)
+        migrate(self._writer_conn(), self.data_dir, self._steps)
 
     def _writer_conn(self) -> sqlite3.Connection:
         if self._write_conn is None:

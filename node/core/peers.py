@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from node.core.migrations import statements
+
+create_v1 = statements("CREATE TABLE IF NOT EXISTS peers (peer_id TEXT PRIMARY KEY, "
+                       "addrs TEXT NOT NULL, last_seen INTEGER NOT NULL)")
+
 
 def remember_peer(conn: sqlite3.Connection, peer_id: str, addrs: list[str], now: int) -> None:
     conn.execute("INSERT OR REPLACE INTO peers (peer_id, addrs, last_seen) VALUES (?, ?, ?)",

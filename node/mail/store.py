@@ -218,17 +218,3 @@ def mailbox_stats(conn: sqlite3.Connection) -> dict[str, int]:
     n, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM mailbox").fetchone()
     pending = conn.execute("SELECT COUNT(*) FROM mail_out WHERE delivered IS NULL").fetchone()[0]
     return {"holding": int(n), "holding_bytes": int(size), "outbox": int(pending)}
-
-
-# ---------------------------------------------------------------------- node flags
-def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM node_meta WHERE key = ?", (key,)).fetchone()
-    return str(row[0]) if row else None
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
-    if value is None:
-        conn.execute("DELETE FROM node_meta WHERE key = ?", (key,))
-    else:
-        conn.execute("INSERT INTO node_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO "
-                     "UPDATE SET value = excluded.value", (key, value))

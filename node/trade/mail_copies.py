@@ -21,6 +21,7 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from node.core.meta import get_meta, set_meta
 from node.mail import store as mst
 from node.net.host import P2PError
 from node.trade import store as ts
@@ -125,7 +126,7 @@ class TradeMail:
 
     # ------------------------------------------------------------------ recovery
     async def start(self) -> None:
-        if await self.db.read(partial(mst.get_meta, key=RECOVER_FLAG)) is not None:
+        if await self.db.read(partial(get_meta, key=RECOVER_FLAG)) is not None:
             self._recover_until = time.monotonic() + RECOVERY_WINDOW
             log.info("restored from the words: asking the peers we meet for our contracts")
 
@@ -134,7 +135,7 @@ class TradeMail:
             return
         if time.monotonic() > self._recover_until:
             self._recover_until = None
-            await self.db.write(partial(mst.set_meta, key=RECOVER_FLAG, value=None))
+            await self.db.write(partial(set_meta, key=RECOVER_FLAG, value=None))
             return
         if peer not in self._asked:
             await self.recover_from(peer)

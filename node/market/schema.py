@@ -1,0 +1,107 @@
+"""The market's tables and their history: listings keyed by (vendor, id) with their full-text
+index, stores as manifests of pages, expiry tombstones; and the upgrade of a 0.1.0 store."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from pathlib import Path
+
+from node.core.migrations import statements
+from node.market.listings import insert_listing
+from protocol.catalog import store_bucket
+from protocol.errors import RemoteProtocolError
+from protocol.identity import Identity
+from protocol.listing import Listing
+
+log = logging.getLogger("torv.db")
+
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS listings (
+    id TEXT PRIMARY KEY, vendor TEXT NOT NULL, seq INTEGER NOT NULL,
+    expires INTEGER NOT NULL, digest BLOB NOT NULL, wire BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS listings_vendor ON listings(vendor);
+CREATE VIRTUAL TABLE IF NOT EXISTS listing_fts USING fts5(
+    id UNINDEXED, title, description, tags, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS stores (
+    vendor TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL, wire BLOB NOT NULL,
+    PRIMARY KEY (vendor, kind));
+"""
+
+
+v1 = statements(V1_SCHEMA)
+"""The schema Torv 0.1.0 shipped (created as is on a new database, found as is in a 0.1.0
+data dir, which says user_version 0)."""
+
+
+V2_SCHEMA = """
+CREATE TABLE listings_v2 (
+    rowid INTEGER PRIMARY KEY,
+    vendor TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, expires INTEGER NOT NULL,
+    digest BLOB NOT NULL, wire BLOB NOT NULL, body TEXT NOT NULL,
+    UNIQUE (vendor, id));
+CREATE INDEX listings_id ON listings_v2(id);
+CREATE INDEX listings_expires ON listings_v2(expires);
+CREATE TABLE expired_listings (
+    vendor TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (vendor, id, digest)) WITHOUT ROWID;
+CREATE TABLE store_pages (
+    vendor TEXT NOT NULL, page TEXT NOT NULL, digest BLOB NOT NULL, wire BLOB NOT NULL,
+    PRIMARY KEY (vendor, page)) WITHOUT ROWID;
+CREATE TABLE replaced_listings (
+    vendor TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (vendor, id)) WITHOUT ROWID
+"""
+
+
+def v2(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Listings keyed by (vendor, id) with the FTS index on their rowid; stores as manifests of
+    pages (protocol v2); expiry tombstones; the wallet's counters, escrow keys and escrows move
+    in from ``wallet-state.json``. Other vendors' 0.1.0 manifests cannot be read as pages: they
+    and their listings go (the network brings their stores back); our own store is re-signed
+    as pages, its sequence continued."""
+    me = _own_peer_id(data_dir)
+    old = [w for (w, v) in conn.execute("SELECT wire, vendor FROM listings") if v == me]
+    conn.execute("DELETE FROM stores WHERE kind = 'manifest'")
+    conn.execute("ALTER TABLE stores ADD COLUMN digest BLOB")
+    conn.execute("ALTER TABLE stores ADD COLUMN bucket INTEGER")
+    for vendor, kind, wire in conn.execute("SELECT vendor, kind, wire FROM stores").fetchall():
+        conn.execute("UPDATE stores SET digest = ?, bucket = ? WHERE vendor = ? AND kind = ?",
+                     (hashlib.sha256(bytes(wire)).digest(), store_bucket(vendor), vendor, kind))
+    conn.execute("CREATE INDEX stores_bucket ON stores(bucket, vendor)")
+    conn.execute("DROP TABLE listings")
+    conn.execute("DROP TABLE listing_fts")
+    for stmt in V2_SCHEMA.split(";"):
+        conn.execute(stmt)
+    conn.execute("ALTER TABLE listings_v2 RENAME TO listings")
+    conn.execute("CREATE VIRTUAL TABLE listing_fts USING fts5("
+                 "title, description, tags, tokenize = 'unicode61 remove_diacritics 2')")
+    for wire in old:
+        try:
+            insert_listing(conn, Listing.from_wire(bytes(wire)))
+        except RemoteProtocolError as exc:  # nothing unverifiable crosses into the new schema
+            log.warning("dropping a stored listing that no longer verifies: %s", exc)
+    seed = data_dir / "node.key"
+    if old and seed.exists():
+        from node.market.manifests import rebuild_own
+        from protocol.identity import Identity
+
+        rebuild_own(conn, Identity(seed.read_bytes()))
+
+
+def _own_peer_id(data_dir: Path) -> str | None:
+    seed = data_dir / "node.key"
+    if not seed.exists() or len(seed.read_bytes()) != 32:
+        return None
+    return Identity(seed.read_bytes()).peer_id
+
+
+def v5(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """Stores: a listing whose page the vendor's winning manifest no longer names (its new page
+    has not arrived) is parked (kept, not shown or served); a manifest whose pages or listings
+    are not all held is not complete (it stays pending, and anti-entropy asks for it again)."""
+    conn.execute("ALTER TABLE listings ADD COLUMN parked INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE stores ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
+
+
