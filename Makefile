@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench fuzz clean deps electrumx
+.PHONY: run test lint check bench fuzz clean deps electrumx vectors
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,16 @@ lint: $(STAMP)
 
 test: $(STAMP) $(EX_STAMP) deps lint
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The fast loop (under a minute): lint, types, and every test that needs no chain and starts
+# no process (protocol/, wallet/, in-process node and TUI tests, the vectors, the fuzzer).
+check: $(STAMP) lint
+	$(BIN)/pytest -q -p no:cacheprovider -m "not chain and not multiprocess"
+
+# Rewrite tests/vectors/*.json from the code (after a deliberate wire change; say so in
+# docs/protocol.md in the same commit).
+vectors: $(STAMP)
+	$(BIN)/python -m tests.vectors.build
 
 # The benchmarks behind docs/performance.md (about 20 minutes; never part of `make test`).
 bench: $(STAMP) $(EX_STAMP) deps

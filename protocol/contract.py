@@ -14,6 +14,7 @@ from typing import Any
 
 from embit import bip32
 
+from . import contract_rules as r
 from . import ratings, settlement
 from .contract_messages import OrderMessage
 from .contract_rules import (
@@ -276,3 +277,24 @@ def next_actions(contract: Contract, role: str) -> list[str]:
     """The kinds ``role`` may send now (the table's answer; a node adds chain conditions)."""
     return allowed(contract.state, role)
 
+
+def actions_now(contract: Contract, role: str, confirmations: int) -> list[str]:
+    """The kinds ``role`` may send now, by the node's own chain view of the escrow
+    (``confirmations`` of its funding): the table's answer (``next_actions``) less a
+    shipment before the escrow confirmed, a timeout claim before the timeout, a dispute once
+    less than 10% of the timeout is left, and a vendor's PAYMENT (a node reports a funding it
+    saw on the chain by itself, never on request)."""
+    confirmation = contract.last(r.ORDER_CONFIRMATION)
+    timeout = confirmation.data["timeout_blocks"] if confirmation else 0
+    out = []
+    for kind in next_actions(contract, role):
+        if kind == r.PAYMENT and role != r.BUYER:
+            continue
+        if kind == r.FULFILLMENT and confirmations < settlement.SHIP_AFTER_CONFIRMATIONS:
+            continue
+        if kind == r.TIMEOUT_CLAIM and confirmations < timeout:
+            continue
+        if kind == r.DISPUTE_OPEN and not r.dispute_open_allowed(confirmations, timeout):
+            continue
+        out.append(kind)
+    return out

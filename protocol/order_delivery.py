@@ -23,6 +23,7 @@ A response may instead be ``{"error": str}`` (the copy was refused; nothing was 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from . import fields as f
@@ -118,3 +119,10 @@ def parse_ack(resp: Any) -> tuple[bytes, str]:
     if resp["state"] not in STATES:
         raise RemoteProtocolError("order response state is not a contract state")
     return head, str(resp["state"])
+
+
+def order_letter_id(order_id: str, head: bytes, recipient: str) -> str:
+    """The id of the letter carrying a contract up to ``head`` to ``recipient`` (so the same
+    copy is queued once, and the recipient can name it in a read receipt)."""
+    return hashlib.sha256(b"torv-order-letter\0" + order_id.encode() + head +
+                          recipient.encode()).hexdigest()[:32]

@@ -260,3 +260,4 @@ def settles_with(contract: Contract) -> str | None:
 
 def witness_script(contract: Contract) -> Script:
     return escrow_terms(contract).witness_script()
+

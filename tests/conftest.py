@@ -3,11 +3,16 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+# every node a test starts checks each API answer against its declared result schema
+os.environ.setdefault("TORV_CHECK_RESULTS", "1")
 
+import contextlib
 import functools
 import gc
 import inspect
 import shutil
+import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,10 +92,76 @@ def _watched(fn: Any) -> Any:
     return run
 
 
+CHAIN_FIXTURES = {"regtest", "electrum"}
+# a test module that starts processes (nodes, hostile peers, the CLI) says so in its source
+PROCESS_WORDS = ("NodeProc", "start_cluster", "subprocess", "create_subprocess_exec")
+
+
+@functools.cache
+def _starts_processes(path: str) -> bool:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return any(word in text for word in PROCESS_WORDS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every async test runs under a loop watch (``node.loopwatch``)."""
+    """Markers by what a test needs: ``chain`` (the regtest chain or the Electrum server),
+    ``multiprocess`` (it starts nodes or other processes); ``make check`` runs the rest. Every
+    async test runs under a loop watch (``node.loopwatch``)."""
+    for item in items:
+        if CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.chain)
+        if _starts_processes(str(item.path)):
+            item.add_marker(pytest.mark.multiprocess)
     for item in items:
         fn = getattr(item, "obj", None)
         if (isinstance(item, pytest.Function) and inspect.iscoroutinefunction(fn)
                 and item.get_closest_marker("loop_stall_ok") is None):
             item.obj = _watched(fn)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every living process below ``root`` (from /proc: each one's parent)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Whatever happened (a failed fixture, a chain that died mid-run, Ctrl+C), no process a
+    test started outlives the run: the survivors are asked to stop, then killed."""
+    left = _descendants(os.getpid())
+    if not left:
+        return
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(p) for p in left):
+        time.sleep(0.05)  # bounded: five seconds at most
+    for pid in left:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    print(f"\nconftest: ended {len(left)} process(es) the tests left running", flush=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

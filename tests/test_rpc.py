@@ -165,6 +165,44 @@ async def test_cli_rpc(node: NodeProc) -> None:
     assert notjson.returncode == 2
 
 
+async def test_rpc_discover_describes_every_method_and_event(node: NodeProc) -> None:
+    assert node.client is not None
+    doc = await node.client.call("rpc.discover")
+    assert doc["openrpc"].startswith("1.") and doc["info"]["version"] == "0.3.0"
+    methods = {m["name"]: m for m in doc["methods"]}
+    assert {"node.info", "listing.create", "order.create", "order.pay", "chat.send",
+            "wallet.send", "escrow.sign", "rpc.discover"} <= set(methods)
+    create = {p["name"]: p for p in methods["order.create"]["params"]}
+    assert create["listing_id"]["required"] and create["listing_id"]["schema"]["pattern"]
+    assert not create["shipping_option"]["required"]
+    assert {e["code"] for e in methods["order.pay"]["errors"]} >= {-32602, 1003, 1008}
+    assert "x-message" not in json.dumps(doc)  # our own annotations stay inside
+    events = {e["type"]: e for e in doc["x-events"]}
+    assert events["order.state"]["schema"]["required"] == ["type", "order_id", "role", "state"]
+    # the node validates from the same schema it publishes
+    with pytest.raises(RpcCallError) as err:
+        await node.client.call("listing.search", query="x", limit=501)
+    assert err.value.code == -32602 and err.value.data == {"field": "limit"}
+    schema = {p["name"]: p for p in methods["listing.search"]["params"]}["limit"]["schema"]
+    assert schema["maximum"] == 500
+
+
+async def test_cli_rpc_help_prints_a_method_from_the_node(node: NodeProc) -> None:
+    cmd = [sys.executable, "-m", "node.app.cli", "rpc", "--data-dir", str(node.data_dir)]
+    root = Path(__file__).resolve().parent.parent
+    out = await asyncio.to_thread(subprocess.run, cmd + ["--help", "order.dispute"],
+                                  capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("order.dispute: ") and "order_id (required)" in out.stdout
+    assert "reason (required)" in out.stdout and "1008: " in out.stdout
+    unknown = await asyncio.to_thread(subprocess.run, cmd + ["--help", "order.bogus"],
+                                      capture_output=True, text=True, cwd=root)
+    assert unknown.returncode == 2 and "order.dispute" in unknown.stderr
+    plain = await asyncio.to_thread(subprocess.run, cmd + ["--help"], capture_output=True,
+                                    text=True, cwd=root)
+    assert plain.returncode == 0 and "usage: torv rpc" in plain.stdout
+
+
 async def test_node_connect_rejects_bad_addr(node: NodeProc) -> None:
     with pytest.raises(RpcCallError) as err:
         await node.call("node.connect", addr="/ip4/127.0.0.1/tcp/1")

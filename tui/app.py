@@ -18,9 +18,11 @@ from .client import RpcCallError, RpcClient
 from .market_pane import MarketPane
 from .names import Names
 from .notes_pane import NotesPane
-from .orders_pane import OrdersPane, WalletPane
+from .order_screen import OrderScreen
+from .orders_pane import OrdersPane
 from .safe import plain
 from .store_pane import StorePane
+from .wallet_pane import WalletPane
 
 UNITS = {"bitcoin": "BTC", "testnet": "BTC", "signet": "BTC", "regtest": "BTC",
          "litecoin": "LTC", "litecoin-regtest": "LTC"}
@@ -94,8 +96,6 @@ class TorvApp(App[None]):
         self.query_one(NotesPane).reload()
 
     def open_order(self, order_id: str) -> None:
-        from .order_screen import OrderScreen
-
         self.push_screen(OrderScreen(order_id))
 
     # ------------------------------------------------------------------ live updates
@@ -127,8 +127,6 @@ class TorvApp(App[None]):
             if kind == "order.created":
                 self.unread_orders += 1
                 self.show_status()
-            from .order_screen import OrderScreen
-
             screen = self.screen
             if isinstance(screen, OrderScreen) and screen.order_id == event.get("order_id"):
                 screen.reload()
@@ -141,8 +139,6 @@ class TorvApp(App[None]):
             self.query_one(NotesPane).reload()
 
     def _chat_changed(self, event: dict[str, Any]) -> None:
-        from .order_screen import OrderScreen
-
         screen = self.screen
         if isinstance(screen, OrderScreen):
             screen.reload_chat()

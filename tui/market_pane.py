@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
+from .checkout import CheckoutScreen
 from .client import RpcCallError
 from .format import describe_listing, money, who
 from .safe import plain
@@ -76,6 +77,4 @@ class MarketPane(Vertical):
     @on(Button.Pressed, "#buy")
     def buy(self) -> None:
         if self.selected is not None:
-            from .checkout import CheckoutScreen
-
             self.app.push_screen(CheckoutScreen(self.selected))

@@ -60,12 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--log-level", default="INFO")
 
-    p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node")
+    p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node", add_help=False)
+    p.add_argument("-h", "--help", nargs="?", const="", default=None, metavar="METHOD",
+                   help="show this help, or a method's parameters and result (from the "
+                        "node's rpc.discover)")
     _data_dir(p)
     p.add_argument("--watch", action="store_true",
                    help="instead of calling a method, print the node's events as they happen")
     p.add_argument("method", nargs="?")
     p.add_argument("params", nargs="?", default="{}", help="JSON object of named parameters")
+    p.set_defaults(usage_text=p.format_help())
 
     p = sub.add_parser("events", help="print a running node's events as they happen (JSON lines)")
     _data_dir(p)
@@ -106,6 +110,47 @@ def cmd_events(args: argparse.Namespace) -> int:
     if code not in (None, 1000, 1001):
         print(f"error: the node closed the event stream (code {code})", file=sys.stderr)
         return 1
+    return 0
+
+
+def describe_method(doc: dict[str, Any], name: str) -> str | None:
+    """A method of an OpenRPC document as text: summary, parameters, result, errors."""
+    method = next((m for m in doc["methods"] if m["name"] == name), None)
+    if method is None:
+        return None
+    lines = [f"{name}: {method['summary']}", "", "parameters:"]
+    for param in method["params"] or []:
+        need = "required" if param["required"] else "optional"
+        lines.append(f"  {param['name']} ({need}): {json.dumps(param['schema'])}")
+    if not method["params"]:
+        lines.append("  (none)")
+    lines += ["", f"result: {json.dumps(method['result']['schema'])}", "", "errors:"]
+    lines += [f"  {e['code']}: {e['message']}" for e in method["errors"]]
+    return "\n".join(lines)
+
+
+def cmd_rpc_help(args: argparse.Namespace) -> int:
+    from tui.client import RpcCallError, RpcClient
+
+    if not args.help:
+        print(args.usage_text, end="")
+        return 0
+
+    async def go() -> Any:
+        async with RpcClient.from_data_dir(args.data_dir) as client:
+            return await client.call("rpc.discover")
+
+    try:
+        doc = asyncio.run(go())
+    except RpcCallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    text = describe_method(doc, args.help)
+    if text is None:
+        names = ", ".join(m["name"] for m in doc["methods"])
+        print(f"error: no method {args.help}; the node has: {names}", file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 
@@ -192,6 +237,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "rpc" and args.help is not None:
+        return cmd_rpc_help(args)
     if args.command == "rpc":
         return cmd_rpc(args)
     if args.command == "events":

@@ -21,6 +21,7 @@ from typing import Any
 
 from node.app.launcher import NodeProc, start_cluster
 from node.app.regtest import Regtest
+from tui.app import TorvApp
 from tui.client import RpcCallError, RpcClient
 
 log = logging.getLogger("torv.demo")
@@ -110,8 +111,6 @@ async def autopilot(node: NodeProc, role: str) -> None:
 
 
 async def _run(args: argparse.Namespace, base: Path) -> int:
-    from tui.app import TorvApp
-
     nodes: list[NodeProc] = []
     chain: Regtest | None = None
     extra: list[str] = []

@@ -19,21 +19,28 @@ from node.core.identity_file import resolve_identity
 from node.core.loopwatch import LoopWatch
 from node.core.node import NodeConfig, NodeCore
 from node.core.rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
+from node.mail import rpc as mail_rpc
 from node.mail.chat import ChatService
 from node.mail.notifications import NotificationService
 from node.mail.service import MailService
+from node.market import rpc as market_rpc
 from node.market.service import MarketService
 from node.net.host import configure_libp2p_logging
+from node.trade import rpc as trade_rpc
 from node.trade.mail_copies import TradeMail
 from node.trade.service import TradeOptions, TradingService
+from node.wallet import rpc as wallet_rpc
 from node.wallet.service import WalletHolder, WalletService
 from protocol.identity import Identity
 from protocol.networks import get_network
 from wallet.chain import CoreRpcBackend, parse_chain_rpc
+from wallet.electrum import ElectrumBackend
 from wallet.errors import BadPassphrase
 
 log = logging.getLogger("torv.runner")
 LOOP_WATCH_ENV = "TORV_LOOP_WATCH"  # a threshold in ms: log every longer stall of the loop
+# "1": every API answer is checked against its method's result schema (the tests set it)
+CHECK_RESULTS_ENV = "TORV_CHECK_RESULTS"
 
 
 @dataclass
@@ -74,8 +81,6 @@ async def attach_chain(opts: RunOptions, holder: WalletHolder, peer_id: str) -> 
     """Connect the chain backend: Electrum servers, or a watch-only wallet
     ``torv-<end of peer id>`` in a full node."""
     if holder.network is not None and opts.electrum:
-        from wallet.electrum import ElectrumBackend
-
         electrum = ElectrumBackend(opts.electrum, holder.network,
                                    headers_path=opts.data_dir / f"headers-{holder.network.name}")
         await electrum.start()
@@ -97,6 +102,30 @@ async def _report_stalls(watch: LoopWatch) -> None:
     while True:
         await asyncio.sleep(1)
         watch.report()
+
+
+def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
+    """The one place the services are built: each gets what it needs from the others passed
+    in, and is added to the core with its API methods."""
+    market = MarketService(core)
+    core.add(market, market_rpc.methods(market))
+    core.add(WalletService(core, holder), wallet_rpc.methods(holder))
+    mail = MailService(core)
+    mail.profile_of = market.get_profile
+
+    async def name_mailboxes(mailboxes: list[str]) -> None:
+        await market.own_recovered.wait()  # a restored node's old profile first
+        await market.set_profile({"mailboxes": mailboxes})
+
+    mail.name_mailboxes = name_mailboxes
+    core.add(mail)
+    trading = TradingService(core, holder, market, opts.trade)
+    trading.mailer = TradeMail(trading, mail)
+    core.add(trading, trade_rpc.methods(trading))
+    chat = ChatService(core, mail, market.names)
+    core.add(chat, mail_rpc.chat_methods(chat))
+    notes = NotificationService(core)
+    core.add(notes, mail_rpc.notification_methods(notes))
 
 
 async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
@@ -121,27 +150,12 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         await attach_chain(opts, holder, Identity(seed).peer_id)
         core = NodeCore(NodeConfig(opts.data_dir, opts.listen, opts.bootstrap, opts.event_queue),
                         Identity(seed), db, source)
-        market = MarketService(core)
-        core.add(market)
-        core.add(WalletService(core, holder))
-        mail = MailService(core)
-        mail.profile_of = market.get_profile
-
-        async def name_mailboxes(mailboxes: list[str]) -> None:
-            await market.own_recovered.wait()  # a restored node's old profile first
-            await market.set_profile({"mailboxes": mailboxes})
-
-        mail.name_mailboxes = name_mailboxes
-        core.add(mail)
-        trading = TradingService(core, holder, market, opts.trade)
-        trading.mailer = TradeMail(trading, mail)
-        core.add(trading)
-        core.add(ChatService(core, mail))
-        core.add(NotificationService(core))
+        compose(core, holder, opts)
         await core.start()
         if watch is not None:
             core.spawn(_report_stalls(watch), "loop watch")
-        server = RpcServer(core, opts.event_queue)
+        server = RpcServer(core, opts.event_queue,
+                           check_results=os.environ.get(CHECK_RESULTS_ENV) == "1")
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", opts.rpc_port)

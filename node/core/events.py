@@ -11,7 +11,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from types import UnionType
+from typing import Any, ClassVar, get_args, get_type_hints
 
 from node.core.config import DEFAULT_EVENT_QUEUE
 
@@ -40,6 +41,8 @@ class StreamOpen(Event):
 
 @dataclass(frozen=True)
 class ListingAdded(Event):
+    """A listing this node did not have arrived (own or a peer's)."""
+
     type: ClassVar[str] = "listing.added"
     vendor: str
     id: str
@@ -50,6 +53,8 @@ class ListingAdded(Event):
 
 @dataclass(frozen=True)
 class ListingUpdated(Event):
+    """A newer copy of a listing replaced the one held."""
+
     type: ClassVar[str] = "listing.updated"
     vendor: str
     id: str
@@ -60,6 +65,8 @@ class ListingUpdated(Event):
 
 @dataclass(frozen=True)
 class ListingRemoved(Event):
+    """A listing was deleted by its vendor or expired."""
+
     type: ClassVar[str] = "listing.removed"
     vendor: str
     id: str
@@ -67,6 +74,8 @@ class ListingRemoved(Event):
 
 @dataclass(frozen=True)
 class PeerConnected(Event):
+    """A peer connected; peers is the count now."""
+
     type: ClassVar[str] = "peer.connected"
     peer_id: str
     peers: int
@@ -74,6 +83,8 @@ class PeerConnected(Event):
 
 @dataclass(frozen=True)
 class PeerDisconnected(Event):
+    """A peer went away; peers is the count now."""
+
     type: ClassVar[str] = "peer.disconnected"
     peer_id: str
     peers: int
@@ -81,19 +92,48 @@ class PeerDisconnected(Event):
 
 @dataclass(frozen=True)
 class WalletBalance(Event):
+    """The wallet's balance changed (base units)."""
+
     type: ClassVar[str] = "wallet.balance"
     confirmed: int
     unconfirmed: int
 
 
-def event_types() -> list[str]:
-    """Every event type defined so far (for the docs and tests)."""
+def _event_classes() -> list[type[Event]]:
     out, todo = [], list(Event.__subclasses__())
     while todo:
         cls = todo.pop()
-        out.append(cls.type)
+        out.append(cls)
         todo.extend(cls.__subclasses__())
-    return sorted(out)
+    return sorted(out, key=lambda c: c.type)
+
+
+def event_types() -> list[str]:
+    """Every event type defined (for the docs and tests)."""
+    return [cls.type for cls in _event_classes()]
+
+
+_JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number",
+               dict: "object", list: "array", type(None): "null"}
+
+
+def _schema_of(hint: Any) -> dict[str, Any]:
+    if isinstance(hint, UnionType):
+        return {"anyOf": [_schema_of(h) for h in get_args(hint)]}
+    origin = getattr(hint, "__origin__", hint)
+    return {"type": _JSON_TYPES[origin]}
+
+
+def event_schemas() -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, summary, JSON Schema) of every event type, from the event classes themselves."""
+    out = []
+    for cls in _event_classes():
+        hints = get_type_hints(cls)
+        props: dict[str, Any] = {"type": {"const": cls.type}}
+        props.update({f.name: _schema_of(hints[f.name]) for f in fields(cls)})
+        out.append((cls.type, " ".join((cls.__doc__ or "").split()),
+                    {"type": "object", "properties": props, "required": list(props)}))
+    return out
 
 
 class Subscription:
@@ -164,6 +204,8 @@ def listing_event(kind: str, body: dict[str, Any]) -> Event:
 
 @dataclass(frozen=True)
 class OrderCreated(Event):
+    """An order this node is party to appeared (made here or received)."""
+
     type: ClassVar[str] = "order.created"
     order_id: str
     role: str
@@ -172,6 +214,8 @@ class OrderCreated(Event):
 
 @dataclass(frozen=True)
 class OrderState(Event):
+    """An order moved to another state."""
+
     type: ClassVar[str] = "order.state"
     order_id: str
     role: str
@@ -180,6 +224,8 @@ class OrderState(Event):
 
 @dataclass(frozen=True)
 class OrderMessageAdded(Event):
+    """A signed message joined an order's contract."""
+
     type: ClassVar[str] = "order.message"
     order_id: str
     kind: str
@@ -208,6 +254,8 @@ class OrderTimeoutOpen(Event):
 
 @dataclass(frozen=True)
 class DisputeOpened(Event):
+    """A party opened a dispute on an order."""
+
     type: ClassVar[str] = "dispute.opened"
     order_id: str
     by: str
@@ -216,6 +264,8 @@ class DisputeOpened(Event):
 
 @dataclass(frozen=True)
 class DisputeDecided(Event):
+    """The moderator decided a dispute (buyer_bp of the escrow to the buyer)."""
+
     type: ClassVar[str] = "dispute.decided"
     order_id: str
     buyer_bp: int
@@ -235,6 +285,8 @@ class MailHeld(Event):
 
 @dataclass(frozen=True)
 class ChatMessage(Event):
+    """A chat message arrived."""
+
     type: ClassVar[str] = "chat.message"
     message_id: str
     peer_id: str
@@ -245,6 +297,8 @@ class ChatMessage(Event):
 
 @dataclass(frozen=True)
 class ChatDelivered(Event):
+    """A chat message of ours reached its recipient."""
+
     type: ClassVar[str] = "chat.delivered"
     message_id: str
     peer_id: str
@@ -252,6 +306,8 @@ class ChatDelivered(Event):
 
 @dataclass(frozen=True)
 class ChatRead(Event):
+    """The recipient read a chat message of ours."""
+
     type: ClassVar[str] = "chat.read"
     message_id: str
     peer_id: str
@@ -259,6 +315,8 @@ class ChatRead(Event):
 
 @dataclass(frozen=True)
 class NotificationNew(Event):
+    """A notification was added (notification.list)."""
+
     type: ClassVar[str] = "notification.new"
     id: int
     kind: str
@@ -269,6 +327,8 @@ class NotificationNew(Event):
 
 @dataclass(frozen=True)
 class RatingReceived(Event):
+    """A buyer rated an order (a COMPLETION with its rating)."""
+
     type: ClassVar[str] = "rating.received"
     order_id: str
     vendor: str

@@ -1,5 +1,5 @@
-"""The node core: identity, database, libp2p host, event bus, RPC registry, task group and the
-services built on them (market, wallet, trading).
+"""The node core: identity, database, libp2p host, event bus, the API registry, the task group,
+worker pools, and the services added to it (the runner builds and adds them).
 
 Every background task runs in one ``asyncio.TaskGroup`` owned by the core and is cancelled by
 ``stop()``; none is fire-and-forget. Services are started in order and stopped in reverse.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.metadata
 import logging
 import multiprocessing
 import os
@@ -21,20 +22,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.core import rpc as core_rpc
+from node.core.api import (
+    INVALID_PARAMS,
+    NETWORK_ERROR,
+    NOT_FOUND,
+    PEER_ERROR,
+    ApiRegistry,
+    ErrorCodes,
+    Method,
+)
 from node.core.config import DEFAULT_LISTEN
 from node.core.database import Database
 from node.core.events import DEFAULT_QUEUE, EventBus, PeerConnected, PeerDisconnected
-from node.core.params import Params
 from node.core.peers import known_peers, remember_peer
-from node.core.services import Handler, RpcRegistry, Service, invalid_params
+from node.core.services import NotFound, Service
 from node.net.host import DhtRecordRules, P2PError, P2PHost
-from protocol.errors import RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.identity import Identity
 from protocol.records import DHT_NAMESPACE, select_record, validate_record
 
 log = logging.getLogger("torv.node")
 T = TypeVar("T")
-VERSION = "0.2.0"
 TARGET_PEERS = 8
 PEER_POLL_SECONDS = 0.5
 BULK_VERIFY = 64  # batches at least this big are checked in a worker process
@@ -91,7 +100,10 @@ class NodeCore:
         self._clock = clock
         self.events = EventBus()
         self.rejected = Rejections()
-        self.registry = RpcRegistry()
+        self.version = importlib.metadata.version("torv")
+        self.registry = ApiRegistry()
+        self.errors = ErrorCodes({LocalProtocolError: INVALID_PARAMS, NotFound: NOT_FOUND,
+                                  P2PError: NETWORK_ERROR, RemoteProtocolError: PEER_ERROR})
         self.services: list[Service] = []
         self.rpc_port = 0
         rules = DhtRecordRules(validate=validate_record, select=select_record)
@@ -105,8 +117,8 @@ class NodeCore:
         self._cpu = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="torv-cpu")
         self._procs: ProcessPoolExecutor | None = None  # started on the first bulk check
         self.started = False
-        for name, handler in self._core_methods().items():
-            self.registry.register(name, handler)
+        for m in core_rpc.methods(self):
+            self.registry.register(m)
 
     def now(self) -> int:
         return int(self._clock())
@@ -141,9 +153,12 @@ class NodeCore:
             for _ in range(os.cpu_count() or 2):
                 self.workers().submit(_warm, module)
 
-    def add(self, service: Service) -> None:
-        """Add a service before ``start``: its RPC methods join the registry."""
-        self.registry.add(service)
+    def add(self, service: Service, methods: list[Method] | None = None) -> None:
+        """Add a service before ``start``, with its API methods (a name already taken is
+        refused) and the error codes of its errors."""
+        for m in methods or []:
+            self.registry.register(m, service.name)
+        self.errors.add(service.rpc_errors)
         self.services.append(service)
 
     def on_new_peer(self, hook: PeerHook) -> None:
@@ -257,7 +272,7 @@ class NodeCore:
             "identity": self.identity_source,
             "addrs": self.host.addrs(),
             "rpc_port": self.rpc_port,
-            "version": VERSION,
+            "version": self.version,
             "peers": len(self.peers()),
             "rejected": self.rejected.as_dict(),
             "dropped_gossip": self.host.dropped_gossip,
@@ -269,22 +284,7 @@ class NodeCore:
                 out[service.name] = section
         return out
 
-    def _core_methods(self) -> dict[str, Handler]:
-        async def node_info(params: dict[str, Any]) -> Any:
-            Params(params, set())
-            return self.info()
-
-        async def node_peers(params: dict[str, Any]) -> Any:
-            Params(params, set())
-            return [{"peer_id": pid, "addrs": self.peer_addrs(pid),
-                     "gossip_score": round(self.host.gossip_score(pid), 2)}
-                    for pid in self.peers()]
-
-        async def node_connect(params: dict[str, Any]) -> Any:
-            p = Params(params, {"addr"})
-            addr = p.text("addr", True, 500)
-            if "/p2p/" not in addr:
-                raise invalid_params("addr", "must be a multiaddr ending in /p2p/<peer id>")
-            return {"peer_id": await self.connect(addr)}
-
-        return {"node.info": node_info, "node.peers": node_peers, "node.connect": node_connect}
+    def peer_list(self) -> list[dict[str, Any]]:
+        return [{"peer_id": pid, "addrs": self.peer_addrs(pid),
+                 "gossip_score": round(self.host.gossip_score(pid), 2)}
+                for pid in self.peers()]

@@ -22,17 +22,15 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from node.core.events import Event, StreamOpen
-from node.core.node import NodeCore
-from node.core.services import (
+from node.core.api import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
-    RpcError,
-    map_core_error,
 )
+from node.core.events import Event, StreamOpen
+from node.core.node import NodeCore
 from protocol.errors import TorvError
 from wallet.atomic import write_private_file
 
@@ -109,10 +107,13 @@ def _utf8(text: str) -> None:
 
 
 class RpcServer:
-    def __init__(self, core: NodeCore, event_queue: int) -> None:
+    def __init__(self, core: NodeCore, event_queue: int, check_results: bool = False) -> None:
         self.core = core
         self.event_queue = event_queue
         self.token = ""
+        # every answer checked against its method's declared result schema (the tests run
+        # every node so; TORV_CHECK_RESULTS=1): a mismatch is an internal error
+        self.check_results = check_results
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -170,14 +171,19 @@ class RpcServer:
         if not isinstance(params, dict):
             return _error(rid, INVALID_PARAMS, "params must be an object (parameters by name)")
         try:
-            result = await method.handler(params)
+            result = await method.handler(method.validate(params))
         except TorvError as exc:
-            mapped = method.service.map_error(exc) if method.service else None
-            mapped = mapped or map_core_error(exc)
+            mapped = self.core.errors.error(exc)
             return _error(rid, mapped.code, mapped.message, mapped.data)
         except Exception:
             log.exception("RPC method %s failed", name)
             return _error(rid, INTERNAL_ERROR, "internal error (see the node's log)")
+        if self.check_results:
+            wrong = method.result_errors(result)
+            if wrong:
+                log.error("RPC method %s answered outside its result schema: %s", name, wrong)
+                return _error(rid, INTERNAL_ERROR, f"{name} answered outside its result "
+                              f"schema: {'; '.join(wrong[:3])}")
         return {"jsonrpc": "2.0", "id": rid, "result": result}
 
     # ------------------------------------------------------------------ WebSocket
@@ -280,4 +286,4 @@ def _error(rid: Any, code: int, message: str, data: Any = None) -> dict[str, Any
     return {"jsonrpc": "2.0", "id": rid, "error": err}
 
 
-__all__ = ["RpcError", "RpcServer", "write_cookie"]
+__all__ = ["RpcServer", "write_cookie"]

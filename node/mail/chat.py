@@ -1,8 +1,8 @@
 """Chat between peers, carried as mail (``mail_service``): signed by the sender, sealed to the
 recipient, delivered directly or through holders, with delivery and read receipts.
 
-RPC: ``chat.send``, ``chat.list``, ``chat.read``, ``chat.conversations``. Events:
-``chat.message`` (a message to us), ``chat.delivered`` and ``chat.read`` (receipts for ours).
+Its API methods are in ``node.mail.rpc``. Events: ``chat.message`` (a message to us),
+``chat.delivered`` and ``chat.read`` (receipts for ours).
 """
 
 from __future__ import annotations
@@ -10,24 +10,23 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from node.core.api import LIMIT
 from node.core.events import ChatDelivered, ChatMessage, ChatRead
-from node.core.params import Params
-from node.core.services import LIMIT, Handler, NotFound, RpcError, Service, invalid_params
-from node.mail import store as mst
-from node.market import listings as ms
-from protocol.contract_messages import ORDER_ID_RE
-from protocol.identity import is_peer_id
-from protocol.mail import CHAT, MAX_TEXT, READ, RECEIPT, Letter
+from node.core.services import NotFound, Service
+from node.mail import store as mail_store
+from protocol.errors import LocalProtocolError, TorvError
+from protocol.mail import CHAT, READ, RECEIPT, Letter
 from protocol.rates import StoreRates
-from protocol.store import PROFILE_TYPE
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
     from node.mail.service import MailService
 
+NamesOf = Callable[[list[str]], Awaitable[dict[str, str]]]
 SEND_BURST, SEND_REFILL_S = 20.0, 1.0  # chat.send to one peer: 20 at once, then 1 a second
 MAX_LIST = 500
 
@@ -75,12 +74,20 @@ def conversations(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     for peer, last, count, unread in rows:
         text = conn.execute("SELECT text, outgoing FROM chat WHERE peer = ? ORDER BY sent DESC, "
                             "rowid DESC LIMIT 1", (peer,)).fetchone()
-        profile = ms.get_store(conn, peer, PROFILE_TYPE)
         out.append({"peer_id": peer, "last_sent": int(last), "messages": int(count),
                     "unread": int(unread or 0), "last_text": text[0] if text else "",
-                    "last_outgoing": bool(text[1]) if text else False,
-                    "name": str(profile.body.get("name", "")) or None if profile else None})
+                    "last_outgoing": bool(text[1]) if text else False})
     return out
+
+
+def incoming(conn: sqlite3.Connection, msg_id: str | None,
+             peer: str | None) -> list[tuple[str, str]]:
+    """(sender, id) of the message ``msg_id`` to us, or of every unread one from ``peer``."""
+    if msg_id is not None:
+        return [(str(r[0]), msg_id) for r in conn.execute(
+            "SELECT peer FROM chat WHERE id = ? AND outgoing = 0", (msg_id,))]
+    return [(str(peer), str(r[0])) for r in conn.execute(
+        "SELECT id FROM chat WHERE peer = ? AND outgoing = 0 AND read IS NULL", (peer,))]
 
 
 def mark_read(conn: sqlite3.Connection, keys: list[tuple[str, str]],
@@ -105,23 +112,33 @@ def record_receipt(conn: sqlite3.Connection, ids: list[str], peer: str, status: 
                          "AND outgoing = 1", (now, msg_id, peer))
 
 
+class TooMany(TorvError):
+    """Over a rate limit (chat messages to one peer)."""
+
+
 class ChatService(Service):
     name = "chat"
+    rpc_errors = {TooMany: LIMIT}
 
-    def __init__(self, core: NodeCore, mail: MailService) -> None:
+    def __init__(self, core: NodeCore, mail: MailService, names_of: NamesOf) -> None:
         super().__init__(core)
         self.db = core.db
         self.me = core.me
         self.mail = mail
+        self.names_of = names_of  # the names peers give themselves in their profiles
         mail.handlers[CHAT] = self._on_letter
         mail.receipt_hooks.append(self._on_receipt)
         self._rates = StoreRates(10_000, SEND_BURST, SEND_REFILL_S)
 
     # ------------------------------------------------------------------ sending and reading
     async def send(self, peer: str, text: str, order_id: str | None = None) -> str:
+        if peer == self.me:
+            raise LocalProtocolError("peer_id: that is this node", field="peer_id")
+        if not text.strip():
+            raise LocalProtocolError("text: must not be empty", field="text")
         if not self._rates.allow(peer, CHAT, time.monotonic()):
-            raise RpcError(LIMIT, f"too many messages to this peer: at most {SEND_BURST:g} at "
-                                  f"once, then one every {SEND_REFILL_S:g} s")
+            raise TooMany(f"too many messages to this peer: at most {SEND_BURST:g} at "
+                          f"once, then one every {SEND_REFILL_S:g} s")
         data: dict[str, Any] = {"text": text}
         if order_id is not None:
             data["order_id"] = order_id
@@ -130,6 +147,28 @@ class ChatService(Service):
             insert_chat(conn, msg_id, peer, True, text, order_id, now)
 
         return await self.mail.send(peer, CHAT, data, ref=order_id, also=also)
+
+    async def messages(self, peer: str | None, order_id: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+        return await self.db.read(partial(list_chat, me=self.me, peer=peer, order_id=order_id,
+                                          limit=limit))
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        out = await self.db.read(conversations)
+        names = await self.names_of([c["peer_id"] for c in out])
+        for c in out:
+            c["name"] = names.get(c["peer_id"]) or None
+        return out
+
+    async def mark_read(self, msg_id: str | None, peer: str | None) -> int:
+        """Read one message to us (``msg_id``) or a whole conversation (``peer``)."""
+        if (msg_id is None) == (peer is None):
+            raise LocalProtocolError("message_id: give a message_id or a peer_id (all of that "
+                                     "conversation)", field="message_id")
+        keys = await self.db.read(partial(incoming, msg_id=msg_id, peer=peer))
+        if msg_id is not None and not keys:
+            raise NotFound(f"no message {msg_id} to us")
+        return await self.read(keys)
 
     async def read(self, keys: list[tuple[str, str]]) -> int:
         """Mark the messages (sender, id) read and tell their senders."""
@@ -153,7 +192,7 @@ class ChatService(Service):
             self.core.events.publish(ChatMessage(letter.id, letter.sender, str(data["text"]),
                                                  order_id, letter.created))
 
-    async def _on_receipt(self, rows: list[mst.OutRow], status: str,
+    async def _on_receipt(self, rows: list[mail_store.OutRow], status: str,
                           letter: Letter | None) -> None:
         now = self.core.now()
         by_peer: dict[str, list[str]] = {}
@@ -169,54 +208,3 @@ class ChatService(Service):
             if row.kind == CHAT:
                 event = ChatRead if status == READ else ChatDelivered
                 self.core.events.publish(event(row.id, row.recipient))
-
-    # ------------------------------------------------------------------ RPC
-    def rpc_methods(self) -> dict[str, Handler]:
-        async def chat_send(params: dict[str, Any]) -> Any:
-            p = Params(params, {"peer_id", "text", "order_id"})
-            peer = p.text("peer_id", True, 60)
-            if not is_peer_id(peer):
-                raise invalid_params("peer_id", "must be a peer id (12D3KooW...)")
-            if peer == self.me:
-                raise invalid_params("peer_id", "that is this node")
-            text = p.text("text", True, MAX_TEXT)
-            if not text.strip():
-                raise invalid_params("text", "must not be empty")
-            order_id = p.text("order_id", False, 64)
-            if order_id is not None and not ORDER_ID_RE.fullmatch(order_id):
-                raise invalid_params("order_id", "must be an order id (64 hex digits)")
-            return {"message_id": await self.send(peer, text, order_id)}
-
-        async def chat_list(params: dict[str, Any]) -> Any:
-            p = Params(params, {"peer_id", "order_id", "limit"})
-            peer = p.text("peer_id", False, 60)
-            order_id = p.text("order_id", False, 64)
-            limit = p.integer("limit", False, 1, MAX_LIST) or 100
-            return await self.db.read(partial(list_chat, me=self.me, peer=peer,
-                                              order_id=order_id, limit=limit))
-
-        async def chat_read(params: dict[str, Any]) -> Any:
-            p = Params(params, {"message_id", "peer_id"})
-            msg_id = p.text("message_id", False, 32)
-            peer = p.text("peer_id", False, 60)
-            if (msg_id is None) == (peer is None):
-                raise invalid_params("message_id", "give a message_id or a peer_id (all of "
-                                                   "that conversation)")
-            if msg_id is not None:
-                keys = [(str(r[0]), msg_id) for r in await self.db.read(lambda c: c.execute(
-                    "SELECT peer FROM chat WHERE id = ? AND outgoing = 0", (msg_id,)).fetchall())]
-                if not keys:
-                    raise NotFound(f"no message {msg_id} to us")
-            else:
-                keys = [(str(peer), str(r[0])) for r in await self.db.read(lambda c: c.execute(
-                    "SELECT id FROM chat WHERE peer = ? AND outgoing = 0 AND read IS NULL",
-                    (peer,)).fetchall())]
-            return {"read": await self.read(keys)}
-
-        async def chat_conversations(params: dict[str, Any]) -> Any:
-            Params(params, set())
-            return await self.db.read(conversations)
-
-        return {"chat.send": chat_send, "chat.list": chat_list, "chat.read": chat_read,
-                "chat.conversations": chat_conversations}
-

@@ -2,7 +2,7 @@
 
 Made from the node's own events (new orders, payments, disputes and other counterparties'
 order messages, chat messages, ratings), stored, and announced as ``notification.new``.
-RPC: ``notification.list {unread_only?, limit?}``, ``notification.read {id? | all?}``.
+Its API methods (notification.list, notification.read) are in ``node.mail.rpc``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from node.core.events import (
     OrderMessageAdded,
     RatingReceived,
 )
-from node.core.params import Params
-from node.core.services import Handler, NotFound, Service, invalid_params
+from node.core.services import NotFound, Service
 from protocol import contract_rules as r
+from protocol.errors import LocalProtocolError
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
@@ -116,20 +116,11 @@ class NotificationService(Service):
         if self._sub.closed and self._sub.closed != "node stopping":
             log.warning("notifications stopped: %s", self._sub.closed)
 
-    def rpc_methods(self) -> dict[str, Handler]:
-        async def note_list(params: dict[str, Any]) -> Any:
-            p = Params(params, {"unread_only", "limit"})
-            unread_only = p.boolean("unread_only", False)
-            limit = p.integer("limit", False, 1, MAX_LIST) or 100
-            return await self.db.read(partial(listing, unread_only=unread_only, limit=limit))
+    async def notes(self, unread_only: bool, limit: int) -> list[dict[str, Any]]:
+        return await self.db.read(partial(listing, unread_only=unread_only, limit=limit))
 
-        async def note_read(params: dict[str, Any]) -> Any:
-            p = Params(params, {"id", "all"})
-            note_id = p.integer("id", False, 1)
-            every = p.boolean("all", False)
-            if (note_id is None) == (not every):
-                raise invalid_params("id", "give an id, or all: true")
-            return {"read": await self.db.write(partial(mark_read, note_id=note_id,
-                                                        now=self.core.now()))}
-
-        return {"notification.list": note_list, "notification.read": note_read}
+    async def mark_read(self, note_id: int | None, every: bool) -> int:
+        """Read one notification, or ``every`` one."""
+        if (note_id is None) == (not every):
+            raise LocalProtocolError("id: give an id, or all: true", field="id")
+        return await self.db.write(partial(mark_read, note_id=note_id, now=self.core.now()))

@@ -29,8 +29,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from node.core.events import MailHeld
+from node.core.outbox import Outbox
 from node.core.services import Service
-from node.mail import store as mst
+from node.mail import store as mail_store
 from node.net.host import P2PError
 from protocol.errors import RemoteProtocolError, TorvError
 from protocol.mail import (
@@ -70,6 +71,7 @@ log = logging.getLogger("torv.mail")
 MAIL_POLL_SECONDS = 60.0
 PURGE_SECONDS = 600.0
 SEND_WORKERS = 8
+MAIL_IDLE_SECONDS = 5.0  # the outbox looks for due letters at least this often
 SEEN_KEEP = MAIL_TTL + 86400  # received ids are kept past any envelope's life
 CLOCK_SKEW = 3600  # a letter may claim to be this much from the future
 CHAT_BURST, CHAT_REFILL_S = 30.0, 1.0
@@ -80,7 +82,7 @@ LetterHandler = Callable[[Letter], Awaitable[None]]
 ProfileOf = Callable[[str], Awaitable[StoreObject | None]]
 # (our letters the receipt changed, "delivered" or "read", the receipt letter or None when a
 # direct delivery was acknowledged)
-ReceiptHook = Callable[[list[mst.OutRow], str, Letter | None], Awaitable[None]]
+ReceiptHook = Callable[[list[mail_store.OutRow], str, Letter | None], Awaitable[None]]
 
 
 class MailService(Service):
@@ -97,8 +99,9 @@ class MailService(Service):
         self.name_mailboxes: Callable[[list[str]], Awaitable[None]] | None = None
         self.mailboxes: list[str] = []
         self.receipt_hooks: list[ReceiptHook] = []
-        self._wake = asyncio.Event()
-        self._sending: set[str] = set()
+        self.outbox: Outbox[mail_store.OutRow] = Outbox(
+            core, "mail", self._due, self._next_due, lambda row: row.id, self._send_one,
+            SEND_WORKERS, MAIL_IDLE_SECONDS)
         self._fetching: set[str] = set()
         self.received = 0
         self.fetched = 0
@@ -112,13 +115,13 @@ class MailService(Service):
     async def start(self) -> None:
         self.core.host.serve(MAIL_PROTOCOL, self.handle_request, MAX_REQUEST)
         self.core.on_new_peer(self._peer_up)
-        self.core.spawn(self._outbox_loop(), "mail outbox")
+        self.core.spawn(self.outbox.run(), "mail outbox")
         self.core.spawn(self._poll_loop(), "mail poll")
         self.core.spawn(self._purge_loop(), "mail purge")
         self.core.spawn(self._mailbox_loop(), "mailboxes")
 
     async def stats(self) -> dict[str, int]:
-        return await self.db.read(mst.mailbox_stats)
+        return await self.db.read(mail_store.mailbox_stats)
 
     # ------------------------------------------------------------------ sending
     async def send(self, recipient: str, kind: str, data: dict[str, Any],
@@ -135,42 +138,35 @@ class MailService(Service):
         lid = letter_id
 
         def write(conn: sqlite3.Connection) -> None:
-            if mst.queue_letter(conn, env, recipient, kind, ref, meta or {}, now, time.time()) \
-                    and also is not None:
+            queued = mail_store.queue_letter(conn, env, recipient, kind, ref, meta or {}, now,
+                                             time.time())
+            if queued and also is not None:
                 also(conn, lid, now)
 
         await self.db.write(write)
-        self._wake.set()
+        self.outbox.wake()
         return letter_id
 
-    async def _outbox_loop(self) -> None:
-        sem = asyncio.Semaphore(SEND_WORKERS)
-        while True:
-            for row in await self.db.read(partial(mst.due, now=time.time(),
-                                                  now_s=self.core.now())):
-                if row.id not in self._sending:
-                    self._sending.add(row.id)
-                    self.core.spawn(self._send_one(row, sem), f"mail {row.id[:8]}")
-            nxt = await self.db.read(partial(mst.next_due, now_s=self.core.now()))
-            wait = 5.0 if nxt is None else max(0.05, min(5.0, nxt - time.time()))
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
+    async def letter(self, letter_id: str) -> mail_store.OutRow | None:
+        """A letter of ours, by id (while we keep it)."""
+        return await self.db.read(partial(mail_store.get_out, letter_id=letter_id))
 
-    async def _send_one(self, row: mst.OutRow, sem: asyncio.Semaphore) -> None:
-        try:
-            async with sem:
-                if await self._direct(row):
-                    return
-                if len(row.held_by) < HOLDERS:
-                    await self._hold(row)
-        finally:
-            self._sending.discard(row.id)
-            self._wake.set()
+    async def letters_about(self, ref: str) -> list[mail_store.OutRow]:
+        """Our letters about ``ref`` (an order id), oldest first."""
+        return await self.db.read(partial(mail_store.out_for_ref, ref=ref))
 
-    async def _direct(self, row: mst.OutRow) -> bool:
+    async def _due(self) -> list[mail_store.OutRow]:
+        return await self.db.read(partial(mail_store.due, now=time.time(),
+                                          now_s=self.core.now()))
+
+    async def _next_due(self) -> float | None:
+        return await self.db.read(partial(mail_store.next_due, now_s=self.core.now()))
+
+    async def _send_one(self, row: mail_store.OutRow) -> None:
+        if not await self._direct(row) and len(row.held_by) < HOLDERS:
+            await self._hold(row)
+
+    async def _direct(self, row: mail_store.OutRow) -> bool:
         try:
             addrs = await self._addresses(row.recipient)
             parse_ok(await self.core.host.request(row.recipient, MAIL_PROTOCOL,
@@ -178,16 +174,16 @@ class MailService(Service):
                                                   addrs or None))
         except (P2PError, RemoteProtocolError) as exc:
             log.debug("mail %s to %s: %s", row.id[:8], row.recipient[:12], exc)
-            await self.db.write(partial(mst.attempt_failed, letter_id=row.id, error=str(exc),
+            await self.db.write(partial(mail_store.attempt_failed, letter_id=row.id, error=str(exc),
                                         now=time.time()))
             return False
-        changed = await self.db.write(partial(mst.mark, ids=[row.id],
+        changed = await self.db.write(partial(mail_store.mark, ids=[row.id],
                                               sender_of_receipt=row.recipient,
                                               status="delivered", now=self.core.now()))
         await self._receipts(changed, "delivered", None)
         return True
 
-    async def _hold(self, row: mst.OutRow) -> None:
+    async def _hold(self, row: mail_store.OutRow) -> None:
         """Ask the peers closest to the recipient to hold the envelope, until ``HOLDERS``
         took it."""
         candidates = await self.core.host.closest_peers(row.recipient, HOLDERS * 3)
@@ -211,7 +207,7 @@ class MailService(Service):
             if len(held) >= HOLDERS:
                 break
         if held != row.held_by:
-            await self.db.write(partial(mst.set_held, letter_id=row.id, holders=held))
+            await self.db.write(partial(mail_store.set_held, letter_id=row.id, holders=held))
             self.core.events.publish(MailHeld(row.id, row.recipient, row.kind, row.ref or "",
                                               len(set(held))))
 
@@ -273,22 +269,22 @@ class MailService(Service):
                                               "it")
                 if not now < env.expires <= now + MAIL_TTL + CLOCK_SKEW:
                     raise RemoteProtocolError("the envelope's expiry must be within 14 days")
-                total, for_them = await self.db.read(partial(mst.load, recipient=env.to))
+                total, for_them = await self.db.read(partial(mail_store.load, recipient=env.to))
                 bits = hold_work_bits(total, for_them, env.size)
                 if not await self.core.cpu(work_ok, self.me, env, work, bits):
                     return {"error": f"work: {bits} bits of proof of work needed",
                             "work": bits}
                 try:
-                    await self.db.write(partial(mst.hold, env=env, storer=peer, now=now))
-                except mst.QuotaExceeded as exc:
+                    await self.db.write(partial(mail_store.hold, env=env, storer=peer, now=now))
+                except mail_store.QuotaExceeded as exc:
                     return {"error": str(exc)}
                 return {"ok": True, "expires": env.expires}
             if op == "fetch":
                 envs, nxt = await self.db.read(partial(
-                    mst.held_for, recipient=peer, after=arg, now=self.core.now(),
+                    mail_store.held_for, recipient=peer, after=arg, now=self.core.now(),
                     limit=MAX_FETCH, max_bytes=MAX_FETCH_BYTES))
                 return {"envelopes": [e.to_value() for e in envs], "next": nxt}
-            removed = await self.db.write(partial(mst.drop_held, recipient=peer, ids=arg))
+            removed = await self.db.write(partial(mail_store.drop_held, recipient=peer, ids=arg))
             return {"ok": True, "removed": removed}
         except RemoteProtocolError as exc:
             self.core.reject("mail", str(exc))
@@ -300,14 +296,14 @@ class MailService(Service):
         now = self.core.now()
         if letter.created > now + CLOCK_SKEW or letter.created + MAIL_TTL < now:
             raise RemoteProtocolError("the letter is outside its 14 days")
-        if await self.db.read(partial(mst.was_seen, letter_id=letter.id,
+        if await self.db.read(partial(mail_store.was_seen, letter_id=letter.id,
                                       sender=letter.sender)):
             return False
         handler = self.handlers.get(letter.kind)
         if handler is None:
             raise RemoteProtocolError(f"this node takes no {letter.kind} letters")
         await handler(letter)
-        new = await self.db.write(partial(mst.seen, letter_id=letter.id,
+        new = await self.db.write(partial(mail_store.seen, letter_id=letter.id,
                                           sender=letter.sender, now=now))
         if new:
             self.received += 1
@@ -318,12 +314,12 @@ class MailService(Service):
 
     async def _on_receipt(self, letter: Letter) -> None:
         data = letter.data
-        changed = await self.db.write(partial(mst.mark, ids=list(data["of"]),
+        changed = await self.db.write(partial(mail_store.mark, ids=list(data["of"]),
                                               sender_of_receipt=letter.sender,
                                               status=str(data["status"]), now=self.core.now()))
         await self._receipts(changed, str(data["status"]), letter)
 
-    async def _receipts(self, rows: list[mst.OutRow], status: str,
+    async def _receipts(self, rows: list[mail_store.OutRow], status: str,
                         letter: Letter | None) -> None:
         for hook in self.receipt_hooks:
             try:
@@ -367,8 +363,8 @@ class MailService(Service):
         return new
 
     async def _peer_up(self, peer: str) -> None:
-        if await self.db.write(partial(mst.retry_now, recipient=peer, now=time.time())):
-            self._wake.set()
+        if await self.db.write(partial(mail_store.retry_now, recipient=peer, now=time.time())):
+            self.outbox.wake()
         await self.fetch_from(peer)
 
     async def _poll_loop(self) -> None:
@@ -412,7 +408,7 @@ class MailService(Service):
     async def _purge_loop(self) -> None:
         while True:
             now = self.core.now()
-            dropped = await self.db.write(partial(mst.purge, now=now,
+            dropped = await self.db.write(partial(mail_store.purge, now=now,
                                                   seen_before=now - SEEN_KEEP))
             if dropped:
                 log.info("dropped %d expired letter(s) held for others", dropped)

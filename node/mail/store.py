@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from node.core.outbox import backoff
 from protocol import canonical
 from protocol.mail import Envelope
 
@@ -98,9 +99,9 @@ def out_for_ref(conn: sqlite3.Connection, ref: str) -> list[OutRow]:
 def attempt_failed(conn: sqlite3.Connection, letter_id: str, error: str, now: float) -> None:
     row = conn.execute("SELECT attempts FROM mail_out WHERE id = ?", (letter_id,)).fetchone()
     attempts = int(row[0]) + 1 if row else 1
-    backoff = min(MAX_BACKOFF, 0.5 * 2 ** min(attempts, 8))
+    delay = backoff(attempts, MAX_BACKOFF)
     conn.execute("UPDATE mail_out SET attempts = ?, next_attempt = ?, last_error = ? "
-                 "WHERE id = ?", (attempts, now + backoff, error[:200], letter_id))
+                 "WHERE id = ?", (attempts, now + delay, error[:200], letter_id))
 
 
 def set_held(conn: sqlite3.Connection, letter_id: str, holders: list[str]) -> None:

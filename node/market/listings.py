@@ -1,4 +1,4 @@
-"""SQL for the market: listings (keyed by vendor and id), stores, expiry tombstones, peers.
+"""SQL for the market: listings (keyed by vendor and id), stores, expiry tombstones.
 
 Plain functions over a connection, run inside ``Database.write`` / ``Database.read``. Only
 verified objects are written; what is stored is trusted, so reads return the stored JSON body

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from node.market.listings import (
     Change,
     ListingRow,
+    delete_row,
     expired_copies,
     get_store,
     held_digests,
@@ -234,8 +235,6 @@ def put_listings(conn: sqlite3.Connection, listings: list[Listing] | list[Listin
 
 
 def purge_expired(conn: sqlite3.Connection, now: int) -> Change:
-    from node.market.listings import delete_row
-
     change = Change()
     rows = conn.execute("SELECT rowid, vendor, id, digest FROM listings WHERE expires <= ?",
                         (now,)).fetchall()

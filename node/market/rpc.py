@@ -1,140 +1,150 @@
-"""The market's JSON-RPC methods: profile.*, listing.*, store.*. They call the market
-service's API only."""
+"""The market's API methods: profile.*, listing.*, store.*. Each parses nothing by hand (the
+schema did), calls one market service method and shapes its answer."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from node.core.params import Params
-from node.core.services import Handler, NotFound, RpcError, invalid_params
-from protocol.identity import is_peer_id
-from protocol.listing import EDITABLE, LISTING_ID_RE
+from node.core.api import (
+    LISTING_ID,
+    NETWORK_ERROR,
+    NO_CHAIN,
+    NOT_FOUND,
+    OBJECT,
+    PEER_ID,
+    Args,
+    Method,
+    Param,
+    array,
+    boolean,
+    integer,
+    nullable,
+    obj,
+    string,
+)
+from protocol.fields import CURRENCY_RE, MAX_AMOUNT
+from protocol.listing import (
+    MAX_DESCRIPTION,
+    MAX_ESCROW_TIMEOUT_HOURS,
+    MAX_LISTING_MODERATORS,
+    MAX_REGION,
+    MAX_SHIPPING,
+    MAX_TAG,
+    MAX_TAGS,
+    MAX_TITLE,
+)
 from protocol.store import (
+    MAX_ABOUT,
     MAX_ACCEPTED_MODERATORS,
     MAX_MODERATOR_DESCRIPTION,
     MAX_MODERATOR_FEE_BP,
+    MAX_NAME,
 )
 
 if TYPE_CHECKING:
     from node.market.service import MarketService
 
-LISTING_FIELDS = set(EDITABLE)
+PRICE = obj({"amount": integer(0, MAX_AMOUNT, "base units (satoshis, litoshis)"),
+             "currency": string(10, 3, CURRENCY_RE.pattern, "must be a currency code (LTC)")},
+            ("amount", "currency"))
+SHIPPING = obj({"region": string(MAX_REGION, 1), "price": PRICE}, ("region", "price"))
+MODERATOR_IDS = array(PEER_ID, MAX_LISTING_MODERATORS, unique=True)
+LISTING_FIELDS: dict[str, Any] = {
+    "title": string(MAX_TITLE, 1), "description": string(MAX_DESCRIPTION), "price": PRICE,
+    "quantity": integer(0, 10**9), "tags": array(string(MAX_TAG, 1), MAX_TAGS),
+    "shipping": array(SHIPPING, MAX_SHIPPING), "expires": integer(1),
+    "escrow_timeout_hours": integer(1, MAX_ESCROW_TIMEOUT_HOURS),
+    "moderators": nullable(MODERATOR_IDS),
+}
+LISTING = obj({
+    "id": LISTING_ID, "vendor": PEER_ID, "seq": integer(1), "title": string(),
+    "description": string(), "price": PRICE, "quantity": integer(), "tags": array(string(), 100),
+    "shipping": array(SHIPPING, 100), "created": integer(), "expires": integer(),
+    "escrow_timeout_hours": integer(), "moderators": MODERATOR_IDS,
+}, ("id", "vendor", "seq", "title", "price", "quantity", "created", "expires"), additional=True)
+MODERATOR_TERMS = obj({"fee_bp": integer(0, MAX_MODERATOR_FEE_BP), "fee_fixed": integer(0),
+                       "description": string(MAX_MODERATOR_DESCRIPTION)},
+                      ("fee_bp", "fee_fixed"))
+PROFILE = obj({
+    "vendor": PEER_ID, "seq": integer(), "name": string(), "about": string(),
+    "addrs": array(string(), 100), "moderator": OBJECT,
+    "moderators": array(PEER_ID, MAX_ACCEPTED_MODERATORS), "mailboxes": array(PEER_ID, 10),
+    "ratings": obj({"count": integer(), "average": nullable({"type": "number"})},
+                   ("count", "average")),
+}, ("vendor", "seq", "name", "about"), additional=True)
 
 
-def peer_id_param(p: Params, name: str, required: bool = True) -> Any:
-    value = p.text(name, required, 100)
-    if value is not None and not is_peer_id(value):
-        raise invalid_params(name, "is not a valid peer id")
-    return value
+def methods(market: MarketService) -> list[Method]:
+    async def profile_get(p: Args) -> Any:
+        return await market.profile_view(p["peer_id"] or market.me)
 
-
-def peer_ids_param(p: Params, name: str, limit: int) -> list[str]:
-    """A list of distinct peer ids (at most ``limit``)."""
-    value = p.any(name)
-    if not isinstance(value, list) or len(value) > limit or not all(
-            isinstance(x, str) and is_peer_id(x) for x in value):
-        raise invalid_params(name, f"must be a list of at most {limit} peer ids")
-    if len(set(value)) != len(value):
-        raise invalid_params(name, "names a peer twice")
-    return list(value)
-
-
-def listing_id_param(p: Params, name: str = "id") -> str:
-    value = p.text(name, True, 64)
-    if not LISTING_ID_RE.fullmatch(value):
-        raise invalid_params(name, "must be a listing id (32 hex characters)")
-    return str(value)
-
-
-def moderator_param(p: Params) -> dict[str, Any] | None:
-    """``moderator``: null (stop moderating) or {fee_bp, fee_fixed, description?}."""
-    value = p.any("moderator")
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not {"fee_bp", "fee_fixed"} <= set(value) or not set(
-            value) <= {"fee_bp", "fee_fixed", "description"}:
-        raise invalid_params("moderator", "must be null or {fee_bp, fee_fixed, description?}")
-    inner = Params(value, {"fee_bp", "fee_fixed", "description"})
-    try:
-        return {"fee_bp": inner.integer("fee_bp", True, 0, MAX_MODERATOR_FEE_BP),
-                "fee_fixed": inner.integer("fee_fixed", True, 0),
-                "description": inner.text("description", False, MAX_MODERATOR_DESCRIPTION)
-                or ""}
-    except RpcError as exc:
-        raise invalid_params(f"moderator.{exc.data['field']}", exc.message.split(": ", 1)[1]
-                             ) from None
-
-
-def market_methods(market: MarketService) -> dict[str, Handler]:
-    me = market.me
-
-    async def profile_get(params: dict[str, Any]) -> Any:
-        p = Params(params, {"peer_id"})
-        vendor = peer_id_param(p, "peer_id", False) or me
-        profile = await market.get_profile(vendor)
-        if profile is None:
-            if vendor == me:
-                return {"vendor": me, "name": "", "about": "", "seq": 0}
-            raise NotFound(f"no profile found for {vendor}")
-        return await market.profile_json(profile)
-
-    async def profile_set(params: dict[str, Any]) -> Any:
-        p = Params(params, {"name", "about", "moderator", "moderators"})
-        changes: dict[str, Any] = {k: p.text(k, False) for k in ("name", "about") if p.has(k)}
-        if p.has("moderator"):
-            changes["moderator"] = moderator_param(p)
-        if p.has("moderators"):
-            changes["moderators"] = peer_ids_param(p, "moderators", MAX_ACCEPTED_MODERATORS)
+    async def profile_set(p: Args) -> Any:
+        changes = p.changes()
+        if "moderator" in changes and changes["moderator"] is not None:
+            changes["moderator"] = {"description": "", **changes["moderator"]}
         return await market.profile_json(await market.set_profile(changes))
 
-    async def listing_create(params: dict[str, Any]) -> Any:
-        p = Params(params, LISTING_FIELDS)
-        for name in ("title", "price", "quantity"):
-            p.any(name)  # required
-        fields = {n: p.any(n) for n in LISTING_FIELDS if p.has(n)}
-        return (await market.create_listing(fields)).to_json()
+    async def listing_create(p: Args) -> Any:
+        return (await market.create_listing(p.changes())).to_json()
 
-    async def listing_update(params: dict[str, Any]) -> Any:
-        p = Params(params, LISTING_FIELDS | {"id"})
-        lid = listing_id_param(p)
-        changes = {n: p.any(n) for n in LISTING_FIELDS if p.has(n)}
-        if not changes:
-            raise invalid_params("params", f"nothing to change (fields: {sorted(LISTING_FIELDS)})")
-        return (await market.update_listing(lid, changes)).to_json()
+    async def listing_update(p: Args) -> Any:
+        return (await market.update_listing(p["id"], p.changes("id"))).to_json()
 
-    async def listing_delete(params: dict[str, Any]) -> Any:
-        lid = listing_id_param(Params(params, {"id"}))
-        await market.delete_listing(lid)
-        return {"id": lid, "deleted": True}
+    async def listing_delete(p: Args) -> Any:
+        await market.delete_listing(p["id"])
+        return {"id": p["id"], "deleted": True}
 
-    async def listing_get(params: dict[str, Any]) -> Any:
-        p = Params(params, {"id", "vendor"})
-        lid = listing_id_param(p)
-        return await market.get_listing(lid, peer_id_param(p, "vendor", False))
+    async def listing_get(p: Args) -> Any:
+        return await market.get_listing(p["id"], p["vendor"])
 
-    async def listing_list(params: dict[str, Any]) -> Any:
-        p = Params(params, {"vendor"})
-        return await market.vendor_listings(peer_id_param(p, "vendor", False) or me)
+    async def listing_list(p: Args) -> Any:
+        return await market.vendor_listings(p["vendor"] or market.me)
 
-    async def listing_search(params: dict[str, Any]) -> Any:
-        p = Params(params, {"query", "limit"})
-        query = p.text("query", True, 500)
-        limit = p.integer("limit", False, 1, 500) or 50
+    async def listing_search(p: Args) -> Any:
         return [{"listing": body, "score": score}
-                for body, score in await market.search(query, limit)]
+                for body, score in await market.search(p["query"], p["limit"])]
 
-    async def store_fetch(params: dict[str, Any]) -> Any:
-        p = Params(params, {"peer_id"})
-        return await market.fetch_store(peer_id_param(p, "peer_id"))
+    async def store_fetch(p: Args) -> Any:
+        return await market.fetch_store(p["peer_id"])
 
-    return {
-        "profile.get": profile_get,
-        "profile.set": profile_set,
-        "listing.create": listing_create,
-        "listing.update": listing_update,
-        "listing.delete": listing_delete,
-        "listing.get": listing_get,
-        "listing.list": listing_list,
-        "listing.search": listing_search,
-        "store.fetch": store_fetch,
-    }
+    listing_params = tuple(Param(k, v, k in ("title", "price", "quantity"))
+                           for k, v in LISTING_FIELDS.items())
+    return [
+        Method("profile.get", "A vendor's profile (yours without peer_id): from the DHT, else "
+               "the copy held here; ratings counts the chain-checked ones.",
+               (Param("peer_id", PEER_ID),), PROFILE, profile_get, (NOT_FOUND,)),
+        Method("profile.set", "Change your profile: name, about, the moderators you accept "
+               "(moderators) and your own terms as moderator (moderator; null stops).",
+               (Param("name", string(MAX_NAME)), Param("about", string(MAX_ABOUT)),
+                Param("moderator", nullable(MODERATOR_TERMS)),
+                Param("moderators", array(PEER_ID, MAX_ACCEPTED_MODERATORS, unique=True))),
+               PROFILE, profile_set, (NO_CHAIN,)),
+        Method("listing.create", "Publish a new listing in your store (seq 1; expires "
+               "defaults to a year).", listing_params, LISTING, listing_create),
+        Method("listing.update", "Change fields of one of your listings (seq + 1).",
+               (Param("id", LISTING_ID, True),
+                *(Param(k, v) for k, v in LISTING_FIELDS.items())),
+               LISTING, listing_update, (NOT_FOUND,), min_given=2),
+        Method("listing.delete", "Remove one of your listings.",
+               (Param("id", LISTING_ID, True),),
+               obj({"id": LISTING_ID, "deleted": boolean()}, ("id", "deleted")),
+               listing_delete, (NOT_FOUND,)),
+        Method("listing.get", "A listing by id: that vendor's, else yours, else the only "
+               "vendor's using the id.", (Param("id", LISTING_ID, True), Param("vendor", PEER_ID)),
+               LISTING, listing_get, (NOT_FOUND,)),
+        Method("listing.list", "Your listings, or those of a known vendor.",
+               (Param("vendor", PEER_ID),), array(LISTING, 10**6), listing_list),
+        Method("listing.search", "Full-text search of the listings held here (title, "
+               "description, tags; every word must match, the last as a prefix; empty lists the "
+               "newest).", (Param("query", string(500), True),
+                            Param("limit", integer(1, 500), default=50)),
+               array(obj({"listing": LISTING, "score": {"type": "number"}},
+                         ("listing", "score")), 500), listing_search),
+        Method("store.fetch", "A vendor's current profile and unexpired listings, from the "
+               "vendor or, if it is offline, from the DHT and peers holding copies.",
+               (Param("peer_id", PEER_ID, True),),
+               obj({"vendor": PEER_ID, "manifest_seq": integer(), "complete": boolean(),
+                    "profile": nullable(OBJECT), "listings": array(LISTING, 10**6)},
+                   ("vendor", "manifest_seq", "complete", "profile", "listings")),
+               store_fetch, (NOT_FOUND, NETWORK_ERROR)),
+    ]

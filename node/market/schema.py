@@ -10,6 +10,7 @@ from pathlib import Path
 
 from node.core.migrations import statements
 from node.market.listings import insert_listing
+from node.market.manifests import rebuild_own
 from protocol.catalog import store_bucket
 from protocol.errors import RemoteProtocolError
 from protocol.identity import Identity
@@ -84,9 +85,6 @@ def v2(conn: sqlite3.Connection, data_dir: Path) -> None:
             log.warning("dropping a stored listing that no longer verifies: %s", exc)
     seed = data_dir / "node.key"
     if old and seed.exists():
-        from node.market.manifests import rebuild_own
-        from protocol.identity import Identity
-
         rebuild_own(conn, Identity(seed.read_bytes()))
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from node.core.events import ListingRemoved, listing_event
 from node.core.node import TARGET_PEERS, NodeCore
-from node.core.services import Handler, NotFound, Service
+from node.core.services import NotFound, Service
 from node.market import listings as ms
 from node.market import manifests as mfs
 from node.market.own_gossip import OwnGossip
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
 from protocol.catalog import MAX_REQUEST
-from protocol.errors import RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.identity import is_peer_id
 from protocol.listing import Listing
 from protocol.records import (
@@ -34,6 +34,7 @@ from protocol.records import (
     validate_record,
 )
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+from wallet.errors import NoChain
 
 log = logging.getLogger("torv.market")
 DEFAULT_LISTING_DAYS = 365
@@ -63,11 +64,6 @@ class MarketService(Service):
         self.incomplete = 0  # stores held with gaps, retried until whole
         self.own_recovered = asyncio.Event()  # our own store was looked for on the network
         self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
-
-    def rpc_methods(self) -> dict[str, Handler]:
-        from node.market.rpc import market_methods
-
-        return market_methods(self)
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
@@ -316,8 +312,6 @@ class MarketService(Service):
         sign the new profile."""
         if changes.get("moderator") is not None:
             if self.moderation is None:
-                from wallet.errors import NoChain
-
                 raise NoChain("moderating needs a wallet: start the node with --chain")
             changes = {**changes, "moderator": {**changes["moderator"], **self.moderation()}}
 
@@ -337,6 +331,15 @@ class MarketService(Service):
         self._dht_dirty.set()
         self.own_gossip.offer(PROFILE_TYPE, profile.to_wire())
         return profile
+
+    async def profile_view(self, vendor: str) -> dict[str, Any]:
+        """A vendor's profile as the API shows it (ours, even before we signed one)."""
+        profile = await self.get_profile(vendor)
+        if profile is None:
+            if vendor == self.me:
+                return {"vendor": self.me, "name": "", "about": "", "seq": 0}
+            raise NotFound(f"no profile found for {vendor}")
+        return await self.profile_json(profile)
 
     async def profile_json(self, profile: StoreObject) -> dict[str, Any]:
         out = dict(profile.body)
@@ -361,6 +364,32 @@ class MarketService(Service):
 
     async def store_object(self, vendor: str, kind: str) -> StoreObject | None:
         return await self.db.read(lambda c: ms.get_store(c, vendor, kind))
+
+    async def listing_wire(self, vendor: str, listing_id: str) -> bytes | None:
+        """A held listing's signed bytes (parked ones too)."""
+        return await self.db.read(partial(ms.get_listing_wire, vendor=vendor,
+                                          listing_id=listing_id))
+
+    async def vendors_of_listing(self, listing_id: str) -> list[str]:
+        """The vendors whose listings held here use ``listing_id``."""
+        found = await self.db.read(partial(ms.listings_with_id, listing_id=listing_id))
+        return sorted({str(x["vendor"]) for x in found})
+
+    async def moderators(self) -> list[StoreObject]:
+        """The profiles held here that carry moderator terms."""
+        return await self.db.read(ms.moderator_profiles)
+
+    async def names(self, peers: list[str]) -> dict[str, str]:
+        """The names peers give themselves in the profiles held here."""
+        def read(conn: sqlite3.Connection) -> dict[str, str]:
+            out = {}
+            for peer in peers:
+                profile = ms.get_store(conn, peer, PROFILE_TYPE)
+                if profile is not None and profile.body.get("name"):
+                    out[peer] = str(profile.body["name"])
+            return out
+
+        return await self.db.read(read)
 
     async def get_profile(self, vendor: str) -> StoreObject | None:
         if vendor != self.me:
@@ -413,11 +442,9 @@ class MarketService(Service):
         if own:
             return own[0]
         if len(candidates) > 1:
-            from node.core.services import invalid_params
-
             vendors = sorted(x["vendor"] for x in candidates)
-            raise invalid_params("vendor", f"several vendors have a listing {listing_id}; "
-                                           f"give vendor (one of {vendors})")
+            raise LocalProtocolError(f"vendor: several vendors have a listing {listing_id}; "
+                                     f"give vendor (one of {vendors})", field="vendor")
         return candidates[0]
 
     async def vendor_listings(self, vendor: str) -> list[dict[str, Any]]:

@@ -246,10 +246,7 @@ class P2PHost:
 
         def on_done(f: asyncio.Future[T]) -> None:
             if f.cancelled():
-                try:
-                    token.run_sync_soon(scope.cancel)
-                except trio.RunFinishedError:
-                    pass
+                _soon(token, scope.cancel)
 
         fut.add_done_callback(on_done)
         try:
@@ -470,10 +467,7 @@ class P2PHost:
         done = trio.Event()
 
         def wake(_: Any) -> None:
-            try:
-                token.run_sync_soon(done.set)
-            except trio.RunFinishedError:
-                pass
+            _soon(token, done.set)
 
         task.add_done_callback(wake)
         try:
@@ -542,6 +536,14 @@ class P2PHost:
 
 def _discard(_: object) -> None:
     return None
+
+
+def _soon(token: Any, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on the trio side soon; nothing if the trio run already ended."""
+    try:
+        token.run_sync_soon(fn)
+    except trio.RunFinishedError:
+        pass
 
 
 def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

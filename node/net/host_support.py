@@ -1,4 +1,4 @@
-"""Helpers of the libp2p host (node/p2p.py): DHT record rules, py-libp2p's logging, framing
+"""Helpers of the libp2p host (node/net/host.py): DHT record rules, py-libp2p's logging, framing
 of request/response streams."""
 
 from __future__ import annotations

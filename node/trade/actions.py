@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -21,11 +20,9 @@ from nacl.signing import VerifyKey
 
 from node.core.events import RatingReceived
 from node.core.services import NotFound
-from node.market import listings as ms
-from node.trade import signing as te
-from node.trade import store as ts
-from node.trade.service import NotAllowed
-from node.wallet.store import take_escrow_key_tx
+from node.trade import signing
+from node.trade import store as trade_store
+from node.trade.errors import NotAllowed
 from protocol import contract as c
 from protocol import contract_rules as r
 from protocol import settlement as st
@@ -47,25 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("torv.trade")
 
 
-def node_actions(contract: c.Contract, row: ts.OrderRow | None, role: str) -> list[str]:
-    """The kinds ``role`` may send now: the table's answer narrowed by what this node's own
-    chain view shows (a confirmed escrow before shipping, the timeout, the dispute cut-off)
-    and by what it does by itself."""
+def node_actions(contract: c.Contract, row: trade_store.OrderRow | None, role: str) -> list[str]:
+    """The kinds ``role`` may send now, by this node's own chain view of the escrow."""
     conf = int((row.funding or {}).get("confirmations", 0)) if row else 0
-    confirmation = contract.last(r.ORDER_CONFIRMATION)
-    timeout = confirmation.data["timeout_blocks"] if confirmation else 0
-    out = []
-    for kind in c.next_actions(contract, role):
-        if kind == r.PAYMENT and role != r.BUYER:
-            continue  # a vendor reports a funding it saw by itself, never on request
-        if kind == r.FULFILLMENT and conf < st.SHIP_AFTER_CONFIRMATIONS:
-            continue
-        if kind == r.TIMEOUT_CLAIM and conf < timeout:
-            continue
-        if kind == r.DISPUTE_OPEN and not r.dispute_open_allowed(conf, timeout):
-            continue
-        out.append(kind)
-    return out
+    return c.actions_now(contract, role, conf)
 
 
 def methods(kinds: list[str]) -> list[str]:
@@ -82,7 +64,7 @@ class TradeActions:
     def wallet(self, unlocked: bool = True) -> Wallet:
         return self.svc.holder.require(unlocked)
 
-    def _allow(self, contract: c.Contract, row: ts.OrderRow, kind: str,
+    def _allow(self, contract: c.Contract, row: trade_store.OrderRow, kind: str,
                automatic: bool = False) -> str:
         role = contract.role_of(self.me)
         if role is None:
@@ -105,35 +87,24 @@ class TradeActions:
             raise LocalProtocolError(str(exc)) from None
 
     async def _act(self, order_id: str, kind: str,
-                   make: Callable[[c.Contract, ts.OrderRow], Any],
-                   build: Callable[[sqlite3.Connection, c.Contract, ts.OrderRow, Any],
+                   make: Callable[[c.Contract, trade_store.OrderRow], Any],
+                   build: Callable[[sqlite3.Connection, c.Contract, trade_store.OrderRow, Any],
                                    tuple[dict[str, Any], dict[str, Any]]] | None = None,
-                   automatic: bool = False) -> tuple[c.Contract, ts.OrderRow, Any]:
+                   automatic: bool = False) -> tuple[c.Contract, trade_store.OrderRow, Any]:
         """Check, prepare (``make``: async, may use the chain), then build the message data
         inside the write transaction (``build``, e.g. to take an escrow key with it), commit.
         Returns the new contract, the order row before, and what ``make`` returned."""
-        async with self.svc.lock(order_id):
+        async with self.svc.changing(order_id) as changes:
             contract, row = await self.svc.load(order_id)
             role = self._allow(contract, row, kind, automatic)
             prepared = await make(contract, row)
-            holder: dict[str, c.Contract] = {}
 
-            def write(conn: sqlite3.Connection) -> None:
-                if build is not None:
-                    data, fields = build(conn, contract, row, prepared)
-                else:
-                    data, fields = prepared
-                after = self._message(contract, kind, data)
-                holder["after"] = after
-                now = time.time()
-                ts.save(conn, after, role, int(now), **fields)
-                ts.enqueue(conn, order_id, self.svc.recipients(after), after.head.digest, now)
+            def change(conn: sqlite3.Connection) -> tuple[c.Contract, dict[str, Any]]:
+                data, fields = (build(conn, contract, row, prepared) if build is not None
+                                else prepared)
+                return self._message(contract, kind, data), fields
 
-            await self.db.write(write)
-            after = holder["after"]
-            self.svc._outbox_wake.set()
-            self.svc.announce(contract, after, role)
-        await self.svc.after_change(contract, after, role)
+            after = await changes.commit(contract, role, change)
         return after, row, prepared
 
     # ------------------------------------------------------------------ the buyer starts
@@ -180,28 +151,21 @@ class TradeActions:
                 "address": sealed, "moderator": moderator, "moderator_profile": profile.to_wire(),
                 "moderator_index": secrets.randbelow(2**31), "refund_address": refund_address,
                 "network": network.name, "nonce": secrets.token_bytes(16)}
-        holder: dict[str, c.Contract] = {}
+        ledger = self.svc.holder.store
 
-        def write(conn: sqlite3.Connection) -> None:
-            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, "order")
+        def change(conn: sqlite3.Connection) -> tuple[c.Contract, dict[str, Any]]:
+            key_hex, index = ledger.take_escrow_key_in(conn, wallet.escrow_pubkey, "order")
             msg = OrderMessage.create(identity, r.ORDER, "", b"", now,
                                       {**base, "buyer_key": bytes.fromhex(key_hex)})
             try:
                 contract = c.start(msg)
             except c.ContractError as exc:
                 raise LocalProtocolError(str(exc)) from None
-            conn.execute("UPDATE wallet_escrow_keys SET purpose = ? WHERE idx = ?",
-                         (contract.order_id, index))
-            ts.save(conn, contract, r.BUYER, now, escrow_key_index=index)
-            ts.enqueue(conn, contract.order_id, self.svc.recipients(contract), msg.digest,
-                       time.time())
-            holder["contract"] = contract
+            ledger.label_escrow_key_in(conn, index, contract.order_id)
+            return contract, {"escrow_key_index": index}
 
-        await self.db.write(write)
-        contract = holder["contract"]
-        self.svc._outbox_wake.set()
-        self.svc.announce(None, contract, r.BUYER)
-        return contract
+        async with self.svc.changing(None) as changes:
+            return await changes.commit(None, r.BUYER, change)
 
     async def quote(self, listing_id: str, vendor: str | None, quantity: int,
                     moderator: str | None, shipping_option: str) -> dict[str, Any]:
@@ -224,7 +188,7 @@ class TradeActions:
             "items": cost.items, "shipping": cost.shipping, "amount_due": cost.amount_due,
             "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
             "network_fee_estimate": rate * payment_vsize(2, 2),
-            "release_fee_estimate": te.release_fee(rate, 1),
+            "release_fee_estimate": signing.release_fee(rate, 1),
             "escrow_timeout_hours": body["escrow_timeout_hours"],
             "moderators": accepted}
         out["total_from_wallet"] = cost.amount_due + out["network_fee_estimate"]
@@ -263,17 +227,16 @@ class TradeActions:
                 f"{rate * vsize}, over 5% of it", field="quantity")
 
     async def _listing_wire(self, listing_id: str, vendor: str | None) -> bytes:
+        market = self.svc.market
         if vendor is None:
-            found = await self.db.read(partial(ms.listings_with_id, listing_id=listing_id))
-            others = {x["vendor"] for x in found} - {self.me}
+            others = [v for v in await market.vendors_of_listing(listing_id) if v != self.me]
             if not others:
                 raise NotFound(f"no listing {listing_id} known")
             if len(others) > 1:
                 raise LocalProtocolError(f"several vendors have a listing {listing_id}; give "
-                                         f"vendor (one of {sorted(others)})", field="vendor")
-            vendor = others.pop()
-        wire = await self.db.read(partial(ms.get_listing_wire, vendor=vendor,
-                                          listing_id=listing_id))
+                                         f"vendor (one of {others})", field="vendor")
+            vendor = others[0]
+        wire = await market.listing_wire(vendor, listing_id)
         if wire is None:
             raise NotFound(f"no listing {listing_id} of {vendor} known")
         return wire
@@ -283,14 +246,15 @@ class TradeActions:
         wallet = self.wallet()
         network = self.svc.network()
 
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             hours = contract.terms.listing.body["escrow_timeout_hours"]
             return await wallet.new_address(), network.timeout_blocks(hours)
 
-        def build(conn: sqlite3.Connection, contract: c.Contract, row: ts.OrderRow,
+        def build(conn: sqlite3.Connection, contract: c.Contract, row: trade_store.OrderRow,
                   prepared: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             payout, timeout = prepared
-            key_hex, index = take_escrow_key_tx(conn, wallet.escrow_pubkey, contract.order_id)
+            key_hex, index = self.svc.holder.store.take_escrow_key_in(
+                conn, wallet.escrow_pubkey, contract.order_id)
             t = contract.terms
             terms = EscrowTerms(t.buyer_key, bytes.fromhex(key_hex),
                                 moderator_pubkey(t.moderator_terms["xpub"], t.moderator_index),
@@ -306,13 +270,13 @@ class TradeActions:
         return (await self._act(order_id, r.ORDER_CONFIRMATION, make, build))[0]
 
     async def decline(self, order_id: str, reason: str) -> c.Contract:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             return {"reason": reason}, {}
 
         return (await self._act(order_id, r.ORDER_DECLINE, make))[0]
 
     async def cancel(self, order_id: str, reason: str) -> c.Contract:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             return {"reason": reason}, {}
 
         return (await self._act(order_id, r.ORDER_CANCEL, make))[0]
@@ -320,7 +284,7 @@ class TradeActions:
     async def pay(self, order_id: str, allow_high_fee: bool = False) -> str:
         wallet = self.wallet()
 
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             due = contract.terms.amount_due
             address = contract.data(r.ORDER_CONFIRMATION)["escrow_address"]
             await self.watch(contract, row)
@@ -340,14 +304,14 @@ class TradeActions:
     async def report_payment(self, order_id: str, funding: dict[str, Any]) -> c.Contract:
         """The chain watcher saw the escrow funded and no PAYMENT is in the contract: say so
         (the buyer's node after a crash, or the vendor's when the buyer's message is lost)."""
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             data = {k: funding[k] for k in ("txid", "vout", "amount")}
             return data, {"funding": funding}
 
         return (await self._act(order_id, r.PAYMENT, make, automatic=True))[0]
 
     # ------------------------------------------------------------------ after payment
-    def _key(self, contract: c.Contract, row: ts.OrderRow) -> Any:
+    def _key(self, contract: c.Contract, row: trade_store.OrderRow) -> Any:
         keystore = self.wallet().keystore
         if contract.role_of(self.me) == r.MODERATOR:
             return keystore.moderator_privkey(contract.terms.moderator_index)
@@ -355,23 +319,24 @@ class TradeActions:
             raise WalletError("this order's escrow key is not in this wallet")
         return keystore.escrow_privkey(row.escrow_key_index)
 
-    async def _own_release(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+    async def _own_release(self, contract: c.Contract, row: trade_store.OrderRow,
+                           kind: str) -> bytes:
         """Our signed release PSBT of ``kind`` (FULFILLMENT, REFUND, TIMEOUT_CLAIM)."""
         rate = await self.wallet(False).fee_rate()
-        outputs = te.our_release(contract, kind, rate)
+        outputs = signing.our_release(contract, kind, rate)
         sequence = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"] \
             if kind == r.TIMEOUT_CLAIM else None
-        return bytes(te.build_signed(contract, self.svc.network(), self._key(contract, row),
+        return bytes(signing.build_signed(contract, self.svc.network(), self._key(contract, row),
                                      outputs, sequence).serialize())
 
     async def fulfill(self, order_id: str, note: str) -> c.Contract:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             return {"note": note, "psbt": await self._own_release(contract, row,
                                                                   r.FULFILLMENT)}, {}
 
         return (await self._act(order_id, r.FULFILLMENT, make))[0]
 
-    async def _cosign(self, contract: c.Contract, row: ts.OrderRow, kind: str) -> bytes:
+    async def _cosign(self, contract: c.Contract, row: trade_store.OrderRow, kind: str) -> bytes:
         """Check the counterparty's release PSBT of ``kind`` (exactly the release the contract
         allows, signed by its sender), add our signature, finalize, and make sure the chain
         would take it. Returns the raw transaction."""
@@ -380,9 +345,9 @@ class TradeActions:
         terms = st.escrow_terms(contract)
         proposer = {r.VENDOR: terms.vendor, r.MODERATOR: terms.moderator}[
             contract.role_of(msg.sender) or ""]
-        psbt = te.cosign(contract, self.svc.network(), kind, msg.data["psbt"], proposer,
+        psbt = signing.cosign(contract, self.svc.network(), kind, msg.data["psbt"], proposer,
                          self._key(contract, row))
-        tx = te.complete([psbt])
+        tx = signing.complete([psbt])
         ok, why = await self.wallet(False).chain().test_accept(tx.hex())
         if not ok:
             raise ChainError(f"the chain would refuse the release: {why}")
@@ -398,7 +363,7 @@ class TradeActions:
         return txid
 
     async def complete(self, order_id: str, rating: int, review: str) -> str:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             tx = await self._cosign(contract, row, r.FULFILLMENT)
             f = st.funding(contract)
             proof = make_rating(self.core.identity, contract.order_id, contract.terms.vendor,
@@ -411,18 +376,18 @@ class TradeActions:
         return await self._broadcast(order_id, prepared[0]["tx"])
 
     async def refund(self, order_id: str) -> str:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             psbt = await self._own_release(contract, row, r.REFUND)
-            return {"psbt": psbt}, {"release_txid": te.psbt_txid(psbt)}
+            return {"psbt": psbt}, {"release_txid": signing.psbt_txid(psbt)}
 
         _, _, prepared = await self._act(order_id, r.REFUND, make)
         return str(prepared[1]["release_txid"])
 
     async def claim(self, order_id: str) -> str:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             timeout = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"]
-            psbt = te.decode_psbt(await self._own_release(contract, row, r.TIMEOUT_CLAIM))
-            tx = te.complete([psbt], timeout_path=True)
+            psbt = signing.decode_psbt(await self._own_release(contract, row, r.TIMEOUT_CLAIM))
+            tx = signing.complete([psbt], timeout_path=True)
             ok, why = await self.wallet(False).chain().test_accept(tx.hex())
             if not ok:
                 raise ChainError(f"the escrow cannot be claimed yet ({why}): the timeout is "
@@ -434,7 +399,7 @@ class TradeActions:
 
     # ------------------------------------------------------------------ disputes
     async def dispute(self, order_id: str, reason: str) -> c.Contract:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             return {"reason": reason}, {}
 
         try:
@@ -444,33 +409,34 @@ class TradeActions:
             role = contract.role_of(self.me)
             if role and r.DISPUTE_OPEN in c.next_actions(contract, role):
                 raise NotAllowed(
-                    "order.dispute is not allowed now: less than 10% of the escrow timeout is "
-                    "left, and the vendor could claim the escrow during the dispute") from exc
+                    f"order.dispute is not allowed now: less than "
+                    f"{r.DISPUTE_CUTOFF_SHARE:.0%} of the escrow timeout is left, and the vendor "
+                    "could claim the escrow during the dispute") from exc
             raise
 
     async def decide(self, order_id: str, buyer_bp: int, note: str) -> c.Contract:
         wallet = self.wallet()
 
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             t = contract.terms
             amount = st.funding(contract).amount
             rate = await wallet.fee_rate()
             low, high = st.fee_bounds(contract, 3)
-            network_fee = max(low, min(high, te.release_fee(rate, 3)))
+            network_fee = max(low, min(high, signing.release_fee(rate, 3)))
             address = await wallet.new_address()
             p = r.dispute_payout(amount, t.moderator_terms["fee_bp"],
                                  t.moderator_terms["fee_fixed"], buyer_bp, network_fee)
             decision = {"buyer_bp": buyer_bp, "note": note, "moderator_address": address,
                         "network_fee": p.network_fee}
             outputs = st.decision_outputs(contract, decision)
-            psbt = te.build_signed(contract, self.svc.network(), self._key(contract, row),
+            psbt = signing.build_signed(contract, self.svc.network(), self._key(contract, row),
                                    outputs)
             return {**decision, "psbt": bytes(psbt.serialize())}, {}
 
         return (await self._act(order_id, r.DISPUTE_DECISION, make))[0]
 
     async def accept(self, order_id: str) -> str:
-        async def make(contract: c.Contract, row: ts.OrderRow) -> Any:
+        async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
             tx = await self._cosign(contract, row, r.DISPUTE_DECISION)
             return {"tx": tx}, {"release_txid": txid_of(tx), "release_tx": tx}
 
@@ -478,7 +444,7 @@ class TradeActions:
         return await self._broadcast(order_id, prepared[0]["tx"])
 
     # ------------------------------------------------------------------ on its own
-    async def watch(self, contract: c.Contract, row: ts.OrderRow | None) -> None:
+    async def watch(self, contract: c.Contract, row: trade_store.OrderRow | None) -> None:
         """Have the chain backend watch this order's escrow address (once)."""
         if row is not None and row.flags.get("watched"):
             return
@@ -488,26 +454,26 @@ class TradeActions:
             await wallet.watch_escrow(address, st.witness_script(contract).data.hex())
 
         def mark(conn: sqlite3.Connection) -> None:
-            ts.set_fields(conn, contract.order_id, escrow_address=address)
-            ts.set_flag(conn, contract.order_id, "watched", wallet is not None
+            trade_store.set_fields(conn, contract.order_id, escrow_address=address)
+            trade_store.set_flag(conn, contract.order_id, "watched", wallet is not None
                         and wallet.backend is not None)
 
         await self.db.write(mark)
 
     async def follow_up(self, before: c.Contract | None, after: c.Contract, role: str) -> None:
-        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        row = await self.db.read(partial(trade_store.get_row, order_id=after.order_id))
         if after.last(r.ORDER_CONFIRMATION) is not None:
             await self.watch(after, row)
         settled = next((m for m in reversed(after.messages)
                         if m.kind in (r.COMPLETION, r.DISPUTE_ACCEPT, r.TIMEOUT_CLAIM)), None)
         if settled is not None and row is not None and row.release_txid is None:
             tx = settled.data["tx"]
-            await self.db.write(partial(ts.set_fields, order_id=after.order_id,
+            await self.db.write(partial(trade_store.set_fields, order_id=after.order_id,
                                         release_txid=txid_of(tx), release_tx=tx))
         done = after.last(r.COMPLETION)
         if done is not None:
             await self.db.write(partial(
-                ts.put_rating, order_id=after.order_id, vendor=after.terms.vendor,
+                trade_store.put_rating, order_id=after.order_id, vendor=after.terms.vendor,
                 rating=done.data["rating"], review=done.data["review"], time=done.time,
                 proof=proof_of(after)))
             if before is None or before.last(r.COMPLETION) is None:
@@ -528,14 +494,14 @@ class TradeActions:
                 return None
             wallet = self.svc.holder.wallet
             if wallet is None or wallet.keystore.locked or wallet.backend is None:
-                await self.db.write(partial(ts.set_flag, order_id=order_id,
+                await self.db.write(partial(trade_store.set_flag, order_id=order_id,
                                             name="refund_pending", value=True))
                 return None
             tx = await self._cosign(contract, row, r.REFUND)
 
             def keep(conn: sqlite3.Connection) -> None:
-                ts.set_fields(conn, order_id, release_txid=txid_of(tx), release_tx=tx)
-                ts.set_flag(conn, order_id, "refund_pending", False)
+                trade_store.set_fields(conn, order_id, release_txid=txid_of(tx), release_tx=tx)
+                trade_store.set_flag(conn, order_id, "refund_pending", False)
 
             await self.db.write(keep)
         return await self._broadcast(order_id, tx)
@@ -544,7 +510,7 @@ class TradeActions:
         """Our own message lost a fork: do it again on the winning history if still allowed."""
         kept = set(after.digests)
         lost = [m for m in before.messages if m.digest not in kept and m.sender == self.me]
-        row = await self.db.read(partial(ts.get_row, order_id=after.order_id))
+        row = await self.db.read(partial(trade_store.get_row, order_id=after.order_id))
         for msg in lost:
             if msg.kind not in node_actions(after, row, role):
                 log.info("order %s: our %s lost to a concurrent message", after.order_id[:12],

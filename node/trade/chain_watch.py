@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from node.core.events import OrderFunding, OrderTimeoutOpen
-from node.trade import store as ts
+from node.trade import store as trade_store
 from protocol import contract as c
 from protocol import contract_rules as r
 from protocol import settlement as st
@@ -53,7 +53,7 @@ class ChainWatcher:
         if wallet is None or wallet.backend is None:
             return
         self.ticks += 1
-        rows = await self.db.read(partial(ts.list_rows, open_only=False))
+        rows = await self.db.read(partial(trade_store.list_rows, open_only=False))
         live = [x for x in rows if x.state not in r.FINAL_STATES
                 or (x.release_txid and x.release_confirmations == 0)]
         addresses = sorted({x.escrow_address for x in live if x.escrow_address})
@@ -82,7 +82,7 @@ class ChainWatcher:
         for oid in set(self._seen) - {x.order_id for x in live}:
             del self._seen[oid]
 
-    async def _check(self, row: ts.OrderRow, utxos: list[Utxo]) -> None:
+    async def _check(self, row: trade_store.OrderRow, utxos: list[Utxo]) -> None:
         contract, row = await self.svc.load(row.order_id)
         if contract.state == r.AWAITING_PAYMENT:
             await self._awaiting_payment(contract, row, utxos)
@@ -95,7 +95,7 @@ class ChainWatcher:
         if row.release_txid and row.release_confirmations == 0:
             await self._follow_release(row)
 
-    async def _awaiting_payment(self, contract: c.Contract, row: ts.OrderRow,
+    async def _awaiting_payment(self, contract: c.Contract, row: trade_store.OrderRow,
                                 utxos: list[Utxo]) -> None:
         """What the escrow holds by our own chain view: recorded (underpaid shown as such);
         a covering output is reported as the PAYMENT if no message told of it."""
@@ -120,8 +120,8 @@ class ChainWatcher:
                      row.order_id[:12])
             await self.svc.actions.report_payment(row.order_id, funding)
 
-    async def _funded(self, contract: c.Contract, row: ts.OrderRow, funding: dict[str, Any],
-                      utxos: list[Utxo]) -> None:
+    async def _funded(self, contract: c.Contract, row: trade_store.OrderRow,
+                      funding: dict[str, Any], utxos: list[Utxo]) -> None:
         match = [u for u in utxos if (u.txid, u.vout) == (funding["txid"], funding["vout"])]
         if match:
             conf = match[0].confirmations
@@ -129,28 +129,28 @@ class ChainWatcher:
             found = await self.svc.holder.require().chain().tx_confirmations(funding["txid"])
             conf = found if found is not None else int(funding.get("confirmations", 0))
             if not row.flags.get("escrow_spent"):
-                await self.db.write(partial(ts.set_flag, order_id=row.order_id,
+                await self.db.write(partial(trade_store.set_flag, order_id=row.order_id,
                                             name="escrow_spent", value=True))
         if conf != funding.get("confirmations"):
             funding["confirmations"] = conf
             await self._record(row, funding)
         timeout = contract.data(r.ORDER_CONFIRMATION)["timeout_blocks"]
         if row.role == r.VENDOR and conf >= timeout and not row.flags.get("timeout_open"):
-            await self.db.write(partial(ts.set_flag, order_id=row.order_id,
+            await self.db.write(partial(trade_store.set_flag, order_id=row.order_id,
                                         name="timeout_open", value=True))
             self.svc.core.events.publish(OrderTimeoutOpen(row.order_id))
 
-    async def _record(self, row: ts.OrderRow, funding: dict[str, Any]) -> None:
-        await self.db.write(partial(ts.set_fields, order_id=row.order_id, funding=funding))
+    async def _record(self, row: trade_store.OrderRow, funding: dict[str, Any]) -> None:
+        await self.db.write(partial(trade_store.set_fields, order_id=row.order_id, funding=funding))
         self.svc.core.events.publish(OrderFunding(row.order_id, funding["txid"],
                                                   funding["amount"], funding["confirmations"]))
 
-    async def _follow_release(self, row: ts.OrderRow) -> None:
+    async def _follow_release(self, row: trade_store.OrderRow) -> None:
         chain = self.svc.holder.require().chain()
         assert row.release_txid is not None
         conf = await chain.tx_confirmations(row.release_txid)
         if conf is not None and conf > 0:
-            await self.db.write(partial(ts.set_fields, order_id=row.order_id,
+            await self.db.write(partial(trade_store.set_fields, order_id=row.order_id,
                                         release_confirmations=conf))
         elif row.release_tx and (conf is None or self.ticks % REBROADCAST_TICKS == 0):
             try:
@@ -158,5 +158,5 @@ class ChainWatcher:
             except ChainError as exc:
                 log.debug("rebroadcast %s: %s", row.release_txid[:12], exc)
                 if row.flags.get("escrow_spent") and not row.flags.get("settlement_conflict"):
-                    await self.db.write(partial(ts.set_flag, order_id=row.order_id,
+                    await self.db.write(partial(trade_store.set_flag, order_id=row.order_id,
                                                 name="settlement_conflict", value=True))

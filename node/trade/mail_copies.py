@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sqlite3
 import time
@@ -22,10 +20,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from node.core.meta import get_meta, set_meta
-from node.mail import store as mst
 from node.net.host import P2PError
-from node.trade import store as ts
-from node.wallet.store import counters_tx
+from node.trade import store as trade_store
 from protocol import contract as c
 from protocol import contract_rules as r
 from protocol.errors import RemoteProtocolError, TorvError
@@ -34,25 +30,20 @@ from protocol.order_delivery import (
     MAX_RECOVER_RESPONSE,
     ORDER_PROTOCOL,
     make_recover,
+    order_letter_id,
     parse_recovered,
 )
 from wallet.errors import WalletError
 
 if TYPE_CHECKING:
     from node.mail.service import MailService
+    from node.mail.store import OutRow
     from node.trade.service import TradingService
 
 log = logging.getLogger("torv.trade")
 RECOVER_FLAG = "recover_contracts"
 RECOVERY_WINDOW = 3600.0  # seconds after a restore during which new peers are asked
 ESCROW_KEY_GAP = 200  # escrow key indexes searched past the wallet's counter
-
-
-def order_letter_id(order_id: str, head: bytes, recipient: str) -> str:
-    """The id of the letter carrying a contract up to ``head`` to ``recipient`` (so the same
-    copy is queued once, and the recipient can name it in a read receipt)."""
-    return hashlib.sha256(b"torv-order-letter\0" + order_id.encode() + head +
-                          recipient.encode()).hexdigest()[:32]
 
 
 class TradeMail:
@@ -70,7 +61,7 @@ class TradeMail:
     async def hold_copy(self, contract: c.Contract, recipient: str) -> None:
         """Queue our copy for ``recipient`` as a letter (once per head)."""
         lid = order_letter_id(contract.order_id, contract.head.digest, recipient)
-        if await self.db.read(partial(mst.get_out, letter_id=lid)) is not None:
+        if await self.mail.letter(lid) is not None:
             return
         await self.mail.send(recipient, ORDER, {"history": contract.wires()},
                              ref=contract.order_id,
@@ -78,39 +69,39 @@ class TradeMail:
                              letter_id=lid)
 
     async def _on_letter(self, letter: Letter) -> None:
-        await self.svc.accept_history(list(letter.data["history"]))
+        await self.svc.receiver.accept_history(list(letter.data["history"]))
 
-    async def _on_receipt(self, rows: list[mst.OutRow], status: str,
+    async def _on_receipt(self, rows: list[OutRow], status: str,
                           letter: Letter | None) -> None:
         now = int(time.time())
         for row in rows:
             if row.kind == ORDER and row.ref:
                 digests = [bytes.fromhex(d) for d in row.meta.get("digests", [])]
-                await self.db.write(partial(ts.delivered, order_id=row.ref,
+                await self.db.write(partial(trade_store.delivered, order_id=row.ref,
                                             recipient=row.recipient, sent=digests, now=now))
-                self.svc._outbox_wake.set()
+                self.svc.delivery.outbox.wake()
         if status == READ and letter is not None:
-            await self.db.write(partial(_record_read, reader=letter.sender,
+            await self.db.write(partial(trade_store.record_read, reader=letter.sender,
                                         ids=set(letter.data["of"])))
 
-    async def send_read(self, contract: c.Contract, row: ts.OrderRow) -> None:
+    async def send_read(self, contract: c.Contract, row: trade_store.OrderRow) -> None:
         """The user opened the order: tell the author of its newest message (once a head)."""
         head = contract.head
         if head.sender == self.me or row.flags.get("read_head") == head.digest.hex():
             return
-        await self.db.write(partial(ts.set_flag, order_id=contract.order_id, name="read_head",
-                                    value=head.digest.hex()))
+        await self.db.write(partial(trade_store.set_flag, order_id=contract.order_id,
+                                    name="read_head", value=head.digest.hex()))
         lid = order_letter_id(contract.order_id, head.digest, self.me)
         try:
             await self.mail.send(head.sender, RECEIPT, {"of": [lid], "status": READ})
         except TorvError as exc:
             log.debug("read receipt for %s: %s", contract.order_id[:8], exc)
 
-    async def delivery(self, contract: c.Contract, row: ts.OrderRow) -> dict[str, Any]:
+    async def delivery(self, contract: c.Contract, row: trade_store.OrderRow) -> dict[str, Any]:
         """``order.get``'s ``delivery``: the outbox, how many holders keep our pending copy,
         and per counterparty pending / delivered / read."""
-        out = await self.db.read(partial(ts.delivery_status, order_id=contract.order_id))
-        letters = await self.db.read(partial(mst.out_for_ref, ref=contract.order_id))
+        out = await self.db.read(partial(trade_store.delivery_status, order_id=contract.order_id))
+        letters = await self.mail.letters_about(contract.order_id)
         pending = {w["peer_id"] for w in out["waiting_for"]}
         held = {x.recipient: len(x.held_by) for x in letters
                 if x.kind == ORDER and x.delivered is None}
@@ -166,14 +157,14 @@ class TradeMail:
         return changed
 
     async def _recover_one(self, wires: list[bytes]) -> int:
-        before = await self.db.read(partial(ts.count_messages, wires=wires))
-        merged = await self.svc.accept_history(wires)
-        row = await self.db.read(partial(ts.get_row, order_id=merged.order_id))
+        before = await self.db.read(partial(trade_store.count_messages, wires=wires))
+        merged = await self.svc.receiver.accept_history(wires)
+        row = await self.db.read(partial(trade_store.get_row, order_id=merged.order_id))
         if row is not None and row.escrow_key_index is None:
             await self._find_escrow_key(merged, row)
         return int(before < len(merged.messages))
 
-    async def _find_escrow_key(self, contract: c.Contract, row: ts.OrderRow) -> None:
+    async def _find_escrow_key(self, contract: c.Contract, row: trade_store.OrderRow) -> None:
         """Our escrow key in this contract, found among the wallet's keys and recorded."""
         if row.role == r.BUYER:
             key = contract.terms.buyer_key
@@ -187,7 +178,7 @@ class TradeMail:
             log.warning("order %s: unlock the wallet to recover its escrow key",
                         contract.order_id[:8])
             return
-        counters = await self.db.read(counters_tx)
+        counters = await self.svc.holder.store.counters()
         target = bytes(key).hex()
 
         def search() -> int | None:
@@ -201,26 +192,10 @@ class TradeMail:
             log.warning("order %s: our escrow key is not among the wallet's first %d",
                         contract.order_id[:8], counters.next_escrow + ESCROW_KEY_GAP)
             return
-        await self.db.write(partial(_record_escrow_key, order_id=contract.order_id,
-                                    pubkey=target, index=index))
+        ledger = self.svc.holder.store
 
+        def record(conn: sqlite3.Connection) -> None:
+            ledger.record_escrow_key_in(conn, target, index, contract.order_id)
+            trade_store.set_fields(conn, contract.order_id, escrow_key_index=index)
 
-def _record_read(conn: sqlite3.Connection, reader: str, ids: set[str]) -> None:
-    """A read receipt from ``reader``: the orders whose head it names are read by it."""
-    for oid, head, flags in conn.execute(
-            "SELECT order_id, head, flags FROM orders WHERE buyer = ? OR vendor = ? OR "
-            "moderator = ?", (reader, reader, reader)).fetchall():
-        if order_letter_id(oid, bytes(head), reader) in ids:
-            data = json.loads(flags)
-            data.setdefault("read_by", {})[reader] = bytes(head).hex()
-            ts.set_fields(conn, oid, flags=data)
-
-
-def _record_escrow_key(conn: sqlite3.Connection, order_id: str, pubkey: str,
-                       index: int) -> None:
-    conn.execute("INSERT OR IGNORE INTO wallet_escrow_keys (pubkey, idx, purpose) VALUES "
-                 "(?, ?, ?)", (pubkey, index, order_id))
-    if counters_tx(conn).next_escrow <= index:
-        conn.execute("INSERT OR REPLACE INTO wallet_meta (key, value) VALUES (?, ?)",
-                     ("next_escrow", index + 1))
-    ts.set_fields(conn, order_id, escrow_key_index=index)
+        await self.db.write(record)

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from embit.transaction import Transaction
 
-from node.market import listings as ms
 from node.net.host import P2PError
-from node.trade import store as ts
+from node.trade import store as trade_store
 from protocol import ratings as pr
 from protocol.errors import RemoteProtocolError
 from protocol.order_delivery import MAX_ACK, MAX_RATINGS, ORDER_PROTOCOL, parse_ratings
@@ -49,13 +48,13 @@ class Ratings:
     async def provide_loop(self) -> None:
         """Announce the vendors we hold ratings of: at start, on each new one, and before the
         records expire."""
-        for vendor in await self.db.read(ts.rated_vendors):
+        for vendor in await self.db.read(trade_store.rated_vendors):
             self._provide.put_nowait(vendor)
         while True:
             try:
                 vendor = await asyncio.wait_for(self._provide.get(), REPUBLISH_SECONDS)
             except TimeoutError:
-                for vendor in await self.db.read(ts.rated_vendors):
+                for vendor in await self.db.read(trade_store.rated_vendors):
                     self._provide.put_nowait(vendor)
                 continue
             try:
@@ -79,7 +78,7 @@ class Ratings:
         those whose proofs hold. Returns how many were new."""
         sources: dict[str, list[str]] = {}
         if vendor != self.svc.me:
-            sources[vendor] = await self.svc.addresses(vendor)
+            sources[vendor] = await self.svc.delivery.addresses(vendor)
         try:
             found = await self.svc.core.host.find_providers(ratings_provider_key(vendor))
         except (P2PError, RemoteProtocolError) as exc:
@@ -89,7 +88,8 @@ class Ratings:
             if peer != self.svc.me and len(sources) < MAX_SOURCES:
                 sources.setdefault(peer, list(addrs))
         answers = await asyncio.gather(*(self._ask(p, vendor, a) for p, a in sources.items()))
-        known = {x["order_id"] for x in await self.db.read(partial(ts.ratings, vendor=vendor))}
+        held = await self.db.read(partial(trade_store.ratings, vendor=vendor))
+        known = {x["order_id"] for x in held}
         new = 0
         for proof in {p for answer in answers for p in answer}:
             try:
@@ -100,7 +100,8 @@ class Ratings:
             if rating.vendor != vendor or rating.order_id in known:
                 continue
             known.add(rating.order_id)
-            await self.db.write(partial(ts.put_rating, order_id=rating.order_id, vendor=vendor,
+            await self.db.write(partial(trade_store.put_rating, order_id=rating.order_id,
+                                        vendor=vendor,
                                         rating=rating.rating, review=rating.review,
                                         time=rating.time, proof=proof))
             new += 1
@@ -129,7 +130,7 @@ class Ratings:
         await self.fetch(vendor)
         out = []
         checks = 0
-        for row in await self.db.read(partial(ts.ratings, vendor=vendor)):
+        for row in await self.db.read(partial(trade_store.ratings, vendor=vendor)):
             rating = pr.verify(row["proof"])  # stored proofs verified when they came
             verified = row["verified"]
             if not verified and checks < MAX_CHECKS:
@@ -137,20 +138,20 @@ class Ratings:
                 facts = await self._chain_facts(rating)
                 if facts is not None and pr.chain_checked(rating, facts):
                     verified = True
-                    await self.db.write(partial(ts.set_verified, order_id=rating.order_id))
+                    await self.db.write(partial(trade_store.set_verified, order_id=rating.order_id))
             out.append({**rating.to_json(), "verified": verified, "proof": row["proof"].hex()})
         return out
 
     async def summary(self, vendor: str) -> dict[str, Any]:
         """A vendor's ratings in its profile: the ones the chain bore out."""
-        rows = [x for x in await self.db.read(partial(ts.ratings, vendor=vendor))
+        rows = [x for x in await self.db.read(partial(trade_store.ratings, vendor=vendor))
                 if x["verified"]]
         count = len(rows)
         average = round(sum(x["rating"] for x in rows) / count, 2) if count else None
         return {"ratings": {"count": count, "average": average}}
 
     async def moderators(self) -> list[dict[str, Any]]:
-        profiles = await self.db.read(ms.moderator_profiles)
+        profiles = await self.svc.market.moderators()
         return [{"peer_id": p.vendor, "name": p.body["name"], "fee_bp": m["fee_bp"],
                  "fee_fixed": m["fee_fixed"], "description": m["description"],
                  "network": m["network"]}

@@ -1,188 +1,232 @@
-"""Trading's JSON-RPC methods: order.*, dispute.*, rating.list, moderator.list."""
+"""Trading's API methods: order.*, dispute.*, rating.list, moderator.list. Each handler calls
+one action or reading method of the trading service and answers the order as it is now."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from node.core.params import Params
-from node.core.services import Handler, NotFound, invalid_params
-from node.market.rpc import listing_id_param, peer_id_param
-from node.trade import store as ts
-from node.trade.view import dispute_json, order_json, summary
+from node.core.api import (
+    CHAIN_ERROR,
+    LISTING_ID,
+    NETWORK_ERROR,
+    NO_CHAIN,
+    NOT_ALLOWED,
+    NOT_FOUND,
+    OBJECT,
+    ORDER_ID,
+    PEER_ID,
+    REFUSED,
+    TXID,
+    WALLET_ERROR,
+    WALLET_LOCKED,
+    Args,
+    Method,
+    Param,
+    Schema,
+    array,
+    boolean,
+    enum,
+    integer,
+    nullable,
+    obj,
+    string,
+)
 from protocol import contract_rules as r
-from protocol.contract_messages import MAX_TEXT, ORDER_ID_RE
+from protocol.contract_messages import MAX_TEXT
 
 if TYPE_CHECKING:
     from node.trade.service import TradingService
 
 MAX_SHIPPING_ADDRESS = 1000
+ACTING = (NOT_FOUND, NOT_ALLOWED, WALLET_LOCKED, WALLET_ERROR, NO_CHAIN, CHAIN_ERROR)
+TEXT = string(MAX_TEXT)
+ROLE = enum(r.ROLES)
+STATE = enum(r.STATES)
+SUMMARY_FIELDS: dict[str, Schema] = {
+    "order_id": ORDER_ID, "state": STATE, "role": ROLE, "buyer": PEER_ID, "vendor": PEER_ID,
+    "moderator": PEER_ID, "title": string(), "quantity": integer(1), "amount_due": integer(),
+    "currency": string(), "created": integer(), "updated": integer(),
+}
+SUMMARY = obj(SUMMARY_FIELDS, tuple(SUMMARY_FIELDS))
+ORDER = obj({
+    **SUMMARY_FIELDS,
+    "listing": OBJECT, "price": integer(), "shipping": OBJECT,
+    "shipping_address": nullable(string()), "moderator_terms": OBJECT,
+    "escrow_address": nullable(string()), "timeout_blocks": nullable(integer()),
+    "funding": nullable(obj({"txid": TXID, "vout": integer(), "amount": integer(),
+                             "confirmations": integer()},
+                            ("txid", "vout", "amount", "confirmations"), additional=True)),
+    "release": nullable(obj({"txid": TXID, "confirmations": integer()},
+                            ("txid", "confirmations"))),
+    "settlement": nullable(enum(("pending", "confirmed", "conflicted"))),
+    "messages": array(obj({"kind": enum(r.KINDS), "sender": PEER_ID,
+                           "sender_role": nullable(ROLE), "time": integer(), "digest": string(),
+                           "data": OBJECT},
+                          ("kind", "sender", "sender_role", "time", "digest", "data")), 1000),
+    "next_actions": array(string(), 20), "delivery": OBJECT,
+    "decision": OBJECT, "rating": OBJECT, "txid": TXID,
+    "statements": array(OBJECT, 1000), "history": array(string(), 1000),
+}, (*SUMMARY_FIELDS, "listing", "funding", "release", "settlement", "messages", "next_actions",
+    "delivery"))
+RATING = obj({"order_id": ORDER_ID, "vendor": PEER_ID, "buyer": PEER_ID,
+              "listing_id": LISTING_ID, "rating": integer(1, 5), "review": string(),
+              "time": integer(), "release_txid": nullable(string()), "verified": boolean(),
+              "proof": string()},
+             ("order_id", "vendor", "rating", "review", "time", "verified", "proof"),
+             additional=True)
+MODERATOR = obj({"peer_id": PEER_ID, "name": string(), "fee_bp": integer(),
+                 "fee_fixed": integer(), "description": string(), "network": string()},
+                ("peer_id", "fee_bp", "fee_fixed", "network"), additional=True)
+QUOTE = obj({"items": integer(), "shipping": integer(), "amount_due": integer(),
+             "network_fee_estimate": integer(), "release_fee_estimate": integer(),
+             "total_from_wallet": integer(), "currency": string(), "tradeable": boolean(),
+             "available": integer(), "moderators": array(PEER_ID, 100),
+             "shipping_options": array(OBJECT, 100), "moderator_fee_if_disputed": integer()},
+            ("items", "shipping", "amount_due", "network_fee_estimate", "release_fee_estimate",
+             "total_from_wallet", "currency", "tradeable", "moderators"), additional=True)
 
 
-def order_id_param(p: Params) -> str:
-    value = p.text("order_id", True, 64)
-    if not ORDER_ID_RE.fullmatch(value):
-        raise invalid_params("order_id", "must be an order id (64 hex characters)")
-    return str(value)
-
-
-def trade_methods(svc: TradingService) -> dict[str, Handler]:
+def methods(svc: TradingService) -> list[Method]:
     actions = svc.actions
-    me = svc.me
+    order_id = (Param("order_id", ORDER_ID, True),)
 
-    async def delivery(contract: Any, row: ts.OrderRow) -> dict[str, Any]:
-        if svc.mailer is not None:
-            return await svc.mailer.delivery(contract, row)
-        return await svc.db.read(partial(ts.delivery_status, order_id=contract.order_id))
+    async def quote(p: Args) -> Any:
+        return await actions.quote(p["listing_id"], p["vendor"], p["quantity"], p["moderator"],
+                                   p["shipping_option"])
 
-    async def view(order_id: str, opened: bool = False) -> dict[str, Any]:
-        contract, row = await svc.load(order_id)
-        if opened and svc.mailer is not None:
-            await svc.mailer.send_read(contract, row)
-        return order_json(contract, row, svc.core.identity, await delivery(contract, row))
+    async def create(p: Args) -> Any:
+        contract = await actions.create(p["listing_id"], p["vendor"], p["quantity"],
+                                        p["moderator"], p["shipping_option"],
+                                        p["shipping_address"])
+        return await svc.order_view(contract.order_id)
 
-    async def order_create(params: dict[str, Any]) -> Any:
-        p = Params(params, {"listing_id", "vendor", "quantity", "moderator", "shipping_option",
-                            "shipping_address"})
-        contract = await actions.create(
-            listing_id_param(p, "listing_id"), peer_id_param(p, "vendor", False),
-            p.integer("quantity", True, 1, 10**6), peer_id_param(p, "moderator"),
-            p.text("shipping_option", False, 64) or "",
-            p.text("shipping_address", False, MAX_SHIPPING_ADDRESS) or "")
-        return await view(contract.order_id)
+    async def confirm(p: Args) -> Any:
+        await actions.confirm(p["order_id"])
+        return await svc.order_view(p["order_id"])
 
-    async def order_quote(params: dict[str, Any]) -> Any:
-        p = Params(params, {"listing_id", "vendor", "quantity", "moderator", "shipping_option"})
-        return await actions.quote(
-            listing_id_param(p, "listing_id"), peer_id_param(p, "vendor", False),
-            p.integer("quantity", False, 1, 10**6) or 1, peer_id_param(p, "moderator", False),
-            p.text("shipping_option", False, 64) or "")
+    async def decline(p: Args) -> Any:
+        await actions.decline(p["order_id"], p["reason"])
+        return await svc.order_view(p["order_id"])
 
-    def simple(action: str, extra: dict[str, tuple[str, int, bool]] | None = None) -> Handler:
-        extra = extra or {}
+    async def cancel(p: Args) -> Any:
+        await actions.cancel(p["order_id"], p["reason"])
+        return await svc.order_view(p["order_id"])
 
-        async def handler(params: dict[str, Any]) -> Any:
-            p = Params(params, {"order_id", *extra})
-            oid = order_id_param(p)
-            kwargs = {}
-            for name, (kind, limit, required) in extra.items():
-                kwargs[name] = (p.text(name, required, limit) or "" if kind == "text"
-                                else p.integer(name, required, 0, limit))
-            result = await getattr(actions, action)(oid, **kwargs)
-            out = await view(oid)
-            if isinstance(result, str):
-                out["txid"] = result
-            return out
+    async def pay(p: Args) -> Any:
+        txid = await actions.pay(p["order_id"], p["allow_high_fee"])
+        return {**await svc.order_view(p["order_id"]), "txid": txid}
 
-        return handler
+    async def fulfill(p: Args) -> Any:
+        await actions.fulfill(p["order_id"], p["note"])
+        return await svc.order_view(p["order_id"])
 
-    async def order_complete(params: dict[str, Any]) -> Any:
-        p = Params(params, {"order_id", "rating", "review"})
-        oid = order_id_param(p)
-        txid = await actions.complete(oid, p.integer("rating", True, 1, 5),
-                                      p.text("review", False, MAX_TEXT) or "")
-        return {**await view(oid), "txid": txid}
+    async def complete(p: Args) -> Any:
+        txid = await actions.complete(p["order_id"], p["rating"], p["review"])
+        return {**await svc.order_view(p["order_id"]), "txid": txid}
 
-    async def order_pay(params: dict[str, Any]) -> Any:
-        p = Params(params, {"order_id", "allow_high_fee"})
-        oid = order_id_param(p)
-        txid = await actions.pay(oid, p.boolean("allow_high_fee", False))
-        return {**await view(oid), "txid": txid}
+    async def refund(p: Args) -> Any:
+        txid = await actions.refund(p["order_id"])
+        return {**await svc.order_view(p["order_id"]), "txid": txid}
 
-    async def order_dispute(params: dict[str, Any]) -> Any:
-        p = Params(params, {"order_id", "reason"})
-        oid = order_id_param(p)
-        reason = p.text("reason", True, MAX_TEXT)
-        if not reason.strip():
-            raise invalid_params("reason", "say what went wrong")
-        await actions.dispute(oid, reason)
-        return await view(oid)
+    async def claim(p: Args) -> Any:
+        txid = await actions.claim(p["order_id"])
+        return {**await svc.order_view(p["order_id"]), "txid": txid}
 
-    async def order_get(params: dict[str, Any]) -> Any:
-        return await view(order_id_param(Params(params, {"order_id"})), opened=True)
+    async def dispute(p: Args) -> Any:
+        await actions.dispute(p["order_id"], p["reason"])
+        return await svc.order_view(p["order_id"])
 
-    async def order_recover(params: dict[str, Any]) -> Any:
-        p = Params(params, {"peer_id"})
-        peer = peer_id_param(p, "peer_id", False)
-        if svc.mailer is None:
-            raise NotFound("this node does not trade")
-        peers = [peer] if peer else svc.core.peers()
-        recovered = 0
-        for pid in peers:
-            recovered += await svc.mailer.recover_from(pid)
-        return {"asked": len(peers), "recovered": recovered}
+    async def accept(p: Args) -> Any:
+        txid = await actions.accept(p["order_id"])
+        return {**await svc.order_view(p["order_id"]), "txid": txid}
 
-    async def order_list(params: dict[str, Any]) -> Any:
-        p = Params(params, {"role", "state"})
-        role = p.text("role", False, 20)
-        if role is not None and role not in r.ROLES:
-            raise invalid_params("role", f"must be one of {list(r.ROLES)}")
-        state = p.text("state", False, 30)
-        if state is not None and state not in r.STATES:
-            raise invalid_params("state", f"must be one of {list(r.STATES)}")
-        rows = await svc.db.read(partial(ts.list_rows, role=role, state=state))
-        out = []
-        for row in rows:
-            contract = await svc.db.read(partial(ts.load, order_id=row.order_id))
-            if contract is not None:
-                out.append(summary(contract, row))
-        return out
+    async def get(p: Args) -> Any:
+        return await svc.order_view(p["order_id"], opened=True)
 
-    async def dispute_list(params: dict[str, Any]) -> Any:
-        Params(params, set())
-        rows = await svc.db.read(partial(ts.list_rows, role=r.MODERATOR))
-        out = []
-        for row in rows:
-            contract = await svc.db.read(partial(ts.load, order_id=row.order_id))
-            opened = contract.last(r.DISPUTE_OPEN) if contract is not None else None
-            if contract is not None and opened is not None:
-                out.append({**summary(contract, row), "reason": opened.data["reason"],
-                            "opened_by": contract.role_of(opened.sender)})
-        return out
+    async def recover(p: Args) -> Any:
+        return await svc.recover(p["peer_id"])
 
-    async def dispute_get(params: dict[str, Any]) -> Any:
-        oid = order_id_param(Params(params, {"order_id"}))
-        contract, row = await svc.load(oid)
-        if contract.last(r.DISPUTE_OPEN) is None:
-            raise NotFound(f"order {oid} has no dispute")
-        return dispute_json(contract, row, svc.core.identity, await delivery(contract, row))
+    async def orders(p: Args) -> Any:
+        return await svc.orders(p["role"], p["state"])
 
-    async def dispute_decide(params: dict[str, Any]) -> Any:
-        p = Params(params, {"order_id", "buyer_bp", "note"})
-        oid = order_id_param(p)
-        await actions.decide(oid, p.integer("buyer_bp", True, 0, r.BASIS),
-                             p.text("note", False, MAX_TEXT) or "")
-        return await view(oid)
+    async def disputes(p: Args) -> Any:
+        return await svc.disputes()
 
-    async def rating_list(params: dict[str, Any]) -> Any:
-        p = Params(params, {"vendor"})
-        vendor = peer_id_param(p, "vendor", False) or me
-        return await svc.ratings.of_vendor(vendor)
+    async def dispute_get(p: Args) -> Any:
+        return await svc.dispute_view(p["order_id"])
 
-    async def moderator_list(params: dict[str, Any]) -> Any:
-        Params(params, set())
+    async def decide(p: Args) -> Any:
+        await actions.decide(p["order_id"], p["buyer_bp"], p["note"])
+        return await svc.order_view(p["order_id"])
+
+    async def ratings(p: Args) -> Any:
+        return await svc.ratings.of_vendor(p["vendor"] or svc.me)
+
+    async def moderators(p: Args) -> Any:
         return await svc.ratings.moderators()
 
-    return {
-        "order.create": order_create,
-        "order.quote": order_quote,
-        "order.confirm": simple("confirm"),
-        "order.decline": simple("decline", {"reason": ("text", MAX_TEXT, False)}),
-        "order.cancel": simple("cancel", {"reason": ("text", MAX_TEXT, False)}),
-        "order.pay": order_pay,
-        "order.fulfill": simple("fulfill", {"note": ("text", MAX_TEXT, False)}),
-        "order.complete": order_complete,
-        "order.refund": simple("refund"),
-        "order.claim": simple("claim"),
-        "order.dispute": order_dispute,
-        "order.accept_decision": simple("accept"),
-        "order.get": order_get,
-        "order.recover": order_recover,
-        "order.list": order_list,
-        "dispute.list": dispute_list,
-        "dispute.get": dispute_get,
-        "dispute.decide": dispute_decide,
-        "rating.list": rating_list,
-        "moderator.list": moderator_list,
-    }
-
+    return [
+        Method("order.quote", "Every cost of an order before it is made, in base units.",
+               (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
+                Param("quantity", integer(1, 10**6), default=1), Param("moderator", PEER_ID),
+                Param("shipping_option", string(64), default="")),
+               QUOTE, quote, (NOT_FOUND, NO_CHAIN, CHAIN_ERROR)),
+        Method("order.create", "Order from a listing (PENDING): the buyer's escrow key is "
+               "taken and the order sent to the vendor.",
+               (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
+                Param("quantity", integer(1, 10**6), True), Param("moderator", PEER_ID, True),
+                Param("shipping_option", string(64), default=""),
+                Param("shipping_address", string(MAX_SHIPPING_ADDRESS), default="")),
+               ORDER, create, ACTING),
+        Method("order.confirm", "The vendor accepts the order (AWAITING_PAYMENT, with the "
+               "escrow address).", order_id, ORDER, confirm, ACTING),
+        Method("order.decline", "The vendor declines the order.",
+               (*order_id, Param("reason", TEXT, default="")), ORDER, decline, ACTING),
+        Method("order.cancel", "The buyer cancels before paying.",
+               (*order_id, Param("reason", TEXT, default="")), ORDER, cancel, ACTING),
+        Method("order.pay", "The buyer funds the escrow from the wallet; answers the order and "
+               "the txid. A fee over the bound is refused unless allow_high_fee.",
+               (*order_id, Param("allow_high_fee", boolean(), default=False)), ORDER, pay,
+               ACTING),
+        Method("order.fulfill", "The vendor ships: signs the release to its payout address "
+               "(once its own chain view shows the escrow confirmed).",
+               (*order_id, Param("note", TEXT, default="")), ORDER, fulfill, ACTING),
+        Method("order.complete", "The buyer rates the order, co-signs the release and "
+               "broadcasts it; answers the order and the txid.",
+               (*order_id, Param("rating", integer(1, 5), True),
+                Param("review", TEXT, default="")), ORDER, complete, (*ACTING, REFUSED)),
+        Method("order.refund", "The vendor refunds the buyer (the buyer's node co-signs and "
+               "broadcasts by itself).", order_id, ORDER, refund, ACTING),
+        Method("order.claim", "The vendor claims the escrow alone after the timeout.",
+               order_id, ORDER, claim, ACTING),
+        Method("order.dispute", "The buyer or vendor opens a dispute (after payment, before "
+               "completion, while 10% of the timeout is left).",
+               (*order_id, Param("reason", string(MAX_TEXT, 1, r"[\s\S]*\S[\s\S]*",
+                                                  "say what went wrong"), True)),
+               ORDER, dispute, ACTING),
+        Method("order.accept_decision", "A party accepts the moderator's decision: co-signs "
+               "and broadcasts its payout (RESOLVED).", order_id, ORDER, accept,
+               (*ACTING, REFUSED)),
+        Method("order.get", "An order (opening it sends the author of its newest message a "
+               "read receipt).", order_id, ORDER, get, (NOT_FOUND,)),
+        Method("order.recover", "Ask a peer (or every connected peer) for its copies of the "
+               "contracts naming you, and merge them.", (Param("peer_id", PEER_ID),),
+               obj({"asked": integer(), "recovered": integer()}, ("asked", "recovered")),
+               recover, (NOT_FOUND, NETWORK_ERROR)),
+        Method("order.list", "Your orders, newest first (of a role, in a state).",
+               (Param("role", ROLE), Param("state", STATE)), array(SUMMARY, 10**6), orders),
+        Method("dispute.list", "The disputes you moderate.", (),
+               array(obj({**SUMMARY_FIELDS, "reason": string(), "opened_by": nullable(ROLE)},
+                         (*SUMMARY_FIELDS, "reason", "opened_by")), 10**6), disputes),
+        Method("dispute.get", "A disputed order with both parties' statements and its whole "
+               "signed history.", order_id, ORDER, dispute_get, (NOT_FOUND,)),
+        Method("dispute.decide", "The moderator decides: the buyer gets buyer_bp basis points "
+               "of what is left after the fees (DECIDED).",
+               (*order_id, Param("buyer_bp", integer(0, r.BASIS), True),
+                Param("note", TEXT, default="")), ORDER, decide, ACTING),
+        Method("rating.list", "A vendor's ratings (yours without vendor), each a signed proof; "
+               "verified once this node's chain view showed the escrow released.",
+               (Param("vendor", PEER_ID),), array(RATING, 10**6), ratings, (NETWORK_ERROR,)),
+        Method("moderator.list", "The moderators known here, with their terms.", (),
+               array(MODERATOR, 10**6), moderators),
+    ]

@@ -1,78 +1,64 @@
 """The trading service: order contracts between buyer, vendor and moderator, delivered so that
 none is ever lost.
 
-- Every change to a contract is stored, in one transaction with the outbox rows that will carry
-  it (and any escrow key it takes), before anything is sent.
-- ``/torv/order/1.0.0`` carries a party's whole copy of a contract; the receiver verifies it,
-  merges it with its own (``protocol.contract.merge``) and stores the result before it
-  acknowledges. The outbox resends with backoff until acknowledged, across restarts, and at
-  once when the recipient reconnects.
-- The moderator gets the contract from the payment on, so it holds the full history before any
-  dispute.
+- Every change to a contract goes one way (``changing``): under the order's lock it is stored,
+  in one transaction with the outbox rows that will carry it (and any escrow key it takes),
+  the outbox is woken and the event stream told; once the lock is released, what the change
+  calls for follows (``TradeActions.follow_up``).
+- ``/torv/order/1.0.0`` carries a party's whole copy of a contract (``receiving``); the outbox
+  resends with backoff until acknowledged (``delivery``). The moderator gets the contract from
+  the payment on, so it holds the full history before any dispute.
+- The room is composed here: actions, the chain watcher, ratings, the receiver, the delivery
+  and (when the node carries mail) the mailed copies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from node.core.api import NOT_ALLOWED
 from node.core.events import (
     DisputeDecided,
     DisputeOpened,
     OrderCreated,
-    OrderFunding,
     OrderMessageAdded,
     OrderState,
 )
-from node.core.services import NOT_ALLOWED, Handler, RpcError, Service
-from node.market import listings as ms
-from node.net.host import P2PError
-from node.trade import store as ts
+from node.core.services import NotFound, Service
+from node.trade import store as trade_store
+from node.trade.actions import TradeActions
+from node.trade.chain_watch import ChainWatcher
+from node.trade.delivery import Delivery
+from node.trade.errors import NotAllowed
+from node.trade.ratings import Ratings
+from node.trade.receiving import Receiver
+from node.trade.view import dispute_json, order_json, summary
 from protocol import contract as c
 from protocol import contract_rules as r
-from protocol import settlement as st
-from protocol.errors import RemoteProtocolError, TorvError
-from protocol.listing import Listing
+from protocol.errors import TorvError
 from protocol.networks import Network
-from protocol.order_delivery import (
-    MAX_ACK,
-    MAX_DELIVERY,
-    MAX_RATINGS,
-    MAX_RECOVER,
-    MAX_RECOVER_BYTES,
-    ORDER_PROTOCOL,
-    make_delivery,
-    parse_ack,
-    parse_request,
-)
-from protocol.order_intake import (
-    UNANSWERED_TTL,
-    VendorView,
-    check_new_contract,
-    peek_parties,
-)
-from protocol.releases import txid_of
-from protocol.store import PROFILE_TYPE
-from wallet.errors import ChainError, WalletError
+from protocol.order_delivery import MAX_DELIVERY, ORDER_PROTOCOL
+from protocol.order_intake import UNANSWERED_TTL
+from wallet.errors import WalletError
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
-    from node.market.service import MarketService
     from node.trade.mail_copies import TradeMail
+    from node.trade.ports import Market
     from node.wallet.service import WalletHolder
 
 log = logging.getLogger("torv.trade")
-DELIVERY_WORKERS = 8
 PURGE_SECONDS = 600.0
-
-
-class NotAllowed(TorvError):
-    """The action is not one the order allows now."""
+# what a change writes beside the contract, in its transaction: (new contract, order row fields)
+Change = Callable[[sqlite3.Connection], tuple[c.Contract, dict[str, Any]]]
 
 
 @dataclass
@@ -81,10 +67,41 @@ class TradeOptions:
     payment_grace: float = 30.0  # a vendor reports a funding it saw only after this long
 
 
+@dataclass
+class Changes:
+    """The contract changes made under one lock, to follow up once it is released."""
+
+    svc: TradingService
+    done: list[tuple[c.Contract | None, c.Contract, str]] = field(default_factory=list)
+
+    async def commit(self, before: c.Contract | None, role: str, change: Change,
+                     send: bool = True, extra: list[c.Contract] | None = None) -> c.Contract:
+        """Store the contract ``change`` makes (and its own writes) and queue it for the
+        other parties, in one transaction; wake the outbox; tell the event stream."""
+        svc = self.svc
+
+        def write(conn: sqlite3.Connection) -> c.Contract:
+            after, fields = change(conn)
+            now = time.time()
+            trade_store.save(conn, after, role, int(now), extra=extra, **fields)
+            if send:
+                trade_store.enqueue(conn, after.order_id, svc.recipients(after),
+                                    after.head.digest, now)
+            return after
+
+        after = await svc.db.write(write)
+        if send:
+            svc.delivery.outbox.wake()
+        svc.announce(before, after, role)
+        self.done.append((before, after, role))
+        return after
+
+
 class TradingService(Service):
     name = "trading"
+    rpc_errors = {NotAllowed: NOT_ALLOWED}
 
-    def __init__(self, core: NodeCore, holder: WalletHolder, market: MarketService,
+    def __init__(self, core: NodeCore, holder: WalletHolder, market: Market,
                  options: TradeOptions | None = None) -> None:
         super().__init__(core)
         self.db = core.db
@@ -93,30 +110,14 @@ class TradingService(Service):
         self.market = market
         self.options = options or TradeOptions()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._outbox_wake = asyncio.Event()
-        self._sending: set[tuple[str, str]] = set()
-        from node.trade.actions import TradeActions
-        from node.trade.chain_watch import ChainWatcher
-        from node.trade.ratings import Ratings
-
-        self.actions = TradeActions(self)
         self.mailer: TradeMail | None = None  # set when the node carries mail
+        self.actions = TradeActions(self)
         self.watcher = ChainWatcher(self)
         self.ratings = Ratings(self)
+        self.receiver = Receiver(self)
+        self.delivery = Delivery(self)
         market.moderation = self.moderation_keys
         market.profile_extras.append(self.ratings.summary)
-
-    def rpc_methods(self) -> dict[str, Handler]:
-        from node.trade.rpc import trade_methods
-
-        return trade_methods(self)
-
-    def map_error(self, exc: TorvError) -> RpcError | None:
-        if isinstance(exc, NotAllowed):
-            return RpcError(NOT_ALLOWED, str(exc))
-        from node.wallet.service import map_wallet_error
-
-        return map_wallet_error(exc)
 
     def info(self) -> dict[str, Any]:
         return {"chain_poll": self.options.chain_poll,
@@ -125,9 +126,9 @@ class TradingService(Service):
     async def start(self) -> None:
         if self.mailer is not None:
             await self.mailer.start()
-        self.core.host.serve(ORDER_PROTOCOL, self.handle_delivery, MAX_DELIVERY)
-        self.core.on_new_peer(self._peer_back)
-        self.core.spawn(self._outbox_loop(), "outbox")
+        self.core.host.serve(ORDER_PROTOCOL, self.receiver.handle, MAX_DELIVERY)
+        self.core.on_new_peer(self.delivery.peer_back)
+        self.core.spawn(self.delivery.outbox.run(), "outbox")
         self.core.spawn(self.ratings.provide_loop(), "provide ratings")
         self.core.spawn(self._purge_loop(), "purge unanswered orders")
         if self.holder.backend is not None:
@@ -138,48 +139,20 @@ class TradingService(Service):
         wallet = self.holder.require(unlocked=True)
         return {"xpub": wallet.keystore.moderator_xpub(), "network": wallet.network.name}
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ changing a contract
     def lock(self, order_id: str) -> asyncio.Lock:
         return self._locks.setdefault(order_id, asyncio.Lock())
 
-    def network(self) -> Network:
-        self.holder.require()
-        assert self.holder.network is not None
-        return self.holder.network
-
-    async def load(self, order_id: str) -> tuple[c.Contract, ts.OrderRow]:
-        contract = await self.db.read(partial(ts.load, order_id=order_id))
-        row = await self.db.read(partial(ts.get_row, order_id=order_id))
-        if contract is None or row is None:
-            from node.core.services import NotFound
-
-            raise NotFound(f"no order {order_id}")
-        return contract, row
-
-    def recipients(self, contract: c.Contract) -> list[str]:
-        """Who gets this contract from us: the other parties (the moderator once paid)."""
-        t = contract.terms
-        out = [t.buyer, t.vendor] + ([t.moderator] if contract.paid else [])
-        return [p for p in out if p != self.me]
-
-    async def commit(self, before: c.Contract | None, after: c.Contract, role: str,
-                     send: bool = True, extra: list[c.Contract] | None = None,
-                     tx: Callable[[Any], Any] | None = None, **fields: Any) -> None:
-        """Store ``after`` (and ``tx``'s own writes), queue it for the other parties, all in one
-        transaction; then tell the event stream and run what the change calls for."""
-        now = time.time()
-
-        def write(conn: Any) -> None:
-            if tx is not None:
-                tx(conn)
-            ts.save(conn, after, role, int(now), extra=extra, **fields)
-            if send:
-                ts.enqueue(conn, after.order_id, self.recipients(after), after.head.digest, now)
-
-        await self.db.write(write)
-        if send:
-            self._outbox_wake.set()
-        self.announce(before, after, role)
+    @contextlib.asynccontextmanager
+    async def changing(self, order_id: str | None) -> AsyncIterator[Changes]:
+        """The one way a contract changes on this node: commit under the order's lock
+        (``order_id`` None: a new order, no lock to take), then follow up on every change
+        once the lock is released (a follow-up may act on the order again)."""
+        changes = Changes(self)
+        async with self.lock(order_id) if order_id else contextlib.nullcontext():
+            yield changes
+        for before, after, role in changes.done:
+            await self.after_change(before, after, role)
 
     def announce(self, before: c.Contract | None, after: c.Contract, role: str) -> None:
         publish = self.core.events.publish
@@ -198,124 +171,6 @@ class TradingService(Service):
         if before is None or before.state != after.state:
             publish(OrderState(after.order_id, role, after.state))
 
-    # ------------------------------------------------------------------ receiving
-    async def handle_delivery(self, peer: str, raw: object) -> dict[str, Any]:
-        try:
-            op, arg = parse_request(raw)
-            if op == "ratings":
-                found = await self.db.read(partial(ts.ratings, vendor=arg, limit=MAX_RATINGS))
-                return {"ratings": [x["proof"] for x in found]}
-            if op == "recover":
-                contracts, nxt = await self.db.read(partial(
-                    ts.contracts_naming, party=peer, after=arg, limit=MAX_RECOVER,
-                    max_bytes=MAX_RECOVER_BYTES))
-                return {"contracts": contracts, "next": nxt}
-            merged = await self.accept_history(arg)
-        except st.NotValidNow as exc:  # perhaps only our chain view lags: not counted
-            log.info("order copy from %s not taken for now: %s", peer[:12], exc)
-            return {"error": str(exc)[:200]}
-        except RemoteProtocolError as exc:
-            self.core.reject("order", str(exc))
-            return {"error": str(exc)[:200]}
-        return {"ok": True, "head": merged.head.digest, "state": merged.state}
-
-    async def accept_history(self, wires: list[bytes]) -> c.Contract:
-        """Verify a party's copy of a contract (delivered, mailed or recovered), merge it with
-        ours and store the result (RemoteProtocolError if it is not for us, does not verify,
-        or asks for more than this node takes; NotValidNow if our own chain view does not
-        bear it out yet)."""
-        if not wires:
-            raise RemoteProtocolError("an empty history")
-        role = peek_parties(wires[0]).role_of(self.me)  # before any signature work
-        if role is None:
-            raise RemoteProtocolError("this node is not a party to that order")
-        network = self.holder.network
-        if network is None:
-            raise RemoteProtocolError("this node does not trade (it runs without a chain)")
-        incoming = await self.core.cpu(c.from_history, wires)
-        if incoming.role_of(self.me) != role:
-            raise RemoteProtocolError("the ORDER does not name this node as it claimed")
-        if incoming.terms.network != network.name:
-            raise RemoteProtocolError(f"this node trades on {network.name}, "
-                                      f"not {incoming.terms.network}")
-        return await self.receive(incoming, role)
-
-    async def receive(self, incoming: c.Contract, role: str) -> c.Contract:
-        """Merge a verified copy into ours; store it if it changed anything, once our own
-        chain view bears out every new message."""
-        oid = incoming.order_id
-        async with self.lock(oid):
-            local = await self.db.read(partial(ts.load, order_id=oid))
-            if local is None:
-                await self._intake(incoming)
-            merged = incoming if local is None else c.merge(local, incoming)
-            known = set(local.digests) if local is not None else set()
-            orphaned = await self.db.read(partial(ts.orphans, order_id=oid))
-            if local is not None and merged.digests == local.digests and \
-                    set(incoming.digests) <= known | {d for d, _, _ in orphaned}:
-                return local
-            new = [m for m in merged.messages if m.digest not in known]
-            fields = await self._chain_check(merged, new)
-            await self.commit(local, merged, role, send=False, extra=[x for x in (local, incoming)
-                                                                      if x is not None],
-                              **fields)
-        if "funding" in fields:
-            f = fields["funding"]
-            self.core.events.publish(OrderFunding(oid, f["txid"], f["amount"],
-                                                  f["confirmations"]))
-        await self.after_change(local, merged, role)
-        return merged
-
-    async def _intake(self, contract: c.Contract) -> None:
-        """A contract we have not seen: do we take it at all (``protocol.order_intake``)?"""
-        vendor = None
-        if contract.role_of(self.me) == r.VENDOR:
-            lid = contract.terms.listing.id
-            wire = await self.db.read(partial(ms.get_listing_wire, vendor=self.me,
-                                              listing_id=lid))
-            current = Listing.from_trusted(wire) if wire is not None else None
-            profile = await self.market.store_object(self.me, PROFILE_TYPE)
-            accepted = (current.moderators if current is not None
-                        and current.moderators is not None else
-                        profile.accepted_moderators if profile is not None else [])
-            from_buyer, total = await self.db.read(partial(
-                ts.unanswered, me=self.me, buyer=contract.terms.buyer))
-            vendor = VendorView(self.core.now(), current.seq if current else None, accepted,
-                                from_buyer, total)
-        check_new_contract(contract, self.me, vendor)
-
-    async def _chain_check(self, contract: c.Contract, new: list[Any]) -> dict[str, Any]:
-        """Ask our own chain backend what ``protocol.settlement.check_chain`` needs to judge
-        the new messages; the funding it saw, for the order's row."""
-        q = st.questions(contract, new)
-        if not q.outpoints and not q.releases:
-            return {}
-        backend = self.holder.backend
-        if backend is None:
-            raise st.NotValidNow("this node has no chain backend to check the payment with")
-        view = st.ChainView()
-        try:
-            for txid, vout in q.outpoints:
-                view.outputs[(txid, vout)] = await backend.output(txid, vout)
-            for raw in q.releases:
-                txid = txid_of(raw)
-                conf = await backend.tx_confirmations(txid)
-                if conf is not None:
-                    view.known[txid] = conf
-                else:
-                    ok, why = await backend.test_accept(raw.hex())
-                    view.refused[txid] = "" if ok else why or "refused"
-        except ChainError as exc:
-            raise st.NotValidNow(f"cannot check it against the chain now: {exc}") from None
-        st.check_chain(contract, new, view)
-        if not any(m.kind == r.PAYMENT for m in new):
-            return {}
-        f = st.funding(contract)
-        out = view.outputs[(f.txid, f.vout)]
-        assert out is not None
-        return {"funding": {"txid": f.txid, "vout": f.vout, "amount": out.value,
-                            "confirmations": out.confirmations, "seen": self.core.now()}}
-
     async def after_change(self, before: c.Contract | None, after: c.Contract,
                            role: str) -> None:
         """What a contract change calls for on this node (never raises)."""
@@ -325,82 +180,86 @@ class TradingService(Service):
             log.warning("order %s: follow-up after %s failed: %s", after.order_id[:12],
                         after.head.kind, exc)
 
-    # ------------------------------------------------------------------ delivering
-    async def _peer_back(self, peer: str) -> None:
-        if await self.db.write(partial(ts.retry_now, recipient=peer, now=time.time())):
-            self._outbox_wake.set()
+    # ------------------------------------------------------------------ reading
+    def network(self) -> Network:
+        self.holder.require()
+        assert self.holder.network is not None
+        return self.holder.network
+
+    async def load(self, order_id: str) -> tuple[c.Contract, trade_store.OrderRow]:
+        contract = await self.db.read(partial(trade_store.load, order_id=order_id))
+        row = await self.db.read(partial(trade_store.get_row, order_id=order_id))
+        if contract is None or row is None:
+            raise NotFound(f"no order {order_id}")
+        return contract, row
+
+    def recipients(self, contract: c.Contract) -> list[str]:
+        """Who gets this contract from us: the other parties (the moderator once paid)."""
+        t = contract.terms
+        out = [t.buyer, t.vendor] + ([t.moderator] if contract.paid else [])
+        return [p for p in out if p != self.me]
+
+    async def _delivery_status(self, contract: c.Contract,
+                               row: trade_store.OrderRow) -> dict[str, Any]:
         if self.mailer is not None:
-            await self.mailer.peer_up(peer)
+            return await self.mailer.delivery(contract, row)
+        return await self.db.read(partial(trade_store.delivery_status,
+                                          order_id=contract.order_id))
 
-    async def _outbox_loop(self) -> None:
-        sem = asyncio.Semaphore(DELIVERY_WORKERS)
-        while True:
-            now = time.time()
-            for d in await self.db.read(partial(ts.due, now=now)):
-                key = (d.order_id, d.recipient)
-                if key in self._sending:
-                    continue
-                self._sending.add(key)
-                self.core.spawn(self._deliver_one(d, sem), f"deliver {d.order_id[:8]}")
-            nxt = await self.db.read(ts.next_due)
-            wait = 1.0 if nxt is None else max(0.05, min(1.0, nxt - time.time()))
-            self._outbox_wake.clear()
-            try:
-                await asyncio.wait_for(self._outbox_wake.wait(), wait)
-            except TimeoutError:
-                pass
+    async def order_view(self, order_id: str, opened: bool = False) -> dict[str, Any]:
+        """An order as the API shows it; ``opened`` (the user looked at it) sends the author
+        of its newest message a read receipt."""
+        contract, row = await self.load(order_id)
+        if opened and self.mailer is not None:
+            await self.mailer.send_read(contract, row)
+        return order_json(contract, row, self.core.identity,
+                          await self._delivery_status(contract, row))
 
-    async def _deliver_one(self, d: ts.Delivery, sem: asyncio.Semaphore) -> None:
-        key = (d.order_id, d.recipient)
-        try:
-            async with sem:
-                await self.deliver(d.order_id, d.recipient, d.attempts)
-        finally:
-            self._sending.discard(key)
+    async def orders(self, role: str | None, state: str | None) -> list[dict[str, Any]]:
+        rows = await self.db.read(partial(trade_store.list_rows, role=role, state=state))
+        out = []
+        for row in rows:
+            contract = await self.db.read(partial(trade_store.load, order_id=row.order_id))
+            if contract is not None:
+                out.append(summary(contract, row))
+        return out
 
-    async def deliver(self, order_id: str, recipient: str, attempts: int = 0) -> bool:
-        contract = await self.db.read(partial(ts.load, order_id=order_id))
-        if contract is None:
-            return False
-        try:
-            addrs = await self.addresses(recipient, fresh=attempts > 0)
-            resp = await self.core.host.request(recipient, ORDER_PROTOCOL,
-                                                make_delivery(contract.wires()), MAX_ACK,
-                                                addrs or None)
-            head, _ = parse_ack(resp)
-            if head != contract.head.digest:  # it holds another history: not ours yet
-                raise RemoteProtocolError("the recipient acknowledged another history; "
-                                          "waiting for its copy")
-        except (P2PError, RemoteProtocolError) as exc:
-            log.debug("delivery of %s to %s failed: %s", order_id[:12], recipient[:12], exc)
-            await self.db.write(partial(ts.failed, order_id=order_id, recipient=recipient,
-                                        error=str(exc), now=time.time()))
-            if self.mailer is not None:  # peers hold a copy until it comes online
-                await self.mailer.hold_copy(contract, recipient)
-            return False
-        await self.db.write(partial(ts.delivered, order_id=order_id, recipient=recipient,
-                                    sent=contract.digests, now=int(time.time())))
-        self._outbox_wake.set()  # anything added meanwhile goes out now
-        return True
+    async def disputes(self) -> list[dict[str, Any]]:
+        """The disputes this node moderates."""
+        rows = await self.db.read(partial(trade_store.list_rows, role=r.MODERATOR))
+        out = []
+        for row in rows:
+            contract = await self.db.read(partial(trade_store.load, order_id=row.order_id))
+            opened = contract.last(r.DISPUTE_OPEN) if contract is not None else None
+            if contract is not None and opened is not None:
+                out.append({**summary(contract, row), "reason": opened.data["reason"],
+                            "opened_by": contract.role_of(opened.sender)})
+        return out
 
-    async def addresses(self, peer: str, fresh: bool = False) -> list[str]:
-        """Dialable addresses of ``peer``: those in its signed profile (our copy, or the DHT's
-        when we have none or ``fresh``: it may have moved since), then the peerstore's."""
-        if peer in self.core.peers():
-            return []
-        known = self.core.peer_addrs(peer)
-        profile = await self.db.read(partial(ms.get_store, vendor=peer, kind=PROFILE_TYPE))
-        if fresh or profile is None or not profile.body.get("addrs"):
-            profile = await self.market.get_profile(peer)
-        listed = list(profile.body.get("addrs", [])) if profile is not None else []
-        return listed + [a for a in known if a not in listed]
+    async def dispute_view(self, order_id: str) -> dict[str, Any]:
+        contract, row = await self.load(order_id)
+        if contract.last(r.DISPUTE_OPEN) is None:
+            raise NotFound(f"order {order_id} has no dispute")
+        return dispute_json(contract, row, self.core.identity,
+                            await self._delivery_status(contract, row))
 
+    async def recover(self, peer: str | None) -> dict[str, int]:
+        """Ask ``peer`` (or every connected peer) for its copies of our contracts."""
+        if self.mailer is None:
+            raise NotFound("this node does not trade")
+        peers = [peer] if peer else self.core.peers()
+        recovered = 0
+        for pid in peers:
+            recovered += await self.mailer.recover_from(pid)
+        return {"asked": len(peers), "recovered": recovered}
+
+    # ------------------------------------------------------------------ housekeeping
     async def _purge_loop(self) -> None:
         """Orders nobody here answered (nothing in them signed by this node) are dropped after
         ``UNANSWERED_TTL``: strangers' orders do not pile up for ever."""
         while True:
             before = self.core.now() - UNANSWERED_TTL
-            dropped = await self.db.write(partial(ts.drop_unanswered, me=self.me,
+            dropped = await self.db.write(partial(trade_store.drop_unanswered, me=self.me,
                                                   before=before))
             if dropped:
                 log.info("dropped %d order(s) nobody here answered within a week", dropped)

@@ -13,8 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from node.core.outbox import backoff
 from protocol import contract as c
 from protocol.contract_rules import FINAL_STATES
+from protocol.order_delivery import order_letter_id
 
 MAX_BACKOFF = 30.0
 
@@ -194,7 +196,7 @@ def failed(conn: sqlite3.Connection, order_id: str, recipient: str, error: str,
     row = conn.execute("SELECT MAX(attempts) FROM outbox WHERE order_id = ? AND recipient = ? "
                        "AND delivered IS NULL", (order_id, recipient)).fetchone()
     attempts = int(row[0] or 0) + 1
-    delay = min(MAX_BACKOFF, 0.5 * 2 ** min(attempts, 10))
+    delay = backoff(attempts, MAX_BACKOFF)
     conn.execute("UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ? "
                  "WHERE order_id = ? AND recipient = ? AND delivered IS NULL",
                  (attempts, now + delay, error[:200], order_id, recipient))
@@ -266,3 +268,14 @@ def set_verified(conn: sqlite3.Connection, order_id: str) -> None:
 
 def rated_vendors(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT vendor FROM ratings")]
+
+
+def record_read(conn: sqlite3.Connection, reader: str, ids: set[str]) -> None:
+    """A read receipt from ``reader``: the orders whose head it names are read by it."""
+    for oid, head, flags in conn.execute(
+            "SELECT order_id, head, flags FROM orders WHERE buyer = ? OR vendor = ? OR "
+            "moderator = ?", (reader, reader, reader)).fetchall():
+        if order_letter_id(oid, bytes(head), reader) in ids:
+            data = json.loads(flags)
+            data.setdefault("read_by", {})[reader] = bytes(head).hex()
+            set_fields(conn, oid, flags=data)

@@ -9,7 +9,7 @@ from nacl.public import PrivateKey as CurvePrivateKey
 from nacl.public import SealedBox
 from nacl.signing import SigningKey
 
-from node.trade import store as ts
+from node.trade import store as trade_store
 from node.trade.actions import methods, node_actions
 from protocol import contract as c
 from protocol import contract_rules as r
@@ -42,7 +42,7 @@ def shipping_address(contract: c.Contract, identity: Identity) -> str | None:
 SETTLED_BY_RELEASE = frozenset({r.COMPLETED, r.REFUNDED, r.RESOLVED, r.PAYMENT_FINALIZED})
 
 
-def settlement(contract: c.Contract, row: ts.OrderRow) -> str | None:
+def settlement(contract: c.Contract, row: trade_store.OrderRow) -> str | None:
     """Whether the release that ended the order has settled it on chain, by this node's own
     view: ``pending`` until it confirms, ``confirmed``, or ``conflicted`` (the escrow was spent
     by something else); None while the order is open or ended without a payment."""
@@ -53,7 +53,7 @@ def settlement(contract: c.Contract, row: ts.OrderRow) -> str | None:
     return "conflicted" if row.flags.get("settlement_conflict") else "pending"
 
 
-def summary(contract: c.Contract, row: ts.OrderRow) -> dict[str, Any]:
+def summary(contract: c.Contract, row: trade_store.OrderRow) -> dict[str, Any]:
     t = contract.terms
     return {"order_id": contract.order_id, "state": contract.state, "role": row.role,
             "buyer": t.buyer, "vendor": t.vendor, "moderator": t.moderator,
@@ -62,7 +62,7 @@ def summary(contract: c.Contract, row: ts.OrderRow) -> dict[str, Any]:
             "updated": row.updated}
 
 
-def order_json(contract: c.Contract, row: ts.OrderRow, identity: Identity,
+def order_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identity,
                delivery: dict[str, Any]) -> dict[str, Any]:
     t = contract.terms
     conf = contract.last(r.ORDER_CONFIRMATION)
@@ -104,7 +104,7 @@ def order_json(contract: c.Contract, row: ts.OrderRow, identity: Identity,
     return out
 
 
-def dispute_json(contract: c.Contract, row: ts.OrderRow, identity: Identity,
+def dispute_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identity,
                  delivery: dict[str, Any]) -> dict[str, Any]:
     """What a moderator needs: both parties' statements and the whole history."""
     out = order_json(contract, row, identity, delivery)

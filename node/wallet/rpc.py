@@ -1,176 +1,164 @@
-"""The wallet.* and escrow.* JSON-RPC methods."""
+"""The wallet.* and escrow.* API methods: each calls one method of the wallet holder (or of the
+wallet it holds) and shapes the answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from embit.script import Script
-
-from node.core.params import Params
-from node.core.services import Handler, invalid_params
+from node.core.api import (
+    CHAIN_ERROR,
+    NO_CHAIN,
+    REFUSED,
+    TXID,
+    WALLET_ERROR,
+    WALLET_LOCKED,
+    Args,
+    Method,
+    Param,
+    array,
+    boolean,
+    integer,
+    nullable,
+    obj,
+    string,
+)
 from node.wallet.service import WalletHolder
-from protocol.errors import LocalProtocolError
-from protocol.escrow import EscrowTerms, parse_witness_script
-from protocol.fees import release_vsize
-from protocol.networks import Network
-from wallet.psbt_ops import EscrowUtxo, Payment, build_release
-from wallet.wallet import encode_psbt
+
+WALLET = (WALLET_ERROR, WALLET_LOCKED, NO_CHAIN, CHAIN_ERROR)
+PASSPHRASE = string(1000)
+ADDRESS = string(200, 1, description="an address of the node's network")
+AMOUNT = integer(1, description="base units (satoshis, litoshis)")
+PUBKEY = string(66, 66, "[0-9a-fA-F]{66}", "must be a compressed public key (66 hex characters)")
+OUTPUTS = array(obj({"address": ADDRESS, "amount": AMOUNT}, ("address", "amount")), 100, 1)
+PSBT = string(200_000, 1, description="base64")
+UTXO = obj({"txid": TXID, "vout": integer(), "amount": integer(), "confirmations": integer()},
+           ("txid", "vout", "amount", "confirmations"))
+BALANCE = obj({"confirmed": integer(), "unconfirmed": integer()}, ("confirmed", "unconfirmed"),
+              additional=True)
+WALLET_INFO = obj({
+    "network": nullable(string()), "backend": boolean(), "backend_kind": nullable(string()),
+    "electrum_server": nullable(string()), "exists": boolean(), "locked": boolean(),
+    "balance": nullable(BALANCE)}, ("network", "backend", "exists", "locked", "balance"),
+    additional=True)
 
 
-def _payments(p: Params, network: Network) -> list[Payment]:
-    raw = p.any("outputs")
-    if not isinstance(raw, list) or not raw:
-        raise invalid_params("outputs", "must be a non-empty list of {address, amount}")
-    out = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or set(item) != {"address", "amount"}:
-            raise invalid_params(f"outputs[{i}]", "must be {address, amount}")
-        amount = item["amount"]
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            raise invalid_params(f"outputs[{i}].amount", "must be a positive integer")
-        try:
-            script = network.script_for(str(item["address"]))
-        except LocalProtocolError as exc:
-            raise invalid_params(f"outputs[{i}].address", str(exc)) from None
-        out.append(Payment(bytes(script.data), amount))
-    return out
+def methods(holder: WalletHolder) -> list[Method]:
+    async def info(p: Args) -> Any:
+        return await holder.status()
 
-
-def _hex(p: Params, name: str, length: int | None = None) -> bytes:
-    value = p.text(name, True, 20_000)
-    try:
-        data = bytes.fromhex(value)
-    except ValueError:
-        raise invalid_params(name, "must be hex") from None
-    if length is not None and len(data) != length:
-        raise invalid_params(name, f"must be {length} bytes")
-    return data
-
-
-def wallet_methods(svc: WalletHolder) -> dict[str, Handler]:
-    async def info(params: dict[str, Any]) -> Any:
-        Params(params, set())
-        out = svc.info()
-        out["balance"] = None
-        if svc.wallet is not None and svc.backend is not None:
-            out["balance"] = await svc.wallet.balance()
-        return out
-
-    async def create(params: dict[str, Any]) -> Any:
-        p = Params(params, {"passphrase"})
-        wallet = await svc.create(p.text("passphrase", True, 1000))
-        return {"mnemonic": await wallet.mnemonic(p.raw["passphrase"]),
+    async def create(p: Args) -> Any:
+        wallet = await holder.create(p["passphrase"])
+        return {"mnemonic": await wallet.mnemonic(p["passphrase"]),
                 "network": wallet.network.name}
 
-    async def unlock(params: dict[str, Any]) -> Any:
-        p = Params(params, {"passphrase"})
-        await svc.require().unlock(p.text("passphrase", True, 1000))
+    async def unlock(p: Args) -> Any:
+        await holder.require().unlock(p["passphrase"])
         return {"locked": False}
 
-    async def lock(params: dict[str, Any]) -> Any:
-        Params(params, set())
-        svc.require().lock()
+    async def lock(p: Args) -> Any:
+        holder.require().lock()
         return {"locked": True}
 
-    async def mnemonic(params: dict[str, Any]) -> Any:
-        p = Params(params, {"passphrase"})
-        return {"mnemonic": await svc.require().mnemonic(p.text("passphrase", True, 1000))}
+    async def mnemonic(p: Args) -> Any:
+        return {"mnemonic": await holder.require().mnemonic(p["passphrase"])}
 
-    async def address(params: dict[str, Any]) -> Any:
-        Params(params, set())
-        return {"address": await svc.require().new_address()}
+    async def address(p: Args) -> Any:
+        return {"address": await holder.require().new_address()}
 
-    async def send(params: dict[str, Any]) -> Any:
-        p = Params(params, {"address", "amount", "allow_high_fee"})
-        wallet = svc.require(unlocked=True)
-        addr, amount = p.text("address", True, 200), p.integer("amount", True, 1)
-        try:
-            wallet.network.script_for(addr)
-        except LocalProtocolError as exc:
-            raise invalid_params("address", str(exc)) from None
-        return {"txid": await wallet.send(addr, amount,
-                                          p.boolean("allow_high_fee", False))}
+    async def send(p: Args) -> Any:
+        return await holder.send(p["address"], p["amount"], p["allow_high_fee"])
 
-    async def transactions(params: dict[str, Any]) -> Any:
-        p = Params(params, {"count"})
-        return await svc.require().transactions(p.integer("count", False, 1, 1000) or 100)
+    async def transactions(p: Args) -> Any:
+        return await holder.require().transactions(p["count"])
 
-    async def transaction(params: dict[str, Any]) -> Any:
-        p = Params(params, {"txid"})
-        txid = p.text("txid", True, 64)
-        if len(txid) != 64 or any(c not in "0123456789abcdef" for c in txid):
-            raise invalid_params("txid", "must be 64 lower-case hex characters")
-        return await svc.require().chain().tx_status(txid)
+    async def transaction(p: Args) -> Any:
+        return await holder.transaction(p["txid"])
 
-    async def escrow_key(params: dict[str, Any]) -> Any:
-        Params(params, set())
-        pub, index = await svc.require(unlocked=True).new_escrow_key("escrow.key")
+    async def escrow_key(p: Args) -> Any:
+        pub, index = await holder.require(unlocked=True).new_escrow_key("escrow.key")
         return {"pubkey": pub, "index": index}
 
-    async def escrow_create(params: dict[str, Any]) -> Any:
-        p = Params(params, {"buyer", "vendor", "moderator", "timeout_blocks", "timeout_hours"})
-        wallet = svc.require()
-        if p.has("timeout_blocks"):
-            blocks = p.integer("timeout_blocks", True, 1, 0xFFFF)
-        elif p.has("timeout_hours"):
-            blocks = wallet.network.timeout_blocks(p.integer("timeout_hours", True, 1))
-        else:
-            raise invalid_params("timeout_blocks", "is required (or give timeout_hours)")
-        try:
-            terms = EscrowTerms(_hex(p, "buyer", 33), _hex(p, "vendor", 33),
-                                _hex(p, "moderator", 33), blocks)
-        except LocalProtocolError as exc:
-            raise invalid_params("keys", str(exc)) from None
-        return await wallet.create_escrow(terms)
+    async def escrow_create(p: Args) -> Any:
+        return await holder.create_escrow(p["buyer"], p["vendor"], p["moderator"],
+                                          p["timeout_blocks"], p["timeout_hours"])
 
-    async def escrow_status(params: dict[str, Any]) -> Any:
-        p = Params(params, {"address"})
-        wallet = svc.require()
-        addr = p.text("address", True, 200)
-        utxos = await wallet.escrow_utxos(addr)
-        return {"address": addr, "tip": await wallet.chain().tip_height(),
-                "utxos": [{"txid": u.txid, "vout": u.vout, "amount": u.amount,
-                           "confirmations": u.confirmations} for u in utxos]}
+    async def escrow_status(p: Args) -> Any:
+        return await holder.escrow_status(p["address"])
 
-    async def escrow_release_psbt(params: dict[str, Any]) -> Any:
-        p = Params(params, {"txid", "vout", "amount", "witness_script", "outputs", "timeout"})
-        wallet = svc.require()
-        ws_bytes = _hex(p, "witness_script")
-        try:
-            parsed = parse_witness_script(ws_bytes)
-        except LocalProtocolError as exc:
-            raise invalid_params("witness_script", str(exc)) from None
-        timeout = p.boolean("timeout", False)
-        utxo = EscrowUtxo(p.text("txid", True, 64), p.integer("vout", True),
-                          p.integer("amount", True, 1), Script(ws_bytes))
-        psbt = build_release(utxo, _payments(p, wallet.network),
-                             sequence=parsed.timeout_blocks if timeout else None)
-        return {"psbt": encode_psbt(psbt),
-                "suggested_fee": (await wallet.fee_rate())
-                * release_vsize(len(p.raw["outputs"]), timeout)}
+    async def escrow_release_psbt(p: Args) -> Any:
+        return await holder.release_psbt(p["txid"], p["vout"], p["amount"],
+                                         p["witness_script"], p["outputs"], p["timeout"])
 
-    async def escrow_sign(params: dict[str, Any]) -> Any:
-        p = Params(params, {"psbt", "outputs", "max_fee"})
-        wallet = svc.require(unlocked=True)
-        signed = await wallet.sign_release(p.text("psbt", True, 200_000),
-                                           _payments(p, wallet.network),
-                                           p.integer("max_fee", False, 0))
-        return {"psbt": signed}
+    async def escrow_sign(p: Args) -> Any:
+        return await holder.sign_release(p["psbt"], p["outputs"], p["max_fee"])
 
-    async def escrow_finalize(params: dict[str, Any]) -> Any:
-        p = Params(params, {"psbts", "timeout", "broadcast"})
-        psbts = p.any("psbts")
-        if not isinstance(psbts, list) or not psbts or not all(isinstance(x, str) for x in psbts):
-            raise invalid_params("psbts", "must be a non-empty list of base64 PSBTs")
-        return await svc.require().finalize_release(
-            psbts, p.boolean("timeout", False), p.boolean("broadcast", True))
+    async def escrow_finalize(p: Args) -> Any:
+        return await holder.require().finalize_release(p["psbts"], p["timeout"],
+                                                       p["broadcast"])
 
-    return {
-        "wallet.info": info, "wallet.create": create, "wallet.unlock": unlock,
-        "wallet.lock": lock, "wallet.mnemonic": mnemonic, "wallet.address": address,
-        "wallet.send": send, "wallet.transactions": transactions,
-        "wallet.transaction": transaction,
-        "escrow.key": escrow_key, "escrow.create": escrow_create,
-        "escrow.status": escrow_status, "escrow.release_psbt": escrow_release_psbt,
-        "escrow.sign": escrow_sign, "escrow.finalize": escrow_finalize,
-    }
+    passphrase = (Param("passphrase", PASSPHRASE, True),)
+    mnemonic_result = obj({"mnemonic": string()}, ("mnemonic",))
+    locked = obj({"locked": boolean()}, ("locked",))
+    txid_result = obj({"txid": TXID}, ("txid",))
+    return [
+        Method("wallet.info", "The wallet: its network, backend, whether it exists and is "
+               "locked, and its balance.", (), WALLET_INFO, info, (CHAIN_ERROR,)),
+        Method("wallet.create", "Create the wallet (24 words, encrypted with the passphrase); "
+               "answers the words once.", passphrase,
+               obj({"mnemonic": string(), "network": string()}, ("mnemonic", "network")),
+               create, WALLET),
+        Method("wallet.unlock", "Unlock the wallet for signing.", passphrase, locked, unlock,
+               WALLET),
+        Method("wallet.lock", "Lock the wallet (its keys leave memory).", (), locked, lock,
+               WALLET),
+        Method("wallet.mnemonic", "The wallet's 24 words (needs the passphrase).", passphrase,
+               mnemonic_result, mnemonic, WALLET),
+        Method("wallet.address", "A new receiving address.", (),
+               obj({"address": string()}, ("address",)), address, WALLET),
+        Method("wallet.send", "Pay an address; a fee over the bound is refused unless "
+               "allow_high_fee.", (Param("address", ADDRESS, True), Param("amount", AMOUNT, True),
+                                   Param("allow_high_fee", boolean(), default=False)),
+               txid_result, send, (*WALLET, REFUSED)),
+        Method("wallet.transactions", "The wallet's transactions, newest first.",
+               (Param("count", integer(1, 1000), default=100),),
+               array(obj({"txid": TXID}, ("txid",), additional=True), 1000), transactions,
+               WALLET),
+        Method("wallet.transaction", "A transaction's status on the chain.",
+               (Param("txid", TXID, True),), obj({"txid": TXID}, additional=True),
+               transaction, WALLET),
+        Method("escrow.key", "A fresh escrow public key of this wallet (never reused).", (),
+               obj({"pubkey": PUBKEY, "index": integer()}, ("pubkey", "index")), escrow_key,
+               WALLET),
+        Method("escrow.create", "A 2-of-3 escrow address of three public keys, with a timeout "
+               "after which the vendor alone may claim it; watched from now on.",
+               (Param("buyer", PUBKEY, True), Param("vendor", PUBKEY, True),
+                Param("moderator", PUBKEY, True), Param("timeout_blocks", integer(1, 0xFFFF)),
+                Param("timeout_hours", integer(1))),
+               obj({"address": string(), "witness_script": string()},
+                   ("address", "witness_script"), additional=True), escrow_create, WALLET),
+        Method("escrow.status", "The unspent outputs of an escrow address and the chain tip.",
+               (Param("address", ADDRESS, True),),
+               obj({"address": string(), "tip": integer(), "utxos": array(UTXO, 10_000)},
+                   ("address", "tip", "utxos")), escrow_status, WALLET),
+        Method("escrow.release_psbt", "An unsigned PSBT releasing an escrow output to outputs "
+               "(timeout: the vendor's path after the timeout), and the fee to leave for it.",
+               (Param("txid", TXID, True), Param("vout", integer(0, 2**32 - 1), True),
+                Param("amount", AMOUNT, True),
+                Param("witness_script", string(20_000, 2, "(?:[0-9a-fA-F]{2})+",
+                                               "must be hex"), True),
+                Param("outputs", OUTPUTS, True), Param("timeout", boolean(), default=False)),
+               obj({"psbt": PSBT, "suggested_fee": integer()}, ("psbt", "suggested_fee")),
+               escrow_release_psbt, WALLET),
+        Method("escrow.sign", "Sign an escrow release PSBT if it pays exactly outputs and its "
+               "fee is within max_fee and the bound.",
+               (Param("psbt", PSBT, True), Param("outputs", OUTPUTS, True),
+                Param("max_fee", integer(0))),
+               obj({"psbt": PSBT}, ("psbt",)), escrow_sign, (*WALLET, REFUSED)),
+        Method("escrow.finalize", "Combine signed release PSBTs into a transaction and "
+               "broadcast it (unless broadcast is false).",
+               (Param("psbts", array(PSBT, 3, 1), True),
+                Param("timeout", boolean(), default=False),
+                Param("broadcast", boolean(), default=True)),
+               obj({"txid": TXID, "hex": string()}, ("txid",), additional=True),
+               escrow_finalize, (*WALLET, REFUSED)),
+    ]

@@ -1,4 +1,5 @@
-"""The wallet's place in the node: opening or creating it, its RPC methods, balance events."""
+"""The wallet's place in the node: the wallet holder (absent, locked or unlocked; what the API
+asks of the wallet and the escrow tools) and the wallet service (balance events)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,21 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embit.script import Script
+
+from node.core.api import CHAIN_ERROR, NO_CHAIN, REFUSED, WALLET_ERROR, WALLET_LOCKED
 from node.core.database import Database
 from node.core.events import WalletBalance
-from node.core.services import (
-    CHAIN_ERROR,
-    NO_CHAIN,
-    REFUSED,
-    WALLET_ERROR,
-    WALLET_LOCKED,
-    Handler,
-    RpcError,
-    Service,
-)
+from node.core.services import Service
 from node.wallet.store import SqliteWalletStore
-from protocol.errors import TorvError
+from protocol.errors import LocalProtocolError
+from protocol.escrow import EscrowTerms, parse_witness_script
+from protocol.fees import release_vsize
 from protocol.networks import Network
 from wallet.chain import ChainBackend
 from wallet.errors import ChainError, NoChain, RefusedToSign, WalletError, WalletLocked
-from wallet.wallet import Wallet
+from wallet.psbt_ops import EscrowUtxo, Payment, build_release
+from wallet.wallet import Wallet, encode_psbt
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
@@ -74,6 +72,81 @@ class WalletHolder:
             await self.wallet.sync_watch()
         return self.wallet
 
+    async def status(self) -> dict[str, Any]:
+        """``info`` with the balance (None without a wallet or chain)."""
+        balance = None
+        if self.wallet is not None and self.backend is not None:
+            balance = await self.wallet.balance()
+        return {**self.info(), "balance": balance}
+
+    async def transaction(self, txid: str) -> dict[str, Any]:
+        return await self.require().chain().tx_status(txid)
+
+    def payments(self, outputs: list[dict[str, Any]]) -> list[Payment]:
+        """``[{address, amount}]`` as payments on this wallet's network."""
+        network = self.require().network
+        out = []
+        for i, item in enumerate(outputs):
+            try:
+                script = network.script_for(item["address"])
+            except LocalProtocolError as exc:
+                raise LocalProtocolError(f"outputs[{i}].address: {exc}",
+                                         field=f"outputs[{i}].address") from None
+            out.append(Payment(bytes(script.data), item["amount"]))
+        return out
+
+    async def create_escrow(self, buyer: str, vendor: str, moderator: str,
+                            timeout_blocks: int | None,
+                            timeout_hours: int | None) -> dict[str, Any]:
+        """A 2-of-3 escrow address of three public keys (hex), watched from now on."""
+        wallet = self.require()
+        if timeout_blocks is None:
+            if timeout_hours is None:
+                raise LocalProtocolError("timeout_blocks: is required (or give timeout_hours)",
+                                         field="timeout_blocks")
+            timeout_blocks = wallet.network.timeout_blocks(timeout_hours)
+        try:
+            terms = EscrowTerms(bytes.fromhex(buyer), bytes.fromhex(vendor),
+                                bytes.fromhex(moderator), timeout_blocks)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(f"keys: {exc}", field="keys") from None
+        return await wallet.create_escrow(terms)
+
+    async def escrow_status(self, address: str) -> dict[str, Any]:
+        wallet = self.require()
+        utxos = await wallet.escrow_utxos(address)
+        return {"address": address, "tip": await wallet.chain().tip_height(),
+                "utxos": [{"txid": u.txid, "vout": u.vout, "amount": u.amount,
+                           "confirmations": u.confirmations} for u in utxos]}
+
+    async def release_psbt(self, txid: str, vout: int, amount: int, witness_script: str,
+                           outputs: list[dict[str, Any]], timeout: bool) -> dict[str, Any]:
+        """An unsigned PSBT spending an escrow output to ``outputs``, and a fee to leave."""
+        wallet = self.require()
+        ws = bytes.fromhex(witness_script)
+        try:
+            parsed = parse_witness_script(ws)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(f"witness_script: {exc}", field="witness_script") from None
+        utxo = EscrowUtxo(txid, vout, amount, Script(ws))
+        psbt = build_release(utxo, self.payments(outputs),
+                             sequence=parsed.timeout_blocks if timeout else None)
+        return {"psbt": encode_psbt(psbt),
+                "suggested_fee": await wallet.fee_rate() * release_vsize(len(outputs), timeout)}
+
+    async def sign_release(self, psbt: str, outputs: list[dict[str, Any]],
+                           max_fee: int | None) -> dict[str, Any]:
+        wallet = self.require(unlocked=True)
+        return {"psbt": await wallet.sign_release(psbt, self.payments(outputs), max_fee)}
+
+    async def send(self, address: str, amount: int, allow_high_fee: bool) -> dict[str, Any]:
+        wallet = self.require(unlocked=True)
+        try:
+            wallet.network.script_for(address)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(f"address: {exc}", field="address") from None
+        return {"txid": await wallet.send(address, amount, allow_high_fee)}
+
     def info(self) -> dict[str, Any]:
         return {"network": self.network.name if self.network else None,
                 "backend": self.backend is not None,
@@ -85,35 +158,15 @@ class WalletHolder:
                 "locked": self.wallet.keystore.locked if self.wallet else True}
 
 
-def map_wallet_error(exc: TorvError) -> RpcError | None:
-    if isinstance(exc, WalletLocked):
-        return RpcError(WALLET_LOCKED, str(exc))
-    if isinstance(exc, NoChain):
-        return RpcError(NO_CHAIN, str(exc))
-    if isinstance(exc, RefusedToSign):
-        return RpcError(REFUSED, str(exc))
-    if isinstance(exc, WalletError):
-        return RpcError(WALLET_ERROR, str(exc))
-    if isinstance(exc, ChainError):
-        return RpcError(CHAIN_ERROR, str(exc))
-    return None
-
-
 class WalletService(Service):
     name = "wallet"
+    rpc_errors = {WalletLocked: WALLET_LOCKED, NoChain: NO_CHAIN, RefusedToSign: REFUSED,
+                  WalletError: WALLET_ERROR, ChainError: CHAIN_ERROR}
 
     def __init__(self, core: NodeCore, holder: WalletHolder) -> None:
         super().__init__(core)
         self.holder = holder
         self.last_balance: dict[str, int] | None = None
-
-    def rpc_methods(self) -> dict[str, Handler]:
-        from node.wallet.rpc import wallet_methods
-
-        return wallet_methods(self.holder)
-
-    def map_error(self, exc: TorvError) -> RpcError | None:
-        return map_wallet_error(exc)
 
     def info(self) -> dict[str, Any]:
         return self.holder.info()

@@ -1,7 +1,8 @@
 """The wallet's bookkeeping in the node's database (``wallet.store.WalletStore``).
 
-The ``*_tx`` functions run inside a caller's write transaction, so another service (trading)
-can take an escrow key and record the order that uses it in one commit.
+The ``*_in`` methods run inside a caller's write transaction, so another service (trading)
+can take an escrow key and record the order that uses it in one commit; nothing outside this
+module touches the wallet's tables.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from collections.abc import Callable
 
 from node.core.database import Database
 from wallet.store import WalletCounters
-
-_COUNTERS = ("next_receive", "next_change", "next_escrow", "watched_to", "rescan")
 
 
 def counters_tx(conn: sqlite3.Connection) -> WalletCounters:
@@ -72,6 +71,26 @@ class SqliteWalletStore:
     async def take_escrow_key(self, pubkey_for: Callable[[int], str], purpose: str
                               ) -> tuple[str, int]:
         return await self.db.write(lambda c: take_escrow_key_tx(c, pubkey_for, purpose))
+
+    # ------------------------------------------------------------------ in a caller's commit
+    @staticmethod
+    def take_escrow_key_in(conn: sqlite3.Connection, pubkey_for: Callable[[int], str],
+                           purpose: str) -> tuple[str, int]:
+        """The next escrow key (public key hex, index), taken for ``purpose``."""
+        return take_escrow_key_tx(conn, pubkey_for, purpose)
+
+    @staticmethod
+    def label_escrow_key_in(conn: sqlite3.Connection, index: int, purpose: str) -> None:
+        conn.execute("UPDATE wallet_escrow_keys SET purpose = ? WHERE idx = ?", (purpose, index))
+
+    @staticmethod
+    def record_escrow_key_in(conn: sqlite3.Connection, pubkey: str, index: int,
+                             purpose: str) -> None:
+        """An escrow key found in use (a restored wallet's): never handed out again."""
+        conn.execute("INSERT OR IGNORE INTO wallet_escrow_keys (pubkey, idx, purpose) VALUES "
+                     "(?, ?, ?)", (pubkey, index, purpose))
+        if counters_tx(conn).next_escrow <= index:
+            _set(conn, "next_escrow", index + 1)
 
     async def escrow_key_index(self, pubkey_hex: str) -> int | None:
         return await self.db.read(lambda c: escrow_key_index_tx(c, pubkey_hex))

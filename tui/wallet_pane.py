@@ -1,0 +1,89 @@
+"""The Wallet tab: balance (and which chain backend vouches for it), a receive address, the
+wallet's transactions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Button, DataTable, Static
+
+from .client import RpcCallError
+from .format import coins
+from .safe import plain
+
+if TYPE_CHECKING:
+    from .app import TorvApp
+
+
+class WalletPane(Vertical):
+    def __init__(self) -> None:
+        super().__init__(id="wallet-pane")
+
+    @property
+    def torv(self) -> TorvApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="balance")
+        yield Button("New receive address", id="receive")
+        yield Static("", id="receive-address")
+        yield DataTable(id="txs", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#txs", DataTable).add_columns("When", "Kind", "Amount", "Confs", "Txid")
+        self.reload()
+
+    @work(exclusive=True, group="wallet")
+    async def reload(self) -> None:
+        client = self.torv.client
+        try:
+            info = await client.call("wallet.info")
+        except RpcCallError as exc:
+            self.query_one("#balance", Static).update(f"wallet: {plain(exc.message)}")
+            return
+        unit = self.torv.unit
+        if info["network"] is None:
+            self.query_one("#balance", Static).update("This node runs without a wallet "
+                                                      "(start it with --chain).")
+            return
+        bal = info["balance"] or {"confirmed": 0, "unconfirmed": 0}
+        lock = "locked" if info["locked"] else "unlocked"
+        via = {"electrum": f"Electrum server {info.get('electrum_server')}",
+               "core-rpc": "full node"}.get(info.get("backend_kind") or "", "no chain backend")
+        lies = info.get("electrum_rejected_proofs") or 0
+        warn = (f"\n[b red]the server sent {lies} proof(s) that failed verification: those "
+                "transactions count as unconfirmed[/b red]" if lies else "")
+        self.query_one("#balance", Static).update(
+            f"[b]{coins(bal['confirmed'], unit)}[/b] confirmed  ·  "
+            f"{coins(bal['unconfirmed'], unit)} unconfirmed  ·  {info['network']}, {lock}"
+            f"  ·  via {escape(via)}{warn}")
+        try:
+            txs: list[dict[str, Any]] = await client.call("wallet.transactions", count=50)
+        except RpcCallError:
+            return
+        table = self.query_one("#txs", DataTable)
+        table.clear()
+        for t in sorted(txs, key=lambda t: -t["time"]):
+            when = datetime.fromtimestamp(t["time"]).strftime("%Y-%m-%d %H:%M")
+            table.add_row(when, t["category"], coins(t["amount"], unit),
+                          str(t["confirmations"]), t["txid"][:16] + "…")
+
+    @on(DataTable.RowSelected, "#txs")
+    def noop(self) -> None:
+        return None
+
+    def on_button_pressed(self) -> None:
+        self.new_address()
+
+    @work(exclusive=True, group="receive")
+    async def new_address(self) -> None:
+        try:
+            addr = (await self.torv.client.call("wallet.address"))["address"]
+        except RpcCallError as exc:
+            addr = f"no address: {plain(exc.message)}"
+        self.query_one("#receive-address", Static).update(addr)
