@@ -3,5 +3,3 @@
 Nothing in this package touches sockets, clocks or disks; callers pass the time and
 randomness in.
 """
-
-PROTOCOL_VERSION = 1

@@ -40,6 +40,20 @@ def best(copies: Iterable[tuple[int, bytes]]) -> tuple[int, bytes] | None:
     return winner
 
 
+def may_win(seq: int, digest: bytes | None, own_seq: int, own_digest: bytes | None) -> bool:
+    """Whether a copy a peer summarises as (seq, hash) may beat ours (anti-entropy): newer,
+    or another copy of the same seq (the tie is decided by the bytes, which we must see)."""
+    if digest is None or digest == own_digest:
+        return False
+    return own_digest is None or seq >= own_seq
+
+
+def stale(seq: int, highest_validated: int | None) -> bool:
+    """Gossip's rule 2: a copy older than the newest one validated for its (vendor, kind) is
+    ignored (an equal seq is not stale: it may be the winning copy of a tie)."""
+    return highest_validated is not None and seq < highest_validated
+
+
 def admits(entries: Entries, listing_id: str, digest: bytes) -> bool:
     """Whether a manifest with ``entries`` names this exact listing copy."""
     entry = entries.get(listing_id)

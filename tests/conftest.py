@@ -146,6 +146,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     left = _descendants(os.getpid())
     if not left:
         return
+    names = sorted({_cmdline(pid) for pid in left})
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -156,7 +157,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    print(f"\nconftest: ended {len(left)} process(es) the tests left running", flush=True)
+    print(f"\nconftest: ended {len(left)} process(es) the tests left running: "
+          f"{'; '.join(names)}", flush=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return "?"
 
 
 def _alive(pid: int) -> bool:

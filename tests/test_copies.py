@@ -67,6 +67,30 @@ def test_which_copy_wins(candidate: tuple[int, bytes], current: tuple[int, bytes
     assert copies.wins(candidate, current) is expected
 
 
+MAY_WIN = [
+    # (their seq, their hash, our seq, our hash, worth fetching)
+    (3, b"a", 2, b"b", True),      # newer
+    (2, b"a", 2, b"b", True),      # same seq, another copy: the bytes decide, fetch it
+    (2, b"b", 2, b"b", False),     # the copy we hold
+    (1, b"a", 2, b"b", False),     # older
+    (1, b"a", 0, None, True),      # we hold none
+    (5, None, 2, b"b", False),     # they hold it incomplete (no hash): nothing to take yet
+]
+
+
+@pytest.mark.parametrize(("seq", "digest", "own_seq", "own_digest", "expected"), MAY_WIN)
+def test_which_summarised_copy_may_win(seq: int, digest: bytes | None, own_seq: int,
+                                       own_digest: bytes | None, expected: bool) -> None:
+    assert copies.may_win(seq, digest, own_seq, own_digest) is expected
+
+
+@pytest.mark.parametrize(("seq", "highest", "expected"), [
+    (4, None, False), (4, 5, True), (5, 5, False), (6, 5, False)])
+def test_gossip_rule_two_ignores_only_older_copies(seq: int, highest: int | None,
+                                                   expected: bool) -> None:
+    assert copies.stale(seq, highest) is expected
+
+
 def test_best_is_order_independent() -> None:
     pool = [(1, b"x"), (4, b"a"), (4, b"c"), (2, b"zz"), (4, b"b")]
     for perm in itertools.permutations(pool):

@@ -30,15 +30,10 @@ COIN = Decimal(100_000_000)
 FALLBACK_FEE_RATE = 20  # sat/vB when the chain cannot estimate (e.g. regtest)
 RPC_WALLET_NOT_FOUND = -18
 RPC_WALLET_ALREADY_LOADED = -35
-RPC_WALLET_EXISTS = -4
 
 
 def to_sats(value: Any) -> int:
     return int(Decimal(str(value)) * COIN)
-
-
-def to_coins(sats: int) -> str:
-    return str(Decimal(sats) / COIN)
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,6 @@ class ElectrumX:
             return -1
         return -1
 
-    def wait_height(self, height: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self._height() < height:
-            if time.monotonic() > deadline:
-                raise ElectrumXError(f"e-x did not reach height {height}")
-            time.sleep(0.02)
-
     def stop(self, keep_db: bool = False) -> None:
         """Stop the server; ``keep_db`` keeps its index for a start on the same port."""
         if self.proc is not None and self.proc.poll() is None:

@@ -23,6 +23,7 @@ from node.market import listings as ms
 from node.market import manifests as mfs
 from node.market.verify_work import check_listings, check_pages, check_store_objects
 from node.net.host import P2PError, Verdict
+from protocol import copies
 from protocol.catalog import (
     BUCKETS,
     MAX_IDS,
@@ -170,7 +171,7 @@ class CatalogSync:
             first, wires = peek_bundle(origin, data)
             key = (first.vendor, first.kind)
             known = self._known.get(key)
-            if known is not None and first.seq < known:
+            if copies.stale(first.seq, known):
                 # an older copy is not an invalid one: gossip may deliver a vendor's own
                 # messages out of order (one path is faster than another); never penalised
                 self.ignored += 1
@@ -200,11 +201,11 @@ class CatalogSync:
         that brought it) may hold at most ``PEER_SHARE`` entries of the queue."""
         rank = (obj.seq, obj.to_wire())
         busy = self._inflight.get(obj.vendor)
-        if busy is not None and rank <= busy:
+        if busy is not None and not copies.wins(rank, busy):
             return  # that copy (or a better one) is being ingested right now
         queued = self._pending.get(obj.vendor)
         if queued is not None:
-            if rank > (queued[0].seq, queued[0].to_wire()):
+            if copies.wins(rank, (queued[0].seq, queued[0].to_wire())):
                 self._pending[obj.vendor] = (obj, source, extras, queued[3])
             return
         if len(self._pending) >= MAX_PENDING_VENDORS or (via and self._share[via] >= PEER_SHARE):
@@ -444,8 +445,8 @@ class CatalogSync:
                 break
             for vendor, mseq, mhash, pseq, phash in entries:
                 own = mine.get(vendor, (vendor, 0, None, 0, None))
-                if _may_win(mseq, mhash, own[1], own[2]) or _may_win(pseq, phash, own[3],
-                                                                        own[4]):
+                if copies.may_win(mseq, mhash, own[1], own[2]) or \
+                        copies.may_win(pseq, phash, own[3], own[4]):
                     out.append(vendor)
             if cursor is None or (after is not None and cursor <= after):
                 break
@@ -513,10 +514,3 @@ class CatalogSync:
             self.reject("stream", str(exc))
         return []
 
-
-def _may_win(seq: int, digest: bytes | None, own_seq: int, own_digest: bytes | None) -> bool:
-    """Whether a copy summarised as (seq, hash) may beat ours: newer, or a different copy of
-    the same seq (the tie is decided by bytes, which we need to see)."""
-    if digest is None or digest == own_digest:
-        return False
-    return own_digest is None or seq > own_seq or seq == own_seq
