@@ -143,7 +143,10 @@ def _descendants(root: int) -> list[int]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Whatever happened (a failed fixture, a chain that died mid-run, Ctrl+C), no process a
     test started outlives the run: the survivors are asked to stop, then killed."""
-    left = _descendants(os.getpid())
+    # multiprocessing's resource tracker belongs to pytest's own process pools: it ends
+    # with this process
+    left = [pid for pid in _descendants(os.getpid())
+            if "multiprocessing.resource_tracker" not in _cmdline(pid)]
     if not left:
         return
     names = sorted({_cmdline(pid) for pid in left})

@@ -66,3 +66,50 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_closed_terminal_stops_the_demo_and_cleans_up() -> None:
+    """SIGHUP (the terminal closed under it) ends the demo as Ctrl+C does: every node stopped,
+    its temporary data gone."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.app.cli", "demo", "--no-tui", "--no-chain",
+         "--vendors", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+        match = re.search(rb"data in (\S+)", line)
+        assert match, line
+        base = Path(match.group(1).decode())
+        children = _children(proc.pid)
+        assert len(children) >= 2  # the nodes
+        proc.send_signal(signal.SIGHUP)
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+        assert not base.exists()
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] \
+            != "Z"
+    except OSError:
+        return False

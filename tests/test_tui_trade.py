@@ -14,9 +14,12 @@ from node.app.regtest import Regtest
 from tui.app import TorvApp
 from tui.checkout import CheckoutScreen
 from tui.client import RpcClient
+from tui.confirm_screen import ConfirmScreen
+from tui.format import coins
 from tui.order_screen import OrderScreen
 
 from .cluster import wait_for
+from .snapshots import check
 from .trade_kit import Market, fulfil, reach, start_market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
@@ -80,12 +83,25 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
 
         await until(lambda: buttons() == ["order.cancel"], "only Cancel while pending")
         await reach([market.vendor], oid, "PENDING")
+        app.animation_level = "none"
+        await until(lambda: "✓ delivered" in text(app, "#order-detail"), "the order delivered")
+        check(app, "order-pending")
         got = await market.vendor.call("order.get", order_id=oid)
         assert got["shipping_address"] == "Vesterbrogade 3, København"
         await market.vendor.call("order.confirm", order_id=oid)
         await until(lambda: buttons() == ["order.cancel", "order.pay"], "Pay appears by itself")
+        await pilot.click("#act-order-pay")  # nothing is spent without a yes, saying how much
+        await until(lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert "0.0905 LTC" in text(app, "#confirm-question")
+        await pilot.click("#confirm-no")
+        await until(lambda: isinstance(app.screen, OrderScreen), "back to the order")
+        assert (await market.buyer.call("order.get", order_id=oid))["state"] == \
+            "AWAITING_PAYMENT"
         await pilot.click("#act-order-pay")
+        await until(lambda: isinstance(app.screen, ConfirmScreen), "the confirmation again")
+        await pilot.click("#confirm-yes")
         await until(lambda: "AWAITING_FULFILLMENT" in text(app, "#order-detail"), "paid")
+        assert "You paid 0.0905 LTC into escrow" in text(app, "#order-detail")
         assert buttons() == ["order.dispute"]
         await market.mine(1)
         await reach([market.vendor], oid, "AWAITING_FULFILLMENT")
@@ -95,7 +111,12 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         app.screen.query_one("#rating", Input).value = "4"
         app.screen.query_one("#text", Input).value = "Sturdy desk"
         await pilot.click("#act-order-complete")
+        await until(lambda: isinstance(app.screen, ConfirmScreen), "the release confirmation")
+        assert "Release the escrow (0.0905 LTC)" in text(app, "#confirm-question")
+        await pilot.click("#confirm-yes")
         await until(lambda: "COMPLETED" in text(app, "#order-detail"), "completed")
+        assert "You completed it and released the escrow; rated it 4/5" in \
+            text(app, "#order-detail")
         assert buttons() == []
         await reach([market.vendor], oid, "COMPLETED")
         sold = await market.vendor.call("order.get", order_id=oid)
@@ -109,3 +130,16 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         await until(lambda: "LTC" in str(app.query_one("#balance", Static).render()),
                     "the wallet view")
         assert "via full node" in str(app.query_one("#balance", Static).render())
+        txs = app.query_one("#txs", DataTable)
+
+        def funding_line() -> Any:
+            return next((txs.get_row_at(i) for i in range(txs.row_count)
+                         if "escrow funding for Ash writing desk" in str(txs.get_row_at(i)[1])),
+                        None)
+
+        await until(lambda: funding_line() is not None, "the escrow funding, one line")
+        history = await market.buyer.call("wallet.history")
+        funding = (await market.buyer.call("order.get", order_id=oid))["funding"]["txid"]
+        paid = next(h for h in history if h["txid"] == funding)
+        assert paid["amount"] == -(9_050_000 + paid["fee"]) and 0 < paid["fee"] < 100_000
+        assert str(funding_line()[2]) == coins(paid["amount"], "LTC")  # not +X and -X

@@ -7,20 +7,25 @@ the node's event stream and refreshes what an event concerns.
 from __future__ import annotations
 
 import asyncio
+import traceback
+from pathlib import Path
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from .chat_pane import ChatPane
 from .client import RpcCallError, RpcClient
+from .keys_screen import KeysScreen
 from .market_pane import MarketPane
 from .names import Names
 from .notes_pane import NotesPane
 from .order_screen import OrderScreen
 from .orders_pane import OrdersPane
 from .safe import plain
+from .settings_screen import SettingsScreen
 from .store_pane import StorePane
 from .wallet_pane import WalletPane
 
@@ -32,7 +37,8 @@ class TorvApp(App[None]):
     TITLE = "Torv"
     SUB_TITLE = "peer-to-peer market"
     CSS = """
-    #status { dock: bottom; height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    TabbedContent { height: 1fr; }
+    #status { height: 1; background: $panel; color: $text; padding: 0 1; }
     #results, #mine, DataTable { height: 1fr; }
     #detail { height: auto; max-height: 14; border: round $primary; padding: 0 1; }
     #buy-bar { height: auto; }
@@ -41,11 +47,20 @@ class TorvApp(App[None]):
     #message { height: 1; color: $warning; }
     .hint { color: $text-muted; }
     """
-    BINDINGS = [("ctrl+r", "refresh", "Refresh"), ("ctrl+q", "quit", "Quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),  # from every screen and dialog
+        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("f1", "keys", "Keys"),
+        Binding("f2", "settings", "Settings"),
+        Binding("question_mark", "keys", "Keys", show=False),
+    ]
 
-    def __init__(self, client: RpcClient) -> None:
+    def __init__(self, client: RpcClient, crash_log: Path | None = None,
+                 welcome: str = "") -> None:
         super().__init__()
         self.client = client
+        self.crash_log = crash_log  # where a crash's traceback is written
+        self.welcome = welcome  # said once the app is up (e.g. the demo's data dir)
         self.names = Names(client)
         self.peer_id = ""
         self.peer_count = -1
@@ -57,6 +72,9 @@ class TorvApp(App[None]):
         self._chat_pending = False
         self._refresh_pending = False
         self._mine_stale = False
+        self.unreachable = "not connected yet"
+        self.network = ""
+        self.tip: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,6 +101,31 @@ class TorvApp(App[None]):
     def on_mount(self) -> None:
         self.refresh_status()
         self.follow_events()
+        if self.welcome:
+            self.notify(self.welcome, title="Torv", timeout=30)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A crash: its traceback goes to ``crash_log`` (the caller names it and exits non-zero)."""
+        if self.crash_log is not None:
+            try:
+                self.crash_log.parent.mkdir(parents=True, exist_ok=True)
+                self.crash_log.write_text("".join(traceback.format_exception(error)))
+            except OSError:
+                pass
+        super()._handle_exception(error)
+
+    def action_keys(self) -> None:
+        self.push_screen(KeysScreen())
+
+    def action_settings(self) -> None:
+        self.push_screen(SettingsScreen())
+
+    def message(self, peer_id: str) -> None:
+        """Open the conversation with ``peer_id`` in the Messages tab, ready to write."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.query_one(TabbedContent).active = "messages"
+        self.query_one(ChatPane).open_conversation(peer_id)
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -109,15 +152,22 @@ class TorvApp(App[None]):
                     delay = 0.5
                     self.on_node_event(event)
             except RpcCallError as exc:
-                self.query_one("#status", Static).update(f"node unreachable: {plain(exc.message)}")
+                self.unreachable = exc.message
+                self.show_status()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             self.refresh_status()
 
     def on_node_event(self, event: dict[str, Any]) -> None:
         kind = str(event.get("type", ""))
-        if kind.startswith("peer."):
+        if kind == "stream.open":
+            if self.unreachable:
+                self.refresh_status()
+        elif kind.startswith("peer."):
             self.peer_count = int(event.get("peers", self.peer_count))
+            self.show_status()
+        elif kind == "chain.tip":
+            self.tip = int(event.get("height", 0))
             self.show_status()
         elif kind.startswith("listing."):
             self._mine_stale |= event.get("vendor") == self.peer_id
@@ -180,22 +230,36 @@ class TorvApp(App[None]):
 
     # ------------------------------------------------------------------ status bar
     def show_status(self) -> None:
-        new = f"  ·  {self.unread_orders} new order(s)" if self.unread_orders else ""
+        """The status bar: reachable or not, who we are, peers, the chain, what is unread."""
+        if self.unreachable:
+            text = f"[b red]node unreachable[/b red]: {plain(self.unreachable)}"
+        else:
+            chain = (f"{self.network} height {self.tip}" if self.tip is not None else
+                     self.network or "no chain")
+            text = (f"[green]●[/green] connected  ·  peer …{self.peer_id[-8:]}  ·  "
+                    f"{self.peer_count} peer(s)  ·  {chain}  ·  v{self.version}")
+        if self.unread_orders:
+            text += f"  ·  [b]{self.unread_orders} new order(s)[/b]"
         if self.unread_messages:
-            new += f"  ·  {self.unread_messages} unread message(s)"
+            text += f"  ·  [b]{self.unread_messages} unread message(s)[/b]"
         if self.unread_notes:
-            new += f"  ·  {self.unread_notes} notification(s)"
-        self.query_one("#status", Static).update(
-            f"peer {self.peer_id}  ·  {self.peer_count} peers  ·  v{self.version}{new}")
+            text += f"  ·  {self.unread_notes} notification(s)"
+        self.query_one("#status", Static).update(text)
 
     @work(exclusive=True, group="status")
     async def refresh_status(self) -> None:
         try:
             info = await self.client.call("node.info")
+            wallet = await self.client.call("wallet.info")
         except RpcCallError as exc:
-            self.query_one("#status", Static).update(f"node unreachable: {plain(exc.message)}")
+            self.unreachable = exc.message
+            self.show_status()
             return
+        self.unreachable = ""
         self.peer_id, self.peer_count = info["peer_id"], info["peers"]
         self.version = info["version"]
-        self.unit = UNITS.get(str(info.get("wallet", {}).get("network")), "LTC")
+        self.network = str(wallet.get("network") or "")
+        self.tip = wallet.get("tip")
+        self.unit = UNITS.get(self.network, "LTC")
         self.show_status()
+        self.query_one(MarketPane).refresh_names()

@@ -59,9 +59,10 @@ class ChatPane(Vertical):
     def torv(self) -> TorvApp:
         return self.app  # type: ignore[return-value]
 
+    HINT = "Conversations. Enter opens one; write below."
+
     def compose(self) -> ComposeResult:
-        yield Static("Conversations. Enter opens one; write below.", classes="hint",
-                     id="chat-hint")
+        yield Static(self.HINT, classes="hint", id="chat-hint")
         with Horizontal(id="chat-main"):
             yield DataTable(id="conversations", cursor_type="row")
             with VerticalScroll(id="thread-box"):
@@ -95,9 +96,16 @@ class ChatPane(Vertical):
 
     @on(DataTable.RowSelected, "#conversations")
     def pick(self, event: DataTable.RowSelected) -> None:
-        self.peer = str(event.row_key.value)
-        self.query_one("#chat-peer", Input).value = self.peer
+        self.open_conversation(str(event.row_key.value))
+
+    def open_conversation(self, peer: str) -> None:
+        """Show the conversation with ``peer`` (new or not) and put the cursor in the line."""
+        self.peer = peer
+        self.query_one("#chat-peer", Input).value = peer
+        self.query_one("#chat-hint", Static).update(
+            f"Conversation with {who(peer, self.torv.names)}")
         self.show_thread(mark_read=True)
+        self.query_one("#chat-input", Input).focus()
 
     @work(exclusive=True, group="thread")
     async def show_thread(self, mark_read: bool = False) -> None:
@@ -134,6 +142,8 @@ class ChatPane(Vertical):
             self.query_one("#chat-hint", Static).update(f"not sent: {plain(exc.message)}")
             return
         self.query_one("#chat-input", Input).value = ""
+        self.query_one("#chat-hint", Static).update(  # an old error goes with a success
+            f"Conversation with {who(peer, self.torv.names)}")
         self.reload()
 
 

@@ -27,6 +27,8 @@ class CheckoutScreen(ModalScreen[None]):
     #checkout Horizontal { height: auto; }
     #quote { height: auto; margin: 1 0; }
     #checkout-msg { color: $warning; height: auto; }
+    #quantity { width: 12; }
+    #quantity-msg { color: $warning; width: 1fr; padding: 0 1; }
     """
     BINDINGS = [("escape", "close", "Close")]
 
@@ -47,7 +49,8 @@ class CheckoutScreen(ModalScreen[None]):
                          f"from {who(item['vendor'], self.torv.names)}")
             with Horizontal():
                 yield Label("Quantity ")
-                yield Input(value="1", id="quantity", restrict=r"[0-9]*")
+                yield Input(value="1", id="quantity", restrict=r"[0-9]*", max_length=7)
+                yield Label(f"{item['quantity']} available", id="quantity-msg")
             if ships:
                 yield Select(ships, value=ships[0][1], allow_blank=False, id="shipping")
                 yield Input(placeholder="Shipping address (sealed: only the vendor can read it)",
@@ -61,10 +64,45 @@ class CheckoutScreen(ModalScreen[None]):
                 yield Button("Cancel", id="close")
 
     def on_mount(self) -> None:
+        self.query_one("#place", Button).disabled = True  # until a moderator is known
         self.load_moderators()
 
     def say(self, text: str) -> None:
         self.query_one("#checkout-msg", Label).update(text)
+
+    def quantity(self) -> int | None:
+        text = self.query_one("#quantity", Input).value.strip()
+        return int(text) if text.isdigit() else None
+
+    def problem(self) -> str | None:
+        """Why the order cannot be placed as the form stands (None: it can)."""
+        qty, available = self.quantity(), int(self.listing["quantity"])
+        if qty is None:
+            return "give a quantity"
+        if qty < 1:
+            return "the quantity must be at least 1"
+        if qty > available:
+            return f"only {available} available"
+        if self.query_one("#moderator", Select).value == Select.NULL:
+            return "choose a moderator" if self.moderators else "no moderator known yet: an " \
+                "order needs one the vendor accepts"
+        address = self.query(Input).filter("#address")
+        if address and not address.first(Input).value.strip():
+            return "this listing ships: give a shipping address"
+        return None
+
+    def validate(self) -> bool:
+        """Show what is wrong beside the form; the Place button only when nothing is."""
+        problem = self.problem()
+        qty_msg = self.query_one("#quantity-msg", Label)
+        qty = self.quantity()
+        qty_problem = problem if problem and ("quantity" in problem or "available" in problem) \
+            else None
+        qty_msg.update(qty_problem or f"{self.listing['quantity']} available")
+        qty_msg.set_class(bool(qty_problem), "error")
+        self.query_one("#place", Button).disabled = problem is not None
+        self.say("" if qty_problem else problem or "")  # said once, beside its field
+        return problem is None and qty is not None
 
     @work(exclusive=True, group="moderators")
     async def load_moderators(self) -> None:
@@ -83,15 +121,13 @@ class CheckoutScreen(ModalScreen[None]):
         select.set_options(options)
         if options:
             select.value = options[0][1]
-        else:
-            self.say("no moderator known yet: an order needs one")
+        self.validate()
         self.update_quote()
 
     def _params(self) -> dict[str, Any]:
-        qty = self.query_one("#quantity", Input).value.strip()
         params: dict[str, Any] = {"listing_id": self.listing["id"],
                                   "vendor": self.listing["vendor"],
-                                  "quantity": int(qty) if qty.isdigit() and int(qty) > 0 else 1}
+                                  "quantity": self.quantity() or 1}
         shipping = self.query(Select).filter("#shipping")
         if shipping:
             value = shipping.first(Select).value
@@ -102,13 +138,18 @@ class CheckoutScreen(ModalScreen[None]):
             params["moderator"] = mod
         return params
 
-    @on(Input.Changed, "#quantity")
+    @on(Input.Changed)
     @on(Select.Changed)
     def inputs_changed(self) -> None:
+        self.validate()
         self.update_quote()
 
     @work(exclusive=True, group="quote")
     async def update_quote(self) -> None:
+        qty = self.quantity()
+        if qty is None or not 1 <= qty <= int(self.listing["quantity"]):
+            self.query_one("#quote", Static).update("")  # never a quote for another quantity
+            return
         try:
             quote = await self.torv.client.call("order.quote", **self._params())
         except RpcCallError as exc:
@@ -118,16 +159,12 @@ class CheckoutScreen(ModalScreen[None]):
 
     @on(Button.Pressed, "#place")
     def place(self) -> None:
-        params = self._params()
-        if "moderator" not in params:
-            self.say("choose a moderator first")
+        if not self.validate():
             return
+        params = self._params()
         address = self.query(Input).filter("#address")
         if address:
             params["shipping_address"] = address.first(Input).value.strip()
-            if not params["shipping_address"]:
-                self.say("this listing ships: give a shipping address")
-                return
         self.place_order(params)
 
     @work(exclusive=True, group="place")

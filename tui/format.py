@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,11 +21,19 @@ def coins(amount: int | None, currency: str = "LTC") -> str:
 
 
 def parse_coins(text: str) -> int:
-    """"0.045" -> 4_500_000; ValueError with a readable message if it is not an amount."""
+    """"0.045" -> 4_500_000. The decimal mark may be a point or a comma ("1,5" and "1.5"
+    are both one and a half; never fifteen); thousands separators are refused, as is anything
+    else that is not an amount (ValueError with a readable message)."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("give an amount, e.g. 0.045")
+    if "," in raw and "." in raw or raw.count(",") + raw.count(".") > 1:
+        raise ValueError(f"{raw!r}: use one decimal mark (1.5 or 1,5) and no thousands "
+                         "separators")
     try:
-        value = Decimal(text.replace(",", "").replace("_", "").strip())
+        value = Decimal(raw.replace(",", "."))
     except ArithmeticError:
-        raise ValueError(f"{text!r} is not an amount") from None
+        raise ValueError(f"{raw!r} is not an amount") from None
     if not value.is_finite() or value < 0:
         raise ValueError(f"{text!r} is not an amount")
     units = value * _ONE
@@ -106,7 +115,11 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
     lines.append(f"moderator fee if disputed: {coins(mt['fee_if_disputed'], cur)}")
     if o.get("decision"):
         d = o["decision"]
-        lines.append(f"decision: buyer {d['buyer_bp'] / 100:g}%  ·  {plain(d['note'])}")
+        lines.append(f"[b]the moderator's decision[/b]: {plain(d['note']) or '(no note)'}")
+        for role, amount in payout_by_role(o).items():
+            mine = "you" if role == o["role"] else f"the {role}"
+            lines.append(f"  {mine} get{'s' if mine != 'you' else ''} {coins(amount, cur)}")
+        lines.append(f"  network fee {coins(d['network_fee'], cur)}")
     delivery = o["delivery"]
     if delivery["pending"]:
         held = f", held by {delivery['held_by']} peer(s)" if delivery.get("held_by") else ""
@@ -120,11 +133,73 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
             for p, v in parties.items()))
     lines.append("")
     lines.append("history:")
-    for m in o["messages"]:
-        extra = ", ".join(f"{k}: {plain(v)}" for k, v in m["data"].items()
-                          if k not in ("refund_address", "moderator"))
-        lines.append(f"  {m['kind']:<19} by {m['sender_role']:<9} {extra}")
+    lines.extend("  " + sentence for sentence in history(o))
     return "\n".join(lines)
+
+
+def payout_by_role(o: dict[str, Any]) -> dict[str, int]:
+    """A decided dispute's payout, by who gets it (matched by the parties' addresses)."""
+    addresses: dict[str, str] = {}
+    for m in o["messages"]:
+        data = m["data"]
+        if "refund_address" in data:
+            addresses[data["refund_address"]] = "buyer"
+        if "payout_address" in data:
+            addresses[data["payout_address"]] = "vendor"
+        if "moderator_address" in data:
+            addresses[data["moderator_address"]] = "moderator"
+    out: dict[str, int] = {}
+    for p in (o.get("decision") or {}).get("payout", []):
+        role = addresses.get(p["address"], "someone else")
+        out[role] = out.get(role, 0) + int(p["amount"])
+    return out
+
+
+def history(o: dict[str, Any]) -> list[str]:
+    """An order's messages as sentences: "You paid 0.0645 LTC into escrow"."""
+    cur = o["currency"]
+    out = []
+    for m in o["messages"]:
+        d = m["data"]
+        actor = "You" if m["sender_role"] == o["role"] else f"The {m['sender_role']}"
+        kind = m["kind"]
+        if kind == "ORDER":
+            text = f"{actor} ordered {d.get('quantity', o['quantity'])} × {plain(o['title'])}"
+        elif kind == "ORDER_CONFIRMATION":
+            text = f"{actor} accepted the order: {coins(d['amount'], cur)} to pay into escrow"
+        elif kind == "ORDER_DECLINE":
+            text = f"{actor} declined the order" + _said(d.get("reason"))
+        elif kind == "ORDER_CANCEL":
+            text = f"{actor} canceled the order" + _said(d.get("reason"))
+        elif kind == "PAYMENT":
+            text = f"{actor} paid {coins(d['amount'], cur)} into escrow"
+        elif kind == "FULFILLMENT":
+            text = f"{actor} marked it fulfilled" + _said(d.get("note"))
+        elif kind == "COMPLETION":
+            text = (f"{actor} completed it and released the escrow; rated it {d['rating']}/5"
+                    + _said(d.get("review")))
+        elif kind == "REFUND":
+            text = f"{actor} refunded the escrow to the buyer"
+        elif kind == "DISPUTE_OPEN":
+            text = f"{actor} opened a dispute" + _said(d.get("reason"))
+        elif kind == "DISPUTE_DECISION":
+            shares = payout_by_role(o)
+            told = ", ".join(f"{'you' if r == o['role'] else 'the ' + r} "
+                             f"{coins(v, cur)}" for r, v in shares.items())
+            text = f"{actor} decided the dispute: {told}" + _said(d.get("note"))
+        elif kind == "DISPUTE_ACCEPT":
+            text = f"{actor} accepted the decision; the payout was sent"
+        elif kind == "TIMEOUT_CLAIM":
+            text = f"{actor} claimed the escrow after the timeout"
+        else:
+            text = f"{actor}: {kind}"
+        when = datetime.fromtimestamp(m["time"]).strftime("%d %b %H:%M")
+        out.append(f"{when}  {text}")
+    return out
+
+
+def _said(text: Any) -> str:
+    return f": “{plain(str(text))}”" if text else ""
 
 
 def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
@@ -134,11 +209,18 @@ def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
     title = values["title"].strip()
     if not title:
         raise ValueError("a title is required")
-    amount = parse_coins(values["amount"])
     try:
-        quantity = int(values["quantity"].strip())
-    except ValueError:
-        raise ValueError("quantity must be a whole number") from None
+        amount = parse_coins(values["amount"])
+    except ValueError as exc:
+        raise ValueError(f"price: {exc}") from None
+    if amount <= 0:
+        raise ValueError("price: must be more than 0")
+    text = values["quantity"].strip()
+    if not text.isdigit():
+        raise ValueError("quantity: a whole number, e.g. 1")
+    quantity = int(text)
+    if quantity < 1:
+        raise ValueError("quantity: at least 1 (delete a listing you no longer sell)")
     tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
     return {"title": title, "description": values["description"].strip(),
             "price": {"amount": amount, "currency": values["currency"].strip().upper()},

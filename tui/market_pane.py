@@ -1,4 +1,4 @@
-"""The market: search everyone's listings, see one, buy it."""
+"""The market: search everyone's listings, see one, buy it or message its vendor."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static, TabbedContent
 
 from .checkout import CheckoutScreen
 from .client import RpcCallError
@@ -17,26 +17,40 @@ from .safe import plain
 if TYPE_CHECKING:
     from .app import TorvApp
 
+PICK = "Select a listing to see it here."
+
 
 class MarketPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="market-pane")
         self.results: dict[str, dict[str, Any]] = {}
         self.selected: dict[str, Any] | None = None
+        self.searched = False  # a first search has answered
 
     @property
     def torv(self) -> TorvApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search listings (empty: everything)", id="search")
+        yield Input(placeholder="Search listings (empty: the newest)", id="search")
+        yield Static("searching…", id="market-state", classes="hint")
         yield DataTable(id="results", cursor_type="row")
-        yield Static("Select a listing to see it here.", id="detail")
+        yield Static(PICK, id="detail")
         with Horizontal(id="buy-bar"):
             yield Button("Buy…", id="buy", variant="success", disabled=True)
+            yield Button("Message vendor", id="message-vendor", disabled=True)
+            yield Static("", id="buy-hint", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#results", DataTable).add_columns("Title", "Price", "Qty", "Vendor")
+        self.call_after_refresh(self._focus_search)
+        self.run_search("")  # the newest listings, before anything is typed
+
+    def _focus_search(self) -> None:
+        """Typing goes to the search at once (unless another tab was opened meanwhile:
+        focusing inside a tab switches to it)."""
+        if self.torv.query_one(TabbedContent).active == "market":
+            self.query_one("#search", Input).focus()
 
     @on(Input.Changed, "#search")
     @on(Input.Submitted, "#search")
@@ -46,13 +60,19 @@ class MarketPane(Vertical):
     def refresh_results(self) -> None:
         self.run_search(self.query_one("#search", Input).value)
 
+    def refresh_names(self) -> None:
+        """Our own peer id is known now: show our listings as ours."""
+        if self.searched:
+            self.refresh_results()
+
     @work(exclusive=True, group="search")
     async def run_search(self, query: str) -> None:
         client = self.torv.client
+        state = self.query_one("#market-state", Static)
         try:
             hits = await client.call("listing.search", query=query, limit=200)
         except RpcCallError as exc:
-            self.query_one("#detail", Static).update(f"search failed: {plain(exc.message)}")
+            state.update(f"search failed: {plain(exc.message)}")
             return
         names = self.torv.names
         await names.learn(sorted({h["listing"]["vendor"] for h in hits}))
@@ -64,17 +84,53 @@ class MarketPane(Vertical):
             key = f"{item['vendor']}/{item['id']}"
             self.results[key] = item
             table.add_row(plain(item["title"]), money(item["price"]), str(item["quantity"]),
-                          who(item["vendor"], names), key=key)
+                          self.vendor_name(item["vendor"]), key=key)
+        self.searched = True
+        if hits:
+            state.update(f"{len(hits)} listing(s)" + (f" matching {plain(query)!r}"
+                                                      if query.strip() else ", newest first"))
+        elif query.strip():
+            state.update(f"nothing found for {plain(query)!r}")
+        else:
+            state.update("no listings yet: searching the network… (they appear as they "
+                         "arrive)")
+        if self.selected is not None and \
+                f"{self.selected['vendor']}/{self.selected['id']}" not in self.results:
+            self.select(None)
+
+    def vendor_name(self, vendor: str) -> str:
+        if vendor == self.torv.peer_id:
+            name = self.torv.names.get(vendor)
+            return f"you ({plain(name)})" if name else "you"
+        return who(vendor, self.torv.names)
 
     @on(DataTable.RowHighlighted, "#results")
     def show_result(self, event: DataTable.RowHighlighted) -> None:
-        item = self.results.get(str(event.row_key.value))
-        if item is not None:
-            self.selected = item
-            self.query_one("#detail", Static).update(describe_listing(item, self.torv.names))
-            self.query_one("#buy", Button).disabled = item["vendor"] == self.torv.peer_id
+        self.select(self.results.get(str(event.row_key.value)))
+
+    def select(self, item: dict[str, Any] | None) -> None:
+        self.selected = item
+        buy = self.query_one("#buy", Button)
+        message = self.query_one("#message-vendor", Button)
+        hint = self.query_one("#buy-hint", Static)
+        if item is None:
+            self.query_one("#detail", Static).update(PICK)
+            buy.disabled = message.disabled = True
+            hint.update("")
+            return
+        self.query_one("#detail", Static).update(describe_listing(item, self.torv.names))
+        own = item["vendor"] == self.torv.peer_id
+        buy.disabled = message.disabled = own
+        hint.update("this is your own listing" if own else
+                    "out of stock" if item["quantity"] < 1 else "")
+        buy.disabled = own or item["quantity"] < 1
 
     @on(Button.Pressed, "#buy")
     def buy(self) -> None:
-        if self.selected is not None:
+        if self.selected is not None and self.selected["vendor"] != self.torv.peer_id:
             self.app.push_screen(CheckoutScreen(self.selected))
+
+    @on(Button.Pressed, "#message-vendor")
+    def message_vendor(self) -> None:
+        if self.selected is not None:
+            self.torv.message(self.selected["vendor"])

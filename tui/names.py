@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from .client import RpcCallError, RpcClient
 
 
@@ -12,7 +14,8 @@ class Names(dict[str, str]):
         self._asked: set[str] = set()
 
     async def learn(self, peer_ids: list[str]) -> bool:
-        """Look up the names we do not know yet; True if any was learned."""
+        """Look up the names we do not know yet; True if any was learned. A lookup cut short
+        (a newer search cancelled the worker) is asked again next time."""
         learned = False
         for pid in peer_ids:
             if pid in self._asked:
@@ -22,6 +25,9 @@ class Names(dict[str, str]):
                 profile = await self.client.call("profile.get", peer_id=pid)
             except RpcCallError:
                 continue
+            except asyncio.CancelledError:
+                self._asked.discard(pid)
+                raise
             if profile.get("name"):
                 self[pid] = str(profile["name"])
                 learned = True

@@ -12,7 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from .chat_pane import OrderChat
 from .client import RpcCallError
-from .format import describe_order
+from .confirm_screen import ConfirmScreen
+from .format import coins, describe_order, payout_by_role
 from .safe import plain
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class OrderScreen(ModalScreen[None]):
         super().__init__()
         self.order_id = order_id
         self.order: dict[str, Any] | None = None
+        self.said_in: str | None = None  # the state the last note was about
 
     @property
     def torv(self) -> TorvApp:
@@ -73,6 +75,7 @@ class OrderScreen(ModalScreen[None]):
 
     def say(self, text: str) -> None:
         self.query_one("#order-msg", Label).update(text)
+        self.said_in = self.order["state"] if self.order else None
 
     @work(exclusive=True, group="order")
     async def reload(self) -> None:
@@ -82,6 +85,8 @@ class OrderScreen(ModalScreen[None]):
             self.say(f"cannot load the order: {plain(exc.message)}")
             return
         await self.torv.names.learn([order["buyer"], order["vendor"], order["moderator"]])
+        if self.said_in is not None and order["state"] != self.said_in:
+            self.say("")  # a note about an earlier state would now mislead
         self.order = order
         self.query_one("#order-detail", Static).update(describe_order(order, self.torv.names))
         me = {"buyer": order["buyer"], "vendor": order["vendor"],
@@ -120,7 +125,38 @@ class OrderScreen(ModalScreen[None]):
                 params["buyer_bp"] = min(pct, 100) * 100
             if text:
                 params[NEEDS_TEXT[method]] = text
-        self.run_action_call(method, params)
+        question = self.spending(method)
+        if question is None:
+            self.run_action_call(method, params)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_action_call(method, params)
+
+        self.app.push_screen(ConfirmScreen(question, LABELS.get(method, method)), answered)
+
+    def spending(self, method: str) -> str | None:
+        """The question to ask before ``method`` spends money (None: it does not)."""
+        o = self.order
+        if o is None:
+            return None
+        cur, due = o["currency"], o["amount_due"]
+        if method == "order.pay":
+            return (f"Pay [b]{coins(due, cur)}[/b] into escrow from your wallet (plus the "
+                    "network fee)? It stays in escrow until you complete the order, it is "
+                    "refunded, or a dispute is decided.")
+        if method == "order.complete":
+            funded = (o.get("funding") or {}).get("amount", due)
+            return (f"Release the escrow ([b]{coins(funded, cur)}[/b]) to the vendor? This "
+                    "cannot be undone.")
+        if method == "order.accept_decision":
+            mine = payout_by_role(o).get(o["role"], 0)
+            return (f"Accept the moderator's decision? You get [b]{coins(mine, cur)}[/b]; the "
+                    "payout is broadcast at once and cannot be undone.")
+        if method == "order.refund":
+            return f"Refund the escrow ([b]{coins(due, cur)}[/b]) to the buyer?"
+        return None
 
     @work(exclusive=True, group="act")
     async def run_action_call(self, method: str, params: dict[str, Any]) -> None:

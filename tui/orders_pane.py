@@ -1,4 +1,5 @@
-"""Purchases, sales and a moderator's disputes: orders with their state, live."""
+"""Purchases, sales and disputes (yours, and those you moderate): orders with their state,
+live."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 
 class OrdersPane(Vertical):
-    """``kind``: "buyer" (purchases), "vendor" (sales) or "disputes" (as moderator)."""
+    """``kind``: "buyer" (purchases), "vendor" (sales) or "disputes" (your disputes as buyer
+    or vendor, and those you moderate)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(id=f"{kind}-pane")
@@ -32,14 +34,15 @@ class OrdersPane(Vertical):
     def compose(self) -> ComposeResult:
         hint = {"buyer": "Your purchases. Enter opens one.",
                 "vendor": "Your sales. Enter opens one.",
-                "disputes": "Disputes you moderate. Enter opens one."}[self.kind]
+                "disputes": "Disputes: yours, and those you moderate. Enter opens one."
+                }[self.kind]
         yield Static(hint, classes="hint")
         yield DataTable(id=f"orders-{self.kind}", cursor_type="row")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         if self.kind == "disputes":
-            table.add_columns("Title", "State", "Amount", "Opened by", "Reason")
+            table.add_columns("Title", "State", "Amount", "You are", "Opened by", "Reason")
         else:
             table.add_columns("Title", "State", "Amount", "With", "Updated")
         self.reload()
@@ -49,7 +52,10 @@ class OrdersPane(Vertical):
         client = self.torv.client
         try:
             if self.kind == "disputes":
-                rows = await client.call("dispute.list")
+                rows = await client.call("dispute.list")  # as moderator
+                for state in ("DISPUTED", "DECIDED"):
+                    rows += [r for r in await client.call("order.list", state=state)
+                             if r["role"] != "moderator"]
             else:
                 rows = await client.call("order.list", role=self.kind)
         except RpcCallError as exc:
@@ -62,8 +68,9 @@ class OrdersPane(Vertical):
         for r in rows:
             amount = coins(r["amount_due"], r["currency"])
             if self.kind == "disputes":
-                table.add_row(plain(r["title"]), r["state"], amount, r["opened_by"],
-                              plain(r["reason"][:40]), key=r["order_id"])
+                table.add_row(plain(r["title"]), r["state"], amount, f"the {r['role']}",
+                              r.get("opened_by") or "", plain(r.get("reason", "")[:40]),
+                              key=r["order_id"])
             else:
                 when = datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M")
                 table.add_row(plain(r["title"]), r["state"], amount,

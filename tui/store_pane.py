@@ -46,6 +46,8 @@ class StorePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#mine", DataTable).add_columns("Title", "Price", "Qty", "Seq")
+        self.query_one("#create", Button).disabled = True  # until the form is right
+        self.query_one("#update", Button).disabled = True
         self.load_mine()
 
     @work(exclusive=True, group="mine")
@@ -89,6 +91,21 @@ class StorePane(Vertical):
         except ValueError as exc:
             self.say(str(exc))
             return None
+
+    @on(Input.Changed, "#form Input")
+    def form_changed(self) -> None:
+        """Checked as it is typed: the error beside the form, the buttons off until it is
+        right (an empty form is not an error yet)."""
+        values = [self._field(f"f-{n}").value.strip() for n in ("title", "amount")]
+        form = self._form() if any(values) else None
+        if form is not None:
+            price = coins(form["price"]["amount"], form["price"]["currency"])
+            self.say(f"ready: {plain(form['title'])!r} at {price}")
+        elif not any(values):
+            self.say("")
+        ok = form is not None
+        self.query_one("#create", Button).disabled = not ok
+        self.query_one("#update", Button).disabled = not ok or self.selected_own is None
 
     @on(Button.Pressed, "#create")
     def create_pressed(self) -> None:

@@ -20,6 +20,30 @@ if TYPE_CHECKING:
     from .app import TorvApp
 
 
+def transaction_lines(history: list[dict[str, Any]],
+                      orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wallet's history (one line per transaction, its net effect: ``wallet.history``)
+    with what each was: escrow funding for an order, a payout or refund from one, a payment
+    received or sent."""
+    funding = {o["funding_txid"]: o for o in orders if o.get("funding_txid")}
+    release = {o["release_txid"]: o for o in orders if o.get("release_txid")}
+    out = []
+    for h in history:
+        if h["txid"] in funding:
+            label = f"escrow funding for {plain(funding[h['txid']]['title'])}"
+        elif h["txid"] in release:
+            o = release[h["txid"]]
+            what = {"REFUNDED": "refund", "RESOLVED": "payout of the dispute",
+                    "PAYMENT_FINALIZED": "payment (timeout claim)"}.get(o["state"], "payment")
+            label = f"{what} from {plain(o['title'])}"
+        else:
+            label = "received" if h["amount"] >= 0 else "sent"
+        if h.get("fee"):
+            label += f" (fee {coins(h['fee'], '').strip()})"
+        out.append({**h, "label": label})
+    return out
+
+
 class WalletPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="wallet-pane")
@@ -35,7 +59,8 @@ class WalletPane(Vertical):
         yield DataTable(id="txs", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#txs", DataTable).add_columns("When", "Kind", "Amount", "Confs", "Txid")
+        self.query_one("#txs", DataTable).add_columns("When", "What", "Amount", "Confs",
+                                                      "Txid")
         self.reload()
 
     @work(exclusive=True, group="wallet")
@@ -63,15 +88,16 @@ class WalletPane(Vertical):
             f"{coins(bal['unconfirmed'], unit)} unconfirmed  ·  {info['network']}, {lock}"
             f"  ·  via {escape(via)}{warn}")
         try:
-            txs: list[dict[str, Any]] = await client.call("wallet.transactions", count=50)
+            txs: list[dict[str, Any]] = await client.call("wallet.history", count=50)
+            orders: list[dict[str, Any]] = await client.call("order.list")
         except RpcCallError:
             return
         table = self.query_one("#txs", DataTable)
         table.clear()
-        for t in sorted(txs, key=lambda t: -t["time"]):
-            when = datetime.fromtimestamp(t["time"]).strftime("%Y-%m-%d %H:%M")
-            table.add_row(when, t["category"], coins(t["amount"], unit),
-                          str(t["confirmations"]), t["txid"][:16] + "…")
+        for line in transaction_lines(txs, orders):
+            when = datetime.fromtimestamp(line["time"]).strftime("%Y-%m-%d %H:%M")
+            table.add_row(when, line["label"], coins(line["amount"], unit),
+                          str(line["confirmations"]), line["txid"][:16] + "…")
 
     @on(DataTable.RowSelected, "#txs")
     def noop(self) -> None:

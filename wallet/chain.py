@@ -25,6 +25,7 @@ from protocol.networks import Network
 from protocol.settlement import Output
 
 from .errors import ChainError, WalletError
+from .headers import genesis_hash
 
 COIN = Decimal(100_000_000)
 FALLBACK_FEE_RATE = 20  # sat/vB when the chain cannot estimate (e.g. regtest)
@@ -62,6 +63,20 @@ class ChainBackend(Protocol):
     async def raw_transaction(self, txid: str) -> bytes | None: ...
     async def tx_confirmations(self, txid: str) -> int | None: ...
     async def wait_change(self, timeout: float, consumer: str = "") -> None: ...
+
+
+async def probe_core(spec: str, network: Network, timeout: float = 10.0) -> int:
+    """Whether ``spec`` (``parse_chain_rpc``) reaches a full node of ``network``: it answers
+    with our credentials and its block 0 is the network's genesis. Returns its height; a
+    ChainError or WalletError says why not."""
+    url, user, password = parse_chain_rpc(spec, network)
+    backend = CoreRpcBackend(url, user, password, "torv-probe", timeout=timeout)
+    try:
+        if str(await backend.call("getblockhash", 0)) != genesis_hash(network.name):
+            raise ChainError(f"{url} serves another chain than {network.name}")
+        return int(await backend.call("getblockcount"))
+    finally:
+        await backend.close()
 
 
 def parse_chain_rpc(spec: str, network: Network) -> tuple[str, str, str]:
@@ -164,8 +179,9 @@ class CoreRpcBackend:
     async def transactions(self, count: int) -> list[dict[str, Any]]:
         rows = await self.call("listtransactions", "*", count, 0, True, wallet=True)
         return [{"txid": r["txid"], "address": r.get("address"), "category": r["category"],
-                 "amount": to_sats(r["amount"]), "confirmations": int(r["confirmations"]),
-                 "time": int(r.get("time", 0))} for r in rows]
+                 "amount": to_sats(r["amount"]), "fee": to_sats(r.get("fee", 0)),
+                 "confirmations": int(r["confirmations"]), "time": int(r.get("time", 0))}
+                for r in rows]
 
     async def broadcast(self, raw_hex: str) -> str:
         return str(await self.call("sendrawtransaction", raw_hex))

@@ -37,7 +37,7 @@ from protocol.settlement import Output
 
 from .chain import COIN, FALLBACK_FEE_RATE, Utxo
 from .errors import ChainError, ServerLied, WalletError
-from .headers import HeaderChain
+from .headers import HeaderChain, genesis_hash
 from .merkle import check_header, header_time, scripthash, sha256d, verify_inclusion
 
 log = logging.getLogger("torv.electrum")
@@ -60,6 +60,31 @@ def parse_server(url: str) -> tuple[str, int, bool]:
     if scheme not in ("tcp", "ssl") or not host or not port:
         raise WalletError(f"--electrum wants tcp://host:port or ssl://host:port, not {url!r}")
     return host, port, scheme == "ssl"
+
+
+async def probe(url: str, network: Network, timeout: float = HANDSHAKE_TIMEOUT) -> int:
+    """Whether ``url`` is an Electrum server of ``network``: it answers, and its block 0 is
+    the network's genesis. Returns its tip height; a ChainError (or WalletError for a bad
+    URL) says why not."""
+    host, port, use_tls = parse_server(url)
+    context = ssl.create_default_context() if use_tls else None
+
+    async def ask() -> int:
+        async with connect_rs(host, port, ssl=context) as session:
+            session.sent_request_timeout = timeout
+            await session.send_request("server.version", ["torv", PROTOCOL_VERSION])
+            header = bytes.fromhex(str(await session.send_request("blockchain.block.header",
+                                                                  [0])))
+            if sha256d(header)[::-1].hex() != genesis_hash(network.name):
+                raise ChainError(f"{url} serves another chain than {network.name}")
+            tip = await session.send_request("blockchain.headers.subscribe", [])
+            return int(tip["height"])
+
+    try:
+        return await asyncio.wait_for(ask(), timeout)
+    except (OSError, TimeoutError, RPCError, TaskTimeout, ValueError, KeyError,
+            TypeError) as exc:
+        raise ChainError(f"{url}: {type(exc).__name__}: {exc}"[:200]) from None
 
 
 class ElectrumSession(RPCSession):
@@ -529,7 +554,7 @@ class ElectrumBackend:
                         continue
                     if address in by_address:
                         rows.append({"txid": txid, "address": address, "category": "receive",
-                                     "amount": int(out.value),
+                                     "amount": int(out.value), "fee": 0,
                                      "confirmations": self._confirmations(txid, height),
                                      "time": when})
         rows.sort(key=lambda r: int(r["confirmations"]))  # newest (least confirmed) first

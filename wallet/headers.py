@@ -200,3 +200,11 @@ class HeaderChain:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_bytes(b"".join(self._headers))
         tmp.replace(self.path)
+
+
+def genesis_hash(network: str) -> str:
+    """The block hash (hex, as block explorers show it) where ``network``'s chain of trust
+    starts: what a chain backend must agree with to serve this network."""
+    if network not in CHECKPOINTS or CHECKPOINTS[network][0] != 0:
+        raise ServerLied(f"no genesis checkpoint for {network}")
+    return sha256d(bytes.fromhex(CHECKPOINTS[network][1]))[::-1].hex()

@@ -182,6 +182,55 @@ class Wallet:
         mine = await self.own_addresses()
         return [t for t in await self.chain().transactions(count) if t["address"] in mine]
 
+    async def history(self, count: int = 100) -> list[dict[str, Any]]:
+        """One entry per transaction touching the wallet's own funds, newest first: ``amount``
+        its net effect on them (what came to our addresses less what our addresses spent),
+        ``fee`` what it paid when we paid it (None otherwise). Read from the transactions
+        themselves, so an escrow the chain node also watches counts as nobody's money."""
+        mine = await self.own_addresses()
+        chain = self.chain()
+        seen: dict[str, dict[str, Any]] = {}
+        for t in await chain.transactions(count * 4):
+            entry = seen.setdefault(t["txid"], {"txid": t["txid"], "time": t["time"],
+                                                "confirmations": t["confirmations"]})
+            entry["time"] = max(entry["time"], t["time"])
+        prev_cache: dict[str, Transaction | None] = {}
+
+        async def tx_of(txid: str) -> Transaction | None:
+            if txid not in prev_cache:
+                raw = await chain.raw_transaction(txid)
+                prev_cache[txid] = Transaction.parse(raw) if raw is not None else None
+            return prev_cache[txid]
+
+        out = []
+        for entry in seen.values():
+            tx = await tx_of(entry["txid"])
+            if tx is None:
+                continue
+            received = sum(o.value for o in tx.vout if self._address(o.script_pubkey) in mine)
+            spent, inputs_known, inputs = 0, True, 0
+            for vin in tx.vin:
+                prev = await tx_of(vin.txid.hex())
+                if prev is None or vin.vout >= len(prev.vout):
+                    inputs_known = False
+                    continue
+                out_prev = prev.vout[vin.vout]
+                inputs += out_prev.value
+                if self._address(out_prev.script_pubkey) in mine:
+                    spent += out_prev.value
+            if not received and not spent:
+                continue
+            fee = inputs - sum(o.value for o in tx.vout) if spent and inputs_known else None
+            out.append({**entry, "amount": received - spent, "fee": fee})
+        out.sort(key=lambda e: (-e["time"], e["txid"]))
+        return out[:count]
+
+    def _address(self, script: Script) -> str | None:
+        try:
+            return self.network.address(script)
+        except Exception:  # noqa: BLE001 - a non-standard output: nobody's address here
+            return None
+
     # ------------------------------------------------------------------ escrow
     def escrow_pubkey(self, index: int) -> str:
         return str(self.keystore.escrow_privkey(index).get_public_key().sec().hex())

@@ -30,16 +30,20 @@ def _data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="torv", description="Torv: a peer-to-peer market node")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="torv", description="Torv: a peer-to-peer market node. With no command: your "
+        "own node in the terminal UI (set up on the first run).")
+    _data_dir(parser)
+    sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("node", help="run a node in the foreground")
     _data_dir(p)
     p.add_argument("--listen", action="append", default=None,
                    help=f"libp2p listen multiaddr, repeatable (default {DEFAULT_LISTEN})")
-    p.add_argument("--rpc-port", type=int, default=DEFAULT_RPC_PORT,
-                   help="JSON-RPC port on 127.0.0.1; 0 picks a free one (default %(default)s)")
-    p.add_argument("--bootstrap", nargs="*", default=[], metavar="MULTIADDR",
+    p.add_argument("--rpc-port", type=int, default=None,
+                   help="JSON-RPC port on 127.0.0.1; 0 picks a free one (default: the settings "
+                        "file's, else {DEFAULT_RPC_PORT})")
+    p.add_argument("--bootstrap", nargs="*", default=None, metavar="MULTIADDR",
                    help="peers to connect to at start")
     p.add_argument("--chain", default=None, choices=sorted(NETWORKS_BY_NAME),
                    help="wallet network (default: no wallet backend)")
@@ -186,6 +190,24 @@ def cmd_rpc(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """``torv node``'s flags over the data dir's settings file (``torv.toml``): a flag given
+    wins; the chain backend is taken whole from one or the other."""
+    from node.app.config_file import load
+
+    settings = load(args.data_dir)
+    if settings is not None:
+        args.listen = args.listen or settings.listen
+        args.bootstrap = settings.bootstrap if args.bootstrap is None else args.bootstrap
+        args.rpc_port = settings.rpc_port if args.rpc_port is None else args.rpc_port
+        args.chain = args.chain or settings.chain or None
+        if not (args.electrum or args.chain_rpc):
+            args.electrum, args.chain_rpc = settings.electrum, settings.chain_rpc or None
+    args.bootstrap = args.bootstrap or []
+    args.rpc_port = DEFAULT_RPC_PORT if args.rpc_port is None else args.rpc_port
+    return args
+
+
 def cmd_node(args: argparse.Namespace) -> int:
     from node.app.runner import RunOptions, run_node
     from node.app.wallet_cli import startup_passphrase
@@ -193,6 +215,11 @@ def cmd_node(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = with_settings(args)
+    except TorvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.event_queue < 1:
         print("error: --event-queue must be at least 1", file=sys.stderr)
         return 2
@@ -231,7 +258,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except RpcCallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    TorvApp(client).run()
+    crash_log = args.data_dir / "tui-crash.log"
+    app = TorvApp(client, crash_log=crash_log)
+    app.run()
+    if app.return_code:
+        print(f"error: the terminal UI failed; its traceback is in {crash_log}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -253,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "wallet":
         from node.app.wallet_cli import cmd_wallet_restore
         return cmd_wallet_restore(args)
-    return 2
+    from node.app.start import cmd_start
+    return cmd_start(args)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ import contextlib
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from node.app.launcher import NodeProc, start_cluster
 from node.app.regtest import Regtest
@@ -25,6 +28,7 @@ from tui.app import TorvApp
 from tui.client import RpcCallError, RpcClient
 
 log = logging.getLogger("torv.demo")
+CRASH_LOG = Path(platformdirs.user_log_dir("torv", appauthor=False)) / "tui-crash.log"
 DEMO_PASSPHRASE = "demo"  # regtest coins only
 BLOCK_SECONDS = 5.0
 
@@ -146,17 +150,27 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
             tasks.append(asyncio.create_task(_miner(chain)))
             tasks += [asyncio.create_task(autopilot(v, "vendor")) for v in vendors]
             tasks.append(asyncio.create_task(autopilot(moderator, "moderator")))
+        script = (f"torv rpc --data-dir {you.data_dir} listing.search "
+                  "'{\"query\": \"coffee\"}'")
         print(f"demo market ready: you are {you.peer_id}; data in {base}", flush=True)
-        print(f"script it: torv rpc --data-dir {you.data_dir} listing.search "
-              "'{\"query\": \"coffee\"}'", flush=True)
+        print(f"script it: {script}", flush=True)
+        loop = asyncio.get_running_loop()
         if args.no_tui:
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, stop.set)
             await stop.wait()
-        else:
-            await TorvApp(RpcClient.from_data_dir(you.data_dir)).run_async()
+            return 0
+        app = TorvApp(RpcClient.from_data_dir(you.data_dir), crash_log=CRASH_LOG,
+                      welcome=f"Your demo node's data dir is {you.data_dir} (removed when the "
+                              f"demo ends). Script it while it runs: {script}")
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal cleans up as Ctrl+Q
+            loop.add_signal_handler(sig, app.exit)
+        await app.run_async()
+        if app.return_code:
+            print(f"error: the terminal UI failed; its traceback is in {CRASH_LOG}",
+                  file=sys.stderr, flush=True)
+            return 1
         return 0
     finally:
         for task in tasks:

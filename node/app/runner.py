@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from node.app import settings as app_settings
 from node.app.schema import open_database
 from node.core.config import DEFAULT_LISTEN
 from node.core.database import DB_NAME, Database
@@ -126,6 +127,8 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(chat, mail_rpc.chat_methods(chat))
     notes = NotificationService(core)
     core.add(notes, mail_rpc.notification_methods(notes))
+    settings = app_settings.SettingsService(core, opts.data_dir)
+    core.add(settings, app_settings.methods(settings))
 
 
 async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:

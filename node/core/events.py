@@ -99,6 +99,14 @@ class WalletBalance(Event):
     unconfirmed: int
 
 
+@dataclass(frozen=True)
+class ChainTip(Event):
+    """The chain's height as this node's backend sees it changed (a new block)."""
+
+    type: ClassVar[str] = "chain.tip"
+    height: int
+
+
 def _event_classes() -> list[type[Event]]:
     out, todo = [], list(Event.__subclasses__())
     while todo:

@@ -46,6 +46,7 @@ SUMMARY_FIELDS: dict[str, Schema] = {
     "order_id": ORDER_ID, "state": STATE, "role": ROLE, "buyer": PEER_ID, "vendor": PEER_ID,
     "moderator": PEER_ID, "title": string(), "quantity": integer(1), "amount_due": integer(),
     "currency": string(), "created": integer(), "updated": integer(),
+    "funding_txid": nullable(TXID), "release_txid": nullable(TXID),
 }
 SUMMARY = obj(SUMMARY_FIELDS, tuple(SUMMARY_FIELDS))
 ORDER = obj({

@@ -59,7 +59,8 @@ def summary(contract: c.Contract, row: trade_store.OrderRow) -> dict[str, Any]:
             "buyer": t.buyer, "vendor": t.vendor, "moderator": t.moderator,
             "title": t.listing.body["title"], "quantity": t.quantity,
             "amount_due": t.amount_due, "currency": t.currency, "created": row.created,
-            "updated": row.updated}
+            "updated": row.updated, "funding_txid": (row.funding or {}).get("txid"),
+            "release_txid": row.release_txid}
 
 
 def order_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identity,

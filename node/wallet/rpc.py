@@ -38,7 +38,8 @@ BALANCE = obj({"confirmed": integer(), "unconfirmed": integer()}, ("confirmed", 
 WALLET_INFO = obj({
     "network": nullable(string()), "backend": boolean(), "backend_kind": nullable(string()),
     "electrum_server": nullable(string()), "exists": boolean(), "locked": boolean(),
-    "balance": nullable(BALANCE)}, ("network", "backend", "exists", "locked", "balance"),
+    "balance": nullable(BALANCE), "tip": nullable(integer())},
+    ("network", "backend", "exists", "locked", "balance", "tip"),
     additional=True)
 
 
@@ -73,6 +74,9 @@ def methods(holder: WalletHolder) -> list[Method]:
 
     async def transaction(p: Args) -> Any:
         return await holder.transaction(p["txid"])
+
+    async def history(p: Args) -> Any:
+        return await holder.require().history(p["count"])
 
     async def escrow_key(p: Args) -> Any:
         pub, index = await holder.require(unlocked=True).new_escrow_key("escrow.key")
@@ -122,6 +126,14 @@ def methods(holder: WalletHolder) -> list[Method]:
         Method("wallet.transactions", "The wallet's transactions, newest first.",
                (Param("count", integer(1, 1000), default=100),),
                array(obj({"txid": TXID}, ("txid",), additional=True), 1000), transactions,
+               WALLET),
+        Method("wallet.history", "One line per transaction touching the wallet's own funds, "
+               "newest first: its net effect on them (amount, base units; negative when the "
+               "wallet paid) and the fee when the wallet paid it.",
+               (Param("count", integer(1, 1000), default=100),),
+               array(obj({"txid": TXID, "amount": integer(-(2**63)), "fee": nullable(integer()),
+                          "confirmations": integer(), "time": integer()},
+                         ("txid", "amount", "fee", "confirmations", "time")), 1000), history,
                WALLET),
         Method("wallet.transaction", "A transaction's status on the chain.",
                (Param("txid", TXID, True),), obj({"txid": TXID}, additional=True),

@@ -12,7 +12,7 @@ from embit.script import Script
 
 from node.core.api import CHAIN_ERROR, NO_CHAIN, REFUSED, WALLET_ERROR, WALLET_LOCKED
 from node.core.database import Database
-from node.core.events import WalletBalance
+from node.core.events import ChainTip, WalletBalance
 from node.core.services import Service
 from node.wallet.store import SqliteWalletStore
 from protocol.errors import LocalProtocolError
@@ -73,11 +73,14 @@ class WalletHolder:
         return self.wallet
 
     async def status(self) -> dict[str, Any]:
-        """``info`` with the balance (None without a wallet or chain)."""
-        balance = None
+        """``info`` with the balance (None without a wallet or chain) and the chain's height
+        as this node's backend sees it (None without a backend)."""
+        balance = tip = None
         if self.wallet is not None and self.backend is not None:
             balance = await self.wallet.balance()
-        return {**self.info(), "balance": balance}
+        if self.backend is not None:
+            tip = await self.backend.tip_height()
+        return {**self.info(), "balance": balance, "tip": tip}
 
     async def transaction(self, txid: str) -> dict[str, Any]:
         return await self.require().chain().tx_status(txid)
@@ -167,6 +170,7 @@ class WalletService(Service):
         super().__init__(core)
         self.holder = holder
         self.last_balance: dict[str, int] | None = None
+        self.last_tip: int | None = None
 
     def info(self) -> dict[str, Any]:
         return self.holder.info()
@@ -181,6 +185,16 @@ class WalletService(Service):
 
     async def _balance_loop(self) -> None:
         while True:
+            backend = self.holder.backend
+            if backend is not None:
+                try:
+                    tip = await backend.tip_height()
+                except ChainError as exc:
+                    log.debug("tip: %s", exc)
+                else:
+                    if tip != self.last_tip:
+                        self.last_tip = tip
+                        self.core.events.publish(ChainTip(tip))
             wallet = self.holder.wallet
             if wallet is not None:
                 try:

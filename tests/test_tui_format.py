@@ -1,0 +1,98 @@
+"""The TUI's pure helpers: amounts read as typed, money in one form, a wallet transaction as
+one line with its net effect and what it was, an order's history as sentences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tui.format import history, parse_coins, parse_listing_form, payout_by_role
+from tui.wallet_pane import transaction_lines
+
+
+@pytest.mark.parametrize(("typed", "units"), [
+    ("1.5", 150_000_000), ("1,5", 150_000_000), (" 0.045 ", 4_500_000), ("0,00000001", 1),
+    ("2", 200_000_000), ("0", 0)])
+def test_an_amount_is_read_with_either_decimal_mark(typed: str, units: int) -> None:
+    assert parse_coins(typed) == units
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ("", "give an amount"), ("1,500.00", "one decimal mark"), ("1.500,00", "one decimal mark"),
+    ("1.2.3", "one decimal mark"), ("abc", "not an amount"), ("-1", "not an amount"),
+    ("0.000000001", "8 decimal places"), ("inf", "not an amount")])
+def test_what_is_not_an_amount_is_refused_never_misread(typed: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parse_coins(typed)
+
+
+def form(**over: str) -> dict[str, str]:
+    return {"title": "Oak spoon", "description": "", "amount": "1,5", "currency": "ltc",
+            "quantity": "2", "tags": "wood, kitchen", **over}
+
+
+def test_a_listing_form() -> None:
+    assert parse_listing_form(form()) == {
+        "title": "Oak spoon", "description": "", "quantity": 2, "tags": ["wood", "kitchen"],
+        "price": {"amount": 150_000_000, "currency": "LTC"}}
+    for over, said in (({"amount": "0"}, "more than 0"), ({"quantity": "0"}, "at least 1"),
+                       ({"quantity": "two"}, "whole number"), ({"title": " "}, "title")):
+        with pytest.raises(ValueError, match=said):
+            parse_listing_form(form(**over))
+
+
+BUYER_ADDR, VENDOR_ADDR, MOD_ADDR = "rltc1qbuyer", "rltc1qvendor", "rltc1qmod"
+
+
+def order(role: str = "buyer") -> dict[str, Any]:
+    def msg(kind: str, sender: str, **data: Any) -> dict[str, Any]:
+        return {"kind": kind, "sender_role": sender, "time": 1_800_000_000, "data": data}
+
+    return {
+        "role": role, "title": "Oak stool", "quantity": 2, "currency": "LTC",
+        "decision": {"buyer_bp": 5000, "note": "split", "network_fee": 4900,
+                     "payout": [{"address": MOD_ADDR, "amount": 20_000},
+                                {"address": BUYER_ADDR, "amount": 3_185_300},
+                                {"address": VENDOR_ADDR, "amount": 3_185_300}]},
+        "messages": [
+            msg("ORDER", "buyer", quantity=2, refund_address=BUYER_ADDR),
+            msg("ORDER_CONFIRMATION", "vendor", payout_address=VENDOR_ADDR, amount=6_450_000),
+            msg("PAYMENT", "buyer", amount=6_450_000),
+            msg("DISPUTE_OPEN", "buyer", reason="never arrived"),
+            msg("DISPUTE_DECISION", "moderator", moderator_address=MOD_ADDR, buyer_bp=5000,
+                note="split", network_fee=4900)]}
+
+
+def test_a_history_reads_as_sentences_with_money_in_coins() -> None:
+    lines = history(order())
+    assert lines[0].endswith("You ordered 2 × Oak stool")
+    assert lines[1].endswith("The vendor accepted the order: 0.0645 LTC to pay into escrow")
+    assert lines[2].endswith("You paid 0.0645 LTC into escrow")
+    assert lines[3].endswith("You opened a dispute: “never arrived”")
+    assert "The moderator decided the dispute: the moderator 0.0002 LTC, you 0.031853 LTC, " \
+           "the vendor 0.031853 LTC" in lines[4]
+    assert not any("amount:" in line or "network_fee" in line for line in lines)  # no raw fields
+    assert history(order("vendor"))[2].endswith("The buyer paid 0.0645 LTC into escrow")
+
+
+def test_a_payout_is_told_by_who_gets_it() -> None:
+    assert payout_by_role(order()) == {"moderator": 20_000, "buyer": 3_185_300,
+                                       "vendor": 3_185_300}
+
+
+def test_a_wallet_transaction_is_one_line_with_what_it_was() -> None:
+    orders = [{"title": "Oak stool", "role": "buyer", "state": "RESOLVED",
+               "funding_txid": "f" * 64, "release_txid": "r" * 64}]
+    history = [{"txid": "r" * 64, "amount": 3_185_300, "fee": None, "confirmations": 1,
+                "time": 300},
+               {"txid": "f" * 64, "amount": -6_452_000, "fee": 2_000, "confirmations": 2,
+                "time": 200},
+               {"txid": "p" * 64, "amount": 10_000_000, "fee": None, "confirmations": 3,
+                "time": 100},
+               {"txid": "s" * 64, "amount": -1_002_000, "fee": 2_000, "confirmations": 3,
+                "time": 50}]
+    assert [(x["label"], x["amount"]) for x in transaction_lines(history, orders)] == [
+        ("payout of the dispute from Oak stool", 3_185_300),
+        ("escrow funding for Oak stool (fee 0.00002)", -6_452_000),
+        ("received", 10_000_000), ("sent (fee 0.00002)", -1_002_000)]
