@@ -22,10 +22,11 @@ $(EX_STAMP):
 	touch $(EX_STAMP)
 electrumx: $(EX_STAMP)
 
-# System packages the tests need: Litecoin Core for the regtest chain, iproute2 for `ss`.
+# System packages the tests need: Litecoin Core for the regtest chain, iproute2 for `ss` and
+# `ip netns`, nftables for the NAT routers of tests/natlab.py.
 deps:
-	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 || \
-	  (apt-get update -qq && apt-get install -y -qq litecoind iproute2)
+	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq litecoind iproute2 nftables)
 
 run: $(STAMP) deps
 	$(BIN)/torv demo
@@ -58,6 +59,8 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/trade.py --trades 10
 	$(BIN)/python bench/mailbox.py --nodes 10 --rounds 5
 	$(BIN)/python bench/chain_latency.py --rounds 5
+	$(BIN)/python bench/nat.py --messages 100
+	$(BIN)/python bench/nat.py --messages 100 --symmetric
 
 # A million hostile inputs through every decoder a peer's bytes reach (about 2 minutes).
 fuzz: $(STAMP)

@@ -314,9 +314,14 @@ def make_ack(ids: list[str]) -> dict[str, Any]:
     return {"op": "ack", "ids": list(ids)}
 
 
+def make_waiting() -> dict[str, Any]:
+    """A holder to a connected recipient: mail is waiting here for you (fetch it now)."""
+    return {"op": "waiting"}
+
+
 def parse_request(raw: Any) -> tuple[str, Any]:
-    """("deliver", Envelope), ("hold", (Envelope, work)), ("fetch", after | None) or
-    ("ack", [id])."""
+    """("deliver", Envelope), ("hold", (Envelope, work)), ("fetch", after | None),
+    ("ack", [id]) or ("waiting", None)."""
     err = RemoteProtocolError
     if not isinstance(raw, dict) or not isinstance(raw.get("op"), str):
         raise err("a mail request is {op, ...}")
@@ -340,6 +345,9 @@ def parse_request(raw: Any) -> tuple[str, Any]:
         if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_FETCH:
             raise err(f"an ack names 1 to {MAX_FETCH} ids")
         return op, [f.pattern(err, "ids", x, ID_RE, 32, "letter ids") for x in ids]
+    if op == "waiting":
+        f.exact_keys(err, "request", raw, {"op"})
+        return op, None
     raise err(f"unknown mail op {op[:20]!r}")
 
 

@@ -40,9 +40,11 @@ def read_endpoint(data_dir: Path) -> tuple[str, str]:
 
 
 class RpcClient:
-    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 60.0,
+                 unix_socket: str | None = None) -> None:
         self.url = url
         self.token = token
+        self.unix_socket = unix_socket  # reach the node through this socket instead of TCP
         self.timeout = timeout
         self._ids = itertools.count(1)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -71,8 +73,11 @@ class RpcClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
+            connector = (aiohttp.UnixConnector(path=self.unix_socket)
+                         if self.unix_socket is not None else None)
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"Authorization": f"Bearer {self.token}"})
+                connector=connector, timeout=self._timeout,
+                headers={"Authorization": f"Bearer {self.token}"})
         return self._session
 
     async def call(self, method: str, **params: Any) -> Any:

@@ -34,6 +34,7 @@ from node.wallet import rpc as wallet_rpc
 from node.wallet.service import WalletHolder, WalletService
 from protocol.identity import Identity
 from protocol.networks import get_network
+from protocol.store import PROFILE_TYPE, StoreObject
 from wallet.chain import CoreRpcBackend, parse_chain_rpc
 from wallet.electrum import ElectrumBackend
 from wallet.errors import BadPassphrase
@@ -113,6 +114,11 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(WalletService(core, holder), wallet_rpc.methods(holder))
     mail = MailService(core)
     mail.profile_of = market.get_profile
+
+    async def cached_profile(peer: str) -> StoreObject | None:
+        return await market.store_object(peer, PROFILE_TYPE)
+
+    mail.cached_profile_of = cached_profile
 
     async def name_mailboxes(mailboxes: list[str]) -> None:
         await market.own_recovered.wait()  # a restored node's old profile first

@@ -51,6 +51,7 @@ from protocol.mail import (
     make_deliver,
     make_fetch,
     make_hold,
+    make_waiting,
     open_envelope,
     parse_fetched,
     parse_ok,
@@ -71,6 +72,8 @@ log = logging.getLogger("torv.mail")
 MAIL_POLL_SECONDS = 60.0
 PURGE_SECONDS = 600.0
 SEND_WORKERS = 8
+HOLD_SEARCH_SECONDS = 10.0  # the longest a send looks for holders beyond its connections
+QUICK_WORK_BITS = 16  # proof of work this small is solved in a thread, not a process
 MAIL_IDLE_SECONDS = 5.0  # the outbox looks for due letters at least this often
 SEEN_KEEP = MAIL_TTL + 86400  # received ids are kept past any envelope's life
 CLOCK_SKEW = 3600  # a letter may claim to be this much from the future
@@ -96,6 +99,7 @@ class MailService(Service):
         # set by the runner from the market: a peer's signed profile (its addresses and the
         # mailboxes it named), and publishing the mailboxes we name in ours
         self.profile_of: ProfileOf | None = None
+        self.cached_profile_of: ProfileOf | None = None  # the copy held here, no lookup
         self.name_mailboxes: Callable[[list[str]], Awaitable[None]] | None = None
         self.mailboxes: list[str] = []
         self.receipt_hooks: list[ReceiptHook] = []
@@ -103,6 +107,8 @@ class MailService(Service):
             core, "mail", self._due, self._next_due, lambda row: row.id, self._send_one,
             SEND_WORKERS, MAIL_IDLE_SECONDS)
         self._fetching: set[str] = set()
+        self._dialing: set[str] = set()  # recipients a direct send is dialing now
+        self._fetch_again: set[str] = set()
         self.received = 0
         self.fetched = 0
         # chat letters delivered directly, per sender (the sender retries what is refused)
@@ -163,10 +169,41 @@ class MailService(Service):
         return await self.db.read(partial(mail_store.next_due, now_s=self.core.now()))
 
     async def _send_one(self, row: mail_store.OutRow) -> None:
-        if not await self._direct(row) and len(row.held_by) < HOLDERS:
+        """Deliver directly; when the recipient is not connected to us (behind a NAT it may
+        not be reachable at all), have holders take the letter at the same time, rather than
+        after the direct attempt timed out: a holder the recipient is connected to tells it
+        at once."""
+        if row.recipient in self.core.peers() or len(row.held_by) >= HOLDERS:
+            if not await self._direct(row) and len(row.held_by) < HOLDERS:
+                await self._hold(row)
+            return
+        if row.recipient in self._dialing or self.core.host.hopeless(row.recipient):
+            # a dial to it runs already or failed lately: holders only, try directly later
+            await self.db.write(partial(mail_store.attempt_failed, letter_id=row.id,
+                                        error="not reachable directly lately",
+                                        now=time.time()))
             await self._hold(row)
+            return
+        await asyncio.gather(self._direct(row), self._hold(row))
+
+    async def _tell_waiting(self, recipient: str) -> None:
+        try:
+            parse_ok(await self.core.host.request(recipient, MAIL_PROTOCOL, make_waiting(),
+                                                  1024))
+        except (P2PError, RemoteProtocolError) as exc:
+            log.debug("telling %s its mail is waiting: %s", recipient[:12], exc)
 
     async def _direct(self, row: mail_store.OutRow) -> bool:
+        connected = row.recipient in self.core.peers()
+        if not connected:
+            self._dialing.add(row.recipient)
+        try:
+            return await self._direct_send(row)
+        finally:
+            if not connected:
+                self._dialing.discard(row.recipient)
+
+    async def _direct_send(self, row: mail_store.OutRow) -> bool:
         try:
             addrs = await self._addresses(row.recipient)
             parse_ok(await self.core.host.request(row.recipient, MAIL_PROTOCOL,
@@ -184,14 +221,40 @@ class MailService(Service):
         return True
 
     async def _hold(self, row: mail_store.OutRow) -> None:
-        """Ask the peers closest to the recipient to hold the envelope, until ``HOLDERS``
-        took it."""
-        candidates = await self.core.host.closest_peers(row.recipient, HOLDERS * 3)
-        candidates += self.core.peers()
-        profile = await self._profile(row.recipient)
-        mailboxes = profile.mailboxes if profile is not None else []
+        """Have ``HOLDERS`` peers hold the envelope: first the mailboxes the recipient named
+        and the peers we are connected to (no lookup: a recipient behind a NAT is usually
+        connected to one of them, which then tells it at once), then, when none of them took
+        it or at a later attempt, the peers closest to the recipient in the DHT."""
         held = list(row.held_by)
         refused: set[str] = {self.me, row.recipient, *held}
+        profile = await self._profile(row.recipient, cached=True)
+        mailboxes = profile.mailboxes if profile is not None else []
+        held = await self._hold_with(row, self.core.peers(), mailboxes, held, refused)
+        if not held or (row.held_by and len(held) < HOLDERS):
+            # nobody we know took it, or a later attempt: look further (a DHT lookup may
+            # wait on peers that cannot be dialed, so the first attempt that found a holder
+            # among our connections leaves it for the next)
+            try:
+                async with asyncio.timeout(HOLD_SEARCH_SECONDS):  # a sender is not tied up
+                    if profile is None:
+                        profile = await self._profile(row.recipient)
+                        mailboxes = profile.mailboxes if profile is not None else []
+                    candidates = await self.core.host.closest_peers(row.recipient,
+                                                                    HOLDERS * 3)
+                    held = await self._hold_with(row, candidates + self.core.peers(),
+                                                 mailboxes, held, refused)
+            except TimeoutError:
+                log.debug("looking for holders of %s took too long", row.id[:8])
+        if held != row.held_by:
+            await self.db.write(partial(mail_store.set_held, letter_id=row.id, holders=held,
+                                        done=row.kind == RECEIPT, now=self.core.now()))
+            self.core.events.publish(MailHeld(row.id, row.recipient, row.kind, row.ref or "",
+                                              len(set(held))))
+
+    async def _hold_with(self, row: mail_store.OutRow, candidates: list[str],
+                         mailboxes: list[str], held: list[str],
+                         refused: set[str]) -> list[str]:
+        held = list(held)
         for _ in range(HOLDERS * 3):  # bounded: each round asks new peers only
             picks = pick_holders(candidates, row.recipient, refused, HOLDERS - len(held),
                                  mailboxes)
@@ -206,10 +269,7 @@ class MailService(Service):
                     log.debug("holder %s refused mail %s: %s", peer[:12], row.id[:8], exc)
             if len(held) >= HOLDERS:
                 break
-        if held != row.held_by:
-            await self.db.write(partial(mail_store.set_held, letter_id=row.id, holders=held))
-            self.core.events.publish(MailHeld(row.id, row.recipient, row.kind, row.ref or "",
-                                              len(set(held))))
+        return held
 
     async def _ask_to_hold(self, peer: str, env: Envelope) -> None:
         """Ask ``peer`` to hold ``env``, with the proof of work it asks (computed off the
@@ -227,14 +287,20 @@ class MailService(Service):
         raise RemoteProtocolError(f"holder {peer[:12]} asks for more work than it said")
 
     async def _solve(self, holder: str, env: Envelope, bits: int) -> bytes:
+        """The proof of work: a little in a thread (milliseconds), more in a worker process
+        (the pool takes a moment to start)."""
+        if bits <= QUICK_WORK_BITS:
+            return await self.core.cpu(solve_work, holder, env, bits)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.core.workers(), solve_work, holder, env, bits)
 
-    async def _profile(self, peer: str) -> StoreObject | None:
-        if self.profile_of is None:
+    async def _profile(self, peer: str, cached: bool = False) -> StoreObject | None:
+        """A peer's signed profile: the copy held here (``cached``), or a fresh lookup."""
+        lookup = self.cached_profile_of if cached else self.profile_of
+        if lookup is None:
             return None
         try:
-            return await self.profile_of(peer)
+            return await lookup(peer)
         except (TorvError, P2PError):
             return None
 
@@ -278,7 +344,12 @@ class MailService(Service):
                     await self.db.write(partial(mail_store.hold, env=env, storer=peer, now=now))
                 except mail_store.QuotaExceeded as exc:
                     return {"error": str(exc)}
+                if env.to in self.core.peers():  # the recipient is here: tell it now
+                    self.core.spawn(self._tell_waiting(env.to), f"waiting {env.to[-6:]}")
                 return {"ok": True, "expires": env.expires}
+            if op == "waiting":  # a holder says it has mail for us: take it now
+                self.core.spawn(self.fetch_from(peer), f"fetch {peer[-6:]}")
+                return {"ok": True}
             if op == "fetch":
                 envs, nxt = await self.db.read(partial(
                     mail_store.held_for, recipient=peer, after=arg, now=self.core.now(),
@@ -328,9 +399,23 @@ class MailService(Service):
                 log.warning("a receipt hook failed: %s", exc)
 
     async def fetch_from(self, peer: str) -> int:
-        """Take the mail ``peer`` holds for us; returns how many letters were new."""
-        if peer in self._fetching or peer == self.me:
+        """Take the mail ``peer`` holds for us; returns how many letters were new. Asked
+        while a fetch from that peer runs, it fetches once more when that one ends (a letter
+        may have come in behind the page already read)."""
+        if peer == self.me:
             return 0
+        if peer in self._fetching:
+            self._fetch_again.add(peer)
+            return 0
+        new = 0
+        for _ in range(10):  # bounded: a peer saying "waiting" without end gets ten rounds
+            self._fetch_again.discard(peer)
+            new += await self._fetch_round(peer)
+            if peer not in self._fetch_again:
+                break
+        return new
+
+    async def _fetch_round(self, peer: str) -> int:
         self._fetching.add(peer)
         new, after = 0, None
         try:

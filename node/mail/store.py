@@ -104,9 +104,15 @@ def attempt_failed(conn: sqlite3.Connection, letter_id: str, error: str, now: fl
                  "WHERE id = ?", (attempts, now + delay, error[:200], letter_id))
 
 
-def set_held(conn: sqlite3.Connection, letter_id: str, holders: list[str]) -> None:
+def set_held(conn: sqlite3.Connection, letter_id: str, holders: list[str],
+             done: bool = False, now: int = 0) -> None:
+    """Record who holds the letter; ``done``: nothing more to send (a receipt, which nobody
+    acknowledges, is done once a holder has it)."""
     conn.execute("UPDATE mail_out SET held_by = ? WHERE id = ?",
                  (json.dumps(sorted(set(holders))), letter_id))
+    if done:
+        conn.execute("UPDATE mail_out SET delivered = COALESCE(delivered, ?) WHERE id = ?",
+                     (now, letter_id))
 
 
 def mark(conn: sqlite3.Connection, ids: list[str], sender_of_receipt: str, status: str,

@@ -42,6 +42,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the logging set-up are public
     DhtRecordRules,
+    DialMemory,
     _read_frame,
     _Validator,
     configure_libp2p_logging,
@@ -112,6 +113,7 @@ class P2PHost:
         self._queues: dict[str, asyncio.Queue[GossipMessage]] = {}
         self.dropped_gossip = 0
         self.banned: dict[str, float] = {}  # peer -> when its pubsub ban ends (monotonic)
+        self.dials = DialMemory()
         self._scorer: TorvScorer | None = None
         self.host: Any = None
         self.pubsub: Any = None
@@ -526,12 +528,33 @@ class P2PHost:
                 except Exception:  # noqa: BLE001
                     pass
 
+        dialing = peer_id not in self.connected_peers()
+        if dialing:
+            self.dials.dialing.add(peer_id)
         try:
-            return await self._call(_req, STREAM_TIMEOUT)
-        except (RemoteProtocolError, P2PError):
+            answer = await self._call(_req, STREAM_TIMEOUT)
+        except RemoteProtocolError:
+            raise
+        except P2PError:
+            if dialing:
+                self.dials.failed(peer_id, time.monotonic())
             raise
         except Exception as exc:  # noqa: BLE001
+            if dialing:
+                self.dials.failed(peer_id, time.monotonic())
             raise P2PError(f"request to {peer_id[:12]}… failed: {type(exc).__name__}") from exc
+        finally:
+            if dialing:
+                self.dials.dialing.discard(peer_id)
+        self.dials.succeeded(peer_id)
+        return answer
+
+    def hopeless(self, peer_id: str) -> bool:
+        """True when a direct request to ``peer_id`` (not connected) would wait on a dial that
+        runs already or failed lately (``DialMemory``): send through holders instead."""
+        if peer_id in self.connected_peers():
+            return False
+        return self.dials.hopeless(peer_id, time.monotonic())
 
 
 def _discard(_: object) -> None:

@@ -84,3 +84,35 @@ async def _read_frame(stream: Any, max_size: int) -> Any:
         buf += chunk
         if len(buf) > max_size + 16:
             raise RemoteProtocolError("frame too large")
+
+
+class DialMemory:
+    """What we learnt dialing peers we were not connected to: a dial in flight, and peers that
+    could not be dialed (behind a NAT, gone), kept out of direct attempts for a while that
+    doubles with each failure (from ``first`` to ``cap`` seconds). Callers holding a letter
+    for such a peer hand it to holders instead of tying up a sender on a dial that will time
+    out. ``now`` is a monotonic clock reading."""
+
+    def __init__(self, first: float = 15.0, cap: float = 120.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.dialing: set[str] = set()
+        self._until: dict[str, tuple[float, float]] = {}  # peer -> (retry after, last wait)
+
+    def hopeless(self, peer: str, now: float) -> bool:
+        """True while a dial to ``peer`` runs or it failed lately."""
+        if peer in self.dialing:
+            return True
+        until = self._until.get(peer)
+        return until is not None and now < until[0]
+
+    def failed(self, peer: str, now: float) -> None:
+        last = self._until.get(peer, (0.0, 0.0))[1]
+        wait = min(self.cap, last * 2) if last else self.first
+        self._until[peer] = (now + wait, wait)
+        if len(self._until) > 10_000:  # bounded: forget the earliest
+            for key in sorted(self._until, key=lambda k: self._until[k][0])[:1000]:
+                del self._until[key]
+
+    def succeeded(self, peer: str) -> None:
+        self._until.pop(peer, None)

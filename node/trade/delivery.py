@@ -1,7 +1,8 @@
 """Delivering contracts: the trade outbox (``node.core.outbox``) sends our whole copy of a
 contract to each counterparty until it acknowledges the head we sent, with backoff, across
-restarts, and at once when the counterparty reconnects. A copy that cannot be delivered
-directly is also handed to the mail (held by peers until the counterparty is back)."""
+restarts, and at once when the counterparty reconnects. A copy for a counterparty we are not
+connected to, or could not deliver to, is also handed to the mail (held by peers until the
+counterparty takes it: at once when it is connected to a holder)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ class Delivery:
         contract = await self.db.read(partial(trade_store.load, order_id=order_id))
         if contract is None:
             return False
+        mailer = self.svc.mailer
+        if mailer is not None and recipient not in self.svc.core.peers():
+            # not connected: it may be unreachable (behind a NAT); the mail carries a copy
+            # at once, while we try to reach it directly
+            await mailer.hold_copy(contract, recipient)
+            if self.svc.core.host.hopeless(recipient):
+                # a dial to it runs already or failed lately: the mail carries it; try
+                # directly again at the next attempt
+                await self.db.write(partial(trade_store.failed, order_id=order_id,
+                                            recipient=recipient,
+                                            error="not reachable directly lately",
+                                            now=time.time()))
+                return False
         try:
             addrs = await self.addresses(recipient, fresh=attempts > 0)
             resp = await self.svc.core.host.request(recipient, ORDER_PROTOCOL,

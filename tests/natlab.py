@@ -1,0 +1,219 @@
+"""Homes behind NAT on one machine, for tests: Linux network namespaces the test makes and
+removes itself (docs: ../shared/reference/nat-lab.md).
+
+    wan      a bridge, 100.64.0.1/24: the public node (and anything "on the internet")
+    r<i>     a home router: 100.64.0.1<i> on the wan, 10.2<i>.0.1 to its home; nftables
+             masquerade (``masquerade random`` for a symmetric-like NAT), inbound dropped
+             unless it belongs to a connection from inside
+    h<i>     the home: 10.2<i>.0.2, default route via its router
+
+Nodes run inside a namespace (``ip netns exec``); their JSON-RPC (loopback inside it) is
+reached through a Unix socket forwarder (``tests.ns_forward``). Every name carries the test
+process's pid, and ``down`` removes everything, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tui.client import RpcCallError, RpcClient
+
+ROOT = Path(__file__).resolve().parents[1]
+WAN_ADDR = "100.64.0.1"
+
+
+def available() -> str | None:
+    """Why the lab cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (make deps installs iproute2 and nftables)"
+    return None
+
+
+def sh(*cmd: str, ns: str | None = None, check: bool = True,
+       stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    full = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
+    done = subprocess.run(full, capture_output=True, text=True, input=stdin, timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(full)}: {done.stderr.strip() or done.stdout.strip()}")
+    return done
+
+
+def sweep_stale() -> None:
+    """Remove the namespaces of labs whose process is gone (killed before its ``down``)."""
+    listed = sh("ip", "netns", "list", check=False).stdout.split()
+    for name in listed:
+        m = re.fullmatch(r"t[wrh](\d+)(x\d+)?", name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            sh("ip", "netns", "del", name, check=False)
+        except PermissionError:
+            pass
+
+
+class Lab:
+    def __init__(self, homes: int, symmetric: bool = False) -> None:
+        tag = os.getpid()  # names stay within 15 characters (veth names)
+        self.wan = f"tw{tag}"
+        self.routers = [f"tr{tag}x{i}" for i in range(homes)]
+        self.homes = [f"th{tag}x{i}" for i in range(homes)]
+        self.symmetric = symmetric
+        self.tag = tag
+
+    def home_addr(self, i: int) -> str:
+        return f"10.2{i}.0.2"
+
+    def router_addr(self, i: int) -> str:
+        return f"100.64.0.1{i}"
+
+    # ------------------------------------------------------------------ building
+    def up(self) -> Lab:
+        sweep_stale()
+        try:
+            self._build()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _build(self) -> None:
+        for ns in [self.wan, *self.routers, *self.homes]:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        sh("ip", "link", "add", "br0", "type", "bridge", ns=self.wan)
+        sh("ip", "addr", "add", f"{WAN_ADDR}/24", "dev", "br0", ns=self.wan)
+        sh("ip", "link", "set", "br0", "up", ns=self.wan)
+        for i, (router, home) in enumerate(zip(self.routers, self.homes, strict=True)):
+            up, down = f"tu{self.tag}x{i}", f"td{self.tag}x{i}"
+            # router <-> wan
+            sh("ip", "link", "add", up, "type", "veth", "peer", "name", "wan0")
+            sh("ip", "link", "set", up, "netns", self.wan)
+            sh("ip", "link", "set", "wan0", "netns", router)
+            sh("ip", "link", "set", up, "master", "br0", ns=self.wan)
+            sh("ip", "link", "set", up, "up", ns=self.wan)
+            sh("ip", "addr", "add", f"{self.router_addr(i)}/24", "dev", "wan0", ns=router)
+            sh("ip", "link", "set", "wan0", "up", ns=router)
+            # router <-> home
+            sh("ip", "link", "add", down, "type", "veth", "peer", "name", "lan0")
+            sh("ip", "link", "set", down, "netns", router)
+            sh("ip", "link", "set", "lan0", "netns", home)
+            sh("ip", "addr", "add", f"10.2{i}.0.1/24", "dev", down, ns=router)
+            sh("ip", "link", "set", down, "up", ns=router)
+            sh("ip", "addr", "add", f"{self.home_addr(i)}/24", "dev", "lan0", ns=home)
+            sh("ip", "link", "set", "lan0", "up", ns=home)
+            sh("ip", "route", "add", "default", "via", f"10.2{i}.0.1", ns=home)
+            sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=router)
+            masquerade = "masquerade random" if self.symmetric else "masquerade"
+            rules = (
+                "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n"
+                f"  oifname \"wan0\" {masquerade}\n }}\n}}\n"
+                "table ip filter {\n chain forward_home {\n"
+                "  type filter hook forward priority 0; policy drop;\n"
+                "  ct state established,related accept\n"
+                f"  iifname \"{down}\" accept\n }}\n}}\n")
+            sh("nft", "-f", "-", ns=router, stdin=rules)
+
+    def down(self) -> None:
+        for ns in [*self.homes, *self.routers, self.wan]:
+            sh("ip", "netns", "del", ns, check=False)
+
+
+class NsNode:
+    """A Torv node inside a namespace, driven over its JSON-RPC through a Unix socket."""
+
+    def __init__(self, ns: str, data_dir: Path, listen: str, bootstrap: list[str] | None = None,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.ns = ns
+        self.data_dir = data_dir
+        self.listen = listen
+        self.bootstrap = bootstrap or []
+        self.extra_args = extra_args or []
+        self.env = env or {}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.client: RpcClient | None = None
+        self.info: dict[str, Any] = {}
+
+    @property
+    def socket(self) -> str:
+        return str(self.data_dir.parent / f"{self.data_dir.name}.rpc.sock")
+
+    def spawn(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("rpc.port", "rpc.cookie"):
+            (self.data_dir / name).unlink(missing_ok=True)
+        Path(self.socket).unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "node.app.cli", "node", "--data-dir", str(self.data_dir),
+               "--listen", self.listen, "--rpc-port", "0", *self.extra_args]
+        if self.bootstrap:
+            cmd += ["--bootstrap", *self.bootstrap]
+        env = {**os.environ, **self.env}
+        with open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab") as log:
+            self.procs.append(subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd],
+                                               stdout=log, stderr=subprocess.STDOUT,
+                                               env=env, cwd=ROOT))
+        self.procs.append(subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "tests.ns_forward",
+             self.socket, str(self.data_dir)], cwd=ROOT, env=env))
+
+    async def ready(self, timeout: float = 60.0) -> NsNode:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # bounded
+            if self.procs[0].poll() is not None:
+                log = self.data_dir.parent / f"{self.data_dir.name}.log"
+                raise RuntimeError(f"node exited early:\n{log.read_text()[-3000:]}")
+            cookie = self.data_dir / "rpc.cookie"
+            if cookie.exists() and Path(self.socket).exists():
+                client = RpcClient("http://localhost/rpc", cookie.read_text().strip(),
+                                   timeout=60, unix_socket=self.socket)
+                try:
+                    self.info = await client.call("node.info")
+                    self.client = client
+                    return self
+                except RpcCallError:
+                    await client.close()
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"the node in {self.ns} did not start within {timeout} s")
+
+    async def start(self) -> NsNode:
+        self.spawn()
+        return await self.ready()
+
+    async def call(self, method: str, **params: Any) -> Any:
+        assert self.client is not None
+        return await self.client.call(method, **params)
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.info["peer_id"])
+
+    @property
+    def addr(self) -> str:
+        return f"{self.listen}/p2p/{self.peer_id}"
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                await asyncio.to_thread(proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+        self.procs = []
