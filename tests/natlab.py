@@ -53,7 +53,7 @@ def sweep_stale() -> None:
     """Remove the namespaces of labs whose process is gone (killed before its ``down``)."""
     listed = sh("ip", "netns", "list", check=False).stdout.split()
     for name in listed:
-        m = re.fullmatch(r"t[wrh](\d+)(x\d+)?", name)
+        m = re.fullmatch(r"t[wrhl](\d+)(x\d+)?", name)
         if m is None:
             continue
         try:
@@ -128,6 +128,48 @@ class Lab:
 
     def down(self) -> None:
         for ns in [*self.homes, *self.routers, self.wan]:
+            sh("ip", "netns", "del", ns, check=False)
+
+
+class LanLab:
+    """One LAN: a switch (a bridge in its own namespace) and ``hosts`` machines on it, each a
+    namespace at 10.31.0.1<i>/24, no router, no internet: what mDNS is for."""
+
+    def __init__(self, hosts: int) -> None:
+        tag = os.getpid()
+        self.switch = f"tl{tag}"
+        self.hosts = [f"tl{tag}x{i}" for i in range(hosts)]
+        self.tag = tag
+
+    def addr(self, i: int) -> str:
+        return f"10.31.0.1{i}"
+
+    def up(self) -> LanLab:
+        sweep_stale()
+        try:
+            sh("ip", "netns", "add", self.switch)
+            sh("ip", "link", "add", "br0", "type", "bridge", ns=self.switch)
+            sh("ip", "link", "set", "br0", "up", ns=self.switch)
+            for i, host in enumerate(self.hosts):
+                port = f"tp{self.tag}x{i}"
+                sh("ip", "netns", "add", host)
+                sh("ip", "link", "set", "lo", "up", ns=host)
+                nic = f"tq{self.tag}x{i}"  # named eth0 once inside (the machine has one)
+                sh("ip", "link", "add", port, "type", "veth", "peer", "name", nic)
+                sh("ip", "link", "set", port, "netns", self.switch)
+                sh("ip", "link", "set", nic, "netns", host)
+                sh("ip", "link", "set", nic, "name", "eth0", ns=host)
+                sh("ip", "link", "set", port, "master", "br0", ns=self.switch)
+                sh("ip", "link", "set", port, "up", ns=self.switch)
+                sh("ip", "addr", "add", f"{self.addr(i)}/24", "dev", "eth0", ns=host)
+                sh("ip", "link", "set", "eth0", "up", ns=host)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        for ns in [*self.hosts, self.switch]:
             sh("ip", "netns", "del", ns, check=False)
 
 

@@ -66,3 +66,19 @@ async def test_chat_between_two_natted_homes_arrives_in_seconds(homes: list[NsNo
 
         await wait_for(arrived, 30, interval=0.05, what=f"{text!r} across two NATs")
         assert time.monotonic() - start < 15  # it was 56 s: the 60-second fetch
+
+
+async def test_each_node_knows_whether_it_can_be_dialled(homes: list[NsNode]) -> None:
+    public, vendor, buyer = homes
+
+    async def status(node: NsNode, want: str) -> dict[str, object] | None:
+        reach = (await node.call("node.info"))["reachability"]
+        return reach if reach["status"] == want else None
+
+    for home in (vendor, buyer):  # the public node dialled the router: nothing answers
+        reach = await wait_for(lambda home=home: status(home, "private"), 60,
+                               what="a home to know it is behind a NAT")
+        assert reach["public_addrs"] == []
+    reach = await wait_for(lambda: status(public, "public"), 60,
+                           what="the public node to know it can be dialled")
+    assert f"/ip4/{WAN_ADDR}/tcp/4717" in reach["public_addrs"]

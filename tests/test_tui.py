@@ -110,6 +110,8 @@ async def test_the_tui_follows_the_event_stream(pair: list[NodeProc], tmp_path: 
 
         peers = (await you.call("node.info"))["peers"]
         await wait_for(lambda: shown(f"{peers} peer(s)"), 20, what="status bar")
+        # the peer dialled this node back (node.info.reachability): the bar says reachable
+        await wait_for(lambda: shown("reachable  ·"), 60, what="'reachable' in the status bar")
         made = await vendor.call("listing.create", **sample_listing("Juniper walking stick"))
 
         async def appeared() -> bool:

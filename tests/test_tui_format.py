@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.text import Text
 
-from tui.format import history, parse_coins, parse_listing_form, payout_by_role
+from tui.format import history, parse_coins, parse_listing_form, payout_by_role, reach_text
 from tui.wallet_pane import transaction_lines
 
 
@@ -96,3 +97,14 @@ def test_a_wallet_transaction_is_one_line_with_what_it_was() -> None:
         ("payout of the dispute from Oak stool", 3_185_300),
         ("escrow funding for Oak stool (fee 0.00002)", -6_452_000),
         ("received", 10_000_000), ("sent (fee 0.00002)", -1_002_000)]
+
+
+@pytest.mark.parametrize(("status", "relays", "said"), [
+    ("public", 0, "reachable"),
+    ("private", 0, "not reachable (behind NAT: mail through peers)"),
+    ("private", 2, "via relay"),
+    ("unknown", 0, "reachability unknown"),
+    ("something new", 0, "reachability unknown"),
+])
+def test_reachability_in_the_status_bar(status: str, relays: int, said: str) -> None:
+    assert Text.from_markup(reach_text(status, relays)).plain == said

@@ -57,6 +57,11 @@ async def market(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list
         return len(await you.call("listing.search", query="apron")) == 1
 
     await wait_for(arrived, 30, what="the listing on our node")
+
+    async def reachable() -> bool:  # the status bar says so: the same in every picture
+        return (await you.call("node.info"))["reachability"]["status"] == "public"
+
+    await wait_for(reachable, 60, what="our node to know it is reachable")
     await vendor.call("chat.send", peer_id=you.peer_id, text="Welcome to the Nook!")
 
     async def chatted() -> bool:
@@ -69,9 +74,15 @@ async def market(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list
 
 
 async def settle(pilot: Any, pred: Any, what: str) -> None:
+    """Wait for ``pred``, and for every pressed button to look released again (a button
+    shows its press for a moment: a picture taken then differs in colour); input cursors stop
+    blinking."""
     async def probe() -> bool:
+        for screen in pilot.app.screen_stack:  # a blinking cursor: in some pictures, not all
+            for field in screen.query(Input):
+                field.cursor_blink = False
         await pilot.pause()
-        return bool(pred())
+        return bool(pred()) and not pilot.app.query("Button.-active")
 
     await wait_for(probe, 30, what=what)
     await pilot.pause()

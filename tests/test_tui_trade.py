@@ -85,6 +85,9 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         await reach([market.vendor], oid, "PENDING")
         app.animation_level = "none"
         await until(lambda: "✓ delivered" in text(app, "#order-detail"), "the order delivered")
+        app.refresh_status()  # the status bar behind says "reachable" in every picture
+        await until(lambda: app.reach == "public", "the buyer's node known reachable", 60)
+        await pilot.pause()
         check(app, "order-pending")
         got = await market.vendor.call("order.get", order_id=oid)
         assert got["shipping_address"] == "Vesterbrogade 3, København"

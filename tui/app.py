@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from .chat_pane import ChatPane
 from .client import RpcCallError, RpcClient
+from .format import reach_text
 from .keys_screen import KeysScreen
 from .market_pane import MarketPane
 from .names import Names
@@ -75,6 +76,8 @@ class TorvApp(App[None]):
         self.unreachable = "not connected yet"
         self.network = ""
         self.tip: int | None = None
+        self.reach = "unknown"  # node.info.reachability.status
+        self.relays = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -169,6 +172,9 @@ class TorvApp(App[None]):
         elif kind == "chain.tip":
             self.tip = int(event.get("height", 0))
             self.show_status()
+        elif kind == "node.reachability":
+            self.reach = str(event.get("status", "unknown"))
+            self.show_status()
         elif kind.startswith("listing."):
             self._mine_stale |= event.get("vendor") == self.peer_id
             self._throttled_refresh()
@@ -236,8 +242,9 @@ class TorvApp(App[None]):
         else:
             chain = (f"{self.network} height {self.tip}" if self.tip is not None else
                      self.network or "no chain")
-            text = (f"[green]●[/green] connected  ·  peer …{self.peer_id[-8:]}  ·  "
-                    f"{self.peer_count} peer(s)  ·  {chain}  ·  v{self.version}")
+            text = (f"[green]●[/green] connected  ·  {reach_text(self.reach, self.relays)}  ·  "
+                    f"peer …{self.peer_id[-8:]}  ·  {self.peer_count} peer(s)  ·  {chain}  ·  "
+                    f"v{self.version}")
         if self.unread_orders:
             text += f"  ·  [b]{self.unread_orders} new order(s)[/b]"
         if self.unread_messages:
@@ -257,6 +264,9 @@ class TorvApp(App[None]):
             return
         self.unreachable = ""
         self.peer_id, self.peer_count = info["peer_id"], info["peers"]
+        reach = info.get("reachability") or {}
+        self.reach = str(reach.get("status", "unknown"))
+        self.relays = len(reach.get("relays") or [])
         self.version = info["version"]
         self.network = str(wallet.get("network") or "")
         self.tip = wallet.get("tip")

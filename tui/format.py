@@ -46,6 +46,17 @@ def money(price: dict[str, Any]) -> str:
     return coins(int(price["amount"]), str(price["currency"]))
 
 
+def reach_text(status: str, relays: int = 0) -> str:
+    """How reachable this node is, in the status bar's words (node.info.reachability)."""
+    if status == "public":
+        return "[green]reachable[/green]"
+    if relays:
+        return "via relay"
+    if status == "private":
+        return "[yellow]not reachable[/yellow] (behind NAT: mail through peers)"
+    return "reachability unknown"
+
+
 def short(peer_id: str) -> str:
     return f"…{peer_id[-8:]}" if peer_id else ""
 

@@ -6,9 +6,10 @@ flag given overrides the file).
     chain = "litecoin"                       # the coin network of the wallet; "" for none
     electrum = ["ssl://electrum.example:50002"]   # Electrum servers, tried in turn, or
     chain_rpc = ""                           # a full node's JSON-RPC URL or cookie file
-    listen = ["/ip4/0.0.0.0/tcp/4001"]       # libp2p listen addresses
+    listen = ["/ip4/0.0.0.0/tcp/4717"]       # libp2p listen addresses
     bootstrap = []                           # peers to connect to at start (multiaddrs)
     rpc_port = 8737                          # JSON-RPC on 127.0.0.1
+    mdns = true                              # look for Torv nodes on the LAN (mDNS)
 
 Only these keys; anything else is refused with the key named, so a typo is never silently
 ignored. The wallet's words and passphrase are never written here.
@@ -38,6 +39,7 @@ class Settings:
     listen: list[str] = field(default_factory=lambda: [DEFAULT_LISTEN])
     bootstrap: list[str] = field(default_factory=list)
     rpc_port: int = DEFAULT_RPC_PORT
+    mdns: bool = True
 
     def check(self) -> Settings:
         """The settings, or a LocalProtocolError naming the first wrong one."""
@@ -73,7 +75,8 @@ class Settings:
         values: dict[str, Any] = {}
         for name, value in raw.items():
             want = known[name].type
-            ok = (isinstance(value, int) and not isinstance(value, bool) if want == "int" else
+            ok = (isinstance(value, bool) if want == "bool" else
+                  isinstance(value, int) and not isinstance(value, bool) if want == "int" else
                   isinstance(value, list) and all(isinstance(v, str) for v in value)
                   if want.startswith("list") else isinstance(value, str))
             if not ok:
@@ -112,10 +115,10 @@ def save(data_dir: Path, settings: Settings) -> Path:
 
 
 def _toml(value: Any) -> str:
-    """A TOML value of a string, an int or a list of strings (JSON's string escapes are
-    TOML's basic-string escapes for these)."""
+    """A TOML value of a boolean, a string, an int or a list of strings (JSON's string
+    escapes are TOML's basic-string escapes for these)."""
     if isinstance(value, bool):
-        raise LocalProtocolError("no booleans in the settings")
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):

@@ -17,8 +17,10 @@ from node.core.config import DEFAULT_LISTEN
 from node.core.database import DB_NAME, Database
 from node.core.events import DEFAULT_QUEUE
 from node.core.identity_file import resolve_identity
+from node.core.lan import LanService
 from node.core.loopwatch import LoopWatch
 from node.core.node import NodeConfig, NodeCore
+from node.core.reach import ReachService
 from node.core.rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
 from node.mail import rpc as mail_rpc
 from node.mail.chat import ChatService
@@ -57,6 +59,7 @@ class RunOptions:
     event_queue: int = DEFAULT_QUEUE
     trade: TradeOptions = field(default_factory=TradeOptions)
     electrum: list[str] = field(default_factory=list)
+    mdns: bool = True  # look for neighbours on the LAN (when listening beyond loopback)
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -133,6 +136,8 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(chat, mail_rpc.chat_methods(chat))
     notes = NotificationService(core)
     core.add(notes, mail_rpc.notification_methods(notes))
+    core.add(ReachService(core))
+    core.add(LanService(core, opts.listen, opts.mdns))
     settings = app_settings.SettingsService(core, opts.data_dir)
     core.add(settings, app_settings.methods(settings))
 

@@ -107,6 +107,16 @@ class ChainTip(Event):
     height: int
 
 
+@dataclass(frozen=True)
+class Reachability(Event):
+    """Whether peers can dial this node changed: status public, private or unknown, and the
+    addresses peers reached it at."""
+
+    type: ClassVar[str] = "node.reachability"
+    status: str
+    public_addrs: list[str]
+
+
 def _event_classes() -> list[type[Event]]:
     out, todo = [], list(Event.__subclasses__())
     while todo:

@@ -24,11 +24,20 @@ if TYPE_CHECKING:
 
 MULTIADDR = string(500, 1, r"/.+/p2p/12D3KooW[1-9A-HJ-NP-Za-km-z]{44}",
                    "must be a multiaddr ending in /p2p/<peer id>")
+REACHABILITY = obj({
+    "status": {"enum": ["public", "private", "unknown"]},
+    "public_addrs": array(string(), 100), "relays": array(string(), 100),
+    "direct_upgrades": integer(),
+    "hole_punch": obj({"tried": integer(), "succeeded": integer()}, ("tried", "succeeded")),
+    "checked_with": integer(),
+}, ("status", "public_addrs", "relays", "direct_upgrades", "hole_punch"), additional=True,
+    description="whether peers can dial this node (public), cannot (private: behind a NAT or "
+    "a firewall), or it does not know yet; the addresses peers reached it at")
 NODE_INFO = obj({
     "peer_id": PEER_ID, "identity": string(), "addrs": array(string(), 1000),
     "rpc_port": integer(0, 65535), "version": string(), "peers": integer(),
     "rejected": {"type": "object", "additionalProperties": integer()},
-    "dropped_gossip": integer(), "banned_peers": integer(),
+    "dropped_gossip": integer(), "banned_peers": integer(), "reachability": REACHABILITY,
 }, ("peer_id", "addrs", "version", "peers", "rejected"), additional=True,
     description="this node, and a section per service (market, wallet, trading, mail, ...)")
 PEER = obj({"peer_id": PEER_ID, "addrs": array(string(), 1000),

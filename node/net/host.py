@@ -273,6 +273,23 @@ class P2PHost:
         peers = (p.to_base58() for p in self.host.get_connected_peers())
         return [p for p in peers if p not in self.banned]
 
+    def observed_ip(self, peer_id: str) -> str | None:
+        """The IP address a connected peer's connection comes from (as we see it)."""
+        if self.host is None:
+            return None
+        try:
+            conns = self.host.get_network().connections.get(ID.from_base58(peer_id)) or []
+        except ValueError:
+            return None
+        for conn in conns:
+            try:
+                remote = conn.muxed_conn.get_remote_address()
+            except Exception:  # noqa: BLE001 - a transport without one (none here so far)
+                continue
+            if remote:
+                return str(remote[0])
+        return None
+
     def gossip_score(self, peer_id: str) -> float:
         """The peer's gossipsub score over our topics (``peer_score``); 0 for a stranger."""
         scorer = getattr(getattr(self.pubsub, "router", None), "scorer", None)
