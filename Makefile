@@ -23,10 +23,12 @@ $(EX_STAMP):
 electrumx: $(EX_STAMP)
 
 # System packages the tests need: Litecoin Core for the regtest chain, iproute2 for `ss` and
-# `ip netns`, nftables for the NAT routers of tests/natlab.py.
+# `ip netns`, nftables and miniupnpd for the home routers of tests/natlab.py.
 deps:
-	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 || \
-	  (apt-get update -qq && apt-get install -y -qq litecoind iproute2 nftables)
+	@command -v litecoind >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 && \
+	  command -v miniupnpd >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq litecoind \
+	   iproute2 nftables miniupnpd-nftables)
 
 run: $(STAMP) deps
 	$(BIN)/torv demo

@@ -28,6 +28,7 @@ from tui.client import RpcCallError, RpcClient
 
 ROOT = Path(__file__).resolve().parents[1]
 WAN_ADDR = "100.64.0.1"
+UPNP_WAN_NET = "20.0.0"
 
 
 def available() -> str | None:
@@ -38,6 +39,14 @@ def available() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (make deps installs iproute2 and nftables)"
     return None
+
+
+def upnp_available() -> str | None:
+    """Why a UPnP router cannot run here (None: it can)."""
+    why = available()
+    if why is None and shutil.which("miniupnpd") is None:
+        return "miniupnpd is not installed (make deps installs miniupnpd-nftables)"
+    return why
 
 
 def sh(*cmd: str, ns: str | None = None, check: bool = True,
@@ -65,8 +74,15 @@ def sweep_stale() -> None:
 
 
 class Lab:
-    def __init__(self, homes: int, symmetric: bool = False) -> None:
+    def __init__(self, homes: int, symmetric: bool = False, upnp: bool = False) -> None:
         tag = os.getpid()  # names stay within 15 characters (veth names)
+        # a router with UPnP (miniupnpd) refuses to map ports behind a reserved WAN address
+        # (100.64/10 is one), so its "internet" takes an ordinary one; it exists only inside
+        # these namespaces
+        self.wan_net = UPNP_WAN_NET if upnp else "100.64.0"
+        self.wan_addr = f"{self.wan_net}.1"
+        self.upnp = upnp
+        self.upnpd: list[subprocess.Popen[bytes]] = []
         self.wan = f"tw{tag}"
         self.routers = [f"tr{tag}x{i}" for i in range(homes)]
         self.homes = [f"th{tag}x{i}" for i in range(homes)]
@@ -77,7 +93,7 @@ class Lab:
         return f"10.2{i}.0.2"
 
     def router_addr(self, i: int) -> str:
-        return f"100.64.0.1{i}"
+        return f"{self.wan_net}.1{i}"
 
     # ------------------------------------------------------------------ building
     def up(self) -> Lab:
@@ -94,7 +110,7 @@ class Lab:
             sh("ip", "netns", "add", ns)
             sh("ip", "link", "set", "lo", "up", ns=ns)
         sh("ip", "link", "add", "br0", "type", "bridge", ns=self.wan)
-        sh("ip", "addr", "add", f"{WAN_ADDR}/24", "dev", "br0", ns=self.wan)
+        sh("ip", "addr", "add", f"{self.wan_addr}/24", "dev", "br0", ns=self.wan)
         sh("ip", "link", "set", "br0", "up", ns=self.wan)
         for i, (router, home) in enumerate(zip(self.routers, self.homes, strict=True)):
             up, down = f"tu{self.tag}x{i}", f"td{self.tag}x{i}"
@@ -116,6 +132,9 @@ class Lab:
             sh("ip", "link", "set", "lan0", "up", ns=home)
             sh("ip", "route", "add", "default", "via", f"10.2{i}.0.1", ns=home)
             sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=router)
+            if self.upnp:
+                self._upnp_router(i, router, down)
+                continue
             masquerade = "masquerade random" if self.symmetric else "masquerade"
             rules = (
                 "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n"
@@ -126,7 +145,52 @@ class Lab:
                 f"  iifname \"{down}\" accept\n }}\n}}\n")
             sh("nft", "-f", "-", ns=router, stdin=rules)
 
+    def _upnp_router(self, i: int, router: str, lan_if: str) -> None:
+        """A home router as miniupnpd (nftables backend) wants it: its forward and NAT chains
+        jump to chains the daemon fills with the mappings homes ask for."""
+        rules = (
+            "table inet torvupnp {\n"
+            " chain forward {\n  type filter hook forward priority 0; policy drop;\n"
+            "  ct state established,related accept\n"
+            f"  iifname \"{lan_if}\" accept\n  jump upnp_forward\n }}\n"
+            " chain upnp_forward {\n }\n"
+            " chain prerouting {\n  type nat hook prerouting priority -100; policy accept;\n"
+            "  jump upnp_prerouting\n }\n"
+            " chain postrouting {\n  type nat hook postrouting priority 100; policy accept;\n"
+            "  jump upnp_postrouting\n  oifname \"wan0\" masquerade\n }\n"
+            " chain upnp_prerouting {\n }\n chain upnp_postrouting {\n }\n}\n")
+        sh("nft", "-f", "-", ns=router, stdin=rules)
+        conf = Path(f"/tmp/{router}.miniupnpd.conf")
+        conf.write_text(
+            f"ext_ifname=wan0\nlistening_ip={lan_if}\nport=0\nenable_natpmp=no\n"
+            "enable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n"
+            "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b\n"
+            "upnp_table_name=torvupnp\nupnp_nat_table_name=torvupnp\n"
+            "upnp_forward_chain=upnp_forward\nupnp_nat_chain=upnp_prerouting\n"
+            "upnp_nat_postrouting_chain=upnp_postrouting\n"
+            f"allow 1024-65535 10.2{i}.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n")
+        self.upnpd.append(subprocess.Popen(
+            ["ip", "netns", "exec", router, "miniupnpd", "-f", str(conf), "-d",
+             "-P", f"/tmp/{router}.miniupnpd.pid"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def mappings(self, i: int) -> str:
+        """The port mappings router ``i`` holds now (its nftables DNAT rules)."""
+        return sh("nft", "list", "chain", "inet", "torvupnp", "upnp_prerouting",
+                  ns=self.routers[i]).stdout
+
     def down(self) -> None:
+        for proc in self.upnpd:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for router in self.routers:
+            for suffix in ("conf", "pid"):
+                Path(f"/tmp/{router}.miniupnpd.{suffix}").unlink(missing_ok=True)
         for ns in [*self.homes, *self.routers, self.wan]:
             sh("ip", "netns", "del", ns, check=False)
 
@@ -259,3 +323,44 @@ class NsNode:
                 proc.kill()
                 await asyncio.to_thread(proc.wait)
         self.procs = []
+
+
+class ChainBridge:
+    """The test session's regtest chain (127.0.0.1 of the machine) at ``<wan>:18332`` inside
+    the lab, as a chain node on the internet would be: a Unix socket carries the connections
+    across (``tests.ns_bridge``)."""
+
+    PORT = 18332
+
+    def __init__(self, lab: Lab, rpc_port: int, base: Path) -> None:
+        self.lab = lab
+        self.rpc_port = rpc_port
+        self.socket = str(base / "chain.sock")
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def url(self, user: str, password: str) -> str:
+        return f"http://{user}:{password}@{self.lab.wan_addr}:{self.PORT}"
+
+    async def start(self) -> ChainBridge:
+        Path(self.socket).unlink(missing_ok=True)
+        mod = [sys.executable, "-m", "tests.ns_bridge"]
+        self.procs.append(subprocess.Popen(
+            [*mod, "unix-to-tcp", self.socket, "127.0.0.1", str(self.rpc_port)], cwd=ROOT))
+        self.procs.append(subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.wan, *mod, "tcp-to-unix", self.lab.wan_addr,
+             str(self.PORT), self.socket], cwd=ROOT))
+        for _ in range(300):  # bounded: 30 s
+            listening = sh("ss", "-ltn", f"sport = :{self.PORT}", ns=self.lab.wan,
+                           check=False).stdout
+            if Path(self.socket).exists() and f":{self.PORT}" in listening:
+                return self
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the chain bridge did not start")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        self.procs = []
+        Path(self.socket).unlink(missing_ok=True)

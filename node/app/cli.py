@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "file's, else {DEFAULT_RPC_PORT})")
     p.add_argument("--no-mdns", action="store_true",
                    help="do not look for Torv nodes on the LAN (mDNS)")
+    p.add_argument("--no-upnp", action="store_true",
+                   help="do not ask the router (UPnP) to forward the listen port")
     p.add_argument("--bootstrap", nargs="*", default=None, metavar="MULTIADDR",
                    help="peers to connect to at start")
     p.add_argument("--chain", default=None, choices=sorted(NETWORKS_BY_NAME),
@@ -203,6 +205,7 @@ def with_settings(args: argparse.Namespace) -> argparse.Namespace:
         args.bootstrap = settings.bootstrap if args.bootstrap is None else args.bootstrap
         args.rpc_port = settings.rpc_port if args.rpc_port is None else args.rpc_port
         args.no_mdns = getattr(args, "no_mdns", False) or not settings.mdns
+        args.no_upnp = getattr(args, "no_upnp", False) or not settings.upnp
         args.chain = args.chain or settings.chain or None
         if not (args.electrum or args.chain_rpc):
             args.electrum, args.chain_rpc = settings.electrum, settings.chain_rpc or None
@@ -241,7 +244,8 @@ def cmd_node(args: argparse.Namespace) -> int:
                       args.bootstrap, args.chain, args.chain_rpc,
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
                       TradeOptions(args.chain_poll, args.payment_grace),
-                      electrum=args.electrum, mdns=not args.no_mdns)
+                      electrum=args.electrum, mdns=not args.no_mdns,
+                      upnp=not args.no_upnp)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ flag given overrides the file).
     bootstrap = []                           # peers to connect to at start (multiaddrs)
     rpc_port = 8737                          # JSON-RPC on 127.0.0.1
     mdns = true                              # look for Torv nodes on the LAN (mDNS)
+    upnp = true                              # ask the router to forward the listen port
 
 Only these keys; anything else is refused with the key named, so a typo is never silently
 ignored. The wallet's words and passphrase are never written here.
@@ -40,6 +41,7 @@ class Settings:
     bootstrap: list[str] = field(default_factory=list)
     rpc_port: int = DEFAULT_RPC_PORT
     mdns: bool = True
+    upnp: bool = True
 
     def check(self) -> Settings:
         """The settings, or a LocalProtocolError naming the first wrong one."""

@@ -22,6 +22,7 @@ from node.core.loopwatch import LoopWatch
 from node.core.node import NodeConfig, NodeCore
 from node.core.reach import ReachService
 from node.core.rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
+from node.core.upnp import UpnpService
 from node.mail import rpc as mail_rpc
 from node.mail.chat import ChatService
 from node.mail.notifications import NotificationService
@@ -60,6 +61,7 @@ class RunOptions:
     trade: TradeOptions = field(default_factory=TradeOptions)
     electrum: list[str] = field(default_factory=list)
     mdns: bool = True  # look for neighbours on the LAN (when listening beyond loopback)
+    upnp: bool = True  # map our port on a home router that offers UPnP
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -136,7 +138,12 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(chat, mail_rpc.chat_methods(chat))
     notes = NotificationService(core)
     core.add(notes, mail_rpc.notification_methods(notes))
-    core.add(ReachService(core))
+    reach = ReachService(core)
+    core.add(reach)
+    upnp = UpnpService(core, opts.listen, opts.upnp)
+    reach.port_sources.append(upnp.external_ports)
+    upnp.on_mapped.append(reach.wake)
+    core.add(upnp)
     core.add(LanService(core, opts.listen, opts.mdns))
     settings = app_settings.SettingsService(core, opts.data_dir)
     core.add(settings, app_settings.methods(settings))

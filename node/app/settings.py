@@ -17,7 +17,8 @@ ADDRS = array(string(256, 1), 16)
 SETTINGS = obj({
     "chain": string(), "electrum": array(string(), 16), "chain_rpc": string(),
     "listen": array(string(), 16), "bootstrap": array(string(), 16),
-    "rpc_port": integer(0, 65535), "mdns": boolean(), "file": string(), "exists": boolean(),
+    "rpc_port": integer(0, 65535), "mdns": boolean(), "upnp": boolean(), "file": string(),
+    "exists": boolean(),
     "applies_at_next_start": boolean()},
     ("chain", "electrum", "chain_rpc", "listen", "bootstrap", "rpc_port", "file", "exists"))
 
@@ -60,6 +61,7 @@ def methods(svc: SettingsService) -> list[Method]:
                (Param("electrum", array(string(200, 1), 16)), Param("chain_rpc", string(500)),
                 Param("listen", array(string(256, 1), 16, 1)), Param("bootstrap", ADDRS),
                 Param("rpc_port", integer(0, 65535)),
-                Param("mdns", boolean("look for Torv nodes on the LAN (mDNS)"))),
+                Param("mdns", boolean("look for Torv nodes on the LAN (mDNS)")),
+                Param("upnp", boolean("ask the router (UPnP) to forward the listen port"))),
                SETTINGS, set_, min_given=1),
     ]

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from node.core.events import Reachability as ReachabilityEvent
@@ -63,6 +64,8 @@ class ReachService(Service):
         self._served: dict[str, float] = {}  # peer -> when we last dialled it back
         self._dialing = asyncio.Semaphore(CONCURRENT)
         self._wake = asyncio.Event()
+        # more of our ports peers may reach us at (the runner: the router's UPnP mappings)
+        self.port_sources: list[Callable[[], list[int]]] = []
         self.served = 0
         self.refused = 0
 
@@ -73,6 +76,11 @@ class ReachService(Service):
         self.core.host.serve(REACH_PROTOCOL, self.handle_request, MAX_MESSAGE)
         self.core.on_new_peer(self._peer_up)
         self.core.spawn(self._check_loop(), "reachability")
+
+    def wake(self) -> None:
+        """Check again now (a port was mapped on the router)."""
+        self._answers.clear()
+        self._wake.set()
 
     async def _peer_up(self, peer: str) -> None:
         """A peer connected: check soon if we are still unsure."""
@@ -124,7 +132,9 @@ class ReachService(Service):
                 i = parts.index("tcp")
                 if i + 1 < len(parts) and parts[i + 1].isdigit():
                     ports.append(int(parts[i + 1]))
-        return sorted(set(ports))
+        for source in self.port_sources:
+            ports.extend(source())
+        return sorted(set(ports))[:4]
 
     async def _check_loop(self) -> None:
         while True:
@@ -145,8 +155,17 @@ class ReachService(Service):
         ports = self._ports()
         peers = self.core.peers()
         random.shuffle(peers)
-        peers.sort(key=lambda p: self._asked.get(p, 0.0))
-        picked = peers[:ASK]
+        peers.sort(key=lambda p: self._asked.get(p, -PER_PEER_SECONDS))
+        if not peers:
+            return self.state
+        # a peer answers one request per PER_PEER_SECONDS: wait for the first that will
+        wait = PER_PEER_SECONDS - (time.monotonic() - self._asked.get(peers[0],
+                                                                        -PER_PEER_SECONDS))
+        if wait > 0:
+            await asyncio.sleep(wait + 0.1)
+        now = time.monotonic()
+        picked = [p for p in peers
+                  if now - self._asked.get(p, -PER_PEER_SECONDS) >= PER_PEER_SECONDS][:ASK]
         await asyncio.gather(*(self._ask(p, ports) for p in picked))
         self._update()
         return self.state

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from node.core.events import ListingRemoved, listing_event
+from node.core.events import ListingRemoved, Reachability, listing_event
 from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
 from node.market import listings as ms
@@ -123,13 +123,27 @@ class MarketService(Service):
 
     async def _publish_addrs(self) -> None:
         """Keep our dialable addresses in our signed profile, so counterparties we never met
-        can reach us (orders, later mail)."""
-        await self.own_recovered.wait()
-        addrs = [a.split("/p2p/")[0] for a in self.core.host.addrs()]
-        addrs = [a for a in addrs if "/0.0.0.0/" not in a and "/::/" not in a][:8]
-        current = await self.store_object(self.me, PROFILE_TYPE)
-        if addrs and (current is None or current.body.get("addrs") != addrs):
-            await self.set_profile({"addrs": addrs})
+        can reach us (orders, later mail): first the addresses peers reached us at (a port
+        the router maps to us, checked by their dial-back, not by the router's word), then
+        our listen addresses; again whenever our reachability changes."""
+        sub = self.core.events.subscribe(maxsize=16, only=(Reachability,))
+        try:
+            await self.own_recovered.wait()
+            reached: list[str] = []
+            while True:
+                listen = [a.split("/p2p/")[0] for a in self.core.host.addrs()]
+                listen = [a for a in listen if "/0.0.0.0/" not in a and "/::/" not in a]
+                addrs = list(dict.fromkeys(reached + listen))[:8]
+                current = await self.store_object(self.me, PROFILE_TYPE)
+                if addrs and (current is None or current.body.get("addrs") != addrs):
+                    await self.set_profile({"addrs": addrs})
+                event = await sub.get()
+                if event is None:
+                    return
+                if isinstance(event, Reachability):
+                    reached = list(event.public_addrs)
+        finally:
+            sub.close("done")
 
     async def _greet(self, pid: str) -> None:
         """A new peer: catch up with it, and meet its peers while we have few."""
