@@ -63,6 +63,8 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/chain_latency.py --rounds 5
 	$(BIN)/python bench/nat.py --messages 100
 	$(BIN)/python bench/nat.py --messages 100 --symmetric
+	$(BIN)/python bench/nat_trade.py --trades 10
+	$(BIN)/python bench/nat_trade.py --trades 10 --symmetric
 
 # A million hostile inputs through every decoder a peer's bytes reach (about 2 minutes).
 fuzz: $(STAMP)

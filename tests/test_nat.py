@@ -82,3 +82,17 @@ async def test_each_node_knows_whether_it_can_be_dialled(homes: list[NsNode]) ->
     reach = await wait_for(lambda: status(public, "public"), 60,
                            what="the public node to know it can be dialled")
     assert f"/ip4/{WAN_ADDR}/tcp/4717" in reach["public_addrs"]
+
+
+async def test_no_upnp_router_is_reported_not_fatal(homes: list[NsNode]) -> None:
+    _, vendor, _ = homes
+
+    async def reported() -> dict[str, object] | None:
+        upnp = (await vendor.call("node.info"))["upnp"]
+        return upnp if upnp["error"] else None
+
+    upnp = await wait_for(reported, 30, what="the home to say it found no UPnP router")
+    assert upnp["enabled"] is True and upnp["gateway"] is False and upnp["mapped"] == []
+    assert "no UPnP device" in str(upnp["error"])
+    log = (vendor.data_dir.parent / f"{vendor.data_dir.name}.log").read_text()
+    assert "background task upnp failed" not in log

@@ -58,7 +58,11 @@ class Gateway:
 def _client() -> Any:
     u = miniupnpc.UPnP()
     u.discoverdelay = DISCOVER_MS
-    if u.discover() < 1:
+    try:
+        found = u.discover()
+    except Exception as exc:  # noqa: BLE001 - miniupnpc raises bare Exception ("Success")
+        raise UpnpError(f"no UPnP device answered on the LAN ({exc})") from None
+    if found < 1:
         raise UpnpError("no UPnP device answered on the LAN")
     try:
         u.selectigd()
@@ -70,7 +74,10 @@ def _client() -> Any:
 def map_ports(ports: list[int], description: str, lease: int = LEASE) -> Gateway:
     """Find the router and map each TCP ``port`` (blocking: run it in a thread)."""
     u = _client()
-    gw = Gateway(lan_addr=str(u.lanaddr), external_ip=str(u.externalipaddress() or ""))
+    try:
+        gw = Gateway(lan_addr=str(u.lanaddr), external_ip=str(u.externalipaddress() or ""))
+    except Exception as exc:  # noqa: BLE001 - miniupnpc raises bare Exception
+        raise UpnpError(f"the router did not say its external address: {exc}") from None
     for port in ports:
         candidates = [port] + [random.randint(20000, 60000) for _ in range(OTHER_PORTS)]
         for external in candidates:

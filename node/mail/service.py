@@ -173,7 +173,7 @@ class MailService(Service):
         not be reachable at all), have holders take the letter at the same time, rather than
         after the direct attempt timed out: a holder the recipient is connected to tells it
         at once."""
-        if row.recipient in self.core.peers() or len(row.held_by) >= HOLDERS:
+        if self.core.host.usable(row.recipient) or len(row.held_by) >= HOLDERS:
             if not await self._direct(row) and len(row.held_by) < HOLDERS:
                 await self._hold(row)
             return
@@ -194,7 +194,7 @@ class MailService(Service):
             log.debug("telling %s its mail is waiting: %s", recipient[:12], exc)
 
     async def _direct(self, row: mail_store.OutRow) -> bool:
-        connected = row.recipient in self.core.peers()
+        connected = self.core.host.usable(row.recipient)
         if not connected:
             self._dialing.add(row.recipient)
         try:

@@ -324,12 +324,23 @@ class P2PHost:
             await self.dht.add_peer(info.peer_id, skip_server_mode_check=True)
             return str(info.peer_id.to_base58())
 
+        peer = str(info.peer_id.to_base58())
+        dialing = peer not in self.connected_peers()
+        if dialing:
+            self.dials.dialing.add(peer)
         try:
-            return await self._call(_connect, CONNECT_TIMEOUT)
-        except P2PError:
-            raise
-        except Exception as exc:  # noqa: BLE001
+            done = await self._call(_connect, CONNECT_TIMEOUT)
+        except Exception as exc:
+            if dialing:
+                self.dials.failed(peer, time.monotonic())
+            if isinstance(exc, P2PError):
+                raise
             raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
+        finally:
+            if dialing:
+                self.dials.dialing.discard(peer)
+        self.dials.succeeded(peer)
+        return done
 
     async def closest_peers(self, peer_id: str, count: int = 8) -> list[str]:
         """The peers closest to ``peer_id`` in the DHT keyspace (an iterative network lookup,
@@ -567,11 +578,18 @@ class P2PHost:
         return answer
 
     def hopeless(self, peer_id: str) -> bool:
-        """True when a direct request to ``peer_id`` (not connected) would wait on a dial that
-        runs already or failed lately (``DialMemory``): send through holders instead."""
+        """True when a direct request to ``peer_id`` would wait on a dial: one runs already
+        (py-libp2p may list a peer as connected while its dial is still pending), or, when not
+        connected, one failed lately (``DialMemory``): send through holders instead."""
+        if peer_id in self.dials.dialing:
+            return True
         if peer_id in self.connected_peers():
             return False
         return self.dials.hopeless(peer_id, time.monotonic())
+
+    def usable(self, peer_id: str) -> bool:
+        """Connected, with no dial to it pending: a request goes out at once."""
+        return peer_id in self.connected_peers() and peer_id not in self.dials.dialing
 
 
 def _discard(_: object) -> None:

@@ -2,7 +2,8 @@
 contract to each counterparty until it acknowledges the head we sent, with backoff, across
 restarts, and at once when the counterparty reconnects. A copy for a counterparty we are not
 connected to, or could not deliver to, is also handed to the mail (held by peers until the
-counterparty takes it: at once when it is connected to a holder)."""
+counterparty takes it: at once when it is connected to a holder), while a dial to it runs
+beside the outbox."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Delivery:
         self.outbox: Outbox[trade_store.Delivery] = Outbox(
             svc.core, "deliver", self._due, self._next_due,
             lambda d: (d.order_id, d.recipient), self._send, DELIVERY_WORKERS, IDLE_SECONDS)
+        self._dialing: set[str] = set()  # parties a background dial is trying to reach
 
     async def _due(self) -> list[trade_store.Delivery]:
         return await self.db.read(partial(trade_store.due, now=time.time()))
@@ -54,18 +56,21 @@ class Delivery:
         if contract is None:
             return False
         mailer = self.svc.mailer
-        if mailer is not None and recipient not in self.svc.core.peers():
-            # not connected: it may be unreachable (behind a NAT); the mail carries a copy
-            # at once, while we try to reach it directly
+        host = self.svc.core.host
+        if mailer is not None and not host.usable(recipient):
+            # not connected: it may be unreachable (behind a NAT). The mail carries a copy at
+            # once; a dial runs beside it (not here: a dial that hangs would hold up this
+            # order's next messages to the same party), and once it connects the outbox
+            # delivers directly (peer_back)
             await mailer.hold_copy(contract, recipient)
-            if self.svc.core.host.hopeless(recipient):
-                # a dial to it runs already or failed lately: the mail carries it; try
-                # directly again at the next attempt
-                await self.db.write(partial(trade_store.failed, order_id=order_id,
-                                            recipient=recipient,
-                                            error="not reachable directly lately",
-                                            now=time.time()))
-                return False
+            if not host.hopeless(recipient) and recipient not in self._dialing:
+                self._dialing.add(recipient)
+                self.svc.core.spawn(self._dial(recipient), f"dial {recipient[-6:]}")
+            await self.db.write(partial(trade_store.failed, order_id=order_id,
+                                        recipient=recipient,
+                                        error="not connected: a copy went by mail",
+                                        now=time.time()))
+            return False
         try:
             addrs = await self.addresses(recipient, fresh=attempts > 0)
             resp = await self.svc.core.host.request(recipient, ORDER_PROTOCOL,
@@ -86,6 +91,18 @@ class Delivery:
                                     recipient=recipient, sent=contract.digests,
                                     now=int(time.time())))
         return True
+
+    async def _dial(self, peer: str) -> None:
+        """Try to connect to ``peer`` (its profile's addresses, then the peerstore's)."""
+        try:
+            for addr in (await self.addresses(peer, fresh=True))[:4]:
+                try:
+                    await self.svc.core.connect(f"{addr}/p2p/{peer}")
+                    return
+                except P2PError as exc:
+                    log.debug("dialling %s at %s: %s", peer[:12], addr, exc)
+        finally:
+            self._dialing.discard(peer)
 
     async def addresses(self, peer: str, fresh: bool = False) -> list[str]:
         """Dialable addresses of ``peer``: those in its signed profile (our copy, or the DHT's

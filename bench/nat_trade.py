@@ -1,0 +1,143 @@
+"""Order messages between two homes behind NAT (network namespaces, nftables masquerade, as
+``tests/test_nat_trade.py`` builds them) with a public moderator, on a regtest chain reachable
+from the public side; needs root, ip, nft and litecoind.
+
+    python bench/nat_trade.py --trades 10 [--symmetric]
+
+For each trade times every contract message from the action that made it to its arrival in
+the other home's ``order.get`` (polled every 20 ms): ORDER (buyer -> vendor), ORDER_CONFIRMATION
+(vendor -> buyer), PAYMENT (buyer -> vendor), FULFILLMENT (vendor -> buyer), COMPLETION (buyer ->
+vendor). Prints a JSON summary (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node.app.regtest import PASSWORD, USER, Regtest  # noqa: E402
+from tests.natlab import ChainBridge, Lab, NsNode, available  # noqa: E402
+from tests.trade_kit import FAST, PASSPHRASE  # noqa: E402
+
+
+async def state(node: NsNode, oid: str) -> str | None:
+    try:
+        return str((await node.call("order.get", order_id=oid))["state"])
+    except Exception:  # noqa: BLE001 - not there yet
+        return None
+
+
+async def arrival(node: NsNode, oid: str, want: str, start: float) -> float:
+    for _ in range(6000):  # bounded: 120 s
+        if await state(node, oid) == want:
+            return time.monotonic() - start
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{want} did not arrive")
+
+
+async def allowed(node: NsNode, oid: str, action: str) -> None:
+    for _ in range(6000):  # bounded: 120 s
+        if action in (await node.call("order.get", order_id=oid))["next_actions"]:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{action} never allowed")
+
+
+async def run(trades: int, symmetric: bool) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="torv-nattrade-"))
+    regtest = await asyncio.to_thread(Regtest().start)
+    lab = Lab(2, symmetric=symmetric).up()
+    bridge = ChainBridge(lab, regtest.rpc_port, base)
+    nodes: list[NsNode] = []
+    times: dict[str, list[float]] = {k: [] for k in (
+        "ORDER", "ORDER_CONFIRMATION", "PAYMENT", "FULFILLMENT", "COMPLETION")}
+    try:
+        await bridge.start()
+        chain = ["--chain", "litecoin-regtest", "--chain-rpc", bridge.url(USER, PASSWORD),
+                 *FAST]
+        env = {"TORV_WALLET_PASSPHRASE": PASSPHRASE}
+        moderator = await NsNode(lab.wan, base / "moderator", f"/ip4/{lab.wan_addr}/tcp/4717",
+                                 extra_args=chain, env=env).start()
+        nodes.append(moderator)
+        for i, name in enumerate(("vendor", "buyer")):
+            nodes.append(await NsNode(lab.homes[i], base / name,
+                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
+                                      bootstrap=[moderator.addr], extra_args=chain,
+                                      env=env).start())
+        vendor, buyer = nodes[1], nodes[2]
+        await moderator.call("profile.set", name="Moderator", moderator={
+            "fee_bp": 200, "fee_fixed": 10_000, "description": "public"})
+        await vendor.call("profile.set", name="Vendor", moderators=[moderator.peer_id])
+        made = await vendor.call("listing.create", title="Bench board", description="x",
+                                 price={"amount": 1_000_000, "currency": "LTC"},
+                                 quantity=trades + 1)
+        await regtest.afund((await buyer.call("wallet.address"))["address"], 10**9)
+        await regtest.amine(1)
+        for _ in range(1200):  # bounded: 60 s for the listing, the moderator and the funds
+            mods = await buyer.call("moderator.list")
+            hits = await buyer.call("listing.search", query="bench board")
+            info = await buyer.call("wallet.info")
+            if hits and any(m["peer_id"] == moderator.peer_id for m in mods) and \
+                    info["balance"]["confirmed"] >= 10**9:
+                break
+            await asyncio.sleep(0.05)
+        for _ in range(trades):
+            start = time.monotonic()
+            oid = (await buyer.call("order.create", listing_id=made["id"], quantity=1,
+                                    moderator=moderator.peer_id))["order_id"]
+            times["ORDER"].append(await arrival(vendor, oid, "PENDING", start))
+            start = time.monotonic()
+            await vendor.call("order.confirm", order_id=oid)
+            times["ORDER_CONFIRMATION"].append(
+                await arrival(buyer, oid, "AWAITING_PAYMENT", start))
+            start = time.monotonic()
+            await buyer.call("order.pay", order_id=oid)
+            times["PAYMENT"].append(await arrival(vendor, oid, "AWAITING_FULFILLMENT", start))
+            await regtest.amine(1)
+            await allowed(vendor, oid, "order.fulfill")
+            start = time.monotonic()
+            await vendor.call("order.fulfill", order_id=oid, note="sent")
+            times["FULFILLMENT"].append(await arrival(buyer, oid, "FULFILLED", start))
+            start = time.monotonic()
+            await buyer.call("order.complete", order_id=oid, rating=5)
+            times["COMPLETION"].append(await arrival(vendor, oid, "COMPLETED", start))
+        every = sorted(t for ts in times.values() for t in ts)
+        return {
+            "trades": trades, "symmetric_nat": symmetric,
+            "per_message_median_s": {k: round(statistics.median(v), 3)
+                                     for k, v in times.items()},
+            "per_message_max_s": {k: round(max(v), 3) for k, v in times.items()},
+            "all_messages": {"count": len(every),
+                             "median_s": round(statistics.median(every), 3),
+                             "p95_s": round(every[max(0, int(len(every) * 0.95) - 1)], 3),
+                             "max_s": round(every[-1], 3)}}
+    finally:
+        for node in nodes:
+            await node.stop()
+        bridge.stop()
+        lab.down()
+        await asyncio.to_thread(regtest.stop)
+
+
+def main() -> None:
+    why = available()
+    if why is not None:
+        sys.exit(why)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trades", type=int, default=10)
+    parser.add_argument("--symmetric", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.trades, args.symmetric)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
