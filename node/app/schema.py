@@ -23,6 +23,7 @@ MIGRATIONS: list[Step] = [
     market.v5,  # 5: parked listings, incomplete stores
     mail.v6,  # 6: letters as (sender, id)
     trade.v7,  # 7: ratings proven by the chain
+    market.v8,  # 8: stock held for confirmed orders
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,15 @@ class NotFound(TorvError):
     """The thing asked for does not exist here or on the network."""
 
 
+class OutOfStock(TorvError):
+    """A listing of ours has fewer items left than an order asks for."""
+
+    def __init__(self, listing_id: str, available: int, wanted: int) -> None:
+        super().__init__(f"out of stock: {available} left of listing {listing_id[:12]}, "
+                         f"{wanted} asked for")
+        self.available = available
+
+
 class Service:
     """Base of the node's services. Subclasses set ``name`` and override what they need."""
 

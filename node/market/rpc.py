@@ -90,6 +90,9 @@ def methods(market: MarketService) -> list[Method]:
     async def listing_update(p: Args) -> Any:
         return (await market.update_listing(p["id"], p.changes("id"))).to_json()
 
+    async def listing_stock(p: Args) -> Any:
+        return (await market.set_stock(p["id"], p["quantity"])).to_json()
+
     async def listing_delete(p: Args) -> Any:
         await market.delete_listing(p["id"])
         return {"id": p["id"], "deleted": True}
@@ -125,6 +128,11 @@ def methods(market: MarketService) -> list[Method]:
                (Param("id", LISTING_ID, True),
                 *(Param(k, v) for k, v in LISTING_FIELDS.items())),
                LISTING, listing_update, (NOT_FOUND,), min_given=2),
+        Method("listing.stock", "Say how many of one of your listings are left to sell "
+               "(re-signs that listing only). Items held for confirmed, unpaid orders are "
+               "not counted in it: they come back if the order ends unpaid.",
+               (Param("id", LISTING_ID, True), Param("quantity", integer(0, 10**9), True)),
+               LISTING, listing_stock, (NOT_FOUND,)),
         Method("listing.delete", "Remove one of your listings.",
                (Param("id", LISTING_ID, True),),
                obj({"id": LISTING_ID, "deleted": boolean()}, ("id", "deleted")),

@@ -103,3 +103,13 @@ def v5(conn: sqlite3.Connection, data_dir: Path) -> None:
     conn.execute("ALTER TABLE stores ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
 
 
+
+
+V8_SCHEMA = """
+CREATE TABLE stock_holds (
+    order_id TEXT PRIMARY KEY, listing_id TEXT NOT NULL, quantity INTEGER NOT NULL,
+    created INTEGER NOT NULL)
+"""
+
+v8 = statements(V8_SCHEMA)
+"""Stock held for confirmed, unpaid orders (node/market/stock.py)."""

@@ -17,6 +17,7 @@ from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
 from node.market import listings as ms
 from node.market import manifests as mfs
+from node.market import stock
 from node.market.own_gossip import OwnGossip
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
@@ -312,9 +313,52 @@ class MarketService(Service):
         return Listing.from_trusted(wire)
 
     async def update_listing(self, listing_id: str, changes: dict[str, Any]) -> Listing:
-        listing = (await self.own_listing(listing_id)).updated(self.core.identity, changes)
-        await self._publish_own(listing, frozenset())
+        async with self._own_lock:  # read and write as one: a stock change may run beside
+            listing = (await self.own_listing(listing_id)).updated(self.core.identity, changes)
+            now = self.core.now()
+            own = await self.db.write(
+                lambda c: mfs.publish_own(c, self.core.identity, now, listing, frozenset()))
+        self._emit(own.change)
+        await self._announce(own, listing)
         return listing
+
+    # ------------------------------------------------------------------ stock
+    async def _stock(self, change: Callable[[sqlite3.Connection, int], stock.Outcome]) -> int:
+        """Apply a stock change under the own-store lock, re-signing and announcing the
+        listing it touched; returns the quantity left."""
+        async with self._own_lock:
+            now = self.core.now()
+            own, listing, left = await self.db.write(lambda c: change(c, now))
+        if own is not None:
+            self._emit(own.change)
+            await self._announce(own, listing)
+        return left
+
+    async def reserve_stock(self, listing_id: str, order_id: str, quantity: int) -> int:
+        """Hold ``quantity`` of our listing for a confirmed order (OutOfStock if fewer are
+        left); the quantity left."""
+        me = self.core.identity
+        return await self._stock(lambda c, now: stock.reserve(c, me, now, order_id,
+                                                              listing_id, quantity))
+
+    async def release_stock(self, order_id: str) -> None:
+        """The order ended unpaid: its items are for sale again."""
+        me = self.core.identity
+        await self._stock(lambda c, now: stock.release(c, me, now, order_id))
+
+    async def settle_stock(self, order_id: str) -> None:
+        """The order was paid: its items are sold."""
+        async with self._own_lock:
+            await self.db.write(lambda c: stock.settle(c, order_id))
+
+    async def stock_holds(self) -> list[tuple[str, str, int]]:
+        return await self.db.read(stock.holds)
+
+    async def set_stock(self, listing_id: str, quantity: int) -> Listing:
+        """How many of our listing are left to sell (``listing.stock``)."""
+        me = self.core.identity
+        await self._stock(lambda c, now: stock.set_left(c, me, now, listing_id, quantity))
+        return await self.own_listing(listing_id)
 
     async def delete_listing(self, listing_id: str) -> None:
         await self.own_listing(listing_id)

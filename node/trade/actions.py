@@ -19,7 +19,7 @@ from nacl.public import SealedBox
 from nacl.signing import VerifyKey
 
 from node.core.events import RatingReceived
-from node.core.services import NotFound
+from node.core.services import NotFound, OutOfStock
 from node.trade import signing
 from node.trade import store as trade_store
 from node.trade.errors import NotAllowed
@@ -243,6 +243,31 @@ class TradeActions:
 
     # ------------------------------------------------------------------ before payment
     async def confirm(self, order_id: str) -> c.Contract:
+        """Confirm a pending order as its vendor: hold its items first (the listing's quantity
+        goes down at once, everywhere); when fewer are left than it asks for, decline it
+        with the reason instead."""
+        contract, _ = await self.svc.load(order_id)
+        reserved = False
+        if contract.state == r.PENDING and contract.role_of(self.core.me) == r.VENDOR:
+            t = contract.terms
+            try:
+                await self.svc.market.reserve_stock(t.listing.id, order_id, t.quantity)
+                reserved = True
+            except OutOfStock as exc:
+                return await self.decline(order_id, str(exc))
+            except NotFound:
+                log.info("order %s: its listing is gone from our store; confirmed without "
+                         "holding stock", order_id[:12])
+        try:
+            return await self._confirm(order_id)
+        except BaseException:
+            if reserved:
+                after, _ = await self.svc.load(order_id)
+                if after.last(r.ORDER_CONFIRMATION) is None:  # not confirmed: put it back
+                    await self.svc.market.release_stock(order_id)
+            raise
+
+    async def _confirm(self, order_id: str) -> c.Contract:
         wallet = self.wallet()
         network = self.svc.network()
 
@@ -480,10 +505,33 @@ class TradeActions:
                 self.core.events.publish(RatingReceived(after.order_id, after.terms.vendor,
                                                         done.data["rating"]))
                 self.svc.ratings.holding(after.terms.vendor)
+        if role == r.VENDOR:
+            await self.follow_stock(before, after)
         if role == r.BUYER and after.state == r.REFUNDED:
             await self.cosign_refund(after.order_id)
         if before is not None:
             await self._reissue(before, after, role)
+
+    async def follow_stock(self, before: c.Contract | None, after: c.Contract) -> None:
+        """The stock held for an order we confirmed: back on sale when the order ends unpaid,
+        sold for good once paid."""
+        market = self.svc.market
+        if after.state in (r.CANCELED, r.DECLINED):
+            await market.release_stock(after.order_id)
+        elif after.last(r.PAYMENT) is not None and \
+                (before is None or before.last(r.PAYMENT) is None):
+            await market.settle_stock(after.order_id)
+
+    async def reconcile_stock(self) -> None:
+        """At start: finish what a crash may have left between an order's change and its
+        stock (each step is idempotent)."""
+        for order_id, _, _ in await self.svc.market.stock_holds():
+            contract = await self.db.read(partial(trade_store.load, order_id=order_id))
+            if contract is None or contract.last(r.ORDER_CONFIRMATION) is None or \
+                    contract.state in (r.CANCELED, r.DECLINED):
+                await self.svc.market.release_stock(order_id)
+            elif contract.last(r.PAYMENT) is not None:
+                await self.svc.market.settle_stock(order_id)
 
     async def cosign_refund(self, order_id: str) -> str | None:
         """The vendor refunded: add our signature and broadcast (the buyer's node does this by

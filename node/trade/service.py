@@ -131,6 +131,7 @@ class TradingService(Service):
         self.core.spawn(self.delivery.outbox.run(), "outbox")
         self.core.spawn(self.ratings.provide_loop(), "provide ratings")
         self.core.spawn(self._purge_loop(), "purge unanswered orders")
+        self.core.spawn(self.actions.reconcile_stock(), "reconcile stock")
         if self.holder.backend is not None:
             self.core.spawn(self.watcher.run(), "chain watcher")
 
