@@ -56,6 +56,7 @@ bench: $(STAMP) $(EX_STAMP) deps
 	$(BIN)/python bench/propagation.py --nodes 10 --listings 20
 	$(BIN)/python bench/propagation.py --nodes 20 --listings 20
 	$(BIN)/python bench/scale.py --vendors 200 --listings 500
+	$(BIN)/python bench/search.py --listings 100000
 	$(BIN)/python bench/own_changes.py
 	$(BIN)/python bench/flood.py --seconds 30 --flooders 3 --nice
 	$(BIN)/python bench/trade.py --trades 10

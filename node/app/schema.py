@@ -24,6 +24,7 @@ MIGRATIONS: list[Step] = [
     mail.v6,  # 6: letters as (sender, id)
     trade.v7,  # 7: ratings proven by the chain
     market.v8,  # 8: stock held for confirmed orders
+    market.v9,  # 9: prefix indexes for search as you type
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -113,3 +113,16 @@ CREATE TABLE stock_holds (
 
 v8 = statements(V8_SCHEMA)
 """Stock held for confirmed, unpaid orders (node/market/stock.py)."""
+
+
+def v9(conn: sqlite3.Connection, data_dir: Path) -> None:
+    """The full-text index with prefix indexes for 1, 2 and 3 characters: a search typed a
+    letter at a time ("a", "oa", "oak s") reads one list of matches instead of merging the
+    lists of every word that starts so (tens of milliseconds over 100,000 listings)."""
+    conn.execute("CREATE VIRTUAL TABLE listing_fts_v9 USING fts5("
+                 "title, description, tags, tokenize = 'unicode61 remove_diacritics 2', "
+                 "prefix = '1 2 3')")
+    conn.execute("INSERT INTO listing_fts_v9 (rowid, title, description, tags) "
+                 "SELECT rowid, title, description, tags FROM listing_fts")
+    conn.execute("DROP TABLE listing_fts")
+    conn.execute("ALTER TABLE listing_fts_v9 RENAME TO listing_fts")

@@ -1,0 +1,108 @@
+"""``listing.search`` over a big market with everyday words: one letter, stop words, prefixes,
+phrases, on the node's own tables and search function (node/market/listings.py), nothing
+else running.
+
+    python bench/search.py --listings 100000
+
+Builds a database of that many signed listings whose titles and descriptions read like people
+write them ("A small oak stool with a woven seat, and the legs..."), then runs every query of
+the mix 7 times (the first is not counted: a cold cache is another figure) and prints JSON:
+per query p50 and max, and p95 over the whole mix, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node.app.schema import open_database  # noqa: E402
+from node.market import listings as ms  # noqa: E402
+from protocol.identity import Identity  # noqa: E402
+from protocol.listing import Listing  # noqa: E402
+
+WORDS = ["oak", "walnut", "linen", "wool", "brass", "glass", "stool", "chair", "lamp", "bowl",
+         "scarf", "clock", "mirror", "teapot", "shelf", "basket", "rug", "kettle", "vintage",
+         "handmade", "small", "large", "blue", "green", "old", "new", "danish", "carved"]
+GLUE = ["a", "and", "the", "with", "of", "for", "in", "on", "it", "is", "to", "an", "as"]
+QUERIES = ["a", "e", "o", "t", "an", "and", "the", "and a", "of the", "with a", "it is",
+           "s", "st", "sto", "stool", "oak", "oak s", "vintage lamp", "a small oak stool",
+           "the old clock", "blue", "kettle with", "w", "wal", "nothing-like-this"]
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    out = []
+    for _ in range(n):
+        out.append(rng.choice(GLUE) if rng.random() < 0.4 else rng.choice(WORDS))
+    return " ".join(out).capitalize()
+
+
+def make(args: tuple[int, int, int]) -> list[ms.ListingRow]:
+    """``count`` signed listings of one vendor (in a worker process)."""
+    index, count, now = args
+    rng = random.Random(index)
+    me = Identity(rng.randbytes(32))
+    rows = []
+    for _ in range(count):
+        title = sentence(rng, rng.randint(3, 8))[:140]
+        rows.append(ms.ListingRow.of(Listing.create(me, {
+            "id": rng.randbytes(16).hex(), "seq": 1, "title": title,
+            "description": ". ".join(sentence(rng, rng.randint(6, 14)) for _ in range(3)),
+            "price": {"amount": rng.randint(10_000, 50_000_000), "currency": "LTC"},
+            "quantity": 1, "tags": rng.sample(WORDS, 2), "created": now,
+            "expires": now + 365 * 86400})))
+    return rows
+
+
+async def run(listings: int) -> dict[str, Any]:
+    now = int(time.time())
+    base = Path(tempfile.mkdtemp(prefix="torv-search-"))
+    db = await open_database(base / "torv.sqlite3")
+    try:
+        per = 500
+        built = time.monotonic()
+        with ProcessPoolExecutor() as pool:
+            for rows in pool.map(make, [(i, per, now) for i in range(listings // per)]):
+                await db.write(lambda c, rows=rows: [ms.insert_listing(c, r) for r in rows])
+        build_s = time.monotonic() - built
+        per_query: dict[str, dict[str, float]] = {}
+        every: list[float] = []
+        for q in QUERIES:
+            times = []
+            for i in range(7):
+                start = time.perf_counter()
+                hits = await db.read(partial(ms.search, text=q, limit=50, now=now))
+                took = (time.perf_counter() - start) * 1000
+                if i:
+                    times.append(took)
+            every += times
+            per_query[q] = {"p50_ms": round(statistics.median(times), 2),
+                            "max_ms": round(max(times), 2), "hits": len(hits)}
+        every.sort()
+        return {"listings": listings, "build_s": round(build_s, 1),
+                "p95_ms": round(every[int(len(every) * 0.95) - 1], 2),
+                "max_ms": round(every[-1], 2), "queries": per_query}
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listings", type=int, default=100_000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.listings)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
