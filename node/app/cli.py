@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tui", action="store_true", help="run the market without the TUI")
     p.add_argument("--no-chain", action="store_true", help="do not start a regtest chain")
 
+    p = sub.add_parser("listings", help="your listings as CSV: export, import")
+    lsub = p.add_subparsers(dest="listings_command", required=True)
+    for name, what in (("export", "write your listings to FILE (CSV)"),
+                       ("import", "create and change listings from FILE (CSV); all or "
+                        "nothing")):
+        lp = lsub.add_parser(name, help=what)
+        _data_dir(lp)
+        lp.add_argument("file", metavar="FILE")
+        if name == "import":
+            lp.add_argument("--dry-run", action="store_true",
+                            help="check every row and report; change nothing")
     p = sub.add_parser("wallet", help="wallet maintenance")
     wsub = p.add_subparsers(dest="wallet_command", required=True)
     w = wsub.add_parser("restore", help="rebuild the wallet from its 24 words")
@@ -290,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from node.app.demo import run_demo
         return run_demo(args)
+    if args.command == "listings":
+        from node.app.listings_cli import cmd_listings
+        return cmd_listings(args)
     if args.command == "wallet":
         from node.app.wallet_cli import cmd_wallet_restore
         return cmd_wallet_restore(args)

@@ -125,6 +125,13 @@ def vendor_listings(conn: sqlite3.Connection, vendor: str, now: int) -> list[dic
         (vendor, now))]
 
 
+def vendor_wires(conn: sqlite3.Connection, vendor: str, now: int) -> list[bytes]:
+    """The signed copies of a vendor's unexpired listings, by id."""
+    return [bytes(r[0]) for r in conn.execute(
+        "SELECT wire FROM listings WHERE vendor = ? AND expires > ? ORDER BY id",
+        (vendor, now))]
+
+
 def serve_listings(conn: sqlite3.Connection, vendor: str, ids: list[str],
                    now: int) -> list[bytes]:
     out = []

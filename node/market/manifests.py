@@ -312,6 +312,21 @@ def publish_own(conn: sqlite3.Connection, identity: Identity, now: int,
     return OwnStore(_sign_manifest(conn, identity), pages, change)
 
 
+def publish_many(conn: sqlite3.Connection, identity: Identity,
+                 upserts: list[Listing]) -> OwnStore:
+    """Store many of our listings (an import) and re-sign the pages they touch and the
+    manifest once, in one transaction."""
+    me = identity.peer_id
+    change = Change()
+    keys = _own_page_keys(conn, me, {x.id for x in upserts})
+    for listing in upserts:
+        result = insert_listing(conn, listing)
+        if result is not None:
+            getattr(change, result).append(listing.to_json())
+    pages = _sign_pages(conn, identity, keys)
+    return OwnStore(_sign_manifest(conn, identity), pages, change)
+
+
 def rebuild_own(conn: sqlite3.Connection, identity: Identity) -> OwnStore:
     """Re-sign every page of our store from our listings, and the manifest above them."""
     me = identity.peer_id

@@ -22,6 +22,7 @@ from node.core.api import (
     obj,
     string,
 )
+from node.market import listing_csv
 from protocol.fields import CURRENCY_RE, MAX_AMOUNT
 from protocol.listing import (
     MAX_DESCRIPTION,
@@ -74,6 +75,14 @@ PROFILE = obj({
 }, ("vendor", "seq", "name", "about"), additional=True)
 
 
+IMPORT_REPORT = obj({
+    "rows": integer(), "created": integer(), "updated": integer(), "unchanged": integer(),
+    "errors": array(obj({"line": integer(), "field": string(), "message": string()},
+                        ("line", "field", "message")), 100_000),
+    "imported": boolean(), "dry_run": boolean()},
+    ("rows", "created", "updated", "unchanged", "errors", "imported", "dry_run"))
+
+
 def methods(market: MarketService) -> list[Method]:
     async def profile_get(p: Args) -> Any:
         return await market.profile_view(p["peer_id"] or market.me)
@@ -92,6 +101,12 @@ def methods(market: MarketService) -> list[Method]:
 
     async def listing_stock(p: Args) -> Any:
         return (await market.set_stock(p["id"], p["quantity"])).to_json()
+
+    async def listing_export(p: Args) -> Any:
+        return {"csv": await market.export_listings()}
+
+    async def listing_import(p: Args) -> Any:
+        return await market.import_listings(p["csv"], p["dry_run"])
 
     async def listing_delete(p: Args) -> Any:
         await market.delete_listing(p["id"])
@@ -133,6 +148,13 @@ def methods(market: MarketService) -> list[Method]:
                "not counted in it: they come back if the order ends unpaid.",
                (Param("id", LISTING_ID, True), Param("quantity", integer(0, 10**9), True)),
                LISTING, listing_stock, (NOT_FOUND,)),
+        Method("listing.export", "Your listings as CSV (columns in docs/api.md).", (),
+               obj({"csv": string()}, ("csv",)), listing_export),
+        Method("listing.import", "Create and change your listings from CSV: every row is "
+               "checked first, and the import is all or nothing; a dry run only reports.",
+               (Param("csv", string(listing_csv.MAX_CSV, 1), True),
+                Param("dry_run", boolean(), default=False)),
+               IMPORT_REPORT, listing_import),
         Method("listing.delete", "Remove one of your listings.",
                (Param("id", LISTING_ID, True),),
                obj({"id": LISTING_ID, "deleted": boolean()}, ("id", "deleted")),

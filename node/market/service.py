@@ -15,9 +15,9 @@ from typing import Any
 from node.core.events import ListingRemoved, Reachability, listing_event
 from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
+from node.market import listing_csv, stock
 from node.market import listings as ms
 from node.market import manifests as mfs
-from node.market import stock
 from node.market.own_gossip import OwnGossip
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
@@ -359,6 +359,35 @@ class MarketService(Service):
         me = self.core.identity
         await self._stock(lambda c, now: stock.set_left(c, me, now, listing_id, quantity))
         return await self.own_listing(listing_id)
+
+    # ------------------------------------------------------------------ CSV
+    async def _own_listings(self) -> list[Listing]:
+        wires = await self.db.read(partial(ms.vendor_wires, vendor=self.me,
+                                           now=self.core.now()))
+        return [Listing.from_trusted(w) for w in wires]
+
+    async def export_listings(self) -> str:
+        return listing_csv.to_csv(await self._own_listings())
+
+    async def import_listings(self, text: str, dry_run: bool) -> dict[str, Any]:
+        """Every row checked first; written all together or not at all."""
+        async with self._own_lock:
+            own = {x.id: x for x in await self._own_listings()}
+            now = self.core.now()
+            parsed = await asyncio.to_thread(listing_csv.parse, text, own, now,
+                                             self.core.identity)
+            report = {"rows": parsed.rows, "created": len(parsed.created),
+                      "updated": len(parsed.updated), "unchanged": parsed.unchanged,
+                      "errors": [e.to_json() for e in parsed.errors],
+                      "imported": False, "dry_run": dry_run}
+            changed = parsed.created + parsed.updated
+            if parsed.errors or dry_run or not changed:
+                return report
+            own_store = await self.db.write(
+                lambda c: mfs.publish_many(c, self.core.identity, changed))
+        self._emit(own_store.change)
+        await self._announce(own_store)
+        return {**report, "imported": True}
 
     async def delete_listing(self, listing_id: str) -> None:
         await self.own_listing(listing_id)

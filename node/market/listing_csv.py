@@ -1,0 +1,224 @@
+"""A store as a spreadsheet: our listings to CSV and back (``listing.export``,
+``listing.import``, ``torv listings export|import``; columns in docs/api.md).
+
+    id, title, description, price, currency, quantity, tags, shipping, expires,
+    escrow_timeout_hours, moderators
+
+``price`` and each shipping price are in the currency's whole units with at most 8 decimals and
+a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shipping`` is
+``REGION=PRICE`` pairs separated by ``;`` ("EU=0.0005; US=0.001"); ``expires`` is a UTC date or
+date and time (ISO 8601; empty: a year from now); an ``id`` of ours changes that listing, an
+empty one makes a new listing, another makes a new listing under that id (a store moved from
+another node keeps its ids); a tag cannot hold ``;``; empty ``escrow_timeout_hours`` and
+``moderators`` take the defaults. Parsing checks every row and reports every error with its
+line number; nothing is written unless every row is right (the caller imports all or
+nothing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from protocol.errors import LocalProtocolError
+from protocol.identity import Identity
+from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listing
+
+COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
+           "expires", "escrow_timeout_hours", "moderators")
+REQUIRED = ("title", "price", "currency", "quantity")
+UNIT = Decimal(10) ** 8
+MAX_ROWS = 10_000
+MAX_CSV = 16 * 1024 * 1024
+DEFAULT_DAYS = 365
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Parsed:
+    """The rows as signed listings (new ones, and new versions of ours that changed), how
+    many rows left a listing as it was, or the errors."""
+
+    created: list[Listing] = field(default_factory=list)
+    updated: list[Listing] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.created) + len(self.updated) + self.unchanged
+
+
+def coins(amount: int) -> str:
+    """Base units as whole units with up to 8 decimals ("0.045")."""
+    text = format(Decimal(amount) / UNIT, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def amount_of(text: str) -> int:
+    """Whole units with a point and at most 8 decimals, to base units (ValueError: why not)."""
+    t = text.strip()
+    if "," in t:
+        raise ValueError(f"{t!r}: use a point for decimals and no thousands separator")
+    try:
+        value = Decimal(t)
+    except InvalidOperation:
+        raise ValueError(f"{t!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{t!r} is not an amount")
+    base = value * UNIT
+    if base != base.to_integral_value():
+        raise ValueError(f"{t!r} has more than 8 decimals")
+    return int(base)
+
+
+def _time(text: str) -> int:
+    t = text.strip()
+    try:
+        when = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{t!r} is not a date (2027-06-30 or 2027-06-30T12:00:00Z)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+def to_csv(listings: list[Listing]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for x in sorted(listings, key=lambda x: x.id):
+        b = x.body
+        w.writerow([
+            b["id"], b["title"], b["description"], coins(b["price"]["amount"]),
+            b["price"]["currency"], b["quantity"], "; ".join(b["tags"]),
+            "; ".join(f"{s['region']}={coins(s['price']['amount'])}" for s in b["shipping"]),
+            datetime.fromtimestamp(b["expires"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            b["escrow_timeout_hours"],
+            "; ".join(x.moderators) if x.moderators is not None else ""])
+    return out.getvalue()
+
+
+def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
+    """One row's listing fields (ValueError naming the field: "field: why")."""
+    def need(name: str) -> str:
+        value = (raw.get(name) or "").strip()
+        if not value:
+            raise ValueError(f"{name}: required")
+        return value
+
+    out: dict[str, Any] = {"title": need("title"),
+                           "description": (raw.get("description") or "").strip()}
+    currency = need("currency")
+    try:
+        out["price"] = {"amount": amount_of(need("price")), "currency": currency}
+    except ValueError as exc:
+        raise ValueError(f"price: {exc}") from None
+    try:
+        out["quantity"] = int(need("quantity"))
+    except ValueError:
+        raise ValueError(f"quantity: {raw.get('quantity')!r} is not a whole number") from None
+    out["tags"] = [t.strip() for t in (raw.get("tags") or "").split(";") if t.strip()]
+    shipping = []
+    for part in (raw.get("shipping") or "").split(";"):
+        if not part.strip():
+            continue
+        region, sep, price = part.partition("=")
+        if not sep or not region.strip():
+            raise ValueError(f"shipping: {part.strip()!r} is not REGION=PRICE")
+        try:
+            shipping.append({"region": region.strip(),
+                             "price": {"amount": amount_of(price), "currency": currency}})
+        except ValueError as exc:
+            raise ValueError(f"shipping: {exc}") from None
+    out["shipping"] = shipping
+    expires = (raw.get("expires") or "").strip()
+    try:
+        out["expires"] = _time(expires) if expires else now + DEFAULT_DAYS * 86400
+    except ValueError as exc:
+        raise ValueError(f"expires: {exc}") from None
+    hours = (raw.get("escrow_timeout_hours") or "").strip()
+    try:
+        out["escrow_timeout_hours"] = int(hours) if hours else DEFAULT_ESCROW_TIMEOUT_HOURS
+    except ValueError:
+        raise ValueError(f"escrow_timeout_hours: {hours!r} is not a whole number") from None
+    mods = [m.strip() for m in (raw.get("moderators") or "").split(";") if m.strip()]
+    if mods:
+        out["moderators"] = mods
+    return out
+
+
+def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> Parsed:
+    """Check every row against the listing rules and sign what it makes (blocking: many
+    signatures; run it off the event loop); ``own`` are our listings by id."""
+    result = Parsed()
+    if len(text) > MAX_CSV:
+        result.errors.append(RowError(0, "csv", f"larger than {MAX_CSV} bytes"))
+        return result
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    unknown = [c for c in header if c not in COLUMNS]
+    missing = [c for c in REQUIRED if c not in header]
+    if unknown or missing or len(set(header)) != len(header):
+        why = (f"unknown column {unknown[0]!r}" if unknown else
+               f"missing column {missing[0]!r}" if missing else "a column twice")
+        result.errors.append(RowError(1, "header", f"{why} (columns: {', '.join(COLUMNS)})"))
+        return result
+    seen: set[str] = set()
+    for raw in reader:
+        line = reader.line_num
+        if result.rows + len(result.errors) >= MAX_ROWS:
+            result.errors.append(RowError(line, "csv", f"more than {MAX_ROWS} rows"))
+            break
+        if None in raw:  # more cells than columns
+            result.errors.append(RowError(line, "row", "more cells than columns"))
+            continue
+        lid = (raw.get("id") or "").strip()
+        if lid:
+            if not LISTING_ID_RE.fullmatch(lid):
+                result.errors.append(RowError(line, "id", f"{lid[:40]!r} is not a listing id "
+                                              "(32 lower-case hex characters; leave it empty "
+                                              "for a new listing)"))
+                continue
+            if lid in seen:
+                result.errors.append(RowError(line, "id", "the same listing twice"))
+                continue
+            seen.add(lid)
+        try:
+            fields = _row(raw, now)
+        except ValueError as exc:
+            name, _, why = str(exc).partition(": ")
+            result.errors.append(RowError(line, name, why))
+            continue
+        if lid in own:
+            current = own[lid].body
+            if all(current.get(k) == v for k, v in fields.items()) and \
+                    ("moderators" in fields) == ("moderators" in current):
+                result.unchanged += 1
+                continue
+            body = {**current, **fields, "seq": own[lid].seq + 1}
+            if "moderators" not in fields:
+                body.pop("moderators", None)
+        else:  # a new listing, under the id given (a store moved from another node)
+            body = {**fields, "id": lid or secrets.token_hex(16), "seq": 1, "created": now}
+        try:
+            signed = Listing.create(identity, body)
+        except LocalProtocolError as exc:
+            result.errors.append(RowError(line, str(exc.field or "listing"), str(exc)))
+            continue
+        (result.updated if lid in own else result.created).append(signed)
+    return result

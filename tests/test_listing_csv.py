@@ -1,0 +1,138 @@
+"""A store as a spreadsheet (node/market/listing_csv.py, listing.export / listing.import,
+torv listings export|import): rows checked as tables, and real nodes: export from one node,
+import into another gives the same store; a bad row is refused with its line number and
+nothing is imported; a dry run changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.market.listing_csv import COLUMNS, amount_of, coins, parse
+from protocol.identity import Identity
+
+from .cluster import NodeProc, sample_listing
+
+ME = Identity(bytes([5]) * 32)
+NOW = 1_800_000_000
+HEADER = ",".join(COLUMNS)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("text", "base"), [
+    ("0.045", 4_500_000), ("1", 100_000_000), ("1.5", 150_000_000), ("0.00000001", 1),
+    (" 2.50 ", 250_000_000)])
+def test_amounts_in_whole_units(text: str, base: int) -> None:
+    assert amount_of(text) == base
+    assert amount_of(coins(base)) == base
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("1,5", "use a point"), ("1,500.00", "use a point"), ("0.000000001", "8 decimals"),
+    ("-1", "not an amount"), ("abc", "not an amount"), ("NaN", "not an amount"),
+    ("inf", "not an amount")])
+def test_amounts_refused(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        amount_of(text)
+
+
+def rows(*lines: str) -> str:
+    return "\n".join([HEADER, *lines]) + "\n"
+
+
+def test_every_bad_row_is_named_by_its_line() -> None:
+    text = rows(
+        ",Oak stool,nice,0.045,LTC,2,oak; stool,EU=0.0005,,,",  # line 2: good
+        ",,no title,0.045,LTC,2,,,,,",  # line 3
+        ",Lamp,,1;5,LTC,1,,,,,",  # line 4
+        ",Rug,,1,LTC,many,,,,,",  # line 5
+        ",Mug,,1,LTC,1,,EU:5,,,",  # line 6
+        ",Bowl,,1,LTC,1,,,next year,,",  # line 7
+        "zz,Box,,1,LTC,1,,,,,",  # line 8
+        ",Tray,,1,ltc,1,,,,,",  # line 9: the listing rules speak (currency)
+    )
+    parsed = parse(text, {}, NOW, ME)
+    got = [(e.line, e.field) for e in parsed.errors]
+    assert got == [(3, "title"), (4, "price"), (5, "quantity"), (6, "shipping"),
+                   (7, "expires"), (8, "id"), (9, "price.currency")], got
+    assert len(parsed.created) == 1 and parsed.created[0].body["shipping"] == [
+        {"region": "EU", "price": {"amount": 50_000, "currency": "LTC"}}]
+
+
+def test_a_bad_header_is_refused() -> None:
+    assert parse("title,price\nA,1\n", {}, NOW, ME).errors[0].field == "header"
+    assert "unknown column 'colour'" in parse(
+        HEADER + ",colour\n", {}, NOW, ME).errors[0].message
+
+
+async def _node_listings(node: NodeProc) -> list[dict[str, Any]]:
+    out = await node.call("listing.list")
+    keep = ("id", "title", "description", "price", "quantity", "tags", "shipping", "expires",
+            "escrow_timeout_hours")
+    return sorted(({k: x.get(k) for k in keep} for x in out), key=lambda x: x["id"])
+
+
+@pytest.mark.asyncio
+async def test_export_then_import_elsewhere_gives_the_same_store(tmp_path: Path) -> None:
+    one = await NodeProc(tmp_path / "one").start()
+    two = await NodeProc(tmp_path / "two").start()
+    try:
+        await one.call("listing.create", **sample_listing("Oak stool, with a \"woven\" seat",
+                                                        tags=["oak", "stool"]))
+        await one.call("listing.create", **sample_listing(
+            "Linen apron", amount=4_500_000, shipping=[
+                {"region": "EU", "price": {"amount": 50_000, "currency": "LTC"}}]))
+        text = (await one.call("listing.export"))["csv"]
+        assert text.splitlines()[0] == HEADER
+        report = await two.call("listing.import", csv=text)
+        assert report == {"rows": 2, "created": 2, "updated": 0, "unchanged": 0,
+                          "errors": [], "imported": True, "dry_run": False}
+        assert await _node_listings(two) == await _node_listings(one)
+        again = await two.call("listing.import", csv=text)  # nothing changed: nothing signed
+        assert (again["unchanged"], again["created"], again["imported"]) == (2, 0, False)
+
+        # one bad row among good ones: refused with its line, nothing imported
+        lines = (await two.call("listing.export"))["csv"].splitlines()
+        changed = lines[1].replace(",1,", ",7,", 1)  # a new quantity for the first listing
+        bad = "\n".join([lines[0], changed, ",Broken row,,\"1,5\",LTC,1,,,,,", lines[2]]) + "\n"
+        before = await _node_listings(two)
+        report = await two.call("listing.import", csv=bad)
+        assert report["imported"] is False and report["errors"][0]["line"] == 3
+        assert await _node_listings(two) == before
+        # the dry run of the fixed file reports the change and changes nothing
+        good = "\n".join([lines[0], changed, lines[2]]) + "\n"
+        dry = await two.call("listing.import", csv=good, dry_run=True)
+        assert (dry["updated"], dry["unchanged"], dry["imported"]) == (1, 1, False)
+        assert await _node_listings(two) == before
+        # the command line: export to a file, import a file (exit 1 and the line on error)
+        torv = [sys.executable, "-m", "node.app.cli", "listings"]
+        out = tmp_path / "store.csv"
+        done = await asyncio.to_thread(subprocess.run, [
+            *torv, "export", "--data-dir", str(two.data_dir), str(out)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 0 and out.read_text() == \
+            (await two.call("listing.export"))["csv"]
+        out.write_text(bad)
+        done = await asyncio.to_thread(subprocess.run, [
+            *torv, "import", "--data-dir", str(two.data_dir), str(out)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 1 and f"{out}:3: price" in done.stderr
+        out.write_text(good)
+        done = await asyncio.to_thread(subprocess.run, [
+            *torv, "import", "--data-dir", str(two.data_dir), str(out)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 0 and "changed 1" in done.stdout
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+def test_a_row_with_more_cells_than_columns_is_named() -> None:
+    parsed = parse(rows(",Lamp,,1,5,LTC,1,,,,,"), {}, NOW, ME)  # "1,5" unquoted: 12 cells
+    assert [(e.line, e.field) for e in parsed.errors] == [(2, "row")]
+    assert not parsed.created
