@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from node.market.listing_csv import COLUMNS, amount_of, coins, parse
+from node.market.listing_csv import COLUMNS, amount_of, coins, parse, parse_stock
 from protocol.identity import Identity
 
 from .cluster import NodeProc, sample_listing
@@ -136,3 +136,35 @@ def test_a_row_with_more_cells_than_columns_is_named() -> None:
     parsed = parse(rows(",Lamp,,1,5,LTC,1,,,,,"), {}, NOW, ME)  # "1,5" unquoted: 12 cells
     assert [(e.line, e.field) for e in parsed.errors] == [(2, "row")]
     assert not parsed.created
+
+
+def test_stock_rows_are_checked_by_line() -> None:
+    own = {x.id: x for x in parse(rows(
+        f"{'a' * 32},Lamp,,1,LTC,3,,,,,", f"{'b' * 32},Rug,,1,LTC,2,,,,,"), {}, NOW, ME).created}
+    text = "id,quantity\n" + "\n".join([f"{'a' * 32},5", f"{'c' * 32},1", f"{'a' * 32},6",
+                                        f"{'b' * 32},-1"]) + "\n"
+    changed, unchanged, errors = parse_stock(text, own, ME)
+    assert [x.body["quantity"] for x in changed] == [5] and unchanged == 0
+    assert [(e.line, e.field) for e in errors] == [(3, "id"), (4, "id"), (5, "quantity")]
+    assert parse_stock(f"id,quantity\n{'b' * 32},2\n", own, ME)[:2] == ([], 1)
+    assert parse_stock("id,qty\n", own, ME)[2][0].field == "header"
+
+
+@pytest.mark.asyncio
+async def test_stock_bulk_on_a_node(tmp_path: Path) -> None:
+    node = await NodeProc(tmp_path / "shop").start()
+    try:
+        a = await node.call("listing.create", **sample_listing("Lamp"))
+        b = await node.call("listing.create", **sample_listing("Rug"))
+        got = await node.call("listing.stock_bulk",
+                              csv=f"id,quantity\n{a['id']},9\n{b['id']},{b['quantity']}\n")
+        assert got == {"updated": 1, "unchanged": 1, "errors": [], "imported": True}
+        listed = {x["id"]: x for x in await node.call("listing.list")}
+        assert listed[a["id"]]["quantity"] == 9 and listed[a["id"]]["seq"] == a["seq"] + 1
+        assert listed[b["id"]]["seq"] == b["seq"]  # untouched
+        bad = await node.call("listing.stock_bulk",
+                              csv=f"id,quantity\n{a['id']},1\n{b['id']},lots\n")
+        assert bad["imported"] is False and bad["errors"][0]["line"] == 3
+        assert {x["id"]: x["quantity"] for x in await node.call("listing.list")}[a["id"]] == 9
+    finally:
+        await node.stop()

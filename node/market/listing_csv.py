@@ -162,6 +162,47 @@ def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
     return out
 
 
+def parse_stock(text: str, own: dict[str, Listing],
+                identity: Identity) -> tuple[list[Listing], int, list[RowError]]:
+    """``id,quantity`` rows: the new versions of our listings whose quantity changes, how many
+    rows changed nothing, and every error by line (blocking: signs; run it off the loop)."""
+    errors: list[RowError] = []
+    changed: list[Listing] = []
+    unchanged = 0
+    if len(text) > MAX_CSV:
+        return [], 0, [RowError(0, "csv", f"larger than {MAX_CSV} bytes")]
+    reader = csv.DictReader(io.StringIO(text))
+    if sorted(reader.fieldnames or []) != ["id", "quantity"]:
+        return [], 0, [RowError(1, "header", "the columns are: id, quantity")]
+    seen: set[str] = set()
+    for raw in reader:
+        line = reader.line_num
+        if len(changed) + unchanged + len(errors) >= MAX_ROWS:
+            errors.append(RowError(line, "csv", f"more than {MAX_ROWS} rows"))
+            break
+        if None in raw:
+            errors.append(RowError(line, "row", "more cells than columns"))
+            continue
+        lid = (raw.get("id") or "").strip()
+        if lid not in own:
+            errors.append(RowError(line, "id", f"{lid[:40]!r} is not one of your listings"))
+            continue
+        if lid in seen:
+            errors.append(RowError(line, "id", "the same listing twice"))
+            continue
+        seen.add(lid)
+        text_q = (raw.get("quantity") or "").strip()
+        if not text_q.isdigit() or int(text_q) > 10**9:
+            errors.append(RowError(line, "quantity", f"{text_q[:20]!r} is not a whole number "
+                                   "from 0 to 1,000,000,000"))
+            continue
+        if int(own[lid].body["quantity"]) == int(text_q):
+            unchanged += 1
+            continue
+        changed.append(own[lid].updated(identity, {"quantity": int(text_q)}))
+    return changed, unchanged, errors
+
+
 def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> Parsed:
     """Check every row against the listing rules and sign what it makes (blocking: many
     signatures; run it off the event loop); ``own`` are our listings by id."""

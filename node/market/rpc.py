@@ -108,6 +108,9 @@ def methods(market: MarketService) -> list[Method]:
     async def listing_import(p: Args) -> Any:
         return await market.import_listings(p["csv"], p["dry_run"])
 
+    async def listing_stock_bulk(p: Args) -> Any:
+        return await market.stock_bulk(p["csv"])
+
     async def listing_delete(p: Args) -> Any:
         await market.delete_listing(p["id"])
         return {"id": p["id"], "deleted": True}
@@ -148,6 +151,14 @@ def methods(market: MarketService) -> list[Method]:
                "not counted in it: they come back if the order ends unpaid.",
                (Param("id", LISTING_ID, True), Param("quantity", integer(0, 10**9), True)),
                LISTING, listing_stock, (NOT_FOUND,)),
+        Method("listing.stock_bulk", "How many are left of many of your listings at once, "
+               "from CSV with the columns id, quantity: all or nothing, each bad row named by "
+               "its line; only the pages holding those listings are re-signed.",
+               (Param("csv", string(listing_csv.MAX_CSV, 1), True),),
+               obj({"updated": integer(), "unchanged": integer(),
+                    "errors": IMPORT_REPORT["properties"]["errors"],
+                    "imported": boolean()}, ("updated", "unchanged", "errors", "imported")),
+               listing_stock_bulk),
         Method("listing.export", "Your listings as CSV (columns in docs/api.md).", (),
                obj({"csv": string()}, ("csv",)), listing_export),
         Method("listing.import", "Create and change your listings from CSV: every row is "

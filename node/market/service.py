@@ -389,6 +389,23 @@ class MarketService(Service):
         await self._announce(own_store)
         return {**report, "imported": True}
 
+    async def stock_bulk(self, text: str) -> dict[str, Any]:
+        """Many listings' quantities left at once (``id,quantity`` CSV), all or nothing,
+        re-signing only the pages those listings are on (and the manifest)."""
+        async with self._own_lock:
+            own = {x.id: x for x in await self._own_listings()}
+            changed, unchanged, errors = await asyncio.to_thread(
+                listing_csv.parse_stock, text, own, self.core.identity)
+            report = {"updated": len(changed), "unchanged": unchanged,
+                      "errors": [e.to_json() for e in errors], "imported": False}
+            if errors or not changed:
+                return report
+            own_store = await self.db.write(
+                lambda c: mfs.publish_many(c, self.core.identity, changed))
+        self._emit(own_store.change)
+        await self._announce(own_store)
+        return {**report, "imported": True}
+
     async def delete_listing(self, listing_id: str) -> None:
         await self.own_listing(listing_id)
         await self._publish_own(None, frozenset({listing_id}))
