@@ -6,7 +6,8 @@ else running.
 
 Builds a database of that many signed listings whose titles and descriptions read like people
 write them ("A small oak stool with a woven seat, and the legs..."), then runs every query of
-the mix 7 times (the first is not counted: a cold cache is another figure) and prints JSON:
+the mix 7 times, the words alone and with filters and sorts (price range, where it ships,
+by price) (the first is not counted: a cold cache is another figure) and prints JSON:
 per query p50 and max, and p95 over the whole mix, in milliseconds.
 """
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.app.schema import open_database  # noqa: E402
 from node.market import listings as ms  # noqa: E402
+from node.market.search import SearchFilters, search  # noqa: E402
 from protocol.identity import Identity  # noqa: E402
 from protocol.listing import Listing  # noqa: E402
 
@@ -36,9 +38,26 @@ WORDS = ["oak", "walnut", "linen", "wool", "brass", "glass", "stool", "chair", "
          "scarf", "clock", "mirror", "teapot", "shelf", "basket", "rug", "kettle", "vintage",
          "handmade", "small", "large", "blue", "green", "old", "new", "danish", "carved"]
 GLUE = ["a", "and", "the", "with", "of", "for", "in", "on", "it", "is", "to", "an", "as"]
+REGIONS = ["EU", "US", "DK", "SE", "Worldwide"]
+FILTERED = [
+    ("", SearchFilters(sort="price_asc")), ("", SearchFilters(sort="price_desc")),
+    ("", SearchFilters(min_price=1_000_000, max_price=2_000_000, sort="price_asc")),
+    ("", SearchFilters(ships_to="dk")), ("a", SearchFilters(ships_to="dk")),
+    ("oak", SearchFilters(min_price=40_000_000, sort="price_asc")),
+    ("and a", SearchFilters(sort="price_desc")), ("s", SearchFilters(sort="newest")),
+    ("stool", SearchFilters(max_price=100_000, ships_to="us")),
+    ("", SearchFilters(currency="BTC")),  # the worst cases: nothing passes the filters
+    ("", SearchFilters(currency="BTC", sort="price_asc")),
+    ("a", SearchFilters(currency="BTC")),
+]
 QUERIES = ["a", "e", "o", "t", "an", "and", "the", "and a", "of the", "with a", "it is",
            "s", "st", "sto", "stool", "oak", "oak s", "vintage lamp", "a small oak stool",
            "the old clock", "blue", "kettle with", "w", "wal", "nothing-like-this"]
+
+
+def _said(f: SearchFilters) -> str:
+    return " ".join(f"{k}={v}" for k, v in vars(f).items() if v is not None
+                    and (k, v) != ("sort", "relevance"))
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -61,6 +80,8 @@ def make(args: tuple[int, int, int]) -> list[ms.ListingRow]:
             "description": ". ".join(sentence(rng, rng.randint(6, 14)) for _ in range(3)),
             "price": {"amount": rng.randint(10_000, 50_000_000), "currency": "LTC"},
             "quantity": 1, "tags": rng.sample(WORDS, 2), "created": now,
+            "shipping": [{"region": r, "price": {"amount": 50_000, "currency": "LTC"}}
+                         for r in rng.sample(REGIONS, rng.randint(0, 2))],
             "expires": now + 365 * 86400})))
     return rows
 
@@ -78,16 +99,19 @@ async def run(listings: int) -> dict[str, Any]:
         build_s = time.monotonic() - built
         per_query: dict[str, dict[str, float]] = {}
         every: list[float] = []
-        for q in QUERIES:
+        mix = [(q, SearchFilters()) for q in QUERIES] + FILTERED
+        for q, filters in mix:
+            name = q if filters == SearchFilters() else f"{q!r} {_said(filters)}"
             times = []
             for i in range(7):
                 start = time.perf_counter()
-                hits = await db.read(partial(ms.search, text=q, limit=50, now=now))
+                hits = await db.read(partial(search, text=q, limit=50, now=now,
+                                             filters=filters))
                 took = (time.perf_counter() - start) * 1000
                 if i:
                     times.append(took)
             every += times
-            per_query[q] = {"p50_ms": round(statistics.median(times), 2),
+            per_query[name] = {"p50_ms": round(statistics.median(times), 2),
                             "max_ms": round(max(times), 2), "hits": len(hits)}
         every.sort()
         return {"listings": listings, "build_s": round(build_s, 1),

@@ -18,6 +18,7 @@ from node.app.schema import open_database
 from node.core.database import DB_NAME, Database
 from node.market import listings as ms
 from node.market import manifests as mfs
+from node.market.search import search
 from protocol import copies
 from protocol.identity import Identity
 from protocol.listing import Listing
@@ -213,7 +214,7 @@ async def test_nothing_signed_by_one_vendor_touches_another(stores: list[Databas
     await receive(db, manifest(BOB, 100))  # and Bob then "deletes" the id
     assert (await state(db, ALICE.peer_id))[2] == ["Alice's lamp"]
     assert await db.read(lambda c: ms.get_listing(c, ALICE.peer_id, "1" * 32)) is not None
-    hits = await db.read(lambda c: ms.search(c, "lamp", 10, NOW))
+    hits = await db.read(lambda c: search(c, "lamp", 10, NOW))
     assert [h[0]["vendor"] for h in hits] == [ALICE.peer_id]
 
 
@@ -231,7 +232,7 @@ async def test_expired_listings_are_purged_never_stored_or_refetched(
     change = await db.write(partial(mfs.purge_expired, now=NOW + 10))
     assert change.removed == [(ALICE.peer_id, "1" * 32)]
     assert (await state(db, ALICE.peer_id))[2] == ["Stays"]
-    assert await db.read(lambda c: ms.search(c, "soon", 10, NOW + 10)) == []
+    assert await db.read(lambda c: search(c, "soon", 10, NOW + 10)) == []
     assert await db.read(lambda c: ms.serve_listings(c, ALICE.peer_id, ["1" * 32], NOW + 10)) == []
     again = await db.read(partial(mfs.missing_listings, vendor=ALICE.peer_id))
     assert again == {}  # the expired copies are not asked for again

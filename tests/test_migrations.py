@@ -17,6 +17,7 @@ from node.app.schema import SCHEMA_VERSION, open_database
 from node.core.database import DB_NAME, DatabaseError
 from node.market import listings as ms
 from node.market import manifests as mfs
+from node.market.search import search
 from node.wallet.store import counters_tx, escrow_key_index_tx
 from protocol.identity import Identity
 from protocol.store import MANIFEST_TYPE, PROFILE_TYPE
@@ -47,11 +48,11 @@ async def test_a_0_1_0_database_upgrades_in_place(tmp_path: Path) -> None:
         own = await db.read(lambda c: ms.listing_versions(c, me))
         assert set(own) == {kept, updated} and own[updated][0] == 2  # the update survived
         assert await db.read(lambda c: ms.get_listing(c, me, updated)) is not None
-        hits = await db.read(lambda c: ms.search(c, "lamp", 10, 0))
+        hits = await db.read(lambda c: search(c, "lamp", 10, 0))
         assert {h[0]["id"] for h in hits} == {kept, updated}
         # another vendor's 0.1.0 store cannot be read as pages: it goes, the network brings
         # it back in the new format
-        assert await db.read(lambda c: ms.search(c, "teapot", 10, 0)) == []
+        assert await db.read(lambda c: search(c, "teapot", 10, 0)) == []
         # ours is re-signed as pages, its sequence continued
         manifest = await db.read(lambda c: ms.get_store(c, me, MANIFEST_TYPE))
         assert manifest.seq == 6

@@ -25,6 +25,7 @@ MIGRATIONS: list[Step] = [
     trade.v7,  # 7: ratings proven by the chain
     market.v8,  # 8: stock held for confirmed orders
     market.v9,  # 9: prefix indexes for search as you type
+    market.v10,  # 10: search sorted by price
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

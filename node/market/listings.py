@@ -143,34 +143,6 @@ def serve_listings(conn: sqlite3.Connection, vendor: str, ids: list[str],
     return out
 
 
-MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
-
-
-def search(conn: sqlite3.Connection, text: str, limit: int,
-           now: int) -> list[tuple[dict[str, Any], float]]:
-    """Every word must match, the last as a prefix; results ranked by BM25. A common word
-    matching more than ``MAX_RANKED`` listings ranks only the newest ``MAX_RANKED`` of them, so
-    no query scores a whole market (the cost is bounded, whatever the market's size)."""
-    query = fts_query(text)
-    if query is None:
-        rows = conn.execute(
-            "SELECT body, 0.0 FROM listings WHERE expires > ? AND parked = 0 "
-            "ORDER BY rowid DESC LIMIT ?",
-            (now, limit)).fetchall()
-        return [(json.loads(b), 0.0) for b, _ in rows]
-    floor = conn.execute(
-        "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
-        "LIMIT 1 OFFSET ?", (query, MAX_RANKED - 1)).fetchone()
-    rows = conn.execute(
-        "SELECT l.body, -bm25(listing_fts) AS score FROM listing_fts "
-        "JOIN listings l ON l.rowid = listing_fts.rowid "
-        "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
-        "AND l.parked = 0 "
-        "ORDER BY bm25(listing_fts) LIMIT ?",
-        (query, floor[0] if floor else 0, now, limit)).fetchall()
-    return [(json.loads(b), round(float(s), 6)) for b, s in rows]
-
-
 def park(conn: sqlite3.Connection, vendor: str, key: str, parked: bool) -> None:
     """Hide (or show again) the listings of one page of a vendor: a page the winning manifest
     names with another hash no longer admits them until its new copy arrives."""

@@ -17,12 +17,14 @@ from node.core.api import (
     Param,
     array,
     boolean,
+    enum,
     integer,
     nullable,
     obj,
     string,
 )
 from node.market import listing_csv
+from node.market.search import SORTS, SearchFilters
 from protocol.fields import CURRENCY_RE, MAX_AMOUNT
 from protocol.listing import (
     MAX_DESCRIPTION,
@@ -122,8 +124,10 @@ def methods(market: MarketService) -> list[Method]:
         return await market.vendor_listings(p["vendor"] or market.me)
 
     async def listing_search(p: Args) -> Any:
+        filters = SearchFilters(p["min_price"], p["max_price"], p["currency"], p["ships_to"],
+                                p["vendor"], p["sort"])
         return [{"listing": body, "score": score}
-                for body, score in await market.search(p["query"], p["limit"])]
+                for body, score in await market.search(p["query"], p["limit"], filters)]
 
     async def store_fetch(p: Args) -> Any:
         return await market.fetch_store(p["peer_id"])
@@ -177,8 +181,14 @@ def methods(market: MarketService) -> list[Method]:
                (Param("vendor", PEER_ID),), array(LISTING, 10**6), listing_list),
         Method("listing.search", "Full-text search of the listings held here (title, "
                "description, tags; every word must match, the last as a prefix; empty lists the "
-               "newest).", (Param("query", string(500), True),
-                            Param("limit", integer(1, 500), default=50)),
+               "newest), narrowed by price, currency, where it ships and vendor, sorted by "
+               "relevance, newest or price.",
+               (Param("query", string(500), True), Param("limit", integer(1, 500), default=50),
+                Param("min_price", integer(0, MAX_AMOUNT)),
+                Param("max_price", integer(0, MAX_AMOUNT)),
+                Param("currency", string(10, 3, CURRENCY_RE.pattern, "a currency code")),
+                Param("ships_to", string(MAX_REGION, 1)), Param("vendor", PEER_ID),
+                Param("sort", enum(SORTS), default="relevance")),
                array(obj({"listing": LISTING, "score": {"type": "number"}},
                          ("listing", "score")), 500), listing_search),
         Method("store.fetch", "A vendor's current profile and unexpired listings, from the "

@@ -126,3 +126,11 @@ def v9(conn: sqlite3.Connection, data_dir: Path) -> None:
                  "SELECT rowid, title, description, tags FROM listing_fts")
     conn.execute("DROP TABLE listing_fts")
     conn.execute("ALTER TABLE listing_fts_v9 RENAME TO listing_fts")
+
+
+V10_SCHEMA = """
+CREATE INDEX listings_price ON listings(json_extract(body, '$.price.amount'))
+"""
+
+v10 = statements(V10_SCHEMA)
+"""Search sorted by price walks this index (node/market/search.py)."""

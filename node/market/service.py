@@ -19,6 +19,7 @@ from node.market import listing_csv, stock
 from node.market import listings as ms
 from node.market import manifests as mfs
 from node.market.own_gossip import OwnGossip
+from node.market.search import SearchFilters, search
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
 from protocol.catalog import MAX_REQUEST
@@ -555,6 +556,7 @@ class MarketService(Service):
         now = self.core.now()
         return await self.db.read(lambda c: ms.vendor_listings(c, vendor, now))
 
-    async def search(self, query: str, limit: int) -> list[tuple[dict[str, Any], float]]:
+    async def search(self, query: str, limit: int, filters: SearchFilters | None = None
+                     ) -> list[tuple[dict[str, Any], float]]:
         now = self.core.now()
-        return await self.db.read(lambda c: ms.search(c, query, limit, now))
+        return await self.db.read(lambda c: search(c, query, limit, now, filters))

@@ -1,0 +1,126 @@
+"""Searching the listings held here (``listing.search``): full text over title, description
+and tags (every word must match, the last as a prefix: search as you type), narrowed by price,
+currency, where it ships and vendor, sorted by relevance, newest or price.
+
+The cost is bounded whatever the market's size: words matching more than ``MAX_RANKED``
+listings rank and sort only the newest ``MAX_RANKED`` of them, and with filters the newest
+``MAX_SCANNED`` matches are filtered and then ranked; an empty query walks the listings newest
+first, or by price through the price index (schema step 10), and with filters looks at the
+first ``MAX_BROWSED`` of them in that order. (A filter so narrow that nothing passes in the
+window finds nothing: type a word too.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from node.market.listings import fts_query
+
+MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
+MAX_SCANNED = 2000  # with filters: the newest this many matches are filtered, then ranked
+MAX_BROWSED = 5000  # with filters and no words: the first this many in the sort order
+SORTS = ("relevance", "newest", "price_asc", "price_desc")
+WORLDWIDE = ("worldwide", "world", "anywhere", "everywhere")
+PRICE = "json_extract(l.body, '$.price.amount')"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a search is narrowed to (None: anything) and its order."""
+
+    min_price: int | None = None  # in the listing currency's base units
+    max_price: int | None = None
+    currency: str | None = None
+    ships_to: str | None = None  # a shipping region the listing names (or "worldwide")
+    vendor: str | None = None
+    sort: str = "relevance"
+
+    def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
+        """SQL conditions on the listings table ``l`` and their parameters: those an index
+        answers (price range, vendor) and those checked row by row (currency, shipping)."""
+        sql: list[str] = []
+        args: list[Any] = []
+        if indexed:
+            self._indexed(sql, args)
+        if rows:
+            self._rows(sql, args)
+        return "".join(f" AND {s}" for s in sql), args
+
+    def _indexed(self, sql: list[str], args: list[Any]) -> None:
+        if self.min_price is not None:
+            sql.append(f"{PRICE} >= ?")
+            args.append(self.min_price)
+        if self.max_price is not None:
+            sql.append(f"{PRICE} <= ?")
+            args.append(self.max_price)
+        if self.vendor is not None:
+            sql.append("l.vendor = ?")
+            args.append(self.vendor)
+
+    def _rows(self, sql: list[str], args: list[Any]) -> None:
+        if self.currency is not None:
+            sql.append("json_extract(l.body, '$.price.currency') = ?")
+            args.append(self.currency)
+        if self.ships_to is not None:
+            marks = ", ".join("?" * (1 + len(WORLDWIDE)))
+            sql.append("EXISTS (SELECT 1 FROM json_each(l.body, '$.shipping') s WHERE "
+                       f"lower(json_extract(s.value, '$.region')) IN ({marks}))")
+            args += [self.ships_to.lower(), *WORLDWIDE]
+
+    def order(self, ranked: bool) -> str:
+        if self.sort == "price_asc":
+            return f"ORDER BY {PRICE} ASC, l.rowid DESC"
+        if self.sort == "price_desc":
+            return f"ORDER BY {PRICE} DESC, l.rowid DESC"
+        if self.sort == "relevance" and ranked:
+            return "ORDER BY bm25(listing_fts)"
+        return "ORDER BY l.rowid DESC"
+
+
+def browse_sql(f: SearchFilters) -> tuple[str, list[Any]]:
+    """The SQL listing without words (parameters: now, the filters', limit). Sorted by price
+    it must walk the price index: the expiry test is kept off its own index (``+``), which the
+    planner would otherwise pick and then sort every listing in a temporary tree. A price
+    range and a vendor narrow the walk itself (indexes); with filters checked row by row
+    (currency, shipping) only the first ``MAX_BROWSED`` listings of the walk are looked at,
+    so a filter that nothing passes costs a window, not the market."""
+    indexed, args = f.where(rows=False)
+    row_checks, row_args = f.where(indexed=False)
+    expires = "+l.expires" if f.sort.startswith("price") else "l.expires"
+    order = f.order(False)
+    inner = f"FROM listings l WHERE {expires} > ? AND l.parked = 0{indexed} {order}"
+    if not row_checks:
+        return f"SELECT l.body, 0.0 {inner} LIMIT ?", args
+    return (f"SELECT l.body, 0.0 FROM (SELECT l.rowid AS rowid, l.vendor AS vendor, "
+            f"l.body AS body {inner} LIMIT {MAX_BROWSED}) l WHERE 1{row_checks} {order} "
+            "LIMIT ?", args + row_args)
+
+
+def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
+           filters: SearchFilters | None = None) -> list[tuple[dict[str, Any], float]]:
+    """The listings matching ``text`` and ``filters``, with their BM25 score (0 without
+    words)."""
+    f = filters or SearchFilters()
+    where, args = f.where()
+    live = "l.expires > ? AND l.parked = 0"
+    query = fts_query(text)
+    if query is None:
+        sql, args = browse_sql(f)
+        rows = conn.execute(sql, (now, *args, limit)).fetchall()
+        return [(json.loads(b), 0.0) for b, _ in rows]
+    # the window of matches looked at: the newest MAX_RANKED, or with filters the newest
+    # MAX_SCANNED (filters are checked row by row; a window keeps that bounded too)
+    window = MAX_SCANNED if where else MAX_RANKED
+    floor = conn.execute(
+        "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
+        "LIMIT 1 OFFSET ?", (query, window - 1)).fetchone()
+    rows = conn.execute(
+        "SELECT l.body, -bm25(listing_fts) FROM listing_fts "
+        "JOIN listings l ON l.rowid = listing_fts.rowid "
+        f"WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND {live}{where} "
+        f"{f.order(True)} LIMIT ?",
+        (query, floor[0] if floor else 0, now, *args, limit)).fetchall()
+    return [(json.loads(b), round(float(s), 6)) for b, s in rows]
