@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -162,6 +163,40 @@ def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
     return out
 
 
+def _header_problem(header: list[str]) -> str | None:
+    unknown = [c for c in header if c not in COLUMNS]
+    missing = [c for c in REQUIRED if c not in header]
+    if not (unknown or missing or len(set(header)) != len(header)):
+        return None
+    why = (f"unknown column {unknown[0]!r}" if unknown else
+           f"missing column {missing[0]!r}" if missing else "a column twice")
+    return f"{why} (columns: {', '.join(COLUMNS)})"
+
+
+def _rows(text: str, header_problem: Callable[[list[str]], str | None],
+          errors: list[RowError]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The data rows of a CSV with their line numbers, once its size and header are right:
+    at most ``MAX_ROWS`` (each row read ends as exactly one result or error), a row with more
+    cells than columns reported here (the caller sees only whole rows)."""
+    if len(text) > MAX_CSV:
+        errors.append(RowError(0, "csv", f"larger than {MAX_CSV} bytes"))
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    problem = header_problem(list(reader.fieldnames or []))
+    if problem is not None:
+        errors.append(RowError(1, "header", problem))
+        return
+    for count, raw in enumerate(reader):
+        line = reader.line_num
+        if count >= MAX_ROWS:
+            errors.append(RowError(line, "csv", f"more than {MAX_ROWS} rows"))
+            return
+        if None in raw:  # more cells than columns
+            errors.append(RowError(line, "row", "more cells than columns"))
+            continue
+        yield line, raw
+
+
 def parse_stock(text: str, own: dict[str, Listing],
                 identity: Identity) -> tuple[list[Listing], int, list[RowError]]:
     """``id,quantity`` rows: the new versions of our listings whose quantity changes, how many
@@ -169,20 +204,12 @@ def parse_stock(text: str, own: dict[str, Listing],
     errors: list[RowError] = []
     changed: list[Listing] = []
     unchanged = 0
-    if len(text) > MAX_CSV:
-        return [], 0, [RowError(0, "csv", f"larger than {MAX_CSV} bytes")]
-    reader = csv.DictReader(io.StringIO(text))
-    if sorted(reader.fieldnames or []) != ["id", "quantity"]:
-        return [], 0, [RowError(1, "header", "the columns are: id, quantity")]
+
+    def header_problem(header: list[str]) -> str | None:
+        return None if sorted(header) == ["id", "quantity"] else "the columns are: id, quantity"
+
     seen: set[str] = set()
-    for raw in reader:
-        line = reader.line_num
-        if len(changed) + unchanged + len(errors) >= MAX_ROWS:
-            errors.append(RowError(line, "csv", f"more than {MAX_ROWS} rows"))
-            break
-        if None in raw:
-            errors.append(RowError(line, "row", "more cells than columns"))
-            continue
+    for line, raw in _rows(text, header_problem, errors):
         lid = (raw.get("id") or "").strip()
         if lid not in own:
             errors.append(RowError(line, "id", f"{lid[:40]!r} is not one of your listings"))
@@ -207,27 +234,8 @@ def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> P
     """Check every row against the listing rules and sign what it makes (blocking: many
     signatures; run it off the event loop); ``own`` are our listings by id."""
     result = Parsed()
-    if len(text) > MAX_CSV:
-        result.errors.append(RowError(0, "csv", f"larger than {MAX_CSV} bytes"))
-        return result
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    unknown = [c for c in header if c not in COLUMNS]
-    missing = [c for c in REQUIRED if c not in header]
-    if unknown or missing or len(set(header)) != len(header):
-        why = (f"unknown column {unknown[0]!r}" if unknown else
-               f"missing column {missing[0]!r}" if missing else "a column twice")
-        result.errors.append(RowError(1, "header", f"{why} (columns: {', '.join(COLUMNS)})"))
-        return result
     seen: set[str] = set()
-    for raw in reader:
-        line = reader.line_num
-        if result.rows + len(result.errors) >= MAX_ROWS:
-            result.errors.append(RowError(line, "csv", f"more than {MAX_ROWS} rows"))
-            break
-        if None in raw:  # more cells than columns
-            result.errors.append(RowError(line, "row", "more cells than columns"))
-            continue
+    for line, raw in _rows(text, _header_problem, result.errors):
         lid = (raw.get("id") or "").strip()
         if lid:
             if not LISTING_ID_RE.fullmatch(lid):
