@@ -24,9 +24,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.app.regtest import PASSWORD, USER, Regtest  # noqa: E402
-from tests.natlab import ChainBridge, Lab, NsNode, available  # noqa: E402
-from tests.trade_kit import FAST, PASSPHRASE  # noqa: E402
+from node.app.regtest import Regtest  # noqa: E402
+from tests.natlab import (  # noqa: E402
+    ChainBridge,
+    Lab,
+    NsNode,
+    available,
+    start_trading_parties,
+)
 
 
 async def state(node: NsNode, oid: str) -> str | None:
@@ -62,21 +67,7 @@ async def run(trades: int, symmetric: bool) -> dict[str, Any]:
         "ORDER", "ORDER_CONFIRMATION", "PAYMENT", "FULFILLMENT", "COMPLETION")}
     try:
         await bridge.start()
-        chain = ["--chain", "litecoin-regtest", "--chain-rpc", bridge.url(USER, PASSWORD),
-                 *FAST]
-        env = {"TORV_WALLET_PASSPHRASE": PASSPHRASE}
-        moderator = await NsNode(lab.wan, base / "moderator", f"/ip4/{lab.wan_addr}/tcp/4717",
-                                 extra_args=chain, env=env).start()
-        nodes.append(moderator)
-        for i, name in enumerate(("vendor", "buyer")):
-            nodes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[moderator.addr], extra_args=chain,
-                                      env=env).start())
-        vendor, buyer = nodes[1], nodes[2]
-        await moderator.call("profile.set", name="Moderator", moderator={
-            "fee_bp": 200, "fee_fixed": 10_000, "description": "public"})
-        await vendor.call("profile.set", name="Vendor", moderators=[moderator.peer_id])
+        moderator, vendor, buyer = await start_trading_parties(lab, bridge, base, nodes)
         made = await vendor.call("listing.create", title="Bench board", description="x",
                                  price={"amount": 1_000_000, "currency": "LTC"},
                                  quantity=trades + 1)

@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.app.launcher import wait_for
+from node.app.regtest import PASSWORD, USER
+from tests.trade_kit import FAST, PASSPHRASE
 from tui.client import RpcCallError, RpcClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,13 +352,12 @@ class ChainBridge:
         self.procs.append(subprocess.Popen(
             ["ip", "netns", "exec", self.lab.wan, *mod, "tcp-to-unix", self.lab.wan_addr,
              str(self.PORT), self.socket], cwd=ROOT))
-        for _ in range(300):  # bounded: 30 s
-            listening = sh("ss", "-ltn", f"sport = :{self.PORT}", ns=self.lab.wan,
-                           check=False).stdout
-            if Path(self.socket).exists() and f":{self.PORT}" in listening:
-                return self
-            await asyncio.sleep(0.1)
-        raise TimeoutError("the chain bridge did not start")
+        async def listening() -> bool:
+            ss = sh("ss", "-ltn", f"sport = :{self.PORT}", ns=self.lab.wan, check=False)
+            return Path(self.socket).exists() and f":{self.PORT}" in ss.stdout
+
+        await wait_for(listening, 30, what="the chain bridge to listen")
+        return self
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -364,3 +366,27 @@ class ChainBridge:
                 proc.wait(10)
         self.procs = []
         Path(self.socket).unlink(missing_ok=True)
+
+
+async def start_trading_parties(lab: Lab, bridge: ChainBridge, base: Path,
+                                nodes: list[NsNode]) -> tuple[NsNode, NsNode, NsNode]:
+    """A public moderator (in the wan) and a vendor and a buyer in the first two homes, each
+    with a wallet on the bridged regtest chain; the moderator offers moderation and the vendor
+    accepts it. Each node is added to ``nodes`` as it starts (the caller stops them)."""
+    chain = ["--chain", "litecoin-regtest", "--chain-rpc", bridge.url(USER, PASSWORD), *FAST]
+    env = {"TORV_WALLET_PASSPHRASE": PASSPHRASE}
+    moderator = await NsNode(lab.wan, base / "moderator", f"/ip4/{lab.wan_addr}/tcp/4717",
+                             extra_args=chain, env=env).start()
+    nodes.append(moderator)
+    homes = []
+    for i, name in enumerate(("vendor", "buyer")):
+        homes.append(await NsNode(lab.homes[i], base / name,
+                                  f"/ip4/{lab.home_addr(i)}/tcp/4717",
+                                  bootstrap=[moderator.addr], extra_args=chain, env=env).start())
+        nodes.append(homes[-1])
+    vendor, buyer = homes
+    await moderator.call("profile.set", name="Public moderator",
+                         moderator={"fee_bp": 200, "fee_fixed": 10_000,
+                                    "description": "On the internet"})
+    await vendor.call("profile.set", name="Home workshop", moderators=[moderator.peer_id])
+    return moderator, vendor, buyer

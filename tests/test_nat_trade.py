@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from node.app.regtest import PASSWORD, USER, Regtest
+from node.app.regtest import Regtest
 
 from .cluster import wait_for
-from .natlab import ChainBridge, Lab, NsNode, available
-from .trade_kit import FAST, PASSPHRASE, balance, fulfil, reach
+from .natlab import ChainBridge, Lab, NsNode, available, start_trading_parties
+from .trade_kit import balance, fulfil, reach
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
@@ -31,24 +31,7 @@ async def parties(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
     nodes: list[NsNode] = []
     try:
         await bridge.start()
-        chain = ["--chain", "litecoin-regtest", "--chain-rpc", bridge.url(USER, PASSWORD),
-                 *FAST]
-        env = {"TORV_WALLET_PASSPHRASE": PASSPHRASE}
-        moderator = await NsNode(lab.wan, base / "moderator", f"/ip4/{lab.wan_addr}/tcp/4717",
-                                 extra_args=chain, env=env).start()
-        nodes.append(moderator)
-        homes = []
-        for i, name in enumerate(("vendor", "buyer")):
-            homes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[moderator.addr], extra_args=chain,
-                                      env=env).start())
-        nodes.extend(homes)
-        vendor, buyer = homes
-        await moderator.call("profile.set", name="Public moderator",
-                             moderator={"fee_bp": 200, "fee_fixed": 10_000,
-                                        "description": "On the internet"})
-        await vendor.call("profile.set", name="Home workshop", moderators=[moderator.peer_id])
+        moderator, vendor, buyer = await start_trading_parties(lab, bridge, base, nodes)
 
         async def knows_moderator() -> bool:
             mods = await buyer.call("moderator.list")
