@@ -21,9 +21,9 @@ NOW = 1_800_000_000
 def test_a_dial_in_flight_or_failed_lately_is_hopeless_and_the_wait_doubles() -> None:
     memory = DialMemory(first=15, cap=120)
     assert not memory.hopeless("p", 0.0)
-    memory.dialing.add("p")
+    memory.begin("p")
     assert memory.hopeless("p", 0.0)  # a dial runs: the next sender does not wait on it
-    memory.dialing.discard("p")
+    memory.end("p")
     memory.failed("p", 100.0)
     assert memory.hopeless("p", 114.9) and not memory.hopeless("p", 115.1)
     memory.failed("p", 200.0)  # 30 s
@@ -66,3 +66,15 @@ async def test_a_receipt_is_done_once_held_a_chat_letter_is_not(tmp_path: Path) 
         assert receipt is not None and receipt.held_by == ["h1"]
     finally:
         await db.close()
+
+
+def test_overlapping_dials_to_one_peer_are_counted() -> None:
+    memory = DialMemory()
+    memory.begin("p")  # e.g. a letter's address lookup
+    memory.begin("p")  # and the host's own dial inside it
+    memory.end("p")
+    assert memory.hopeless("p", 0.0)  # one still runs
+    memory.end("p")
+    assert not memory.hopeless("p", 0.0) and memory.dialing == {}
+    memory.end("p")  # an extra end changes nothing
+    assert memory.dialing == {}

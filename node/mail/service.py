@@ -107,7 +107,6 @@ class MailService(Service):
             core, "mail", self._due, self._next_due, lambda row: row.id, self._send_one,
             SEND_WORKERS, MAIL_IDLE_SECONDS)
         self._fetching: set[str] = set()
-        self._dialing: set[str] = set()  # recipients a direct send is dialing now
         self._fetch_again: set[str] = set()
         self.received = 0
         self.fetched = 0
@@ -177,7 +176,7 @@ class MailService(Service):
             if not await self._direct(row) and len(row.held_by) < HOLDERS:
                 await self._hold(row)
             return
-        if row.recipient in self._dialing or self.core.host.hopeless(row.recipient):
+        if self.core.host.hopeless(row.recipient):
             # a dial to it runs already or failed lately: holders only, try directly later
             await self.db.write(partial(mail_store.attempt_failed, letter_id=row.id,
                                         error="not reachable directly lately",
@@ -196,12 +195,12 @@ class MailService(Service):
     async def _direct(self, row: mail_store.OutRow) -> bool:
         connected = self.core.host.usable(row.recipient)
         if not connected:
-            self._dialing.add(row.recipient)
+            self.core.host.dials.begin(row.recipient)  # from the address lookup on
         try:
             return await self._direct_send(row)
         finally:
             if not connected:
-                self._dialing.discard(row.recipient)
+                self.core.host.dials.end(row.recipient)
 
     async def _direct_send(self, row: mail_store.OutRow) -> bool:
         try:

@@ -327,7 +327,7 @@ class P2PHost:
         peer = str(info.peer_id.to_base58())
         dialing = peer not in self.connected_peers()
         if dialing:
-            self.dials.dialing.add(peer)
+            self.dials.begin(peer)
         try:
             done = await self._call(_connect, CONNECT_TIMEOUT)
         except Exception as exc:
@@ -338,7 +338,7 @@ class P2PHost:
             raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
         finally:
             if dialing:
-                self.dials.dialing.discard(peer)
+                self.dials.end(peer)
         self.dials.succeeded(peer)
         return done
 
@@ -558,7 +558,7 @@ class P2PHost:
 
         dialing = peer_id not in self.connected_peers()
         if dialing:
-            self.dials.dialing.add(peer_id)
+            self.dials.begin(peer_id)
         try:
             answer = await self._call(_req, STREAM_TIMEOUT)
         except RemoteProtocolError:
@@ -573,7 +573,7 @@ class P2PHost:
             raise P2PError(f"request to {peer_id[:12]}… failed: {type(exc).__name__}") from exc
         finally:
             if dialing:
-                self.dials.dialing.discard(peer_id)
+                self.dials.end(peer_id)
         self.dials.succeeded(peer_id)
         return answer
 

@@ -96,8 +96,20 @@ class DialMemory:
     def __init__(self, first: float = 15.0, cap: float = 120.0) -> None:
         self.first = first
         self.cap = cap
-        self.dialing: set[str] = set()
+        self.dialing: dict[str, int] = {}  # peer -> dials to it in flight (none: absent)
         self._until: dict[str, tuple[float, float]] = {}  # peer -> (retry after, last wait)
+
+    def begin(self, peer: str) -> None:
+        """A dial to ``peer`` starts (anyone's: the host's own, a sender's address lookup)."""
+        self.dialing[peer] = self.dialing.get(peer, 0) + 1
+
+    def end(self, peer: str) -> None:
+        """That dial ended; the peer stays "dialing" while another one runs."""
+        left = self.dialing.get(peer, 0) - 1
+        if left > 0:
+            self.dialing[peer] = left
+        else:
+            self.dialing.pop(peer, None)
 
     def hopeless(self, peer: str, now: float) -> bool:
         """True while a dial to ``peer`` runs or it failed lately."""

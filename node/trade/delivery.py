@@ -34,7 +34,6 @@ class Delivery:
         self.outbox: Outbox[trade_store.Delivery] = Outbox(
             svc.core, "deliver", self._due, self._next_due,
             lambda d: (d.order_id, d.recipient), self._send, DELIVERY_WORKERS, IDLE_SECONDS)
-        self._dialing: set[str] = set()  # parties a background dial is trying to reach
 
     async def _due(self) -> list[trade_store.Delivery]:
         return await self.db.read(partial(trade_store.due, now=time.time()))
@@ -63,8 +62,8 @@ class Delivery:
             # order's next messages to the same party), and once it connects the outbox
             # delivers directly (peer_back)
             await mailer.hold_copy(contract, recipient)
-            if not host.hopeless(recipient) and recipient not in self._dialing:
-                self._dialing.add(recipient)
+            if not host.hopeless(recipient):
+                host.dials.begin(recipient)  # now: the next message does not dial again
                 self.svc.core.spawn(self._dial(recipient), f"dial {recipient[-6:]}")
             await self.db.write(partial(trade_store.failed, order_id=order_id,
                                         recipient=recipient,
@@ -102,7 +101,7 @@ class Delivery:
                 except P2PError as exc:
                     log.debug("dialling %s at %s: %s", peer[:12], addr, exc)
         finally:
-            self._dialing.discard(peer)
+            self.svc.core.host.dials.end(peer)
 
     async def addresses(self, peer: str, fresh: bool = False) -> list[str]:
         """Dialable addresses of ``peer``: those in its signed profile (our copy, or the DHT's
