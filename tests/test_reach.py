@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from node.net.host_support import tcp_ports
 from protocol.errors import RemoteProtocolError
 from protocol.reach import (
     PRIVATE,
@@ -140,3 +141,10 @@ async def test_a_peer_cannot_make_a_node_dial_for_it_beyond_the_limits(tmp_path:
         assert (await target.call("node.info"))["peer_id"] == target.peer_id  # still serving
     finally:
         await target.stop()
+
+
+def test_the_ports_a_node_listens_on() -> None:
+    addrs = ["/ip4/127.0.0.1/tcp/4718/p2p/x", "/ip4/10.20.0.2/tcp/4717/p2p/x",
+             "/ip6/::1/tcp/4719", "/ip4/10.20.0.2/udp/9/quic", "/ip4/1.2.3.4/tcp/"]
+    assert tcp_ports(addrs) == [4717, 4718, 4719]
+    assert tcp_ports(addrs, lan_only=True) == [4717]  # what a home router could forward

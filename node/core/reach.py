@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from node.core.events import Reachability as ReachabilityEvent
 from node.core.services import Service
 from node.net.host import P2PError
+from node.net.host_support import tcp_ports
 from protocol.errors import RemoteProtocolError
 from protocol.reach import (
     MAX_MESSAGE,
@@ -125,13 +126,7 @@ class ReachService(Service):
 
     # ------------------------------------------------------------------ client
     def _ports(self) -> list[int]:
-        ports = []
-        for addr in self.core.host.addrs():
-            parts = addr.split("/")
-            if "tcp" in parts:
-                i = parts.index("tcp")
-                if i + 1 < len(parts) and parts[i + 1].isdigit():
-                    ports.append(int(parts[i + 1]))
+        ports = tcp_ports(self.core.host.addrs())
         for source in self.port_sources:
             ports.extend(source())
         return sorted(set(ports))[:4]

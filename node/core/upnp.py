@@ -24,6 +24,7 @@ import miniupnpc
 
 from node.core.lan import lan_ips
 from node.core.services import Service
+from node.net.host_support import tcp_ports
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
@@ -125,15 +126,6 @@ class UpnpService(Service):
         """The router's ports mapped to us (for the reachability check to try)."""
         return [m.external for m in self.gateway.mappings] if self.gateway else []
 
-    def _ports(self) -> list[int]:
-        ports = set()
-        for addr in self.core.host.addrs():
-            parts = addr.split("/")
-            if len(parts) > 4 and parts[1] == "ip4" and parts[3] == "tcp" and \
-                    not parts[2].startswith("127."):
-                ports.add(int(parts[4]))
-        return sorted(ports)
-
     async def start(self) -> None:
         if self.enabled:
             self.core.spawn(self._keep_mapped(), "upnp")
@@ -142,7 +134,8 @@ class UpnpService(Service):
         desc = f"torv {self.core.me[-8:]}"
         while True:
             try:
-                gw = await asyncio.to_thread(map_ports, self._ports(), desc)
+                gw = await asyncio.to_thread(map_ports,
+                                           tcp_ports(self.core.host.addrs(), lan_only=True), desc)
             except UpnpError as exc:
                 if self.gateway is not None or not self.error:
                     log.info("UPnP: %s", exc)

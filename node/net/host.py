@@ -46,6 +46,7 @@ from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the loggi
     _read_frame,
     _Validator,
     configure_libp2p_logging,
+    tcp_ports,
 )
 from node.net.peer_score import BAN_SECONDS, TorvScorer, score_params
 from protocol.catalog import frame
@@ -324,23 +325,34 @@ class P2PHost:
             await self.dht.add_peer(info.peer_id, skip_server_mode_check=True)
             return str(info.peer_id.to_base58())
 
-        peer = str(info.peer_id.to_base58())
+        try:
+            return await self._dialled(str(info.peer_id.to_base58()), _connect,
+                                       CONNECT_TIMEOUT)
+        except P2PError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
+
+    async def _dialled(self, peer: str, fn: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """Run ``fn`` on the trio side, recording in ``dials`` a dial to ``peer`` when we are
+        not connected to it: in flight meanwhile, failed when it fails (an answer we could not
+        read is no failed dial), forgotten when it works."""
         dialing = peer not in self.connected_peers()
         if dialing:
             self.dials.begin(peer)
         try:
-            done = await self._call(_connect, CONNECT_TIMEOUT)
-        except Exception as exc:
+            result = await self._call(fn, timeout)
+        except RemoteProtocolError:
+            raise
+        except Exception:
             if dialing:
                 self.dials.failed(peer, time.monotonic())
-            if isinstance(exc, P2PError):
-                raise
-            raise P2PError(f"could not connect to {maddr}: {type(exc).__name__}") from exc
+            raise
         finally:
             if dialing:
                 self.dials.end(peer)
         self.dials.succeeded(peer)
-        return done
+        return result
 
     async def closest_peers(self, peer_id: str, count: int = 8) -> list[str]:
         """The peers closest to ``peer_id`` in the DHT keyspace (an iterative network lookup,
@@ -556,26 +568,12 @@ class P2PHost:
                 except Exception:  # noqa: BLE001
                     pass
 
-        dialing = peer_id not in self.connected_peers()
-        if dialing:
-            self.dials.begin(peer_id)
         try:
-            answer = await self._call(_req, STREAM_TIMEOUT)
-        except RemoteProtocolError:
-            raise
-        except P2PError:
-            if dialing:
-                self.dials.failed(peer_id, time.monotonic())
+            return await self._dialled(peer_id, _req, STREAM_TIMEOUT)
+        except (RemoteProtocolError, P2PError):
             raise
         except Exception as exc:  # noqa: BLE001
-            if dialing:
-                self.dials.failed(peer_id, time.monotonic())
             raise P2PError(f"request to {peer_id[:12]}… failed: {type(exc).__name__}") from exc
-        finally:
-            if dialing:
-                self.dials.end(peer_id)
-        self.dials.succeeded(peer_id)
-        return answer
 
     def hopeless(self, peer_id: str) -> bool:
         """True when a direct request to ``peer_id`` would wait on a dial: one runs already

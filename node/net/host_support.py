@@ -128,3 +128,17 @@ class DialMemory:
 
     def succeeded(self, peer: str) -> None:
         self._until.pop(peer, None)
+
+
+def tcp_ports(addrs: list[str], lan_only: bool = False) -> list[int]:
+    """The TCP ports of listen multiaddrs (``lan_only``: IPv4 other than loopback)."""
+    ports = set()
+    for addr in addrs:
+        parts = addr.split("/")
+        if "tcp" not in parts or (lan_only and (parts[1] != "ip4" or
+                                                parts[2].startswith("127."))):
+            continue
+        port = parts[parts.index("tcp") + 1:][:1]
+        if port and port[0].isdigit():
+            ports.add(int(port[0]))
+    return sorted(ports)
