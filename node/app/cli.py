@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not look for Torv nodes on the LAN (mDNS)")
     p.add_argument("--no-upnp", action="store_true",
                    help="do not ask the router (UPnP) to forward the listen port")
+    p.add_argument("--relay-service", choices=("on", "off", "auto"), default=None,
+                   help="relay connections for peers behind NAT (circuit relay v2): on, off, "
+                        "or auto: only while peers can dial this node (default: the settings "
+                        "file's, else auto)")
     p.add_argument("--bootstrap", nargs="*", default=None, metavar="MULTIADDR",
                    help="peers to connect to at start")
     p.add_argument("--chain", default=None, choices=sorted(NETWORKS_BY_NAME),
@@ -217,10 +221,12 @@ def with_settings(args: argparse.Namespace) -> argparse.Namespace:
         args.rpc_port = settings.rpc_port if args.rpc_port is None else args.rpc_port
         args.no_mdns = getattr(args, "no_mdns", False) or not settings.mdns
         args.no_upnp = getattr(args, "no_upnp", False) or not settings.upnp
+        args.relay_service = getattr(args, "relay_service", None) or settings.relay_service
         args.chain = args.chain or settings.chain or None
         if not (args.electrum or args.chain_rpc):
             args.electrum, args.chain_rpc = settings.electrum, settings.chain_rpc or None
     args.bootstrap = args.bootstrap or []
+    args.relay_service = getattr(args, "relay_service", None) or "auto"
     args.rpc_port = DEFAULT_RPC_PORT if args.rpc_port is None else args.rpc_port
     return args
 
@@ -256,7 +262,7 @@ def cmd_node(args: argparse.Namespace) -> int:
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
                       TradeOptions(args.chain_poll, args.payment_grace),
                       electrum=args.electrum, mdns=not args.no_mdns,
-                      upnp=not args.no_upnp)
+                      upnp=not args.no_upnp, relay_service=args.relay_service)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

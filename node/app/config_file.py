@@ -11,6 +11,7 @@ flag given overrides the file).
     rpc_port = 8737                          # JSON-RPC on 127.0.0.1
     mdns = true                              # look for Torv nodes on the LAN (mDNS)
     upnp = true                              # ask the router to forward the listen port
+    relay_service = "auto"                   # relay for peers behind NAT: on, off, auto
 
 Only these keys; anything else is refused with the key named, so a typo is never silently
 ignored. The wallet's words and passphrase are never written here.
@@ -42,6 +43,7 @@ class Settings:
     rpc_port: int = DEFAULT_RPC_PORT
     mdns: bool = True
     upnp: bool = True
+    relay_service: str = "auto"
 
     def check(self) -> Settings:
         """The settings, or a LocalProtocolError naming the first wrong one."""
@@ -63,6 +65,8 @@ class Settings:
                     raise LocalProtocolError(f"{name}: {addr!r} is not a multiaddr", field=name)
         if not self.listen:
             raise LocalProtocolError("listen: at least one address", field="listen")
+        if self.relay_service not in ("on", "off", "auto"):
+            raise LocalProtocolError("relay_service: on, off or auto", field="relay_service")
         if not 0 <= self.rpc_port <= 65535:
             raise LocalProtocolError("rpc_port: 0..65535", field="rpc_port")
         return self

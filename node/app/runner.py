@@ -21,6 +21,7 @@ from node.core.lan import LanService
 from node.core.loopwatch import LoopWatch
 from node.core.node import NodeConfig, NodeCore
 from node.core.reach import ReachService
+from node.core.relays import RelayService
 from node.core.rpc_server import COOKIE_NAME, PORT_FILE, RpcServer, write_cookie
 from node.core.upnp import UpnpService
 from node.mail import rpc as mail_rpc
@@ -62,6 +63,7 @@ class RunOptions:
     electrum: list[str] = field(default_factory=list)
     mdns: bool = True  # look for neighbours on the LAN (when listening beyond loopback)
     upnp: bool = True  # map our port on a home router that offers UPnP
+    relay_service: str = "auto"  # offer circuit relay: on, off, or auto (while public)
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -144,6 +146,7 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     reach.port_sources.append(upnp.external_ports)
     upnp.on_mapped.append(reach.wake)
     core.add(upnp)
+    core.add(RelayService(core, reach, opts.relay_service))
     core.add(LanService(core, opts.listen, opts.mdns))
     settings = app_settings.SettingsService(core, opts.data_dir)
     core.add(settings, app_settings.methods(settings))

@@ -10,14 +10,15 @@ from typing import Any
 
 from node.app import config_file
 from node.app.config_file import Settings
-from node.core.api import Args, Method, Param, array, boolean, integer, obj, string
+from node.core.api import Args, Method, Param, array, boolean, enum, integer, obj, string
 from node.core.services import Service
 
 ADDRS = array(string(256, 1), 16)
 SETTINGS = obj({
     "chain": string(), "electrum": array(string(), 16), "chain_rpc": string(),
     "listen": array(string(), 16), "bootstrap": array(string(), 16),
-    "rpc_port": integer(0, 65535), "mdns": boolean(), "upnp": boolean(), "file": string(),
+    "rpc_port": integer(0, 65535), "mdns": boolean(), "upnp": boolean(),
+    "relay_service": enum(["on", "off", "auto"]), "file": string(),
     "exists": boolean(),
     "applies_at_next_start": boolean()},
     ("chain", "electrum", "chain_rpc", "listen", "bootstrap", "rpc_port", "file", "exists"))
@@ -62,6 +63,8 @@ def methods(svc: SettingsService) -> list[Method]:
                 Param("listen", array(string(256, 1), 16, 1)), Param("bootstrap", ADDRS),
                 Param("rpc_port", integer(0, 65535)),
                 Param("mdns", boolean("look for Torv nodes on the LAN (mDNS)")),
-                Param("upnp", boolean("ask the router (UPnP) to forward the listen port"))),
+                Param("upnp", boolean("ask the router (UPnP) to forward the listen port")),
+                Param("relay_service", enum(["on", "off", "auto"], "relay connections for peers "
+                                            "behind NAT: on, off, or auto (only while public)"))),
                SETTINGS, set_, min_given=1),
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from types import UnionType
 from typing import Any, ClassVar, get_args, get_type_hints
 
@@ -109,12 +109,13 @@ class ChainTip(Event):
 
 @dataclass(frozen=True)
 class Reachability(Event):
-    """Whether peers can dial this node changed: status public, private or unknown, and the
-    addresses peers reached it at."""
+    """Whether peers can dial this node changed: status public, private or unknown, the
+    addresses peers reached it at, and its addresses through relays (when private)."""
 
     type: ClassVar[str] = "node.reachability"
     status: str
     public_addrs: list[str]
+    relays: list[str] = field(default_factory=list)
 
 
 def _event_classes() -> list[type[Event]]:

@@ -67,6 +67,7 @@ class ReachService(Service):
         self._wake = asyncio.Event()
         # more of our ports peers may reach us at (the runner: the router's UPnP mappings)
         self.port_sources: list[Callable[[], list[int]]] = []
+        self.on_change: list[Callable[[], None]] = []  # the status or addresses changed
         self.served = 0
         self.refused = 0
 
@@ -189,7 +190,9 @@ class ReachService(Service):
         if (status, addrs) != (self.state.status, self.state.public_addrs):
             self.state.status = status
             self.state.public_addrs = addrs
-            self.core.events.publish(ReachabilityEvent(status, addrs))
+            self.core.events.publish(ReachabilityEvent(status, addrs, list(self.state.relays)))
+            for callback in self.on_change:
+                callback()
             log.info("reachability: %s%s", status,
                      f" at {' '.join(addrs)}" if addrs else "")
         self.state.checked_with = len(self._answers)

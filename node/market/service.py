@@ -35,7 +35,7 @@ from protocol.records import (
     provider_key,
     validate_record,
 )
-from protocol.store import MANIFEST_TYPE, PROFILE_TYPE, StoreObject
+from protocol.store import MANIFEST_TYPE, MAX_PROFILE_ADDRS, PROFILE_TYPE, StoreObject
 from wallet.errors import NoChain
 
 log = logging.getLogger("torv.market")
@@ -127,15 +127,17 @@ class MarketService(Service):
         """Keep our dialable addresses in our signed profile, so counterparties we never met
         can reach us (orders, later mail): first the addresses peers reached us at (a port
         the router maps to us, checked by their dial-back, not by the router's word), then
-        our listen addresses; again whenever our reachability changes."""
+        our addresses through relays (behind NAT), then our listen addresses; again whenever
+        our reachability changes."""
         sub = self.core.events.subscribe(maxsize=16, only=(Reachability,))
         try:
             await self.own_recovered.wait()
             reached: list[str] = []
+            relays: list[str] = []
             while True:
                 listen = [a.split("/p2p/")[0] for a in self.core.host.addrs()]
                 listen = [a for a in listen if "/0.0.0.0/" not in a and "/::/" not in a]
-                addrs = list(dict.fromkeys(reached + listen))[:8]
+                addrs = list(dict.fromkeys(reached + relays[:4] + listen))[:MAX_PROFILE_ADDRS]
                 current = await self.store_object(self.me, PROFILE_TYPE)
                 if addrs and (current is None or current.body.get("addrs") != addrs):
                     await self.set_profile({"addrs": addrs})
@@ -144,6 +146,7 @@ class MarketService(Service):
                     return
                 if isinstance(event, Reachability):
                     reached = list(event.public_addrs)
+                    relays = list(event.relays)
         finally:
             sub.close("done")
 
@@ -503,18 +506,43 @@ class MarketService(Service):
                 await self.sync.ingest(found, None)
         return await self.store_object(vendor, PROFILE_TYPE)
 
+    async def _fetch_newest(self, vendor: str) -> None:
+        """The vendor's own copy when it answers (directly or through its relays, at the
+        addresses of the profile we hold): the newest there is, so the DHT is not waited for;
+        else the DHT's records and the copies peers hold."""
+        held = await self.store_object(vendor, PROFILE_TYPE)
+        addrs = list(held.body.get("addrs", [])) if held is not None else []
+        direct = asyncio.ensure_future(self.sync.from_vendor(vendor, addrs))
+        network = asyncio.ensure_future(self._fetch_from_network(vendor))
+        try:
+            await asyncio.wait((direct, network), return_when=asyncio.FIRST_COMPLETED)
+            if not (direct.done() and not direct.cancelled() and direct.exception() is None
+                    and direct.result()):
+                await network
+        finally:
+            for task in (direct, network):
+                task.cancel()
+            await asyncio.gather(direct, network, return_exceptions=True)
+
+    async def _fetch_from_network(self, vendor: str) -> None:
+        profile, manifest = await asyncio.gather(
+            self.dht_store_object(PROFILE_TYPE, vendor),
+            self.dht_store_object(MANIFEST_TYPE, vendor))
+        if profile is not None:
+            await self.sync.ingest(profile, vendor)
+        held = await self.store_object(vendor, PROFILE_TYPE)
+        if held is not None:  # its relays: the vendor itself, when it is behind NAT
+            self.core.host.note_circuits(vendor, list(held.body.get("addrs", [])))
+        if manifest is not None:
+            await self.sync.ingest(manifest, vendor)
+        current = await self.store_object(vendor, MANIFEST_TYPE)
+        if current is not None and manifest is None:  # still fetch what we lack
+            await self.sync.ingest(current, vendor)
+
     async def fetch_store(self, vendor: str) -> dict[str, Any]:
         """A vendor's current manifest, profile and listings, from the vendor or the network."""
         if vendor != self.me:
-            profile, manifest = await asyncio.gather(
-                self.dht_store_object(PROFILE_TYPE, vendor),
-                self.dht_store_object(MANIFEST_TYPE, vendor))
-            for found in (profile, manifest):
-                if found is not None:
-                    await self.sync.ingest(found, vendor)
-            current = await self.store_object(vendor, MANIFEST_TYPE)
-            if current is not None and manifest is None:  # still fetch what we lack
-                await self.sync.ingest(current, vendor)
+            await self._fetch_newest(vendor)
         now = self.core.now()
 
         def read(conn: sqlite3.Connection) -> dict[str, Any] | None:

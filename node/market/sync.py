@@ -239,7 +239,8 @@ class CatalogSync:
             await self.on_own(obj, source)
             return 0
         if obj.kind == PROFILE_TYPE:
-            await self.db.write(lambda c: ms.put_store(c, obj))
+            if await self.db.write(lambda c: ms.put_store(c, obj)):
+                self.core.host.note_circuits(obj.vendor, list(obj.body.get("addrs", [])))
             return 0
         vendor = obj.vendor
         lock = self._locks.setdefault(vendor, asyncio.Lock())
@@ -452,6 +453,41 @@ class CatalogSync:
                 break
             after = cursor
         return out
+
+    async def from_vendor(self, vendor: str, addrs: list[str]) -> bool:
+        """Ask the vendor itself for its store (directly, or through its relays) and take it
+        whole: its profile, then its manifest with the pages and listings we lack. True when
+        the vendor answered with a manifest."""
+        resp = None
+        for timeout in (3.0, 10.0):  # a second try over a fresh connection (a relayed one
+            # that failed is dropped): the answer is small, a vendor that is there gives it
+            try:
+                resp = await self.core.host.request(vendor, CATALOG_PROTOCOL, make_request(
+                    "stores", vendors=[vendor]), MAX_RESPONSE, addrs or None, timeout)
+                break
+            except P2PError as exc:
+                log.debug("stores from %s: %s", vendor[:12], exc)
+            except RemoteProtocolError as exc:
+                self.reject("stream", str(exc))
+                return False
+        try:
+            items = parse_response("stores", resp) if resp is not None else []
+        except RemoteProtocolError as exc:
+            self.reject("stream", str(exc))
+            return False
+        if not items:
+            return False
+        indices, bad = await self.core.verify(check_store_objects, items)
+        for why in bad:
+            self.reject("stream", why)
+        objects = [StoreObject.from_trusted_any(items[i]) for i in indices]
+        if any(o.vendor != vendor or o.kind == PAGE_TYPE for o in objects):
+            self.reject("stream", "stores answered with a store that was not asked for")
+            return False
+        objects.sort(key=lambda o: o.kind != PROFILE_TYPE)  # its addresses first
+        for obj in objects:
+            await self.ingest(obj, vendor)
+        return any(o.kind == MANIFEST_TYPE for o in objects)
 
     async def _take_stores(self, peer: str, vendors: list[str]) -> int:
         items = await self._ask(peer, "stores", MAX_RESPONSE, vendors=vendors)

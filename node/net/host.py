@@ -40,6 +40,8 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
+from node.net.dht_ops import DhtOps
+from node.net.host_relays import RelayOps
 from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the logging set-up are public
     DhtRecordRules,
     DialMemory,
@@ -49,6 +51,15 @@ from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the loggi
     tcp_ports,
 )
 from node.net.peer_score import BAN_SECONDS, TorvScorer, score_params
+from node.net.relay import (
+    HOP,
+    STOP,
+    RelayClient,
+    RelayedConns,
+    RelayLimits,
+    RelayServer,
+    split_circuit,
+)
 from protocol.catalog import frame
 from protocol.errors import RemoteProtocolError, TorvError
 
@@ -86,7 +97,7 @@ class GossipMessage:
 RequestHandler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 
 
-class P2PHost:
+class P2PHost(DhtOps, RelayOps):
     def __init__(
         self,
         seed: bytes,
@@ -95,6 +106,7 @@ class P2PHost:
         dht_rules: dict[str, DhtRecordRules],
         on_reject: Callable[[str, str], None],
         heartbeat: int = 1,
+        relay_limits: RelayLimits | None = None,
     ) -> None:
         priv = Ed25519PrivateKey.from_bytes(seed)
         self._keypair = KeyPair(priv, priv.get_public_key())
@@ -119,6 +131,11 @@ class P2PHost:
         self.host: Any = None
         self.pubsub: Any = None
         self.dht: Any = None
+        self.relayed = RelayedConns()
+        self._relay_limits = relay_limits
+        self.relay_server: RelayServer | None = None
+        self.relay_client: RelayClient | None = None
+        self._circuits: dict[str, list[str]] = {}  # peer -> its relay addresses (bounded)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -200,6 +217,11 @@ class P2PHost:
                         ns, _Validator(rules, lambda why: self._on_reject("dht", why)))
                 await stack.enter_async_context(background_trio_service(dht))
                 self.host, self.pubsub, self.dht = host, pubsub, dht
+                self.relay_server = RelayServer(host, self.relayed, self.observed_ip,
+                                                self._relay_limits)
+                self.relay_client = RelayClient(host, self.relayed)
+                host.set_stream_handler(HOP, self.relay_server.handle_hop)
+                host.set_stream_handler(STOP, self.relay_client.handle_stop)
                 try:
                     async with trio.open_nursery() as nursery:
                         self._nursery = nursery
@@ -283,6 +305,8 @@ class P2PHost:
         except ValueError:
             return None
         for conn in conns:
+            if conn.muxed_conn in self.relayed:
+                continue  # its remote address is the relay's
             try:
                 remote = conn.muxed_conn.get_remote_address()
             except Exception:  # noqa: BLE001 - a transport without one (none here so far)
@@ -321,7 +345,12 @@ class P2PHost:
             raise P2PError(f"not a dialable /p2p/ multiaddr: {maddr}") from exc
 
         async def _connect() -> str:
-            await self.host.connect(info)
+            circuit = [a for a in map(str, info.addrs) if split_circuit(a)]
+            if circuit and info.peer_id not in self.host.get_connected_peers():
+                assert self.relay_client is not None
+                await self.relay_client.connect(info.peer_id, [], circuit)
+            else:
+                await self.host.connect(info)
             await self.dht.add_peer(info.peer_id, skip_server_mode_check=True)
             return str(info.peer_id.to_base58())
 
@@ -353,26 +382,6 @@ class P2PHost:
                 self.dials.end(peer)
         self.dials.succeeded(peer)
         return result
-
-    async def closest_peers(self, peer_id: str, count: int = 8) -> list[str]:
-        """The peers closest to ``peer_id`` in the DHT keyspace (an iterative network lookup,
-        falling back on the routing table and connected peers)."""
-        async def _lookup() -> list[str]:
-            found = await self.dht.peer_routing.find_closest_peers_network(
-                ID.from_base58(peer_id).to_bytes(), count)
-            return [p.to_base58() for p in found]
-
-        try:
-            return await self._call(_lookup, 20)
-        except Exception as exc:  # noqa: BLE001 - py-libp2p raises assorted errors: none found
-            log.debug("closest-peers lookup failed: %s", exc)
-            return []
-
-    async def refresh_dht(self) -> None:
-        async def _refresh() -> None:
-            await self.dht.refresh_routing_table()
-
-        await self._call(_refresh, 30)
 
     # ------------------------------------------------------------------ gossip
     def _ban(self, peer: ID) -> None:
@@ -464,37 +473,6 @@ class P2PHost:
 
         await self._call(_pub, STREAM_TIMEOUT)
 
-    # ------------------------------------------------------------------ DHT
-    async def dht_put(self, key: str, value: bytes) -> None:
-        async def _put() -> None:
-            await self.dht.put_value(key, value)
-
-        await self._call(_put, 30)
-
-    async def dht_get(self, key: str) -> bytes | None:
-        async def _get() -> bytes | None:
-            value = await self.dht.get_value(key)
-            return None if value is None else bytes(value)
-
-        return await self._call(_get, 30)
-
-    async def provide(self, key: str) -> bool:
-        async def _provide() -> bool:
-            return bool(await self.dht.provide(key))
-
-        return await self._call(_provide, 30)
-
-    async def find_providers(self, key: str) -> dict[str, list[str]]:
-        """Providers as {peer_id: addrs}; py-libp2p repeats providers, so de-duplicate."""
-        async def _find() -> dict[str, list[str]]:
-            found: dict[str, list[str]] = {}
-            for info in await self.dht.find_providers(key):
-                addrs = found.setdefault(info.peer_id.to_base58(), [])
-                addrs.extend(str(a) for a in info.addrs if str(a) not in addrs)
-            return found
-
-        return await self._call(_find, 30)
-
     # ------------------------------------------------------------------ request/response
     async def _await_asyncio(self, coro: Awaitable[T]) -> T:
         """From trio: run ``coro`` as an asyncio task on the same loop and wait for it.
@@ -547,16 +525,26 @@ class P2PHost:
 
     async def request(
         self, peer_id: str, protocol_id: str, message: dict[str, Any], max_response: int,
-        addrs: list[str] | None = None,
+        addrs: list[str] | None = None, timeout: float = STREAM_TIMEOUT,
     ) -> Any:
-        """Send one request, return the decoded response (RemoteProtocolError if malformed)."""
+        """Send one request, return the decoded response (RemoteProtocolError if malformed).
+        A connection through a relay on which a request fails is dropped, so the next request
+        opens a fresh one (a new circuit can die half-open under py-libp2p 0.8.1)."""
         payload = frame(message)
+
+        direct = [a for a in addrs or [] if not split_circuit(a)]
+        self.note_circuits(peer_id, [a for a in addrs or [] if split_circuit(a)])
+        circuits = self._circuits.get(peer_id, [])
 
         async def _req() -> Any:
             pid = ID.from_base58(peer_id)
-            if addrs:
+            if direct:
                 self.host.get_peerstore().add_addrs(
-                    pid, [multiaddr.Multiaddr(a) for a in addrs], 3600)
+                    pid, [multiaddr.Multiaddr(a) for a in direct], 3600)
+            if circuits and pid not in self.host.get_connected_peers():
+                assert self.relay_client is not None
+                await self.relay_client.connect(pid, direct or self.peer_addrs(peer_id),
+                                                circuits)
             stream = await self.host.new_stream(pid, [TProtocol(protocol_id)])
             try:
                 await stream.write(payload)
@@ -569,10 +557,14 @@ class P2PHost:
                     pass
 
         try:
-            return await self._dialled(peer_id, _req, STREAM_TIMEOUT)
-        except (RemoteProtocolError, P2PError):
+            return await self._dialled(peer_id, _req, timeout)
+        except RemoteProtocolError:
             raise
         except Exception as exc:  # noqa: BLE001
+            if self.is_relayed(peer_id):
+                await self.drop_connection(peer_id)
+            if isinstance(exc, P2PError):
+                raise
             raise P2PError(f"request to {peer_id[:12]}… failed: {type(exc).__name__}") from exc
 
     def hopeless(self, peer_id: str) -> bool:
