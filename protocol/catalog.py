@@ -20,6 +20,9 @@ its write side; the responder writes one response and closes the stream. Request
   the stores of one bucket, ordered by vendor, at most ``MAX_SUMMARY`` a page.
 - ``{"op": "stores", "vendors": [peer_id]}`` -> ``{"objects": [wire]}``: the manifests and
   profiles it holds of those vendors (at most ``MAX_STORE_VENDORS``).
+- ``{"op": "photo", "hash": hex sha256}`` -> ``{"photo": bytes}``: a listing photo or
+  thumbnail it holds, by the sha256 of its bytes (``protocol.photos``); the requester checks
+  the bytes against the hash. A peer that does not hold it answers an error.
 
 A response may instead be ``{"error": "text"}``.
 """
@@ -34,6 +37,7 @@ from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import is_peer_id
 from .listing import LISTING_ID_RE
+from .photos import PHOTO_HASH_RE, check_photo
 from .store import MAX_PAGE_KEY, MAX_PAGES, PAGE_KEY_RE
 
 MAX_REQUEST = 64 * 1024
@@ -47,7 +51,7 @@ MAX_ADDR_LEN = 256
 MAX_SUMMARY = 2000
 MAX_STORE_VENDORS = 100
 BUCKETS = 16
-OPS = ("sync", "listings", "pages", "peers", "digest", "summary", "stores")
+OPS = ("sync", "listings", "pages", "peers", "digest", "summary", "stores", "photo")
 
 # (vendor, manifest seq, manifest hash or None, profile seq, profile hash or None)
 StoreSummary = tuple[str, int, bytes | None, int, bytes | None]
@@ -140,6 +144,11 @@ def parse_request(
             bad(f"bucket must be 0..{BUCKETS - 1}")
         if "after" in req and not is_peer_id(req["after"]):
             bad("after is not a peer id")
+    elif op == "photo":
+        if set(req) != {"op", "hash"}:
+            bad("photo takes hash")
+        if not isinstance(req["hash"], str) or not PHOTO_HASH_RE.fullmatch(req["hash"]):
+            bad("hash must be 64 lower-case hex characters")
     elif op == "stores":
         if set(req) != {"op", "vendors"}:
             bad("stores takes vendors")
@@ -232,6 +241,17 @@ def parse_summary(bucket: int, resp: Any) -> tuple[list[StoreSummary], str | Non
                 f.raw(RemoteProtocolError, "summary.hash", h, 32, 32)
         out.append((vendor, mseq, mhash, pseq, phash))
     return out, next_cursor(resp)
+
+
+def parse_photo(expected: str, thumb: bool, resp: Any) -> bytes:
+    """The bytes of a ``photo`` response, checked against the hash asked for."""
+    if not isinstance(resp, dict):
+        raise RemoteProtocolError("catalog response must be a map")
+    if "error" in resp:
+        raise RemoteProtocolError(f"peer refused: {str(resp['error'])[:200]}")
+    if set(resp) != {"photo"}:
+        raise RemoteProtocolError("a photo response is {photo}")
+    return check_photo(expected, resp["photo"], thumb)
 
 
 def parse_response(op: str, resp: Any) -> list[Any]:

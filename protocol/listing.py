@@ -1,4 +1,9 @@
-"""Listings: a vendor's signed offer of one item."""
+"""Listings: a vendor's signed offer of one item.
+
+Version 1 is the listing Torv started with; version 2 adds what a shop needs (a type,
+condition, categories, processing time, terms, photos), all optional. A vendor's node signs a
+listing as v1 while it uses none of the v2 fields, so nodes that know only v1 still read it;
+every node reads both."""
 
 from __future__ import annotations
 
@@ -9,10 +14,13 @@ from typing import Any
 from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
+from .photos import validate_photos
 from .signed import MAX_SIGNED_SIZE, SignedObject
 
 LISTING_TYPE = "listing"
 LISTING_VERSION = 1
+LISTING_V2 = 2
+VERSIONS = (LISTING_VERSION, LISTING_V2)
 MAX_TITLE = 140
 MAX_DESCRIPTION = 10_000
 MAX_TAGS = 10
@@ -29,13 +37,51 @@ BODY_KEYS = {
     "created", "expires", "escrow_timeout_hours",
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
+V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos"})
+KINDS = ("physical", "digital", "service")
+CONDITIONS = ("new", "used", "refurbished")
+MAX_CATEGORIES = 5
+MAX_CATEGORY = 60
+MAX_PROCESSING_DAYS = 365
+MAX_TERMS = 5_000
 # Fields a caller may set or change; the rest are managed by the node.
 EDITABLE = ("title", "description", "price", "quantity", "tags", "shipping",
-            "escrow_timeout_hours", "expires", "moderators")
+            "escrow_timeout_hours", "expires", "moderators", *sorted(V2_KEYS))
 
 
-def validate_body(body: Any, err: f.ErrorClass) -> dict[str, Any]:
-    b = f.exact_keys(err, "listing", body, BODY_KEYS, OPTIONAL_KEYS)
+def version_for(body: dict[str, Any]) -> int:
+    """The version a body is signed as: v2 only when it uses a v2 field."""
+    return LISTING_V2 if V2_KEYS & set(body) else LISTING_VERSION
+
+
+def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
+    if "type" in b and b["type"] not in KINDS:
+        f.fail(err, "type", f"must be one of {list(KINDS)}")
+    if "condition" in b:
+        if b["condition"] not in CONDITIONS:
+            f.fail(err, "condition", f"must be one of {list(CONDITIONS)}")
+        if b.get("type", "physical") != "physical":
+            f.fail(err, "condition", "only a physical item has a condition")
+    if "categories" in b:
+        cats = b["categories"]
+        if not isinstance(cats, list) or len(cats) > MAX_CATEGORIES:
+            f.fail(err, "categories", f"must be a list of at most {MAX_CATEGORIES}")
+        for i, cat in enumerate(cats):
+            f.text(err, f"categories[{i}]", cat, MAX_CATEGORY, 1)
+        if len(set(cats)) != len(cats):
+            f.fail(err, "categories", "names a category twice")
+    if "processing_days" in b:
+        f.integer(err, "processing_days", b["processing_days"], 0, MAX_PROCESSING_DAYS)
+    if "terms" in b:
+        f.text(err, "terms", b["terms"], MAX_TERMS)
+    if "photos" in b:
+        validate_photos(err, "photos", b["photos"])
+
+
+def validate_body(body: Any, err: f.ErrorClass, version: int = LISTING_VERSION
+                  ) -> dict[str, Any]:
+    optional = OPTIONAL_KEYS | V2_KEYS if version == LISTING_V2 else OPTIONAL_KEYS
+    b = f.exact_keys(err, "listing", body, BODY_KEYS, optional)
     f.pattern(err, "id", b["id"], LISTING_ID_RE, 32, "32 lower-case hex characters")
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
@@ -62,6 +108,10 @@ def validate_body(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     f.integer(err, "escrow_timeout_hours", b["escrow_timeout_hours"], 1, MAX_ESCROW_TIMEOUT_HOURS)
     if "moderators" in b:
         f.peer_ids(err, "moderators", b["moderators"], MAX_LISTING_MODERATORS)
+    if version == LISTING_V2:
+        if not V2_KEYS & set(b):
+            f.fail(err, "listing", "a v2 listing uses at least one v2 field (else it is v1)")
+        _validate_v2(b, err)
     return b
 
 
@@ -92,6 +142,15 @@ class Listing:
         return list(value) if value is not None else None
 
     @property
+    def kind(self) -> str:
+        """physical, digital or service (a v1 listing is physical)."""
+        return str(self.body.get("type", "physical"))
+
+    @property
+    def photos(self) -> list[dict[str, str]]:
+        return list(self.body.get("photos", []))
+
+    @property
     def expires(self) -> int:
         return int(self.body["expires"])
 
@@ -105,9 +164,9 @@ class Listing:
     @classmethod
     def from_signed(cls, so: SignedObject) -> Listing:
         """Check a verified signed object is a well-formed listing by its vendor."""
-        if so.type != LISTING_TYPE or so.version != LISTING_VERSION:
-            raise RemoteProtocolError(f"not a listing v{LISTING_VERSION}")
-        validate_body(so.body, RemoteProtocolError)
+        if so.type != LISTING_TYPE or so.version not in VERSIONS:
+            raise RemoteProtocolError(f"not a listing v{LISTING_VERSION} or v{LISTING_V2}")
+        validate_body(so.body, RemoteProtocolError, so.version)
         if so.body["vendor"] != so.signer_peer_id:
             raise RemoteProtocolError("listing is not signed by its vendor")
         if len(so.to_wire()) > MAX_SIGNED_SIZE:
@@ -132,8 +191,9 @@ class Listing:
         body.setdefault("shipping", [])
         body.setdefault("description", "")
         body.setdefault("escrow_timeout_hours", DEFAULT_ESCROW_TIMEOUT_HOURS)
-        validate_body(body, LocalProtocolError)
-        so = SignedObject.create(identity, LISTING_TYPE, LISTING_VERSION, body)
+        version = version_for(body)
+        validate_body(body, LocalProtocolError, version)
+        so = SignedObject.create(identity, LISTING_TYPE, version, body)
         if len(so.to_wire()) > MAX_SIGNED_SIZE:
             raise LocalProtocolError(f"listing encodes to more than {MAX_SIGNED_SIZE} bytes",
                                      field="listing")

@@ -133,7 +133,8 @@ async def test_export_then_import_elsewhere_gives_the_same_store(tmp_path: Path)
 
 
 def test_a_row_with_more_cells_than_columns_is_named() -> None:
-    parsed = parse(rows(",Lamp,,1,5,LTC,1,,,,,"), {}, NOW, ME)  # "1,5" unquoted: 12 cells
+    cells = ["", "Lamp", "", "1", "5", "LTC", "1"] + [""] * (len(COLUMNS) - 6)
+    parsed = parse(rows(",".join(cells)), {}, NOW, ME)  # "1,5" unquoted: one cell too many
     assert [(e.line, e.field) for e in parsed.errors] == [(2, "row")]
     assert not parsed.created
 
@@ -168,3 +169,30 @@ async def test_stock_bulk_on_a_node(tmp_path: Path) -> None:
         assert {x["id"]: x["quantity"] for x in await node.call("listing.list")}[a["id"]] == 9
     finally:
         await node.stop()
+
+
+def test_listing_v2_columns_round_trip_and_are_checked() -> None:
+    from node.market.listing_csv import to_csv
+    from protocol.listing import LISTING_V2, Listing
+
+    made = Listing.create(ME, {
+        "id": "cd" * 16, "seq": 1, "title": "Repair class", "price": {"amount": 5,
+        "currency": "LTC"}, "quantity": 3, "created": NOW, "expires": NOW + 86400,
+        "type": "service", "categories": ["classes", "repair"], "processing_days": 2,
+        "terms": "Cancel a day ahead."})
+    text = to_csv([made])
+    other = Identity(bytes([6]) * 32)
+    moved = parse(text, {}, NOW, other)
+    assert not moved.errors and len(moved.created) == 1
+    got = moved.created[0]
+    assert got.signed.version == LISTING_V2
+    for key in ("type", "categories", "processing_days", "terms"):
+        assert got.body[key] == made.body[key]
+    assert "condition" not in got.body
+    again = parse(text, {made.id: made}, NOW, ME)
+    assert again.unchanged == 1 and not again.updated
+    bad = text.replace(",2,Cancel", ",soon,Cancel").replace("service,", "plane,")
+    errors = {(e.line, e.field) for e in parse(bad, {}, NOW, ME).errors}
+    assert errors == {(2, "processing_days")}
+    bad_type = text.replace("service,", "plane,")
+    assert [e.field for e in parse(bad_type, {}, NOW, ME).errors] == ["type"]

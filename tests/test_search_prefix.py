@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,13 @@ def shop_listing(who: Identity, i: int, title: str, amount: int, regions: list[s
         "price": {"amount": amount, "currency": currency}, "quantity": 1, "tags": [],
         "shipping": [{"region": r, "price": {"amount": 1, "currency": currency}}
                      for r in regions],
-        "created": NOW, "expires": NOW + 86400})
+        "created": NOW, "expires": NOW + 86400, **V2_FIELDS.get(i, {})})
+
+
+V2_FIELDS: dict[int, dict[str, Any]] = {  # listing v2 fields of some of the shop's listings
+    2: {"type": "physical", "condition": "used", "categories": ["Furniture", "Tables"]},
+    4: {"type": "digital", "categories": ["plans"]},
+}
 
 
 SHOP = [(ME, 1, "Oak stool", 3_000, ["EU"]), (ME, 2, "Oak table", 9_000, ["DK", "SE"]),
@@ -88,6 +95,14 @@ SHOP = [(ME, 1, "Oak stool", 3_000, ["EU"]), (ME, 2, "Oak table", 9_000, ["DK", 
     ("oak", SearchFilters(currency="BTC"), []),
     ("oak s", SearchFilters(sort="price_asc", min_price=1_500),  # "sale" matches "s" too
      ["Oak spoon", "Oak stool", "Oak shelf", "Oak table"]),
+    # listing v2: a v1 listing is physical; categories compared without case
+    ("oak", SearchFilters(kind="physical", sort="price_asc"),
+     ["Oak spoon", "Oak stool", "Oak shelf", "Oak table"]),
+    ("", SearchFilters(kind="digital"), ["Oak bowl"]),
+    ("", SearchFilters(kind="service"), []),
+    ("oak", SearchFilters(category="furniture"), ["Oak table"]),
+    ("", SearchFilters(condition="used", sort="price_asc"), ["Oak table"]),
+    ("oak", SearchFilters(category="plans", kind="physical"), []),
 ])
 async def test_filters_and_sorts(tmp_path: Path, text: str, filters: SearchFilters,
                                  titles: list[str]) -> None:

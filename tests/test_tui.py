@@ -132,3 +132,43 @@ async def test_the_tui_follows_the_event_stream(pair: list[NodeProc], tmp_path: 
             return not any(r[0] == "Juniper walking stick" for r in rows(app, "#results"))
 
         await wait_for(gone, 30, what="the deleted listing to disappear")
+
+
+async def test_a_listing_photo_is_drawn_in_the_terminal(pair: list[NodeProc],
+                                                        tmp_path: Any) -> None:
+    import io
+
+    from PIL import Image
+
+    you, vendor = pair
+    picture = Image.new("RGB", (200, 100), (250, 0, 0))
+    picture.paste((0, 0, 250), (0, 50, 200, 100))  # red over blue
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    path = tmp_path / "mug.png"
+    path.write_bytes(out.getvalue())
+    added = await vendor.call("listing.photo_add", path=str(path))
+    await vendor.call("listing.create", **sample_listing("Stoneware mug"), type="physical",
+                      condition="new", categories=["kitchen"], photos=[added["hash"]])
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(120, 60)) as pilot:
+        await pilot.click("#search")
+        await pilot.press(*"stoneware")
+
+        async def found() -> bool:
+            await pilot.pause()
+            return any(r[0] == "Stoneware mug" for r in rows(app, "#results"))
+
+        await wait_for(found, 30, what="the listing with a photo in the TUI")
+        await pilot.click("#results")
+        await pilot.press("down", "up")
+
+        async def drawn() -> Any:
+            await pilot.pause()
+            shown = app.query_one("#photo", Static).render()
+            return shown if "▀" in str(shown) else None
+
+        shown = await wait_for(drawn, 30, what="the photo drawn in half blocks")
+        assert "photo 1 of 1" in str(shown)
+        detail = str(app.query_one("#detail", Static).render())
+        assert "physical" in detail and "new" in detail and "kitchen" in detail

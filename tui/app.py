@@ -42,6 +42,7 @@ class TorvApp(App[None]):
     #status { height: 1; background: $panel; color: $text; padding: 0 1; }
     #results, #mine, DataTable { height: 1fr; }
     #detail { height: auto; max-height: 14; border: round $primary; padding: 0 1; }
+    #photo { height: auto; max-height: 20; padding: 0 1; display: none; }
     #buy-bar { height: auto; }
     #form Input { width: 1fr; }
     #form Horizontal { height: auto; }

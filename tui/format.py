@@ -72,6 +72,12 @@ def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) 
     lines = [f"[b]{plain(item['title'])}[/b]  ·  {money(item['price'])}  ·  "
              f"{item['quantity']} available",
              f"vendor {who(item['vendor'], names)}  ·  {item['vendor']}  ·  version {item['seq']}"]
+    kind = [k for k in (item.get("type"), item.get("condition")) if k]
+    if kind or item.get("categories"):
+        lines.append("  ·  ".join([*(plain(k) for k in kind),
+                                   *(plain(c) for c in item.get("categories", []))]))
+    if item.get("processing_days") is not None:
+        lines.append(f"ships {item['processing_days']} day(s) after payment")
     if item.get("tags"):
         lines.append("tags: " + ", ".join(plain(t) for t in item["tags"]))
     for opt in item.get("shipping", []):
@@ -79,6 +85,9 @@ def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) 
     if item.get("description"):
         lines.append("")
         lines.append(block(item["description"], ""))
+    if item.get("terms"):
+        lines.append("")
+        lines.append(block(f"terms: {item['terms']}", ""))
     return "\n".join(lines)
 
 

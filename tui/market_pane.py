@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -12,6 +14,7 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent
 from .checkout import CheckoutScreen
 from .client import RpcCallError
 from .format import describe_listing, money, who
+from .photo_view import PhotoError, half_blocks
 from .safe import plain
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ class MarketPane(Vertical):
         yield Static("searching…", id="market-state", classes="hint")
         yield DataTable(id="results", cursor_type="row")
         yield Static(PICK, id="detail")
+        yield Static("", id="photo")
         with Horizontal(id="buy-bar"):
             yield Button("Buy…", id="buy", variant="success", disabled=True)
             yield Button("Message vendor", id="message-vendor", disabled=True)
@@ -113,6 +117,11 @@ class MarketPane(Vertical):
         buy = self.query_one("#buy", Button)
         message = self.query_one("#message-vendor", Button)
         hint = self.query_one("#buy-hint", Static)
+        photo = self.query_one("#photo", Static)
+        photo.update("")
+        photo.display = bool(item and item.get("photos"))
+        if item is not None and item.get("photos"):
+            self.load_photo(item)
         if item is None:
             self.query_one("#detail", Static).update(PICK)
             buy.disabled = message.disabled = True
@@ -124,6 +133,27 @@ class MarketPane(Vertical):
         hint.update("this is your own listing" if own else
                     "out of stock" if item["quantity"] < 1 else "")
         buy.disabled = own or item["quantity"] < 1
+
+    @work(exclusive=True, group="photo")
+    async def load_photo(self, item: dict[str, Any]) -> None:
+        """The listing's first photo, as a thumbnail (fetched by the node, checked against
+        its hash there), drawn in half blocks."""
+        view = self.query_one("#photo", Static)
+        count = len(item["photos"])
+        view.update(f"loading photo 1 of {count}…")
+        try:
+            got = await self.torv.client.call("listing.photo", vendor=item["vendor"],
+                                              id=item["id"], index=0, thumb=True)
+            picture = await asyncio.to_thread(half_blocks, base64.b64decode(got["data"]))
+        except RpcCallError as exc:
+            view.update(f"photo unavailable: {plain(exc.message)}")
+            return
+        except (PhotoError, ValueError) as exc:
+            view.update(f"photo unavailable: {plain(str(exc))}")
+            return
+        if self.selected is item:
+            picture.append(f"\nphoto 1 of {count}")
+            view.update(picture)
 
     @on(Button.Pressed, "#buy")
     def buy(self) -> None:

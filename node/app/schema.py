@@ -26,6 +26,7 @@ MIGRATIONS: list[Step] = [
     market.v8,  # 8: stock held for confirmed orders
     market.v9,  # 9: prefix indexes for search as you type
     market.v10,  # 10: search sorted by price
+    market.v11,  # 11: listing photos
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

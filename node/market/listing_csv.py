@@ -2,7 +2,7 @@
 ``listing.import``, ``torv listings export|import``; columns in docs/api.md).
 
     id, title, description, price, currency, quantity, tags, shipping, expires,
-    escrow_timeout_hours, moderators
+    escrow_timeout_hours, moderators, type, condition, categories, processing_days, terms
 
 ``price`` and each shipping price are in the currency's whole units with at most 8 decimals and
 a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shipping`` is
@@ -10,7 +10,9 @@ a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shippin
 date and time (ISO 8601; empty: a year from now); an ``id`` of ours changes that listing, an
 empty one makes a new listing, another makes a new listing under that id (a store moved from
 another node keeps its ids); a tag cannot hold ``;``; empty ``escrow_timeout_hours`` and
-``moderators`` take the defaults. Parsing checks every row and reports every error with its
+``moderators`` take the defaults. The listing v2 columns (``type``, ``condition``,
+``categories`` separated by ``;``, ``processing_days``, ``terms``) may be left out or empty (a
+listing without them stays v1). Parsing checks every row and reports every error with its
 line number; nothing is written unless every row is right (the caller imports all or
 nothing).
 """
@@ -31,7 +33,10 @@ from protocol.identity import Identity
 from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listing
 
 COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
-           "expires", "escrow_timeout_hours", "moderators")
+           "expires", "escrow_timeout_hours", "moderators", "type", "condition", "categories",
+           "processing_days", "terms")
+# optional listing fields: an empty cell leaves the field out
+OPTIONAL = ("moderators", "type", "condition", "categories", "processing_days", "terms")
 REQUIRED = ("title", "price", "currency", "quantity")
 UNIT = Decimal(10) ** 8
 MAX_ROWS = 10_000
@@ -110,7 +115,9 @@ def to_csv(listings: list[Listing]) -> str:
             "; ".join(f"{s['region']}={coins(s['price']['amount'])}" for s in b["shipping"]),
             datetime.fromtimestamp(b["expires"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             b["escrow_timeout_hours"],
-            "; ".join(x.moderators) if x.moderators is not None else ""])
+            "; ".join(x.moderators) if x.moderators is not None else "",
+            b.get("type", ""), b.get("condition", ""), "; ".join(b.get("categories", [])),
+            b.get("processing_days", ""), b.get("terms", "")])
     return out.getvalue()
 
 
@@ -160,6 +167,19 @@ def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
     mods = [m.strip() for m in (raw.get("moderators") or "").split(";") if m.strip()]
     if mods:
         out["moderators"] = mods
+    for name in ("type", "condition", "terms"):
+        value = (raw.get(name) or "").strip()
+        if value:
+            out[name] = value
+    cats = [c.strip() for c in (raw.get("categories") or "").split(";") if c.strip()]
+    if cats:
+        out["categories"] = cats
+    days = (raw.get("processing_days") or "").strip()
+    if days:
+        try:
+            out["processing_days"] = int(days)
+        except ValueError:
+            raise ValueError(f"processing_days: {days!r} is not a whole number") from None
     return out
 
 
@@ -256,12 +276,13 @@ def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> P
         if lid in own:
             current = own[lid].body
             if all(current.get(k) == v for k, v in fields.items()) and \
-                    ("moderators" in fields) == ("moderators" in current):
+                    all((k in fields) == (k in current) for k in OPTIONAL):
                 result.unchanged += 1
                 continue
             body = {**current, **fields, "seq": own[lid].seq + 1}
-            if "moderators" not in fields:
-                body.pop("moderators", None)
+            for k in OPTIONAL:
+                if k not in fields:
+                    body.pop(k, None)
         else:  # a new listing, under the id given (a store moved from another node)
             body = {**fields, "id": lid or secrets.token_hex(16), "seq": 1, "created": now}
         try:

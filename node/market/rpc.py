@@ -27,15 +27,22 @@ from node.market import listing_csv
 from node.market.search import SORTS, SearchFilters
 from protocol.fields import CURRENCY_RE, MAX_AMOUNT
 from protocol.listing import (
+    CONDITIONS,
+    KINDS,
+    MAX_CATEGORIES,
+    MAX_CATEGORY,
     MAX_DESCRIPTION,
     MAX_ESCROW_TIMEOUT_HOURS,
     MAX_LISTING_MODERATORS,
+    MAX_PROCESSING_DAYS,
     MAX_REGION,
     MAX_SHIPPING,
     MAX_TAG,
     MAX_TAGS,
+    MAX_TERMS,
     MAX_TITLE,
 )
+from protocol.photos import MAX_PHOTOS, PHOTO_HASH_RE
 from protocol.store import (
     MAX_ABOUT,
     MAX_ACCEPTED_MODERATORS,
@@ -52,12 +59,19 @@ PRICE = obj({"amount": integer(0, MAX_AMOUNT, "base units (satoshis, litoshis)")
             ("amount", "currency"))
 SHIPPING = obj({"region": string(MAX_REGION, 1), "price": PRICE}, ("region", "price"))
 MODERATOR_IDS = array(PEER_ID, MAX_LISTING_MODERATORS, unique=True)
+PHOTO_HASH = string(64, 64, PHOTO_HASH_RE.pattern, "must be a photo's sha256 (listing.photo_add)")
 LISTING_FIELDS: dict[str, Any] = {
     "title": string(MAX_TITLE, 1), "description": string(MAX_DESCRIPTION), "price": PRICE,
     "quantity": integer(0, 10**9), "tags": array(string(MAX_TAG, 1), MAX_TAGS),
     "shipping": array(SHIPPING, MAX_SHIPPING), "expires": integer(1),
     "escrow_timeout_hours": integer(1, MAX_ESCROW_TIMEOUT_HOURS),
     "moderators": nullable(MODERATOR_IDS),
+    "type": enum(KINDS, "physical, digital or service (listing v2)"),
+    "condition": enum(CONDITIONS, "a physical item's condition (listing v2)"),
+    "categories": array(string(MAX_CATEGORY, 1), MAX_CATEGORIES, unique=True),
+    "processing_days": integer(0, MAX_PROCESSING_DAYS, "days to ship after payment"),
+    "terms": string(MAX_TERMS),
+    "photos": array(PHOTO_HASH, MAX_PHOTOS, unique=True),
 }
 LISTING = obj({
     "id": LISTING_ID, "vendor": PEER_ID, "seq": integer(1), "title": string(),
@@ -95,11 +109,23 @@ def methods(market: MarketService) -> list[Method]:
             changes["moderator"] = {"description": "", **changes["moderator"]}
         return await market.profile_json(await market.set_profile(changes))
 
+    async def with_photos(fields: dict[str, Any]) -> dict[str, Any]:
+        if "photos" in fields:
+            fields["photos"] = await market.photos.refs(fields["photos"])
+        return fields
+
     async def listing_create(p: Args) -> Any:
-        return (await market.create_listing(p.changes())).to_json()
+        return (await market.create_listing(await with_photos(p.changes()))).to_json()
 
     async def listing_update(p: Args) -> Any:
-        return (await market.update_listing(p["id"], p.changes("id"))).to_json()
+        changes = await with_photos(p.changes("id"))
+        return (await market.update_listing(p["id"], changes)).to_json()
+
+    async def photo_add(p: Args) -> Any:
+        return await market.photos.add(p["path"], p["data"])
+
+    async def photo_get(p: Args) -> Any:
+        return await market.photos.photo(p["vendor"], p["id"], p["index"], p["thumb"])
 
     async def listing_stock(p: Args) -> Any:
         return (await market.set_stock(p["id"], p["quantity"])).to_json()
@@ -125,7 +151,8 @@ def methods(market: MarketService) -> list[Method]:
 
     async def listing_search(p: Args) -> Any:
         filters = SearchFilters(p["min_price"], p["max_price"], p["currency"], p["ships_to"],
-                                p["vendor"], p["sort"])
+                                p["vendor"], p["sort"], p["type"], p["category"],
+                                p["condition"])
         return [{"listing": body, "score": score}
                 for body, score in await market.search(p["query"], p["limit"], filters)]
 
@@ -170,6 +197,24 @@ def methods(market: MarketService) -> list[Method]:
                (Param("csv", string(listing_csv.MAX_CSV, 1), True),
                 Param("dry_run", boolean(), default=False)),
                IMPORT_REPORT, listing_import),
+        Method("listing.photo_add", "Add a photo for your listings: a JPEG, PNG or WebP file "
+               "on this machine (path) or its bytes (data, base64; requests are at most 1 MiB). "
+               "It is re-encoded as a JPEG of at most 1600 pixels a side and 1 MiB with every "
+               "bit of metadata removed (EXIF GPS, camera, ICC), plus a thumbnail; name it in "
+               "listing.create/update photos by the hash returned.",
+               (Param("path", string(4096, 1)), Param("data", string(1 << 20, 1))),
+               obj({"hash": PHOTO_HASH, "thumb": PHOTO_HASH, "size": integer(),
+                    "width": integer(), "height": integer()},
+                   ("hash", "thumb", "size", "width", "height")), photo_add, min_given=1),
+        Method("listing.photo", "A listing's photo (or its thumbnail) by its place in the "
+               "listing: held here, else fetched from the vendor or peers and checked against "
+               "its hash; data is base64.",
+               (Param("vendor", PEER_ID, True), Param("id", LISTING_ID, True),
+                Param("index", integer(0, MAX_PHOTOS - 1), True),
+                Param("thumb", boolean(), default=False)),
+               obj({"hash": PHOTO_HASH, "size": integer(), "data": string(),
+                    "source": enum(["here", "vendor", "peer"])},
+                   ("hash", "size", "data", "source")), photo_get, (NOT_FOUND,)),
         Method("listing.delete", "Remove one of your listings.",
                (Param("id", LISTING_ID, True),),
                obj({"id": LISTING_ID, "deleted": boolean()}, ("id", "deleted")),
@@ -181,14 +226,17 @@ def methods(market: MarketService) -> list[Method]:
                (Param("vendor", PEER_ID),), array(LISTING, 10**6), listing_list),
         Method("listing.search", "Full-text search of the listings held here (title, "
                "description, tags; every word must match, the last as a prefix; empty lists the "
-               "newest), narrowed by price, currency, where it ships and vendor, sorted by "
-               "relevance, newest or price.",
+               "newest), narrowed by price, currency, where it ships, vendor, type, category "
+               "and condition, sorted by relevance, newest or price.",
                (Param("query", string(500), True), Param("limit", integer(1, 500), default=50),
                 Param("min_price", integer(0, MAX_AMOUNT)),
                 Param("max_price", integer(0, MAX_AMOUNT)),
                 Param("currency", string(10, 3, CURRENCY_RE.pattern, "a currency code")),
                 Param("ships_to", string(MAX_REGION, 1)), Param("vendor", PEER_ID),
-                Param("sort", enum(SORTS), default="relevance")),
+                Param("sort", enum(SORTS), default="relevance"),
+                Param("type", enum(KINDS, "physical (v1 listings too), digital or service")),
+                Param("category", string(MAX_CATEGORY, 1)),
+                Param("condition", enum(CONDITIONS))),
                array(obj({"listing": LISTING, "score": {"type": "number"}},
                          ("listing", "score")), 500), listing_search),
         Method("store.fetch", "A vendor's current profile and unexpired listings, from the "

@@ -134,3 +134,14 @@ CREATE INDEX listings_price ON listings(json_extract(body, '$.price.amount'))
 
 v10 = statements(V10_SCHEMA)
 """Search sorted by price walks this index (node/market/search.py)."""
+
+
+V11_SCHEMA = """
+CREATE TABLE photos (
+    hash TEXT PRIMARY KEY, data BLOB NOT NULL, own INTEGER NOT NULL, used INTEGER NOT NULL);
+CREATE INDEX photos_cache ON photos(own, used)
+"""
+
+v11 = statements(V11_SCHEMA)
+"""Listing photos and thumbnails by sha256: ours (kept) and others' (a bounded cache,
+node/market/photos.py)."""

@@ -37,6 +37,9 @@ class SearchFilters:
     ships_to: str | None = None  # a shipping region the listing names (or "worldwide")
     vendor: str | None = None
     sort: str = "relevance"
+    kind: str | None = None  # listing v2 type: physical (a v1 listing too), digital, service
+    category: str | None = None  # one of the listing's categories (any case)
+    condition: str | None = None
 
     def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
         """SQL conditions on the listings table ``l`` and their parameters: those an index
@@ -69,6 +72,16 @@ class SearchFilters:
             sql.append("EXISTS (SELECT 1 FROM json_each(l.body, '$.shipping') s WHERE "
                        f"lower(json_extract(s.value, '$.region')) IN ({marks}))")
             args += [self.ships_to.lower(), *WORLDWIDE]
+        if self.kind is not None:
+            sql.append("COALESCE(json_extract(l.body, '$.type'), 'physical') = ?")
+            args.append(self.kind)
+        if self.condition is not None:
+            sql.append("json_extract(l.body, '$.condition') = ?")
+            args.append(self.condition)
+        if self.category is not None:
+            sql.append("EXISTS (SELECT 1 FROM json_each(l.body, '$.categories') c WHERE "
+                       "lower(c.value) = ?)")
+            args.append(self.category.lower())
 
     def order(self, ranked: bool) -> str:
         if self.sort == "price_asc":

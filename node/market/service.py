@@ -19,6 +19,7 @@ from node.market import listing_csv, stock
 from node.market import listings as ms
 from node.market import manifests as mfs
 from node.market.own_gossip import OwnGossip
+from node.market.photos import Photos
 from node.market.search import SearchFilters, search
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
@@ -66,6 +67,7 @@ class MarketService(Service):
         self.incomplete = 0  # stores held with gaps, retried until whole
         self.own_recovered = asyncio.Event()  # our own store was looked for on the network
         self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
+        self.photos = Photos(self)
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
@@ -75,7 +77,8 @@ class MarketService(Service):
                 "provide_backlog": self.sync.provide_queue.qsize(),
                 "ingest_dropped": self.sync.dropped, "gossip_ignored": self.sync.ignored,
                 "own_gossip": {"sent": self.own_gossip.sent,
-                               "coalesced": self.own_gossip.coalesced}}
+                               "coalesced": self.own_gossip.coalesced},
+                "photos": {"fetched": self.photos.fetched, "rejected": self.photos.rejected}}
 
     async def start(self) -> None:
         self.listing_count = await self.db.read(
@@ -365,18 +368,18 @@ class MarketService(Service):
         return await self.own_listing(listing_id)
 
     # ------------------------------------------------------------------ CSV
-    async def _own_listings(self) -> list[Listing]:
+    async def own_listings(self) -> list[Listing]:
         wires = await self.db.read(partial(ms.vendor_wires, vendor=self.me,
                                            now=self.core.now()))
         return [Listing.from_trusted(w) for w in wires]
 
     async def export_listings(self) -> str:
-        return listing_csv.to_csv(await self._own_listings())
+        return listing_csv.to_csv(await self.own_listings())
 
     async def import_listings(self, text: str, dry_run: bool) -> dict[str, Any]:
         """Every row checked first; written all together or not at all."""
         async with self._own_lock:
-            own = {x.id: x for x in await self._own_listings()}
+            own = {x.id: x for x in await self.own_listings()}
             now = self.core.now()
             parsed = await asyncio.to_thread(listing_csv.parse, text, own, now,
                                              self.core.identity)
@@ -397,7 +400,7 @@ class MarketService(Service):
         """Many listings' quantities left at once (``id,quantity`` CSV), all or nothing,
         re-signing only the pages those listings are on (and the manifest)."""
         async with self._own_lock:
-            own = {x.id: x for x in await self._own_listings()}
+            own = {x.id: x for x in await self.own_listings()}
             changed, unchanged, errors = await asyncio.to_thread(
                 listing_csv.parse_stock, text, own, self.core.identity)
             report = {"updated": len(changed), "unchanged": unchanged,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.market import listings as ms
 from node.market import manifests as mfs
+from node.market import photos as photo_table
 from node.market.verify_work import check_listings, check_pages, check_store_objects
 from node.net.host import P2PError, Verdict
 from protocol import copies
@@ -155,6 +156,9 @@ class CatalogSync:
         if req["op"] == "stores":
             return {"objects": await self.db.read(partial(ms.stores_of,
                                                           vendors=req["vendors"]))}
+        if req["op"] == "photo":
+            data = await self.db.read(partial(photo_table.get, digest=req["hash"]))
+            return {"photo": data} if data is not None else {"error": "no such photo here"}
         peers = []
         for pid in self.core.peers():
             if pid != peer:
