@@ -11,6 +11,8 @@
         to TARGET_ID at once (those it gets held open without a handshake), or malformed
         requests; print the relay's answers by status
     python -m tests.relay_peer sybil RELAY_ADDR
+        one more identity asks for a slot; prints {"status"} and keeps its connection (and
+        so its slot) until stdin closes
         one more identity from the same IP address asks for a slot; print {"status"}
 """
 
@@ -160,9 +162,10 @@ async def sybil(relay_addr: str) -> None:
             status = "reserved"
         except Exception as exc:  # noqa: BLE001 - the refusal is the answer
             status = f"refused: {exc}"[:120]
+        print(json.dumps({"status": status}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)
     finally:
         await host.stop()
-    print(json.dumps({"status": status}), flush=True)
 
 
 def main() -> None:

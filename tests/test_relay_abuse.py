@@ -54,6 +54,22 @@ def test_a_circuit_address_names_the_relay() -> None:
     assert split_circuit(addr) == ("/ip4/1.2.3.4/tcp/4717", "12D3KooWR")
 
 
+async def sybil(relay_addr: str, answered: asyncio.Queue[dict[str, Any]],
+                done: asyncio.Event) -> None:
+    """One more identity from this IP asking for a slot; it keeps its connection (and its slot)
+    until ``done``, so the identities overlap as an attacker's would."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.relay_peer", "sybil", relay_addr, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        answered.put_nowait(json.loads(await asyncio.wait_for(proc.stdout.readline(), 120)))
+        await done.wait()
+    finally:
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 60)
+
+
 async def run_peer(*args: str, timeout: float = 300) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.relay_peer", *args, stdout=subprocess.PIPE,
@@ -86,11 +102,16 @@ async def test_a_relay_refuses_beyond_its_limits_and_honest_circuits_keep_workin
         assert relay.proc is not None
         rss_before = rss_kib(relay.proc.pid)
 
-        reserving, connecting, malformed, during, *sybils = await asyncio.gather(
+        answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        release = asyncio.Event()
+        sybils_task = asyncio.gather(*(sybil(relay.addr, answers, release) for _ in range(5)))
+        reserving, connecting, malformed, during = await asyncio.gather(
             *(run_peer("abuse", relay.addr, reserved["peer_id"], phase)
               for phase in ("reserve", "connect", "malformed")),
-            run_peer("dial", relay.addr, to_honest, "20"),
-            *(run_peer("sybil", relay.addr) for _ in range(5)))
+            run_peer("dial", relay.addr, to_honest, "20"))
+        sybils = [await asyncio.wait_for(answers.get(), 120) for _ in range(5)]
+        release.set()  # all five asked while the others still held their slots
+        await sybils_task
         # one identity: at most 30 requests a minute are looked at; of 1,000 reservations
         # at once the rest are refused (201: resource limit exceeded)
         answers = reserving["answers"]

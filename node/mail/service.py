@@ -171,8 +171,12 @@ class MailService(Service):
         """Deliver directly; when the recipient is not connected to us (behind a NAT it may
         not be reachable at all), have holders take the letter at the same time, rather than
         after the direct attempt timed out: a holder the recipient is connected to tells it
-        at once."""
-        if self.core.host.usable(row.recipient) or len(row.held_by) >= HOLDERS:
+        at once. A recipient we reach only through a relay is treated the same way: a relayed
+        connection can stop answering (py-libp2p 0.8.1), and the holders are the path that
+        does not depend on it."""
+        host = self.core.host
+        direct_only = host.usable(row.recipient) and not host.is_relayed(row.recipient)
+        if direct_only or len(row.held_by) >= HOLDERS:
             if not await self._direct(row) and len(row.held_by) < HOLDERS:
                 await self._hold(row)
             return

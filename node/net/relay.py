@@ -184,7 +184,11 @@ class RelayServer:
             self.stats.circuits_refused += 1
 
     def _expire(self, now: float) -> None:
-        for peer in [p for p, (exp, _) in self.reservations.items() if exp <= now]:
+        """Drop reservations that ran out, and those of peers no longer connected (a slot is
+        only of use over a live connection: it would otherwise hold its IP's quota)."""
+        connected = set(self.host.get_connected_peers())
+        for peer in [p for p, (exp, _) in self.reservations.items()
+                     if exp <= now or p not in connected]:
             del self.reservations[peer]
 
     def _paced(self, peer: ID, now: float) -> bool:
