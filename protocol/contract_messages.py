@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields as f
+from . import goods
 from .contract_rules import (
     BASIS,
     COMPLETION,
@@ -98,6 +99,8 @@ def _payment(err: E, d: dict[str, Any]) -> None:
 def _fulfillment(err: E, d: dict[str, Any]) -> None:
     f.text(err, "note", d["note"], MAX_TEXT)
     f.raw(err, "psbt", d["psbt"], MAX_PSBT, 1)
+    if "goods" in d:  # digital goods sealed to the buyer (protocol/goods.py)
+        goods.validate(err, "goods", d["goods"])
 
 
 def _completion(err: E, d: dict[str, Any]) -> None:
@@ -146,6 +149,10 @@ SCHEMAS: dict[str, tuple[set[str], Any]] = {
 }
 
 
+# data fields a message may carry or leave out
+OPTIONAL: dict[str, frozenset[str]] = {FULFILLMENT: frozenset({"goods"})}
+
+
 def check_body(body: Any, err: E) -> dict[str, Any]:
     b = f.exact_keys(err, "order message", body, {"kind", "order", "prev", "time", "data"})
     kind = b["kind"]
@@ -159,7 +166,8 @@ def check_body(body: Any, err: E) -> dict[str, Any]:
         f.raw(err, "prev", b["prev"], 32, 32)
     f.integer(err, "time", b["time"])
     keys, check = SCHEMAS[kind]
-    check(err, f.exact_keys(err, f"{kind} data", b["data"], keys))
+    check(err, f.exact_keys(err, f"{kind} data", b["data"], keys,
+                            OPTIONAL.get(kind, frozenset())))
     return b
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import base58
+import nacl.bindings
 import nacl.exceptions
+import nacl.public
 import nacl.signing
 
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -94,3 +96,15 @@ class Identity:
 
     def __repr__(self) -> str:
         return f"Identity(peer_id={self.peer_id})"
+
+
+def x25519_public(peer_id: str) -> nacl.public.PublicKey:
+    """The X25519 key to seal a box to ``peer_id`` (its Ed25519 key, converted)."""
+    ed = public_key_from_peer_id(peer_id)
+    return nacl.public.PublicKey(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ed))
+
+
+def x25519_private(me: Identity) -> nacl.public.PrivateKey:
+    """Our X25519 key, to open what was sealed to our peer id."""
+    sk = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(me.seed + me.public_key)
+    return nacl.public.PrivateKey(sk)

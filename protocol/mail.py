@@ -40,7 +40,7 @@ from .contract import MAX_MESSAGES
 from .contract_messages import ORDER_ID_RE
 from .errors import LocalProtocolError, RemoteProtocolError
 from .fields import ErrorClass
-from .identity import Identity, public_key_from_peer_id
+from .identity import Identity, x25519_private, x25519_public
 from .order_delivery import MAX_DELIVERY
 from .signed import SignedObject
 from .store import MAX_MAILBOXES
@@ -196,19 +196,9 @@ class Envelope:
         return len(self.sealed)
 
 
-def _x25519_public(peer_id: str) -> nacl.public.PublicKey:
-    ed = public_key_from_peer_id(peer_id)
-    return nacl.public.PublicKey(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ed))
-
-
-def _x25519_private(me: Identity) -> nacl.public.PrivateKey:
-    sk = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(me.seed + me.public_key)
-    return nacl.public.PrivateKey(sk)
-
-
 def seal(letter: Letter, expires: int) -> Envelope:
     """The envelope for ``letter``: readable by its recipient only."""
-    box = nacl.public.SealedBox(_x25519_public(letter.to))
+    box = nacl.public.SealedBox(x25519_public(letter.to))
     return Envelope(letter.id, letter.to, expires, bytes(box.encrypt(letter.wire)))
 
 
@@ -218,7 +208,7 @@ def open_envelope(env: Envelope, me: Identity) -> Letter:
     if env.to != me.peer_id:
         raise RemoteProtocolError("the envelope is addressed to someone else")
     try:
-        wire = nacl.public.SealedBox(_x25519_private(me)).decrypt(env.sealed)
+        wire = nacl.public.SealedBox(x25519_private(me)).decrypt(env.sealed)
     except nacl.exceptions.CryptoError:
         raise RemoteProtocolError("the envelope does not open with our key") from None
     letter = Letter.from_wire(bytes(wire))

@@ -108,3 +108,36 @@ def test_a_wallet_transaction_is_one_line_with_what_it_was() -> None:
 ])
 def test_reachability_in_the_status_bar(status: str, relays: int, said: str) -> None:
     assert Text.from_markup(reach_text(status, relays)).plain == said
+
+
+def full_order(goods: dict[str, Any] | None) -> dict[str, Any]:
+    return {"title": "Turning guide", "quantity": 1, "state": "FULFILLED", "role": "buyer",
+            "order_id": "ab" * 32, "vendor": "v", "buyer": "b", "moderator": "m",
+            "amount_due": 1_000_000, "currency": "LTC", "shipping": {"price": 0, "region": ""},
+            "moderator_terms": {"fee_if_disputed": 10_000}, "goods": goods,
+            "delivery": {"pending": 0, "parties": {}}, "messages": []}
+
+
+def test_delivered_goods_are_shown_to_the_buyer() -> None:
+    from tui.format import describe_order
+
+    text = describe_order(full_order({"kind": "text", "name": "", "size": 9,
+                                      "sha256": "00", "text": "KEY-[b]1[/b]"}))
+    assert "your goods" in text and "KEY-\\[b]1\\[/b]" in text  # markup from a peer escaped
+    file = describe_order(full_order({"kind": "file", "name": "guide.txt", "size": 600,
+                                      "sha256": "00", "data": "eA=="}))
+    assert "the file guide.txt (600 bytes): press Save goods" in file
+    broken = describe_order(full_order({"error": "the goods do not open with our key"}))
+    assert "do not open" in broken
+    assert "your goods" not in describe_order(full_order(None))
+
+
+def test_saved_goods_never_overwrite_and_stay_in_the_folder(tmp_path: Any) -> None:
+    from tui.order_screen import save_file
+
+    first = save_file(tmp_path, "guide.txt", b"one")
+    second = save_file(tmp_path, "guide.txt", b"two")
+    assert first.name == "guide.txt" and second.name == "guide (2).txt"
+    assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
+    sneaky = save_file(tmp_path, "../../etc/passwd", b"x")
+    assert sneaky.parent == tmp_path and sneaky.name == "passwd"

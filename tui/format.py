@@ -140,6 +140,15 @@ def describe_order(o: dict[str, Any], names: dict[str, str] | None = None) -> st
             mine = "you" if role == o["role"] else f"the {role}"
             lines.append(f"  {mine} get{'s' if mine != 'you' else ''} {coins(amount, cur)}")
         lines.append(f"  network fee {coins(d['network_fee'], cur)}")
+    goods = o.get("goods")
+    if goods:
+        if "error" in goods:
+            lines.append(f"[red]the delivered goods: {plain(goods['error'])}[/red]")
+        elif goods["kind"] == "text":
+            lines.append(f"[b]your goods[/b]: {block(goods['text'], '             ')}")
+        else:
+            lines.append(f"[b]your goods[/b]: the file {plain(goods['name'])} "
+                         f"({goods['size']} bytes): press Save goods")
     delivery = o["delivery"]
     if delivery["pending"]:
         held = f", held by {delivery['held_by']} peer(s)" if delivery.get("held_by") else ""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -101,6 +104,8 @@ class OrderScreen(ModalScreen[None]):
         await bar.remove_children()
         await bar.mount_all([Button(LABELS.get(m, m), id=button_id(m), name=m,
                                     variant="primary") for m in order["next_actions"]])
+        if (order.get("goods") or {}).get("data"):
+            await bar.mount(Button("Save goods", id="save-goods"))
         needs = {NEEDS_TEXT[m] for m in order["next_actions"] if m in NEEDS_TEXT}
         self.query_one("#text", Input).display = bool(needs)
         self.query_one("#rating", Input).display = "order.complete" in order["next_actions"]
@@ -109,8 +114,26 @@ class OrderScreen(ModalScreen[None]):
     def reload_chat(self) -> None:
         self.query_one(OrderChat).reload()
 
+    @on(Button.Pressed, "#save-goods")
+    async def save_goods(self, event: Button.Pressed) -> None:
+        """The delivered file, into the Downloads folder (never over an existing file)."""
+        event.stop()
+        goods = (self.order or {}).get("goods") or {}
+        if not goods.get("data"):
+            return
+        folder = Path.home() / "Downloads"
+        try:
+            path = await asyncio.to_thread(save_file, folder, goods["name"],
+                                           base64.b64decode(goods["data"]))
+        except OSError as exc:
+            self.say(f"could not save: {plain(str(exc))}")
+            return
+        self.say(f"saved to {plain(str(path))}")
+
     @on(Button.Pressed, "#actions Button")
     def act(self, event: Button.Pressed) -> None:
+        if event.button.id == "save-goods":
+            return
         method = event.button.name or ""
         params: dict[str, Any] = {"order_id": self.order_id}
         text = self.query_one("#text", Input).value.strip()
@@ -175,3 +198,19 @@ class OrderScreen(ModalScreen[None]):
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:
         self.dismiss()
+
+
+def save_file(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` as ``folder/name``, or ``name (2)`` and so on if taken (blocking)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Path(name).name or "goods"  # one path component, whatever the name said
+    stem, suffix = Path(base).stem, Path(base).suffix
+    for n in range(1, 1000):
+        path = folder / (base if n == 1 else f"{stem} ({n}){suffix}")
+        try:
+            with open(path, "xb") as out:
+                out.write(data)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"too many files named {base} in {folder}")

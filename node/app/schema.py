@@ -27,6 +27,7 @@ MIGRATIONS: list[Step] = [
     market.v9,  # 9: prefix indexes for search as you type
     market.v10,  # 10: search sorted by price
     market.v11,  # 11: listing photos
+    trade.v12,  # 12: digital goods kept for automatic delivery
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

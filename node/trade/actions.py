@@ -30,6 +30,7 @@ from protocol.contract_messages import OrderMessage
 from protocol.errors import LocalProtocolError
 from protocol.escrow import EscrowTerms, moderator_pubkey
 from protocol.fees import max_fee, payment_vsize, release_vsize
+from protocol.goods import seal as seal_goods
 from protocol.identity import public_key_from_peer_id
 from protocol.listing import Listing
 from protocol.ratings import make_rating, make_sale, proof_of
@@ -354,10 +355,16 @@ class TradeActions:
         return bytes(signing.build_signed(contract, self.svc.network(), self._key(contract, row),
                                      outputs, sequence).serialize())
 
-    async def fulfill(self, order_id: str, note: str) -> c.Contract:
+    async def fulfill(self, order_id: str, note: str,
+                      goods: tuple[str, str, bytes] | None = None) -> c.Contract:
+        """Ship: our release signature, and digital ``goods`` (kind, name, content) sealed to
+        the buyer when given."""
         async def make(contract: c.Contract, row: trade_store.OrderRow) -> Any:
-            return {"note": note, "psbt": await self._own_release(contract, row,
-                                                                  r.FULFILLMENT)}, {}
+            data: dict[str, Any] = {"note": note, "psbt": await self._own_release(
+                contract, row, r.FULFILLMENT)}
+            if goods is not None:
+                data["goods"] = seal_goods(contract.terms.buyer, *goods)
+            return data, {}
 
         return (await self._act(order_id, r.FULFILLMENT, make))[0]
 

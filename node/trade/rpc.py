@@ -3,6 +3,7 @@ one action or reading method of the trading service and answers the order as it 
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from node.core.api import (
@@ -31,8 +32,10 @@ from node.core.api import (
     obj,
     string,
 )
+from node.trade.auto_goods import goods_from
 from protocol import contract_rules as r
 from protocol.contract_messages import MAX_TEXT
+from protocol.goods import MAX_GOODS
 
 if TYPE_CHECKING:
     from node.trade.service import TradingService
@@ -65,6 +68,9 @@ ORDER = obj({
                            "data": OBJECT},
                           ("kind", "sender", "sender_role", "time", "digest", "data")), 1000),
     "next_actions": array(string(), 20), "delivery": OBJECT,
+    "goods": nullable(obj({"kind": enum(("text", "file")), "name": string(),
+                           "size": integer(), "sha256": string(), "text": string(),
+                           "data": string(), "error": string()}, ())),
     "decision": OBJECT, "rating": OBJECT, "txid": TXID,
     "statements": array(OBJECT, 1000), "history": array(string(), 1000),
 }, (*SUMMARY_FIELDS, "listing", "funding", "release", "settlement", "messages", "next_actions",
@@ -118,8 +124,19 @@ def methods(svc: TradingService) -> list[Method]:
         return {**await svc.order_view(p["order_id"]), "txid": txid}
 
     async def fulfill(p: Args) -> Any:
-        await actions.fulfill(p["order_id"], p["note"])
+        goods: tuple[str, str, bytes] | None = None
+        if p["goods_text"] is not None or p["goods_file"] is not None:
+            goods = await asyncio.to_thread(goods_from, p["goods_text"], p["goods_file"])
+        else:  # the listing's goods kept here, if any
+            contract, _ = await svc.load(p["order_id"])
+            kept = await svc.auto_goods.of_listing(contract.terms.listing.id)
+            goods = kept.as_tuple() if kept is not None else None
+        await actions.fulfill(p["order_id"], p["note"], goods)
         return await svc.order_view(p["order_id"])
+
+    async def listing_goods(p: Args) -> Any:
+        return await svc.auto_goods.set(p["id"], p["goods_text"], p["goods_file"],
+                                        p["auto_fulfil"])
 
     async def complete(p: Args) -> Any:
         txid = await actions.complete(p["order_id"], p["rating"], p["review"])
@@ -191,7 +208,23 @@ def methods(svc: TradingService) -> list[Method]:
                ACTING),
         Method("order.fulfill", "The vendor ships: signs the release to its payout address "
                "(once its own chain view shows the escrow confirmed).",
-               (*order_id, Param("note", TEXT, default="")), ORDER, fulfill, ACTING),
+               (*order_id, Param("note", TEXT, default=""),
+                Param("goods_text", string(MAX_GOODS, 1), description="digital goods: a text "
+                      "(licence key, download link) sealed to the buyer"),
+                Param("goods_file", string(4096, 1), description="digital goods: a file on "
+                      "this machine (at most 32 KiB) sealed to the buyer")),
+               ORDER, fulfill, ACTING),
+        Method("listing.goods", "Keep the digital goods of one of your listings on this node "
+               "(never in the listing): they go sealed to the buyer with every fulfilment of "
+               "its orders, and with auto_fulfil the node fulfils by itself once its own chain "
+               "view shows an order's escrow funded and confirmed.",
+               (Param("id", LISTING_ID, True), Param("goods_text", string(MAX_GOODS, 1)),
+                Param("goods_file", string(4096, 1)),
+                Param("auto_fulfil", boolean(), default=False)),
+               obj({"id": LISTING_ID, "kind": enum(("text", "file")), "name": string(),
+                    "size": integer(), "auto_fulfil": boolean()},
+                   ("id", "kind", "name", "size", "auto_fulfil")), listing_goods,
+               (NOT_FOUND,)),
         Method("order.complete", "The buyer rates the order, co-signs the release and "
                "broadcasts it; answers the order and the txid.",
                (*order_id, Param("rating", integer(1, 5), True),

@@ -44,3 +44,12 @@ def v7(conn: sqlite3.Connection, data_dir: Path) -> None:
     conn.execute("ALTER TABLE ratings ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
 
 
+V12_SCHEMA = """
+CREATE TABLE listing_goods (
+    listing_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+    content BLOB NOT NULL, auto INTEGER NOT NULL)
+"""
+
+v12 = statements(V12_SCHEMA)
+"""A listing's digital goods, kept by its vendor's node for automatic delivery
+(node/trade/auto_goods.py)."""

@@ -35,6 +35,7 @@ from node.core.events import (
 from node.core.services import NotFound, Service
 from node.trade import store as trade_store
 from node.trade.actions import TradeActions
+from node.trade.auto_goods import AutoGoods
 from node.trade.chain_watch import ChainWatcher
 from node.trade.delivery import Delivery
 from node.trade.errors import NotAllowed
@@ -116,12 +117,15 @@ class TradingService(Service):
         self.ratings = Ratings(self)
         self.receiver = Receiver(self)
         self.delivery = Delivery(self)
+        self.auto_goods = AutoGoods(self)
         market.moderation = self.moderation_keys
         market.profile_extras.append(self.ratings.summary)
 
     def info(self) -> dict[str, Any]:
         return {"chain_poll": self.options.chain_poll,
-                "watcher": {"ticks": self.watcher.ticks, "checks": self.watcher.checks}}
+                "watcher": {"ticks": self.watcher.ticks, "checks": self.watcher.checks},
+                "goods": {"delivered": self.auto_goods.delivered,
+                          "failed": self.auto_goods.failed}}
 
     async def start(self) -> None:
         if self.mailer is not None:
@@ -134,6 +138,8 @@ class TradingService(Service):
         self.core.spawn(self.actions.reconcile_stock(), "reconcile stock")
         if self.holder.backend is not None:
             self.core.spawn(self.watcher.run(), "chain watcher")
+            self.core.spawn(self.auto_goods.run(), "automatic delivery of goods")
+            self.core.spawn(self.auto_goods.sweep(), "goods waiting since the last start")
 
     def moderation_keys(self) -> dict[str, str]:
         """The xpub and network a moderator's profile publishes (needs the wallet unlocked)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from nacl.exceptions import CryptoError
@@ -14,6 +15,8 @@ from node.trade.actions import methods, node_actions
 from protocol import contract as c
 from protocol import contract_rules as r
 from protocol import settlement as st
+from protocol.errors import RemoteProtocolError
+from protocol.goods import open_goods
 from protocol.identity import Identity
 
 _SHOWN = {  # per kind, the data fields shown in the history (the rest are bytes or bulky)
@@ -37,6 +40,25 @@ def shipping_address(contract: c.Contract, identity: Identity) -> str | None:
         return str(SealedBox(CurvePrivateKey(bytes(key))).decrypt(sealed).decode())
     except (CryptoError, UnicodeDecodeError):
         return None
+
+
+def delivered_goods(contract: c.Contract, identity: Identity) -> dict[str, Any] | None:
+    """The digital goods of the FULFILLMENT, opened, for the buyer's eyes only: text as text,
+    a file as base64; None when there are none (or they are not ours to open)."""
+    msg = contract.last(r.FULFILLMENT)
+    if msg is None or "goods" not in msg.data or contract.terms.buyer != identity.peer_id:
+        return None
+    try:
+        g = open_goods(msg.data["goods"], identity)
+    except RemoteProtocolError as exc:
+        return {"error": str(exc)}
+    out: dict[str, Any] = {"kind": g["kind"], "name": g["name"], "size": len(g["content"]),
+                           "sha256": g["sha256"].hex()}
+    if g["kind"] == "text":
+        out["text"] = g["content"].decode("utf-8")
+    else:
+        out["data"] = base64.b64encode(g["content"]).decode()
+    return out
 
 
 SETTLED_BY_RELEASE = frozenset({r.COMPLETED, r.REFUNDED, r.RESOLVED, r.PAYMENT_FINALIZED})
@@ -92,6 +114,7 @@ def order_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identi
                      for m in contract.messages],
         "next_actions": methods(node_actions(contract, row, role)),
         "delivery": delivery,
+        "goods": delivered_goods(contract, identity),
     })
     if contract.last(r.DISPUTE_DECISION) is not None:
         d = contract.data(r.DISPUTE_DECISION)
