@@ -136,12 +136,18 @@ class OrderPrice:
     currency: str
 
 
+UNLIMITED_MAX = 10_000  # the most one order takes of an unlimited listing
+
+
 def price_order(listing_body: dict[str, Any], quantity: int, region: str) -> OrderPrice:
     """What an order of ``quantity`` shipped to ``region`` costs; ValueError saying why it
     cannot be made (quantity not available, a region the listing does not ship to, shipping
     priced in another currency)."""
     price = listing_body["price"]
-    if not 1 <= quantity <= listing_body["quantity"]:
+    if listing_body.get("unlimited"):  # listing v2: digital goods or a service, not counted
+        if not 1 <= quantity <= UNLIMITED_MAX:
+            raise ValueError(f"quantity must be 1..{UNLIMITED_MAX}")
+    elif not 1 <= quantity <= listing_body["quantity"]:
         raise ValueError(f"quantity {quantity} exceeds the {listing_body['quantity']} available"
                          if quantity > 0 else "quantity must be at least 1")
     options = {o["region"]: o["price"] for o in listing_body["shipping"]}

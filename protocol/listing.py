@@ -37,7 +37,8 @@ BODY_KEYS = {
     "created", "expires", "escrow_timeout_hours",
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
-V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos"})
+V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos",
+                     "unlimited"})
 KINDS = ("physical", "digital", "service")
 CONDITIONS = ("new", "used", "refurbished")
 MAX_CATEGORIES = 5
@@ -76,6 +77,11 @@ def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
         f.text(err, "terms", b["terms"], MAX_TERMS)
     if "photos" in b:
         validate_photos(err, "photos", b["photos"])
+    if "unlimited" in b:
+        if not isinstance(b["unlimited"], bool):
+            f.fail(err, "unlimited", "must be true or false")
+        if b["unlimited"] and b.get("type", "physical") == "physical":
+            f.fail(err, "unlimited", "only digital goods and services are unlimited")
 
 
 def validate_body(body: Any, err: f.ErrorClass, version: int = LISTING_VERSION
@@ -145,6 +151,11 @@ class Listing:
     def kind(self) -> str:
         """physical, digital or service (a v1 listing is physical)."""
         return str(self.body.get("type", "physical"))
+
+    @property
+    def unlimited(self) -> bool:
+        """Digital goods or a service sold without counting stock."""
+        return bool(self.body.get("unlimited", False))
 
     @property
     def photos(self) -> list[dict[str, str]]:

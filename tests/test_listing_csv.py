@@ -179,14 +179,14 @@ def test_listing_v2_columns_round_trip_and_are_checked() -> None:
         "id": "cd" * 16, "seq": 1, "title": "Repair class", "price": {"amount": 5,
         "currency": "LTC"}, "quantity": 3, "created": NOW, "expires": NOW + 86400,
         "type": "service", "categories": ["classes", "repair"], "processing_days": 2,
-        "terms": "Cancel a day ahead."})
+        "terms": "Cancel a day ahead.", "unlimited": True})
     text = to_csv([made])
     other = Identity(bytes([6]) * 32)
     moved = parse(text, {}, NOW, other)
     assert not moved.errors and len(moved.created) == 1
     got = moved.created[0]
     assert got.signed.version == LISTING_V2
-    for key in ("type", "categories", "processing_days", "terms"):
+    for key in ("type", "categories", "processing_days", "terms", "unlimited"):
         assert got.body[key] == made.body[key]
     assert "condition" not in got.body
     again = parse(text, {made.id: made}, NOW, ME)
@@ -196,3 +196,5 @@ def test_listing_v2_columns_round_trip_and_are_checked() -> None:
     assert errors == {(2, "processing_days")}
     bad_type = text.replace("service,", "plane,")
     assert [e.field for e in parse(bad_type, {}, NOW, ME).errors] == ["type"]
+    maybe = text.replace(",true\n", ",maybe\n")
+    assert [e.field for e in parse(maybe, {}, NOW, ME).errors] == ["unlimited"]

@@ -71,6 +71,28 @@ async def test_the_steps_hold_release_and_settle_once(tmp_path: Path) -> None:
         await db.close()
 
 
+async def test_an_unlimited_listing_holds_nothing(tmp_path: Path) -> None:
+    from protocol.contract_rules import UNLIMITED_MAX, price_order
+
+    body = {**listing(0).body, "type": "digital", "unlimited": True}
+    made = Listing.create(ME, body)
+    with pytest.raises(Exception, match="only digital goods and services"):
+        Listing.create(ME, {**body, "type": "physical"})
+    assert price_order(made.body, 50, "").items == 50 * 1_000_000  # quantity 0: no limit
+    with pytest.raises(ValueError, match="1..10000"):
+        price_order(made.body, UNLIMITED_MAX + 1, "")
+    with pytest.raises(ValueError, match="exceeds the 0 available"):
+        price_order(listing(0).body, 1, "")  # a counted listing at 0 is sold out
+    db = await open_database(tmp_path / "torv.db")
+    try:
+        await db.write(lambda c: mfs.publish_own(c, ME, NOW, made))
+        _, _, n = await db.write(partial(stock.reserve, identity=ME, now=NOW, order_id="o1",
+                                         listing_id="ab" * 16, quantity=50))
+        assert n == 0 and await db.read(stock.holds) == []
+    finally:
+        await db.close()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shop(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
                ) -> AsyncIterator[dict[str, Any]]:

@@ -69,8 +69,8 @@ def who(peer_id: str, names: dict[str, str]) -> str:
 
 def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
     names = names or {}
-    lines = [f"[b]{plain(item['title'])}[/b]  ·  {money(item['price'])}  ·  "
-             f"{item['quantity']} available",
+    stock = "unlimited" if item.get("unlimited") else f"{item['quantity']} available"
+    lines = [f"[b]{plain(item['title'])}[/b]  ·  {money(item['price'])}  ·  {stock}",
              f"vendor {who(item['vendor'], names)}  ·  {item['vendor']}  ·  version {item['seq']}"]
     kind = [k for k in (item.get("type"), item.get("condition")) if k]
     if kind or item.get("categories"):

@@ -130,9 +130,9 @@ class MarketPane(Vertical):
         self.query_one("#detail", Static).update(describe_listing(item, self.torv.names))
         own = item["vendor"] == self.torv.peer_id
         buy.disabled = message.disabled = own
-        hint.update("this is your own listing" if own else
-                    "out of stock" if item["quantity"] < 1 else "")
-        buy.disabled = own or item["quantity"] < 1
+        sold_out = item["quantity"] < 1 and not item.get("unlimited")
+        hint.update("this is your own listing" if own else "out of stock" if sold_out else "")
+        buy.disabled = own or sold_out
 
     @work(exclusive=True, group="photo")
     async def load_photo(self, item: dict[str, Any]) -> None:

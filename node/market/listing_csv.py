@@ -2,7 +2,8 @@
 ``listing.import``, ``torv listings export|import``; columns in docs/api.md).
 
     id, title, description, price, currency, quantity, tags, shipping, expires,
-    escrow_timeout_hours, moderators, type, condition, categories, processing_days, terms
+    escrow_timeout_hours, moderators, type, condition, categories, processing_days, terms,
+    unlimited
 
 ``price`` and each shipping price are in the currency's whole units with at most 8 decimals and
 a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shipping`` is
@@ -11,7 +12,8 @@ date and time (ISO 8601; empty: a year from now); an ``id`` of ours changes that
 empty one makes a new listing, another makes a new listing under that id (a store moved from
 another node keeps its ids); a tag cannot hold ``;``; empty ``escrow_timeout_hours`` and
 ``moderators`` take the defaults. The listing v2 columns (``type``, ``condition``,
-``categories`` separated by ``;``, ``processing_days``, ``terms``) may be left out or empty (a
+``categories`` separated by ``;``, ``processing_days``, ``terms``, ``unlimited`` as
+``true`` or ``false``) may be left out or empty (a
 listing without them stays v1). Parsing checks every row and reports every error with its
 line number; nothing is written unless every row is right (the caller imports all or
 nothing).
@@ -34,9 +36,10 @@ from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listin
 
 COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
            "expires", "escrow_timeout_hours", "moderators", "type", "condition", "categories",
-           "processing_days", "terms")
+           "processing_days", "terms", "unlimited")
 # optional listing fields: an empty cell leaves the field out
-OPTIONAL = ("moderators", "type", "condition", "categories", "processing_days", "terms")
+OPTIONAL = ("moderators", "type", "condition", "categories", "processing_days", "terms",
+            "unlimited")
 REQUIRED = ("title", "price", "currency", "quantity")
 UNIT = Decimal(10) ** 8
 MAX_ROWS = 10_000
@@ -117,7 +120,8 @@ def to_csv(listings: list[Listing]) -> str:
             b["escrow_timeout_hours"],
             "; ".join(x.moderators) if x.moderators is not None else "",
             b.get("type", ""), b.get("condition", ""), "; ".join(b.get("categories", [])),
-            b.get("processing_days", ""), b.get("terms", "")])
+            b.get("processing_days", ""), b.get("terms", ""),
+            "" if "unlimited" not in b else "true" if b["unlimited"] else "false"])
     return out.getvalue()
 
 
@@ -174,6 +178,11 @@ def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
     cats = [c.strip() for c in (raw.get("categories") or "").split(";") if c.strip()]
     if cats:
         out["categories"] = cats
+    unlimited = (raw.get("unlimited") or "").strip().lower()
+    if unlimited:
+        if unlimited not in ("true", "false"):
+            raise ValueError(f"unlimited: {unlimited!r} is not true or false")
+        out["unlimited"] = unlimited == "true"
     days = (raw.get("processing_days") or "").strip()
     if days:
         try:

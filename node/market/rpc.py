@@ -72,6 +72,7 @@ LISTING_FIELDS: dict[str, Any] = {
     "processing_days": integer(0, MAX_PROCESSING_DAYS, "days to ship after payment"),
     "terms": string(MAX_TERMS),
     "photos": array(PHOTO_HASH, MAX_PHOTOS, unique=True),
+    "unlimited": boolean("digital goods or a service sold without counting stock"),
 }
 LISTING = obj({
     "id": LISTING_ID, "vendor": PEER_ID, "seq": integer(1), "title": string(),

@@ -70,7 +70,7 @@ def reserve(conn: sqlite3.Connection, identity: Identity, now: int, order_id: st
     if listing is None:
         raise NotFound(f"no listing {listing_id} in your store")
     left = int(listing.body["quantity"])
-    if held(conn, order_id) is not None:
+    if held(conn, order_id) is not None or listing.unlimited:  # unlimited: nothing is counted
         return None, None, left
     if quantity > left:
         raise OutOfStock(listing_id, left, quantity)
