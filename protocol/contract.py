@@ -65,6 +65,8 @@ class Terms:
     buyer_key: bytes
     refund_address: str
     sealed_address: bytes
+    coupon: str | None = None  # the code the buyer entered (listing v2 coupons)
+    discount: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def start(msg: OrderMessage) -> Contract:
     if listing.expires <= msg.time:
         raise ContractError("ORDER: the listing had expired when it was ordered")
     try:
-        cost = price_order(listing.body, d["quantity"], d["shipping"])
+        cost = price_order(listing.body, d["quantity"], d["shipping"], d.get("coupon"))
     except ValueError as exc:
         raise ContractError(f"ORDER: {exc}") from None
     return Contract(
@@ -158,7 +160,8 @@ def start(msg: OrderMessage) -> Contract:
               shipping_price=cost.shipping, currency=cost.currency, amount_due=cost.amount_due,
               network=d["network"], moderator_terms=terms,
               moderator_index=d["moderator_index"], buyer_key=d["buyer_key"],
-              refund_address=d["refund_address"], sealed_address=d["address"]),
+              refund_address=d["refund_address"], sealed_address=d["address"],
+              coupon=d.get("coupon"), discount=cost.discount),
         (msg,), "PENDING")
 
 

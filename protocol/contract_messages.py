@@ -31,6 +31,7 @@ from .contract_rules import (
     REFUND,
     TIMEOUT_CLAIM,
 )
+from .coupons import CODE_RE, MAX_CODE
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
 from .signed import MAX_SIGNED_SIZE, SignedObject
@@ -73,6 +74,8 @@ def _order(err: E, d: dict[str, Any]) -> None:
     f.integer(err, "moderator_index", d["moderator_index"], 0, 2**31 - 1)
     _key33(err, "buyer_key", d["buyer_key"])
     _address(err, "refund_address", d["refund_address"])
+    if "coupon" in d:  # listing v2 coupons: the code as entered, upper-case
+        f.pattern(err, "coupon", d["coupon"], CODE_RE, MAX_CODE, "a coupon code")
     f.pattern(err, "network", d["network"], NETWORK_RE, 32, "a network name")
     f.raw(err, "nonce", d["nonce"], 16, 16)
 
@@ -150,7 +153,8 @@ SCHEMAS: dict[str, tuple[set[str], Any]] = {
 
 
 # data fields a message may carry or leave out
-OPTIONAL: dict[str, frozenset[str]] = {FULFILLMENT: frozenset({"goods"})}
+OPTIONAL: dict[str, frozenset[str]] = {FULFILLMENT: frozenset({"goods"}),
+                                        ORDER: frozenset({"coupon"})}
 
 
 def check_body(body: Any, err: E) -> dict[str, Any]:

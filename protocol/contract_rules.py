@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .coupons import discount
+
 # ---------------------------------------------------------------------- roles
 BUYER, VENDOR, MODERATOR = "buyer", "vendor", "moderator"
 ROLES = (BUYER, VENDOR, MODERATOR)
@@ -130,19 +132,22 @@ def amount_due(price: int, quantity: int, shipping: int) -> int:
 
 @dataclass(frozen=True)
 class OrderPrice:
-    items: int
+    items: int  # after the discount
     shipping: int
     amount_due: int
     currency: str
+    discount: int = 0  # what a coupon took off the items
 
 
 UNLIMITED_MAX = 10_000  # the most one order takes of an unlimited listing
 
 
-def price_order(listing_body: dict[str, Any], quantity: int, region: str) -> OrderPrice:
-    """What an order of ``quantity`` shipped to ``region`` costs; ValueError saying why it
-    cannot be made (quantity not available, a region the listing does not ship to, shipping
-    priced in another currency)."""
+def price_order(listing_body: dict[str, Any], quantity: int, region: str,
+                coupon: str | None = None) -> OrderPrice:
+    """What an order of ``quantity`` shipped to ``region`` costs, less a ``coupon``'s discount
+    on the items; ValueError saying why it cannot be made (quantity not available, a region
+    the listing does not ship to, shipping priced in another currency, a coupon the listing
+    does not have, nothing left to pay)."""
     price = listing_body["price"]
     if listing_body.get("unlimited"):  # listing v2: digital goods or a service, not counted
         if not 1 <= quantity <= UNLIMITED_MAX:
@@ -159,8 +164,11 @@ def price_order(listing_body: dict[str, Any], quantity: int, region: str) -> Ord
     if ship["currency"] != price["currency"]:
         raise ValueError("the shipping price is in another currency than the item")
     items = price["amount"] * quantity
-    return OrderPrice(items, ship["amount"], amount_due(price["amount"], quantity,
-                                                        ship["amount"]), price["currency"])
+    off = discount(listing_body, coupon, items) if coupon is not None else 0
+    due = amount_due(price["amount"], quantity, ship["amount"]) - off
+    if due < 1:
+        raise ValueError("the order would cost nothing: a coupon cannot pay for all of it")
+    return OrderPrice(items - off, ship["amount"], due, price["currency"], off)
 
 
 def moderator_fee(amount: int, fee_bp: int, fee_fixed: int) -> int:

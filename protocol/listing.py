@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields as f
+from .coupons import validate_coupons
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
 from .photos import validate_photos
@@ -38,7 +39,7 @@ BODY_KEYS = {
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
 V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos",
-                     "unlimited"})
+                     "unlimited", "coupons"})
 KINDS = ("physical", "digital", "service")
 CONDITIONS = ("new", "used", "refurbished")
 MAX_CATEGORIES = 5
@@ -77,6 +78,8 @@ def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
         f.text(err, "terms", b["terms"], MAX_TERMS)
     if "photos" in b:
         validate_photos(err, "photos", b["photos"])
+    if "coupons" in b:
+        validate_coupons(err, "coupons", b["coupons"])
     if "unlimited" in b:
         if not isinstance(b["unlimited"], bool):
             f.fail(err, "unlimited", "must be true or false")

@@ -141,3 +141,15 @@ def test_saved_goods_never_overwrite_and_stay_in_the_folder(tmp_path: Any) -> No
     assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
     sneaky = save_file(tmp_path, "../../etc/passwd", b"x")
     assert sneaky.parent == tmp_path and sneaky.name == "passwd"
+
+
+def test_a_quote_with_a_coupon_shows_the_discount() -> None:
+    from tui.format import describe_quote
+
+    quote = {"currency": "LTC", "quantity": 2, "items": 1_900_000, "discount": 100_000,
+             "shipping": 0, "amount_due": 1_900_000, "network_fee_estimate": 1000,
+             "release_fee_estimate": 1000, "total_from_wallet": 1_901_000, "tradeable": True}
+    text = describe_quote(quote)
+    assert "items        0.02 LTC  (2 × 0.01 LTC)" in text
+    assert "discount     −0.001 LTC (coupon)" in text
+    assert "discount" not in describe_quote({**quote, "discount": 0, "items": 2_000_000})

@@ -50,7 +50,10 @@ class CheckoutScreen(ModalScreen[None]):
             with Horizontal():
                 yield Label("Quantity ")
                 yield Input(value="1", id="quantity", restrict=r"[0-9]*", max_length=7)
-                yield Label(f"{item['quantity']} available", id="quantity-msg")
+                yield Label(self.available_text(), id="quantity-msg")
+            if item.get("coupons"):
+                yield Input(placeholder="Discount code (optional)", id="coupon",
+                            max_length=40)
             if ships:
                 yield Select(ships, value=ships[0][1], allow_blank=False, id="shipping")
                 yield Input(placeholder="Shipping address (sealed: only the vendor can read it)",
@@ -62,6 +65,14 @@ class CheckoutScreen(ModalScreen[None]):
             with Horizontal():
                 yield Button("Place order", id="place", variant="success")
                 yield Button("Cancel", id="close")
+
+    def available_text(self) -> str:
+        return ("unlimited" if self.listing.get("unlimited")
+                else f"{self.listing['quantity']} available")
+
+    def limit(self) -> int:
+        """The most one order may take: the stock, or 10,000 of an unlimited listing."""
+        return 10_000 if self.listing.get("unlimited") else int(self.listing["quantity"])
 
     def on_mount(self) -> None:
         self.query_one("#place", Button).disabled = True  # until a moderator is known
@@ -76,7 +87,7 @@ class CheckoutScreen(ModalScreen[None]):
 
     def problem(self) -> str | None:
         """Why the order cannot be placed as the form stands (None: it can)."""
-        qty, available = self.quantity(), int(self.listing["quantity"])
+        qty, available = self.quantity(), self.limit()
         if qty is None:
             return "give a quantity"
         if qty < 1:
@@ -98,7 +109,7 @@ class CheckoutScreen(ModalScreen[None]):
         qty = self.quantity()
         qty_problem = problem if problem and ("quantity" in problem or "available" in problem) \
             else None
-        qty_msg.update(qty_problem or f"{self.listing['quantity']} available")
+        qty_msg.update(qty_problem or self.available_text())
         qty_msg.set_class(bool(qty_problem), "error")
         self.query_one("#place", Button).disabled = problem is not None
         self.say("" if qty_problem else problem or "")  # said once, beside its field
@@ -136,6 +147,9 @@ class CheckoutScreen(ModalScreen[None]):
         mod = self.query_one("#moderator", Select).value
         if mod != Select.NULL:
             params["moderator"] = mod
+        coupon = self.query(Input).filter("#coupon")
+        if coupon and coupon.first(Input).value.strip():
+            params["coupon"] = coupon.first(Input).value.strip()
         return params
 
     @on(Input.Changed)
@@ -147,7 +161,7 @@ class CheckoutScreen(ModalScreen[None]):
     @work(exclusive=True, group="quote")
     async def update_quote(self) -> None:
         qty = self.quantity()
-        if qty is None or not 1 <= qty <= int(self.listing["quantity"]):
+        if qty is None or not 1 <= qty <= self.limit():
             self.query_one("#quote", Static).update("")  # never a quote for another quantity
             return
         try:

@@ -93,8 +93,12 @@ def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) 
 
 def describe_quote(q: dict[str, Any]) -> str:
     cur = q["currency"]
-    lines = [f"items        {coins(q['items'], cur)}  ({q['quantity']} × "
-             f"{coins(q['items'] // max(q['quantity'], 1), cur)})",
+    off = int(q.get("discount") or 0)
+    lines = [f"items        {coins(q['items'] + off, cur)}  ({q['quantity']} × "
+             f"{coins((q['items'] + off) // max(q['quantity'], 1), cur)})"]
+    if off:
+        lines.append(f"discount     −{coins(off, cur)} (coupon)")
+    lines += [
              f"shipping     {coins(q['shipping'], cur)}",
              f"[b]into escrow  {coins(q['amount_due'], cur)}[/b]",
              f"network fee  ~{coins(q['network_fee_estimate'], cur)} (paid by you to fund the "

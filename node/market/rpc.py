@@ -25,6 +25,7 @@ from node.core.api import (
 )
 from node.market import listing_csv
 from node.market.search import SORTS, SearchFilters
+from protocol.coupons import MAX_CODE, MAX_COUPONS
 from protocol.fields import CURRENCY_RE, MAX_AMOUNT
 from protocol.listing import (
     CONDITIONS,
@@ -73,6 +74,8 @@ LISTING_FIELDS: dict[str, Any] = {
     "terms": string(MAX_TERMS),
     "photos": array(PHOTO_HASH, MAX_PHOTOS, unique=True),
     "unlimited": boolean("digital goods or a service sold without counting stock"),
+    "coupons": array(obj({"code": string(MAX_CODE, 1), "percent": integer(1, 100),
+                          "amount": integer(1, MAX_AMOUNT)}, ("code",)), MAX_COUPONS),
 }
 LISTING = obj({
     "id": LISTING_ID, "vendor": PEER_ID, "seq": integer(1), "title": string(),

@@ -24,6 +24,7 @@ from node.market.search import SearchFilters, search
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
 from protocol.catalog import MAX_REQUEST
+from protocol.coupons import with_coupon_hashes
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.identity import is_peer_id
 from protocol.listing import Listing
@@ -307,7 +308,9 @@ class MarketService(Service):
 
     async def create_listing(self, fields: dict[str, Any]) -> Listing:
         now = self.core.now()
-        body = {**fields, "id": secrets.token_hex(16), "seq": 1, "created": now}
+        listing_id = secrets.token_hex(16)
+        body = {**with_coupon_hashes(listing_id, fields), "id": listing_id, "seq": 1,
+                "created": now}
         body.setdefault("expires", now + DEFAULT_LISTING_DAYS * 86400)
         listing = Listing.create(self.core.identity, body)
         await self._publish_own(listing, frozenset())
@@ -321,7 +324,8 @@ class MarketService(Service):
 
     async def update_listing(self, listing_id: str, changes: dict[str, Any]) -> Listing:
         async with self._own_lock:  # read and write as one: a stock change may run beside
-            listing = (await self.own_listing(listing_id)).updated(self.core.identity, changes)
+            listing = (await self.own_listing(listing_id)).updated(
+                self.core.identity, with_coupon_hashes(listing_id, changes))
             now = self.core.now()
             own = await self.db.write(
                 lambda c: mfs.publish_own(c, self.core.identity, now, listing, frozenset()))

@@ -27,6 +27,7 @@ from protocol import contract as c
 from protocol import contract_rules as r
 from protocol import settlement as st
 from protocol.contract_messages import OrderMessage
+from protocol.coupons import normalize as normalize_coupon
 from protocol.errors import LocalProtocolError
 from protocol.escrow import EscrowTerms, moderator_pubkey
 from protocol.fees import max_fee, payment_vsize, release_vsize
@@ -49,6 +50,12 @@ def node_actions(contract: c.Contract, row: trade_store.OrderRow | None, role: s
     """The kinds ``role`` may send now, by this node's own chain view of the escrow."""
     conf = int((row.funding or {}).get("confirmations", 0)) if row else 0
     return c.actions_now(contract, role, conf)
+
+
+def _field_of(why: str) -> str:
+    """Which order parameter a pricing refusal is about."""
+    return ("coupon" if "coupon" in why else "quantity" if "quantity" in why or "cost" in why
+            else "shipping_option")
 
 
 def methods(kinds: list[str]) -> list[str]:
@@ -110,7 +117,8 @@ class TradeActions:
 
     # ------------------------------------------------------------------ the buyer starts
     async def create(self, listing_id: str, vendor: str | None, quantity: int, moderator: str,
-                     shipping_option: str, shipping_address: str) -> c.Contract:
+                     shipping_option: str, shipping_address: str,
+                     coupon: str | None = None) -> c.Contract:
         wallet = self.wallet()
         network = self.svc.network()
         wire = await self._listing_wire(listing_id, vendor)
@@ -141,10 +149,12 @@ class TradeActions:
             curve = VerifyKey(public_key_from_peer_id(listing.vendor)).to_curve25519_public_key()
             sealed = bytes(SealedBox(CurvePublicKey(bytes(curve))).encrypt(
                 shipping_address.encode()))
+        if coupon is not None:
+            coupon = normalize_coupon(coupon)
         try:
-            due = r.price_order(listing.body, quantity, shipping_option).amount_due
+            due = r.price_order(listing.body, quantity, shipping_option, coupon).amount_due
         except ValueError as exc:
-            raise LocalProtocolError(str(exc), field="quantity") from None
+            raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         self._check_size(network, due, await wallet.fee_rate())
         refund_address = await wallet.new_address()
         identity, now = self.core.identity, self.core.now()
@@ -152,6 +162,8 @@ class TradeActions:
                 "address": sealed, "moderator": moderator, "moderator_profile": profile.to_wire(),
                 "moderator_index": secrets.randbelow(2**31), "refund_address": refund_address,
                 "network": network.name, "nonce": secrets.token_bytes(16)}
+        if coupon is not None:
+            base["coupon"] = coupon
         ledger = self.svc.holder.store
 
         def change(conn: sqlite3.Connection) -> tuple[c.Contract, dict[str, Any]]:
@@ -169,17 +181,19 @@ class TradeActions:
             return await changes.commit(None, r.BUYER, change)
 
     async def quote(self, listing_id: str, vendor: str | None, quantity: int,
-                    moderator: str | None, shipping_option: str) -> dict[str, Any]:
+                    moderator: str | None, shipping_option: str,
+                    coupon: str | None = None) -> dict[str, Any]:
         """Every cost of an order before it is made, in base units."""
         network = self.svc.network()
         listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
         body = listing.body
         options = {o["region"]: o["price"]["amount"] for o in body["shipping"]}
+        if coupon is not None:
+            coupon = normalize_coupon(coupon)
         try:
-            cost = r.price_order(body, quantity, shipping_option)
+            cost = r.price_order(body, quantity, shipping_option, coupon)
         except ValueError as exc:
-            field = "quantity" if "quantity" in str(exc) else "shipping_option"
-            raise LocalProtocolError(str(exc), field=field) from None
+            raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         rate = await self.wallet(False).fee_rate()
         accepted = await self.accepted_moderators(listing)
         out: dict[str, Any] = {
@@ -187,6 +201,7 @@ class TradeActions:
             "currency": cost.currency, "tradeable": cost.currency == network.unit,
             "quantity": quantity, "available": body["quantity"],
             "items": cost.items, "shipping": cost.shipping, "amount_due": cost.amount_due,
+            "discount": cost.discount,
             "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
             "network_fee_estimate": rate * payment_vsize(2, 2),
             "release_fee_estimate": signing.release_fee(rate, 1),

@@ -35,6 +35,7 @@ from node.core.api import (
 from node.trade.auto_goods import goods_from
 from protocol import contract_rules as r
 from protocol.contract_messages import MAX_TEXT
+from protocol.coupons import MAX_CODE
 from protocol.goods import MAX_GOODS
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ ORDER = obj({
                            "data": OBJECT},
                           ("kind", "sender", "sender_role", "time", "digest", "data")), 1000),
     "next_actions": array(string(), 20), "delivery": OBJECT,
+    "coupon": nullable(string()), "discount": integer(),
     "goods": nullable(obj({"kind": enum(("text", "file")), "name": string(),
                            "size": integer(), "sha256": string(), "text": string(),
                            "data": string(), "error": string()}, ())),
@@ -85,6 +87,7 @@ MODERATOR = obj({"peer_id": PEER_ID, "name": string(), "fee_bp": integer(),
                  "fee_fixed": integer(), "description": string(), "network": string()},
                 ("peer_id", "fee_bp", "fee_fixed", "network"), additional=True)
 QUOTE = obj({"items": integer(), "shipping": integer(), "amount_due": integer(),
+             "discount": integer(),
              "network_fee_estimate": integer(), "release_fee_estimate": integer(),
              "total_from_wallet": integer(), "currency": string(), "tradeable": boolean(),
              "available": integer(), "moderators": array(PEER_ID, 100),
@@ -93,18 +96,22 @@ QUOTE = obj({"items": integer(), "shipping": integer(), "amount_due": integer(),
              "total_from_wallet", "currency", "tradeable", "moderators"), additional=True)
 
 
+COUPON = Param("coupon", string(MAX_CODE, 1), description="a discount code the listing "
+               "has (any case)")
+
+
 def methods(svc: TradingService) -> list[Method]:
     actions = svc.actions
     order_id = (Param("order_id", ORDER_ID, True),)
 
     async def quote(p: Args) -> Any:
         return await actions.quote(p["listing_id"], p["vendor"], p["quantity"], p["moderator"],
-                                   p["shipping_option"])
+                                   p["shipping_option"], p["coupon"])
 
     async def create(p: Args) -> Any:
         contract = await actions.create(p["listing_id"], p["vendor"], p["quantity"],
                                         p["moderator"], p["shipping_option"],
-                                        p["shipping_address"])
+                                        p["shipping_address"], p["coupon"])
         return await svc.order_view(contract.order_id)
 
     async def confirm(p: Args) -> Any:
@@ -187,14 +194,14 @@ def methods(svc: TradingService) -> list[Method]:
         Method("order.quote", "Every cost of an order before it is made, in base units.",
                (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
                 Param("quantity", integer(1, 10**6), default=1), Param("moderator", PEER_ID),
-                Param("shipping_option", string(64), default="")),
+                Param("shipping_option", string(64), default=""), COUPON),
                QUOTE, quote, (NOT_FOUND, NO_CHAIN, CHAIN_ERROR)),
         Method("order.create", "Order from a listing (PENDING): the buyer's escrow key is "
                "taken and the order sent to the vendor.",
                (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
                 Param("quantity", integer(1, 10**6), True), Param("moderator", PEER_ID, True),
                 Param("shipping_option", string(64), default=""),
-                Param("shipping_address", string(MAX_SHIPPING_ADDRESS), default="")),
+                Param("shipping_address", string(MAX_SHIPPING_ADDRESS), default=""), COUPON),
                ORDER, create, ACTING),
         Method("order.confirm", "The vendor accepts the order (AWAITING_PAYMENT, with the "
                "escrow address).", order_id, ORDER, confirm, ACTING),

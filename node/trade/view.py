@@ -96,6 +96,7 @@ def order_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identi
         "listing": t.listing.to_json(),
         "price": t.listing.body["price"]["amount"],
         "shipping": {"region": t.shipping_region, "price": t.shipping_price},
+        "coupon": t.coupon, "discount": t.discount,
         "shipping_address": shipping_address(contract, identity),
         "moderator_terms": {"fee_bp": mt["fee_bp"], "fee_fixed": mt["fee_fixed"],
                             "description": mt["description"],
