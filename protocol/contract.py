@@ -67,6 +67,7 @@ class Terms:
     sealed_address: bytes
     coupon: str | None = None  # the code the buyer entered (listing v2 coupons)
     discount: int = 0
+    sku: tuple[str, ...] | None = None  # the variant ordered (listing v2 options)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def start(msg: OrderMessage) -> Contract:
     if listing.expires <= msg.time:
         raise ContractError("ORDER: the listing had expired when it was ordered")
     try:
-        cost = price_order(listing.body, d["quantity"], d["shipping"], d.get("coupon"))
+        cost = price_order(listing.body, d["quantity"], d["shipping"], d.get("coupon"),
+                           d.get("sku"))
     except ValueError as exc:
         raise ContractError(f"ORDER: {exc}") from None
     return Contract(
@@ -161,7 +163,8 @@ def start(msg: OrderMessage) -> Contract:
               network=d["network"], moderator_terms=terms,
               moderator_index=d["moderator_index"], buyer_key=d["buyer_key"],
               refund_address=d["refund_address"], sealed_address=d["address"],
-              coupon=d.get("coupon"), discount=cost.discount),
+              coupon=d.get("coupon"), discount=cost.discount,
+              sku=tuple(d["sku"]) if "sku" in d else None),
         (msg,), "PENDING")
 
 

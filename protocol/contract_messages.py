@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields as f
-from . import goods
+from . import goods, variants
 from .contract_rules import (
     BASIS,
     COMPLETION,
@@ -76,6 +76,8 @@ def _order(err: E, d: dict[str, Any]) -> None:
     _address(err, "refund_address", d["refund_address"])
     if "coupon" in d:  # listing v2 coupons: the code as entered, upper-case
         f.pattern(err, "coupon", d["coupon"], CODE_RE, MAX_CODE, "a coupon code")
+    if "sku" in d:  # listing v2 variants: the values of the one ordered
+        variants.validate_choice(err, d["sku"])
     f.pattern(err, "network", d["network"], NETWORK_RE, 32, "a network name")
     f.raw(err, "nonce", d["nonce"], 16, 16)
 
@@ -154,7 +156,7 @@ SCHEMAS: dict[str, tuple[set[str], Any]] = {
 
 # data fields a message may carry or leave out
 OPTIONAL: dict[str, frozenset[str]] = {FULFILLMENT: frozenset({"goods"}),
-                                        ORDER: frozenset({"coupon"})}
+                                        ORDER: frozenset({"coupon", "sku"})}
 
 
 def check_body(body: Any, err: E) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import variants
 from .coupons import discount
 
 # ---------------------------------------------------------------------- roles
@@ -143,17 +144,27 @@ UNLIMITED_MAX = 10_000  # the most one order takes of an unlimited listing
 
 
 def price_order(listing_body: dict[str, Any], quantity: int, region: str,
-                coupon: str | None = None) -> OrderPrice:
-    """What an order of ``quantity`` shipped to ``region`` costs, less a ``coupon``'s discount
-    on the items; ValueError saying why it cannot be made (quantity not available, a region
-    the listing does not ship to, shipping priced in another currency, a coupon the listing
-    does not have, nothing left to pay)."""
+                coupon: str | None = None, sku: list[str] | None = None) -> OrderPrice:
+    """What an order of ``quantity`` (of the variant ``sku``) shipped to ``region`` costs,
+    less a ``coupon``'s discount on the items; ValueError saying why it cannot be made
+    (quantity not available, no such variant, a region the listing does not ship to, shipping
+    priced in another currency, a coupon the listing does not have, nothing left to pay)."""
     price = listing_body["price"]
+    unit, stock = int(price["amount"]), int(listing_body["quantity"])
+    if listing_body.get("skus"):  # listing v2 variants: the order names one
+        if sku is None:
+            raise ValueError("choose a variant (sku): one value per option")
+        entry = variants.find(listing_body, sku)
+        if entry is None:
+            raise ValueError(f"the listing has no variant {variants.label(sku)!r} (sku)")
+        unit, stock = unit + int(entry["surcharge"]), int(entry["quantity"])
+    elif sku is not None:
+        raise ValueError("this listing has no variants (sku)")
     if listing_body.get("unlimited"):  # listing v2: digital goods or a service, not counted
         if not 1 <= quantity <= UNLIMITED_MAX:
             raise ValueError(f"quantity must be 1..{UNLIMITED_MAX}")
-    elif not 1 <= quantity <= listing_body["quantity"]:
-        raise ValueError(f"quantity {quantity} exceeds the {listing_body['quantity']} available"
+    elif not 1 <= quantity <= stock:
+        raise ValueError(f"quantity {quantity} exceeds the {stock} available"
                          if quantity > 0 else "quantity must be at least 1")
     options = {o["region"]: o["price"] for o in listing_body["shipping"]}
     if options and region not in options:
@@ -163,9 +174,9 @@ def price_order(listing_body: dict[str, Any], quantity: int, region: str,
     ship = options.get(region, {"amount": 0, "currency": price["currency"]})
     if ship["currency"] != price["currency"]:
         raise ValueError("the shipping price is in another currency than the item")
-    items = price["amount"] * quantity
+    items = unit * quantity
     off = discount(listing_body, coupon, items) if coupon is not None else 0
-    due = amount_due(price["amount"], quantity, ship["amount"]) - off
+    due = amount_due(unit, quantity, ship["amount"]) - off
     if due < 1:
         raise ValueError("the order would cost nothing: a coupon cannot pay for all of it")
     return OrderPrice(items - off, ship["amount"], due, price["currency"], off)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields as f
+from . import variants
 from .coupons import validate_coupons
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
@@ -39,7 +40,7 @@ BODY_KEYS = {
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
 V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos",
-                     "unlimited", "coupons"})
+                     "unlimited", "coupons", "options", "skus"})
 KINDS = ("physical", "digital", "service")
 CONDITIONS = ("new", "used", "refurbished")
 MAX_CATEGORIES = 5
@@ -80,6 +81,7 @@ def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
         validate_photos(err, "photos", b["photos"])
     if "coupons" in b:
         validate_coupons(err, "coupons", b["coupons"])
+    variants.validate(err, b)
     if "unlimited" in b:
         if not isinstance(b["unlimited"], bool):
             f.fail(err, "unlimited", "must be true or false")

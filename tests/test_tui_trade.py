@@ -146,3 +146,43 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         paid = next(h for h in history if h["txid"] == funding)
         assert paid["amount"] == -(9_050_000 + paid["fee"]) and 0 < paid["fee"] < 100_000
         assert str(funding_line()[2]) == coins(paid["amount"], "LTC")  # not +X and -X
+
+
+async def test_a_variant_and_a_coupon_in_the_checkout(market: Market) -> None:
+    listing = await market.listing("Birch camp stool", amount=1_000_000, quantity=3,
+                                   type="physical",
+                                   options=[{"name": "size", "values": ["S", "L"]}],
+                                   skus=[{"values": ["S"], "surcharge": 0, "quantity": 2},
+                                         {"values": ["L"], "surcharge": 200_000, "quantity": 1}],
+                                   coupons=[{"code": "HELLO", "percent": 10}])
+    app = TorvApp(RpcClient.from_data_dir(market.buyer.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def until(pred: Any, what: str, timeout: float = 30) -> None:
+            async def probe() -> bool:
+                await pilot.pause()
+                return bool(pred())
+            await wait_for(probe, timeout, what=what)
+
+        await pilot.click("#search")
+        await pilot.press(*"camp stool")
+        await until(lambda: app.query_one("#results", DataTable).row_count == 1, "the result")
+        await pilot.click("#results")
+        await until(lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
+        await pilot.click("#buy")
+        await until(lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
+        await until(lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
+                    "the moderator list")
+        assert app.screen.query_one("#place", Button).disabled  # no variant chosen yet
+        assert "choose a variant" in str(app.screen.query_one("#quantity-msg").render())
+        app.screen.query_one("#sku", Select).value = 1  # L, +0.002 LTC, 1 left
+        app.screen.query_one("#coupon", Input).value = "hello"
+        await until(lambda: "into escrow  0.0108 LTC" in text(app, "#quote"),
+                    "the price of an L stool less 10%")
+        assert "discount     −0.0012 LTC (coupon)" in text(app, "#quote")
+        await pilot.click("#place")
+        await until(lambda: isinstance(app.screen, OrderScreen), "the order view")
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        got = await market.buyer.call("order.get", order_id=screen.order_id)
+        assert (got["sku"], got["coupon"], got["amount_due"]) == (["L"], "HELLO", 1_080_000)
+    assert listing["id"] == got["listing"]["id"]

@@ -47,6 +47,9 @@ class CheckoutScreen(ModalScreen[None]):
         with Vertical(id="checkout"):
             yield Static(f"[b]Buy {plain(item['title'])}[/b]  ·  {money(item['price'])} each  ·  "
                          f"from {who(item['vendor'], self.torv.names)}")
+            variants = self.variant_options()
+            if variants:
+                yield Select(variants, prompt="Variant", id="sku")
             with Horizontal():
                 yield Label("Quantity ")
                 yield Input(value="1", id="quantity", restrict=r"[0-9]*", max_length=7)
@@ -66,13 +69,43 @@ class CheckoutScreen(ModalScreen[None]):
                 yield Button("Place order", id="place", variant="success")
                 yield Button("Cancel", id="close")
 
+    def variant_options(self) -> list[tuple[str, int]]:
+        """The listing's variants as choices: values, price and how many are left."""
+        item = self.listing
+        out = []
+        for i, sku in enumerate(item.get("skus") or []):
+            left = "" if item.get("unlimited") else f" — {sku['quantity']} left"
+            extra = f" (+{money({**item['price'], 'amount': sku['surcharge']})})" \
+                if sku["surcharge"] else ""
+            out.append((plain(" / ".join(sku["values"])) + extra + left, i))
+        return out
+
+    def chosen_variant(self) -> dict[str, Any] | None:
+        found = self.query(Select).filter("#sku")
+        if not found:
+            return None
+        value = found.first(Select).value
+        skus = self.listing.get("skus") or []
+        return skus[value] if isinstance(value, int) and 0 <= value < len(skus) else None
+
     def available_text(self) -> str:
-        return ("unlimited" if self.listing.get("unlimited")
-                else f"{self.listing['quantity']} available")
+        if self.listing.get("unlimited"):
+            return "unlimited"
+        variant = self.chosen_variant()
+        if self.listing.get("skus") and variant is None:
+            return "choose a variant"
+        left = variant["quantity"] if variant is not None else self.listing["quantity"]
+        return f"{left} available"
 
     def limit(self) -> int:
-        """The most one order may take: the stock, or 10,000 of an unlimited listing."""
-        return 10_000 if self.listing.get("unlimited") else int(self.listing["quantity"])
+        """The most one order may take: the stock (of the chosen variant), or 10,000 of an
+        unlimited listing."""
+        if self.listing.get("unlimited"):
+            return 10_000
+        variant = self.chosen_variant()
+        if variant is not None:
+            return int(variant["quantity"])
+        return 0 if self.listing.get("skus") else int(self.listing["quantity"])
 
     def on_mount(self) -> None:
         self.query_one("#place", Button).disabled = True  # until a moderator is known
@@ -88,6 +121,8 @@ class CheckoutScreen(ModalScreen[None]):
     def problem(self) -> str | None:
         """Why the order cannot be placed as the form stands (None: it can)."""
         qty, available = self.quantity(), self.limit()
+        if self.listing.get("skus") and self.chosen_variant() is None:
+            return "choose a variant"
         if qty is None:
             return "give a quantity"
         if qty < 1:
@@ -147,6 +182,9 @@ class CheckoutScreen(ModalScreen[None]):
         mod = self.query_one("#moderator", Select).value
         if mod != Select.NULL:
             params["moderator"] = mod
+        variant = self.chosen_variant()
+        if variant is not None:
+            params["sku"] = list(variant["values"])
         coupon = self.query(Input).filter("#coupon")
         if coupon and coupon.first(Input).value.strip():
             params["coupon"] = coupon.first(Input).value.strip()

@@ -28,6 +28,7 @@ MIGRATIONS: list[Step] = [
     market.v10,  # 10: search sorted by price
     market.v11,  # 11: listing photos
     trade.v12,  # 12: digital goods kept for automatic delivery
+    market.v13,  # 13: stock held per variant
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -51,6 +51,8 @@ from protocol.store import (
     MAX_MODERATOR_FEE_BP,
     MAX_NAME,
 )
+from protocol.variants import MAX_OPTIONS, MAX_SKUS, MAX_VALUES
+from protocol.variants import MAX_TEXT as MAX_VARIANT_TEXT
 
 if TYPE_CHECKING:
     from node.market.service import MarketService
@@ -76,6 +78,13 @@ LISTING_FIELDS: dict[str, Any] = {
     "unlimited": boolean("digital goods or a service sold without counting stock"),
     "coupons": array(obj({"code": string(MAX_CODE, 1), "percent": integer(1, 100),
                           "amount": integer(1, MAX_AMOUNT)}, ("code",)), MAX_COUPONS),
+    "options": array(obj({"name": string(MAX_VARIANT_TEXT, 1),
+                          "values": array(string(MAX_VARIANT_TEXT, 1), MAX_VALUES, 1)},
+                         ("name", "values")), MAX_OPTIONS, 1),
+    "skus": array(obj({"values": array(string(MAX_VARIANT_TEXT, 1), MAX_OPTIONS, 1),
+                       "surcharge": integer(0, MAX_AMOUNT), "quantity": integer(0, 10**9),
+                       "code": string(MAX_VARIANT_TEXT, 1)},
+                      ("values", "surcharge", "quantity")), MAX_SKUS, 1),
 }
 LISTING = obj({
     "id": LISTING_ID, "vendor": PEER_ID, "seq": integer(1), "title": string(),
@@ -132,7 +141,7 @@ def methods(market: MarketService) -> list[Method]:
         return await market.photos.photo(p["vendor"], p["id"], p["index"], p["thumb"])
 
     async def listing_stock(p: Args) -> Any:
-        return (await market.set_stock(p["id"], p["quantity"])).to_json()
+        return (await market.set_stock(p["id"], p["quantity"], p["sku"])).to_json()
 
     async def listing_export(p: Args) -> Any:
         return {"csv": await market.export_listings()}
@@ -184,7 +193,10 @@ def methods(market: MarketService) -> list[Method]:
         Method("listing.stock", "Say how many of one of your listings are left to sell "
                "(re-signs that listing only). Items held for confirmed, unpaid orders are "
                "not counted in it: they come back if the order ends unpaid.",
-               (Param("id", LISTING_ID, True), Param("quantity", integer(0, 10**9), True)),
+               (Param("id", LISTING_ID, True), Param("quantity", integer(0, 10**9), True),
+                Param("sku", array(string(MAX_VARIANT_TEXT, 1), MAX_OPTIONS, 1),
+                      description="which variant (its values, one per option): required when "
+                      "the listing has variants")),
                LISTING, listing_stock, (NOT_FOUND,)),
         Method("listing.stock_bulk", "How many are left of many of your listings at once, "
                "from CSV with the columns id, quantity: all or nothing, each bad row named by "

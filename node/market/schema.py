@@ -145,3 +145,11 @@ CREATE INDEX photos_cache ON photos(own, used)
 v11 = statements(V11_SCHEMA)
 """Listing photos and thumbnails by sha256: ours (kept) and others' (a bounded cache,
 node/market/photos.py)."""
+
+
+V13_SCHEMA = """
+ALTER TABLE stock_holds ADD COLUMN sku TEXT
+"""
+
+v13 = statements(V13_SCHEMA)
+"""A hold names the variant it holds (listing v2 options), as a JSON list of its values."""

@@ -345,12 +345,13 @@ class MarketService(Service):
             await self._announce(own, listing)
         return left
 
-    async def reserve_stock(self, listing_id: str, order_id: str, quantity: int) -> int:
-        """Hold ``quantity`` of our listing for a confirmed order (OutOfStock if fewer are
-        left); the quantity left."""
+    async def reserve_stock(self, listing_id: str, order_id: str, quantity: int,
+                            sku: list[str] | None = None) -> int:
+        """Hold ``quantity`` (of the variant ``sku``) of our listing for a confirmed order
+        (OutOfStock if fewer are left); the quantity left."""
         me = self.core.identity
         return await self._stock(lambda c, now: stock.reserve(c, me, now, order_id,
-                                                              listing_id, quantity))
+                                                              listing_id, quantity, sku))
 
     async def release_stock(self, order_id: str) -> None:
         """The order ended unpaid: its items are for sale again."""
@@ -365,10 +366,12 @@ class MarketService(Service):
     async def stock_holds(self) -> list[tuple[str, str, int]]:
         return await self.db.read(stock.holds)
 
-    async def set_stock(self, listing_id: str, quantity: int) -> Listing:
-        """How many of our listing are left to sell (``listing.stock``)."""
+    async def set_stock(self, listing_id: str, quantity: int,
+                        sku: list[str] | None = None) -> Listing:
+        """How many of our listing (of its variant ``sku``) are left to sell
+        (``listing.stock``)."""
         me = self.core.identity
-        await self._stock(lambda c, now: stock.set_left(c, me, now, listing_id, quantity))
+        await self._stock(lambda c, now: stock.set_left(c, me, now, listing_id, quantity, sku))
         return await self.own_listing(listing_id)
 
     # ------------------------------------------------------------------ CSV

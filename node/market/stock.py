@@ -10,26 +10,31 @@ repeat it after a crash; ``holds`` lists what is held, for trading to reconcile 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from node.core.services import NotFound, OutOfStock
 from node.market import listings as ms
 from node.market import manifests as mfs
+from protocol import variants
 from protocol.identity import Identity
 from protocol.listing import Listing
 
 
-def held(conn: sqlite3.Connection, order_id: str) -> tuple[str, int] | None:
-    """(listing id, quantity) held for ``order_id``, or None."""
-    row = conn.execute("SELECT listing_id, quantity FROM stock_holds WHERE order_id = ?",
+def held(conn: sqlite3.Connection, order_id: str) -> tuple[str, int, list[str] | None] | None:
+    """(listing id, quantity, variant values or None) held for ``order_id``, or None."""
+    row = conn.execute("SELECT listing_id, quantity, sku FROM stock_holds WHERE order_id = ?",
                        (order_id,)).fetchone()
-    return (str(row[0]), int(row[1])) if row else None
+    if row is None:
+        return None
+    return str(row[0]), int(row[1]), json.loads(row[2]) if row[2] is not None else None
 
 
 def hold(conn: sqlite3.Connection, order_id: str, listing_id: str, quantity: int,
-         now: int) -> None:
-    conn.execute("INSERT INTO stock_holds (order_id, listing_id, quantity, created) "
-                 "VALUES (?, ?, ?, ?)", (order_id, listing_id, quantity, now))
+         now: int, sku: list[str] | None = None) -> None:
+    conn.execute("INSERT INTO stock_holds (order_id, listing_id, quantity, created, sku) "
+                 "VALUES (?, ?, ?, ?, ?)", (order_id, listing_id, quantity, now,
+                                            json.dumps(sku) if sku is not None else None))
 
 
 def drop(conn: sqlite3.Connection, order_id: str) -> None:
@@ -57,25 +62,45 @@ def _listing(conn: sqlite3.Connection, me: str, listing_id: str) -> Listing | No
 
 
 def _publish(conn: sqlite3.Connection, identity: Identity, now: int, listing: Listing,
-             quantity: int) -> Outcome:
-    updated = listing.updated(identity, {"quantity": quantity})
+             quantity: int, sku: list[str] | None = None) -> Outcome:
+    """Re-sign the listing with ``quantity`` left (of the variant ``sku`` when given: then the
+    listing's own quantity is the sum over its variants)."""
+    if sku is not None:
+        changes = variants.with_stock(listing.body, sku, quantity)
+    else:
+        changes = {"quantity": quantity}
+    updated = listing.updated(identity, changes)
     return mfs.publish_own(conn, identity, now, updated), updated, quantity
 
 
+def _variant(listing: Listing, sku: list[str] | None) -> tuple[list[str] | None, int]:
+    """The variant a stock change is about and how many of it are left (NotFound when the
+    listing has variants and ``sku`` names none of them, or has none and ``sku`` is given)."""
+    if not listing.body.get("skus"):
+        if sku is not None:
+            raise NotFound(f"listing {listing.id} has no variants")
+        return None, int(listing.body["quantity"])
+    entry = variants.find(listing.body, sku)
+    if entry is None:
+        raise NotFound(f"listing {listing.id} has no variant "
+                       f"{variants.label(sku or ['(none given)'])!r}")
+    return list(entry["values"]), int(entry["quantity"])
+
+
 def reserve(conn: sqlite3.Connection, identity: Identity, now: int, order_id: str,
-            listing_id: str, quantity: int) -> Outcome:
-    """Take ``quantity`` off our listing for ``order_id`` (OutOfStock if fewer are left);
-    nothing again for an order already holding stock."""
+            listing_id: str, quantity: int, sku: list[str] | None = None) -> Outcome:
+    """Take ``quantity`` (of the variant ``sku``) off our listing for ``order_id`` (OutOfStock
+    if fewer are left); nothing again for an order already holding stock."""
     listing = _listing(conn, identity.peer_id, listing_id)
     if listing is None:
         raise NotFound(f"no listing {listing_id} in your store")
-    left = int(listing.body["quantity"])
+    variant, left = _variant(listing, sku)
     if held(conn, order_id) is not None or listing.unlimited:  # unlimited: nothing is counted
         return None, None, left
     if quantity > left:
         raise OutOfStock(listing_id, left, quantity)
-    hold(conn, order_id, listing_id, quantity, now)
-    return _publish(conn, identity, now, listing, left - quantity)
+    hold(conn, order_id, listing_id, quantity, now, variant)
+    return _publish(conn, identity, now, listing, left - quantity, variant)
 
 
 def release(conn: sqlite3.Connection, identity: Identity, now: int, order_id: str) -> Outcome:
@@ -86,6 +111,13 @@ def release(conn: sqlite3.Connection, identity: Identity, now: int, order_id: st
     drop(conn, order_id)
     listing = _listing(conn, identity.peer_id, h[0])
     if listing is None:  # deleted since: nothing to put back on sale
+        return None, None, 0
+    if h[2] is not None:
+        entry = variants.find(listing.body, h[2])
+        if entry is None:  # the variant is gone from the listing: nothing to put back
+            return None, None, 0
+        return _publish(conn, identity, now, listing, int(entry["quantity"]) + h[1], h[2])
+    if listing.body.get("skus"):  # variants added since the hold: nothing to put back to
         return None, None, 0
     return _publish(conn, identity, now, listing, int(listing.body["quantity"]) + h[1])
 
@@ -99,9 +131,11 @@ def settle(conn: sqlite3.Connection, order_id: str) -> bool:
 
 
 def set_left(conn: sqlite3.Connection, identity: Identity, now: int, listing_id: str,
-             quantity: int) -> Outcome:
-    """The vendor says how many are left to sell (held items are not counted in it)."""
+             quantity: int, sku: list[str] | None = None) -> Outcome:
+    """The vendor says how many are left to sell (of the variant ``sku``; held items are not
+    counted in it)."""
     listing = _listing(conn, identity.peer_id, listing_id)
     if listing is None:
         raise NotFound(f"no listing {listing_id} in your store")
-    return _publish(conn, identity, now, listing, quantity)
+    variant, _ = _variant(listing, sku)
+    return _publish(conn, identity, now, listing, quantity, variant)

@@ -54,8 +54,8 @@ def node_actions(contract: c.Contract, row: trade_store.OrderRow | None, role: s
 
 def _field_of(why: str) -> str:
     """Which order parameter a pricing refusal is about."""
-    return ("coupon" if "coupon" in why else "quantity" if "quantity" in why or "cost" in why
-            else "shipping_option")
+    return ("coupon" if "coupon" in why else "sku" if "sku" in why or "variant" in why
+            else "quantity" if "quantity" in why or "cost" in why else "shipping_option")
 
 
 def methods(kinds: list[str]) -> list[str]:
@@ -118,7 +118,7 @@ class TradeActions:
     # ------------------------------------------------------------------ the buyer starts
     async def create(self, listing_id: str, vendor: str | None, quantity: int, moderator: str,
                      shipping_option: str, shipping_address: str,
-                     coupon: str | None = None) -> c.Contract:
+                     coupon: str | None = None, sku: list[str] | None = None) -> c.Contract:
         wallet = self.wallet()
         network = self.svc.network()
         wire = await self._listing_wire(listing_id, vendor)
@@ -152,7 +152,8 @@ class TradeActions:
         if coupon is not None:
             coupon = normalize_coupon(coupon)
         try:
-            due = r.price_order(listing.body, quantity, shipping_option, coupon).amount_due
+            due = r.price_order(listing.body, quantity, shipping_option, coupon,
+                                sku).amount_due
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         self._check_size(network, due, await wallet.fee_rate())
@@ -164,6 +165,8 @@ class TradeActions:
                 "network": network.name, "nonce": secrets.token_bytes(16)}
         if coupon is not None:
             base["coupon"] = coupon
+        if sku is not None:
+            base["sku"] = list(sku)
         ledger = self.svc.holder.store
 
         def change(conn: sqlite3.Connection) -> tuple[c.Contract, dict[str, Any]]:
@@ -182,7 +185,8 @@ class TradeActions:
 
     async def quote(self, listing_id: str, vendor: str | None, quantity: int,
                     moderator: str | None, shipping_option: str,
-                    coupon: str | None = None) -> dict[str, Any]:
+                    coupon: str | None = None, sku: list[str] | None = None
+                    ) -> dict[str, Any]:
         """Every cost of an order before it is made, in base units."""
         network = self.svc.network()
         listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
@@ -191,7 +195,7 @@ class TradeActions:
         if coupon is not None:
             coupon = normalize_coupon(coupon)
         try:
-            cost = r.price_order(body, quantity, shipping_option, coupon)
+            cost = r.price_order(body, quantity, shipping_option, coupon, sku)
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         rate = await self.wallet(False).fee_rate()
@@ -267,7 +271,8 @@ class TradeActions:
         if contract.state == r.PENDING and contract.role_of(self.core.me) == r.VENDOR:
             t = contract.terms
             try:
-                await self.svc.market.reserve_stock(t.listing.id, order_id, t.quantity)
+                await self.svc.market.reserve_stock(t.listing.id, order_id, t.quantity,
+                                                    list(t.sku) if t.sku else None)
                 reserved = True
             except OutOfStock as exc:
                 return await self.decline(order_id, str(exc))

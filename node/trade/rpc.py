@@ -69,7 +69,7 @@ ORDER = obj({
                            "data": OBJECT},
                           ("kind", "sender", "sender_role", "time", "digest", "data")), 1000),
     "next_actions": array(string(), 20), "delivery": OBJECT,
-    "coupon": nullable(string()), "discount": integer(),
+    "coupon": nullable(string()), "discount": integer(), "sku": nullable(array(string(), 5)),
     "goods": nullable(obj({"kind": enum(("text", "file")), "name": string(),
                            "size": integer(), "sha256": string(), "text": string(),
                            "data": string(), "error": string()}, ())),
@@ -100,18 +100,22 @@ COUPON = Param("coupon", string(MAX_CODE, 1), description="a discount code the l
                "has (any case)")
 
 
+SKU = Param("sku", array(string(40, 1), 5, 1), description="the variant: one value per "
+            "option of the listing, in order")
+
+
 def methods(svc: TradingService) -> list[Method]:
     actions = svc.actions
     order_id = (Param("order_id", ORDER_ID, True),)
 
     async def quote(p: Args) -> Any:
         return await actions.quote(p["listing_id"], p["vendor"], p["quantity"], p["moderator"],
-                                   p["shipping_option"], p["coupon"])
+                                   p["shipping_option"], p["coupon"], p["sku"])
 
     async def create(p: Args) -> Any:
         contract = await actions.create(p["listing_id"], p["vendor"], p["quantity"],
                                         p["moderator"], p["shipping_option"],
-                                        p["shipping_address"], p["coupon"])
+                                        p["shipping_address"], p["coupon"], p["sku"])
         return await svc.order_view(contract.order_id)
 
     async def confirm(p: Args) -> Any:
@@ -194,14 +198,15 @@ def methods(svc: TradingService) -> list[Method]:
         Method("order.quote", "Every cost of an order before it is made, in base units.",
                (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
                 Param("quantity", integer(1, 10**6), default=1), Param("moderator", PEER_ID),
-                Param("shipping_option", string(64), default=""), COUPON),
+                Param("shipping_option", string(64), default=""), COUPON, SKU),
                QUOTE, quote, (NOT_FOUND, NO_CHAIN, CHAIN_ERROR)),
         Method("order.create", "Order from a listing (PENDING): the buyer's escrow key is "
                "taken and the order sent to the vendor.",
                (Param("listing_id", LISTING_ID, True), Param("vendor", PEER_ID),
                 Param("quantity", integer(1, 10**6), True), Param("moderator", PEER_ID, True),
                 Param("shipping_option", string(64), default=""),
-                Param("shipping_address", string(MAX_SHIPPING_ADDRESS), default=""), COUPON),
+                Param("shipping_address", string(MAX_SHIPPING_ADDRESS), default=""), COUPON,
+                SKU),
                ORDER, create, ACTING),
         Method("order.confirm", "The vendor accepts the order (AWAITING_PAYMENT, with the "
                "escrow address).", order_id, ORDER, confirm, ACTING),

@@ -97,6 +97,7 @@ def order_json(contract: c.Contract, row: trade_store.OrderRow, identity: Identi
         "price": t.listing.body["price"]["amount"],
         "shipping": {"region": t.shipping_region, "price": t.shipping_price},
         "coupon": t.coupon, "discount": t.discount,
+        "sku": list(t.sku) if t.sku else None,
         "shipping_address": shipping_address(contract, identity),
         "moderator_terms": {"fee_bp": mt["fee_bp"], "fee_fixed": mt["fee_fixed"],
                             "description": mt["description"],
