@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import variants
+from . import shipping, variants
 from .coupons import discount
 
 # ---------------------------------------------------------------------- roles
@@ -166,15 +166,20 @@ def price_order(listing_body: dict[str, Any], quantity: int, region: str,
     elif not 1 <= quantity <= stock:
         raise ValueError(f"quantity {quantity} exceeds the {stock} available"
                          if quantity > 0 else "quantity must be at least 1")
-    options = {o["region"]: o["price"] for o in listing_body["shipping"]}
-    if options and region not in options:
-        raise ValueError(f"shipping must be one of {sorted(options)}")
-    if not options and region:
-        raise ValueError("this listing does not ship")
-    ship = options.get(region, {"amount": 0, "currency": price["currency"]})
+    items = unit * quantity
+    profile = listing_body.get("shipping_profile")
+    if profile is not None:  # listing v2: shipping by country and service
+        ship = {"amount": shipping.cost(profile, region, quantity, items),
+                "currency": price["currency"]}
+    else:
+        options = {o["region"]: o["price"] for o in listing_body["shipping"]}
+        if options and region not in options:
+            raise ValueError(f"shipping must be one of {sorted(options)}")
+        if not options and region:
+            raise ValueError("this listing does not ship")
+        ship = options.get(region, {"amount": 0, "currency": price["currency"]})
     if ship["currency"] != price["currency"]:
         raise ValueError("the shipping price is in another currency than the item")
-    items = unit * quantity
     off = discount(listing_body, coupon, items) if coupon is not None else 0
     due = amount_due(unit, quantity, ship["amount"]) - off
     if due < 1:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields as f
-from . import variants
+from . import shipping, variants
 from .coupons import validate_coupons
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
@@ -40,7 +40,7 @@ BODY_KEYS = {
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
 V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos",
-                     "unlimited", "coupons", "options", "skus"})
+                     "unlimited", "coupons", "options", "skus", "shipping_profile"})
 KINDS = ("physical", "digital", "service")
 CONDITIONS = ("new", "used", "refurbished")
 MAX_CATEGORIES = 5
@@ -82,6 +82,11 @@ def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
     if "coupons" in b:
         validate_coupons(err, "coupons", b["coupons"])
     variants.validate(err, b)
+    if "shipping_profile" in b:
+        shipping.validate(err, "shipping_profile", b["shipping_profile"])
+        if b["shipping"]:
+            f.fail(err, "shipping", "a listing has a shipping_profile or shipping options, "
+                   "not both")
     if "unlimited" in b:
         if not isinstance(b["unlimited"], bool):
             f.fail(err, "unlimited", "must be true or false")

@@ -186,3 +186,49 @@ async def test_a_variant_and_a_coupon_in_the_checkout(market: Market) -> None:
         got = await market.buyer.call("order.get", order_id=screen.order_id)
         assert (got["sku"], got["coupon"], got["amount_due"]) == (["L"], "HELLO", 1_080_000)
     assert listing["id"] == got["listing"]["id"]
+
+
+async def test_shipping_by_country_and_service_in_the_checkout(market: Market) -> None:
+    profile = {"regions": [
+        {"countries": ["DK", "SE"], "services": [
+            {"name": "Post", "days": 3, "first": 50_000, "additional": 10_000}]},
+        {"countries": ["WORLDWIDE"], "services": [
+            {"name": "Courier", "days": 5, "first": 300_000, "additional": 0}]}],
+        "pickup": True}
+    await market.listing("Elm bread board", amount=1_000_000, quantity=4, type="physical",
+                         shipping_profile=profile)
+    app = TorvApp(RpcClient.from_data_dir(market.buyer.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def until(pred: Any, what: str, timeout: float = 30) -> None:
+            async def probe() -> bool:
+                await pilot.pause()
+                return bool(pred())
+            await wait_for(probe, timeout, what=what)
+
+        await pilot.click("#search")
+        await pilot.press(*"bread board")
+        await until(lambda: app.query_one("#results", DataTable).row_count == 1, "the result")
+        await pilot.click("#results")
+        await until(lambda: "ships to DK, SE: Post 0.0005 LTC (3 d)" in str(
+            app.query_one("#detail", Static).render()), "the profile in the listing")
+        await until(lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
+        await pilot.click("#buy")
+        await until(lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
+        await until(lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
+                    "the moderator list")
+        app.screen.query_one("#country", Input).value = "us"
+        await until(lambda: app.screen.query_one("#service", Select).value == "US/Courier",
+                    "the worldwide courier offered for the US")
+        app.screen.query_one("#country", Input).value = "se"
+        await until(lambda: app.screen.query_one("#service", Select).value == "SE/Post",
+                    "the post offered for Sweden")
+        app.screen.query_one("#quantity", Input).value = "2"
+        await until(lambda: "into escrow  0.0206 LTC" in text(app, "#quote"),
+                    "two boards with their post")
+        app.screen.query_one("#address", Input).value = "Storgatan 1, Stockholm"
+        await pilot.click("#place")
+        await until(lambda: isinstance(app.screen, OrderScreen), "the order view")
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        got = await market.buyer.call("order.get", order_id=screen.order_id)
+        assert got["shipping"] == {"region": "SE/Post", "price": 60_000}

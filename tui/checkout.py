@@ -61,6 +61,14 @@ class CheckoutScreen(ModalScreen[None]):
                 yield Select(ships, value=ships[0][1], allow_blank=False, id="shipping")
                 yield Input(placeholder="Shipping address (sealed: only the vendor can read it)",
                             id="address")
+            elif item.get("shipping_profile"):
+                with Horizontal():
+                    yield Input(placeholder="Country (ISO code: DK, DE, US…)", id="country",
+                                max_length=2)
+                    yield Select(self.pickup_only(), prompt="Shipping service",
+                                 id="service")
+                yield Input(placeholder="Shipping address (sealed: only the vendor can read it)",
+                            id="address")
             yield Select([], prompt="Moderator (decides if something goes wrong)",
                          id="moderator")
             yield Static("", id="quote")
@@ -68,6 +76,37 @@ class CheckoutScreen(ModalScreen[None]):
             with Horizontal():
                 yield Button("Place order", id="place", variant="success")
                 yield Button("Cancel", id="close")
+
+    def pickup_only(self) -> list[tuple[str, str]]:
+        profile = self.listing.get("shipping_profile") or {}
+        return [("Pick up from the vendor (free)", "PICKUP")] if profile.get("pickup") else []
+
+    def service_options(self, country: str) -> list[tuple[str, str]]:
+        """The services of the listing's profile that ship to ``country`` (as the protocol
+        picks them: the first region naming it, else a worldwide one), and pickup."""
+        profile = self.listing.get("shipping_profile") or {}
+        regions = profile.get("regions", [])
+        country = country.strip().upper()
+        chosen: list[dict[str, Any]] = []
+        if len(country) == 2 and country.isalpha():
+            named = [r for r in regions if country in r["countries"]]
+            anywhere = [r for r in regions if "WORLDWIDE" in r["countries"]]
+            chosen = (named or anywhere)[:1]
+        out = []
+        for region in chosen:
+            for s in region["services"]:
+                price = {**self.listing["price"], "amount": s["first"]}
+                out.append((f"{plain(s['name'])}: {money(price)} for the first, "
+                            f"{s['days']} day(s)", f"{country}/{s['name']}"))
+        return out + self.pickup_only()
+
+    @on(Input.Changed, "#country")
+    def country_changed(self, event: Input.Changed) -> None:
+        select = self.query_one("#service", Select)
+        options = self.service_options(event.value)
+        select.set_options(options)
+        if options:
+            select.value = options[0][1]
 
     def variant_options(self) -> list[tuple[str, int]]:
         """The listing's variants as choices: values, price and how many are left."""
@@ -132,8 +171,12 @@ class CheckoutScreen(ModalScreen[None]):
         if self.query_one("#moderator", Select).value == Select.NULL:
             return "choose a moderator" if self.moderators else "no moderator known yet: an " \
                 "order needs one the vendor accepts"
+        service = self.query(Select).filter("#service")
+        picked = service.first(Select).value if service else None
+        if service and picked == Select.NULL:
+            return "give your country and choose how it is shipped"
         address = self.query(Input).filter("#address")
-        if address and not address.first(Input).value.strip():
+        if address and picked != "PICKUP" and not address.first(Input).value.strip():
             return "this listing ships: give a shipping address"
         return None
 
@@ -174,11 +217,12 @@ class CheckoutScreen(ModalScreen[None]):
         params: dict[str, Any] = {"listing_id": self.listing["id"],
                                   "vendor": self.listing["vendor"],
                                   "quantity": self.quantity() or 1}
-        shipping = self.query(Select).filter("#shipping")
-        if shipping:
-            value = shipping.first(Select).value
-            if value != Select.NULL:
-                params["shipping_option"] = value
+        for selector in ("#shipping", "#service"):
+            shipping = self.query(Select).filter(selector)
+            if shipping:
+                value = shipping.first(Select).value
+                if value != Select.NULL:
+                    params["shipping_option"] = value
         mod = self.query_one("#moderator", Select).value
         if mod != Select.NULL:
             params["moderator"] = mod

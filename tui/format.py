@@ -82,6 +82,20 @@ def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) 
         lines.append("tags: " + ", ".join(plain(t) for t in item["tags"]))
     for opt in item.get("shipping", []):
         lines.append(f"ships to {plain(opt['region'])} for {money(opt['price'])}")
+    profile = item.get("shipping_profile")
+    if profile:
+        for region in profile["regions"]:
+            where = ", ".join("anywhere" if c == "WORLDWIDE" else plain(c)
+                              for c in region["countries"][:12])
+            more = " …" if len(region["countries"]) > 12 else ""
+            how = "; ".join(f"{plain(s['name'])} {money({**item['price'], 'amount': s['first']})}"
+                            f" ({s['days']} d)" for s in region["services"])
+            lines.append(f"ships to {where}{more}: {how}")
+        extras = (["local pickup"] if profile.get("pickup") else []) + (
+            [f"free above {money({**item['price'], 'amount': profile['free_above']})}"]
+            if profile.get("free_above") else [])
+        if extras:
+            lines.append("  ·  ".join(extras))
     if item.get("description"):
         lines.append("")
         lines.append(block(item["description"], ""))

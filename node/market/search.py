@@ -69,9 +69,11 @@ class SearchFilters:
             args.append(self.currency)
         if self.ships_to is not None:
             marks = ", ".join("?" * (1 + len(WORLDWIDE)))
-            sql.append("EXISTS (SELECT 1 FROM json_each(l.body, '$.shipping') s WHERE "
-                       f"lower(json_extract(s.value, '$.region')) IN ({marks}))")
-            args += [self.ships_to.lower(), *WORLDWIDE]
+            sql.append("(EXISTS (SELECT 1 FROM json_each(l.body, '$.shipping') s WHERE "
+                       f"lower(json_extract(s.value, '$.region')) IN ({marks})) OR EXISTS ("
+                       "SELECT 1 FROM json_each(l.body, '$.shipping_profile.regions') r, "
+                       "json_each(r.value, '$.countries') c WHERE lower(c.value) IN (?, ?)))")
+            args += [self.ships_to.lower(), *WORLDWIDE, self.ships_to.lower(), "worldwide"]
         if self.kind is not None:
             sql.append("COALESCE(json_extract(l.body, '$.type'), 'physical') = ?")
             args.append(self.kind)
