@@ -198,3 +198,25 @@ def test_listing_v2_columns_round_trip_and_are_checked() -> None:
     assert [e.field for e in parse(bad_type, {}, NOW, ME).errors] == ["type"]
     maybe = text.replace(",true\n", ",maybe\n")
     assert [e.field for e in parse(maybe, {}, NOW, ME).errors] == ["unlimited"]
+
+
+def test_stock_rows_name_the_variant_of_a_listing_with_variants() -> None:
+    from protocol.listing import Listing
+
+    stool = Listing.create(ME, {
+        "id": "ef" * 16, "seq": 1, "title": "Stool", "price": {"amount": 5, "currency": "LTC"},
+        "quantity": 3, "created": NOW, "expires": NOW + 86400,
+        "options": [{"name": "size", "values": ["S", "L"]},
+                    {"name": "wood", "values": ["oak", "ash"]}],
+        "skus": [{"values": ["S", "oak"], "surcharge": 0, "quantity": 1},
+                 {"values": ["L", "ash"], "surcharge": 9, "quantity": 2}]})
+    own = {stool.id: stool}
+    text = "id,sku,quantity\n" + "\n".join([
+        f"{stool.id},S / oak,4", f"{stool.id},L/ash,2", f"{stool.id},,7",
+        f"{stool.id},M / oak,1", f"{stool.id},S / oak,5"]) + "\n"
+    changed, unchanged, errors = parse_stock(text, own, ME)
+    assert unchanged == 1  # L / ash already at 2
+    assert [(e.line, e.field) for e in errors] == [(4, "sku"), (5, "sku"), (6, "id")]
+    assert len(changed) == 1  # one listing, signed once
+    skus = {tuple(s["values"]): s["quantity"] for s in changed[0].body["skus"]}
+    assert skus == {("S", "oak"): 4, ("L", "ash"): 2} and changed[0].body["quantity"] == 6

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from protocol import variants
 from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listing
@@ -228,34 +229,59 @@ def _rows(text: str, header_problem: Callable[[list[str]], str | None],
 
 def parse_stock(text: str, own: dict[str, Listing],
                 identity: Identity) -> tuple[list[Listing], int, list[RowError]]:
-    """``id,quantity`` rows: the new versions of our listings whose quantity changes, how many
+    """``id,quantity`` rows (and ``sku``, the values of a variant separated by ``/``, for a
+    listing with variants): the new versions of our listings whose stock changes, how many
     rows changed nothing, and every error by line (blocking: signs; run it off the loop)."""
     errors: list[RowError] = []
-    changed: list[Listing] = []
     unchanged = 0
+    work: dict[str, dict[str, Any]] = {}  # listing id -> its body as the rows so far left it
 
     def header_problem(header: list[str]) -> str | None:
-        return None if sorted(header) == ["id", "quantity"] else "the columns are: id, quantity"
+        return None if sorted(header) in (["id", "quantity"], ["id", "quantity", "sku"]) \
+            else "the columns are: id, quantity (and sku for variants)"
 
-    seen: set[str] = set()
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     for line, raw in _rows(text, header_problem, errors):
         lid = (raw.get("id") or "").strip()
         if lid not in own:
             errors.append(RowError(line, "id", f"{lid[:40]!r} is not one of your listings"))
             continue
-        if lid in seen:
-            errors.append(RowError(line, "id", "the same listing twice"))
+        body = work.get(lid, dict(own[lid].body))
+        sku_text = (raw.get("sku") or "").strip()
+        values = [v.strip() for v in sku_text.split("/")] if sku_text else None
+        if body.get("skus") and values is None:
+            errors.append(RowError(line, "sku", "this listing has variants: name one (its "
+                                   "values separated by /)"))
             continue
-        seen.add(lid)
+        if values is not None and variants.find(body, values) is None:
+            errors.append(RowError(line, "sku", f"{sku_text[:60]!r} is not a variant of "
+                                   "this listing" if body.get("skus") else
+                                   "this listing has no variants"))
+            continue
+        key = (lid, tuple(values or ()))
+        if key in seen:
+            errors.append(RowError(line, "id", "the same listing (and variant) twice"))
+            continue
+        seen.add(key)
         text_q = (raw.get("quantity") or "").strip()
         if not text_q.isdigit() or int(text_q) > 10**9:
             errors.append(RowError(line, "quantity", f"{text_q[:20]!r} is not a whole number "
                                    "from 0 to 1,000,000,000"))
             continue
-        if int(own[lid].body["quantity"]) == int(text_q):
+        quantity = int(text_q)
+        if values is not None:
+            entry = variants.find(body, values)
+            assert entry is not None
+            if int(entry["quantity"]) == quantity:
+                unchanged += 1
+                continue
+            work[lid] = {**body, **variants.with_stock(body, values, quantity)}
+        elif int(body["quantity"]) == quantity:
             unchanged += 1
-            continue
-        changed.append(own[lid].updated(identity, {"quantity": int(text_q)}))
+        else:
+            work[lid] = {**body, "quantity": quantity}
+    changed = [own[lid].updated(identity, {k: b[k] for k in ("quantity", "skus") if k in b})
+               for lid, b in work.items()]
     return changed, unchanged, errors
 
 

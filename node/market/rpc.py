@@ -209,8 +209,9 @@ def methods(market: MarketService) -> list[Method]:
                       "the listing has variants")),
                LISTING, listing_stock, (NOT_FOUND,)),
         Method("listing.stock_bulk", "How many are left of many of your listings at once, "
-               "from CSV with the columns id, quantity: all or nothing, each bad row named by "
-               "its line; only the pages holding those listings are re-signed.",
+               "from CSV with the columns id, quantity (and sku for a variant: its values "
+               "separated by /): all or nothing, each bad row named by its line; only the "
+               "pages holding those listings are re-signed.",
                (Param("csv", string(listing_csv.MAX_CSV, 1), True),),
                obj({"updated": integer(), "unchanged": integer(),
                     "errors": IMPORT_REPORT["properties"]["errors"],
