@@ -172,3 +172,54 @@ async def test_a_listing_photo_is_drawn_in_the_terminal(pair: list[NodeProc],
         assert "photo 1 of 1" in str(shown)
         detail = str(app.query_one("#detail", Static).render())
         assert "physical" in detail and "new" in detail and "kitchen" in detail
+
+
+async def test_the_store_form_takes_the_listing_v2_fields_and_a_photo(
+        pair: list[NodeProc], tmp_path: Any) -> None:
+    import io
+
+    from PIL import Image
+    from textual.widgets import Select
+
+    you, _ = pair
+    path = tmp_path / "plans.png"
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 120, 0)).save(out, "PNG")
+    path.write_bytes(out.getvalue())
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        app.query_one("TabbedContent").active = "store"
+        await pilot.pause()
+        for field, text in (("#f-title", "Bench plans"), ("#f-amount", "0.01"),
+                            ("#f-categories", "plans, woodwork"), ("#f-days", "0"),
+                            ("#f-photo", str(path))):
+            app.query_one(field, Input).value = text
+        app.query_one("#f-type", Select).value = "digital"
+        app.query_one("#f-condition", Select).value = "new"
+
+        async def said(text: str) -> bool:
+            await pilot.pause()
+            return text in str(app.query_one("#message").render())
+
+        await wait_for(lambda: said("only a physical item"), 10,
+                       what="a condition refused for digital goods, as typed")
+        app.query_one("#f-condition", Select).clear()
+        await pilot.click("#add-photo")
+        await wait_for(lambda: said("photo added (64x64)"), 30, what="the photo added")
+        assert "1 photo" in str(app.query_one("#photo-count").render())
+
+        async def ready() -> bool:
+            await pilot.pause()
+            return not app.query_one("#create", Button).disabled
+
+        await wait_for(ready, 10, what="the Create button")
+        await pilot.click("#create")
+
+        async def created() -> Any:
+            items = [x for x in await you.call("listing.list") if x["title"] == "Bench plans"]
+            return items[0] if items else None
+
+        item = await wait_for(created, 20, what="the listing created from the form")
+        assert item["type"] == "digital" and "condition" not in item
+        assert item["categories"] == ["plans", "woodwork"] and item["processing_days"] == 0
+        assert len(item["photos"]) == 1

@@ -44,8 +44,12 @@ class TorvApp(App[None]):
     #detail { height: auto; max-height: 14; border: round $primary; padding: 0 1; }
     #photo { height: auto; max-height: 20; padding: 0 1; display: none; }
     #buy-bar { height: auto; }
+    #form { height: auto; }
     #form Input { width: 1fr; }
     #form Horizontal { height: auto; }
+    #f-v2 Select { width: 22; }
+    #f-days { max-width: 16; }
+    #photo-count { padding: 1 1; width: auto; }
     #message { height: 1; color: $warning; }
     .hint { color: $text-muted; }
     """

@@ -269,6 +269,26 @@ def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
     if quantity < 1:
         raise ValueError("quantity: at least 1 (delete a listing you no longer sell)")
     tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
-    return {"title": title, "description": values["description"].strip(),
-            "price": {"amount": amount, "currency": values["currency"].strip().upper()},
-            "quantity": quantity, "tags": tags}
+    form: dict[str, Any] = {"title": title, "description": values["description"].strip(),
+                            "price": {"amount": amount,
+                                      "currency": values["currency"].strip().upper()},
+                            "quantity": quantity, "tags": tags}
+    # listing v2 fields: only those given (a listing without them stays v1)
+    kind, condition = values.get("type", ""), values.get("condition", "")
+    if kind:
+        form["type"] = kind
+    if condition:
+        if kind not in ("", "physical"):
+            raise ValueError("condition: only a physical item has one")
+        form["condition"] = condition
+    categories = [c.strip() for c in values.get("categories", "").split(",") if c.strip()]
+    if categories:
+        if len(categories) > 5:
+            raise ValueError("categories: at most 5")
+        form["categories"] = categories
+    days = values.get("days", "").strip()
+    if days:
+        if not days.isdigit() or int(days) > 365:
+            raise ValueError("ships in days: a whole number from 0 to 365")
+        form["processing_days"] = int(days)
+    return form

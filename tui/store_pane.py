@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Label
+from textual.widgets import Button, DataTable, Input, Label, Select
 
 from .client import RpcCallError
 from .format import coins, money, parse_listing_form
 from .safe import plain
+
+KINDS = ("physical", "digital", "service")
+CONDITIONS = ("new", "used", "refurbished")
 
 if TYPE_CHECKING:
     from .app import TorvApp
@@ -22,6 +25,7 @@ class StorePane(Vertical):
         super().__init__(id="store-pane")
         self.mine: dict[str, dict[str, Any]] = {}
         self.selected_own: str | None = None
+        self.photos: list[str] = []  # the photo hashes of the listing in the form
 
     @property
     def torv(self) -> TorvApp:
@@ -36,7 +40,19 @@ class StorePane(Vertical):
                 yield Input(placeholder="Price in coins, e.g. 0.045", id="f-amount")
                 yield Input(value="LTC", placeholder="Currency", id="f-currency")
                 yield Input(value="1", placeholder="Quantity", id="f-quantity")
-            yield Input(placeholder="Tags, comma separated", id="f-tags")
+            with Horizontal():
+                yield Input(placeholder="Tags, comma separated", id="f-tags")
+                yield Input(placeholder="Categories, comma separated", id="f-categories")
+                yield Input(placeholder="Ships in days", id="f-days", restrict=r"[0-9]*",
+                            max_length=3)
+            with Horizontal(id="f-v2"):
+                yield Select([(k, k) for k in KINDS], prompt="Type (physical)", id="f-type")
+                yield Select([(k, k) for k in CONDITIONS], prompt="Condition",
+                             id="f-condition")
+                yield Input(placeholder="Photo: a JPEG, PNG or WebP file on this machine",
+                            id="f-photo")
+                yield Button("Add photo", id="add-photo")
+                yield Label("no photos", id="photo-count")
             with Horizontal():
                 yield Button("Create", id="create", variant="success")
                 yield Button("Update selected", id="update", variant="primary")
@@ -77,6 +93,13 @@ class StorePane(Vertical):
         self._field("f-currency").value = item["price"]["currency"]
         self._field("f-quantity").value = str(item["quantity"])
         self._field("f-tags").value = ", ".join(item["tags"])
+        self.query_one("#f-type", Select).value = item.get("type", Select.NULL)
+        self.query_one("#f-condition", Select).value = item.get("condition", Select.NULL)
+        self._field("f-categories").value = ", ".join(item.get("categories", []))
+        days = item.get("processing_days")
+        self._field("f-days").value = "" if days is None else str(days)
+        self.photos = [p["hash"] for p in item.get("photos", [])]
+        self.show_photos()
 
     def _field(self, name: str) -> Input:
         return self.query_one(f"#{name}", Input)
@@ -85,17 +108,58 @@ class StorePane(Vertical):
         self.query_one("#message", Label).update(text)
 
     def _form(self) -> dict[str, Any] | None:
-        names = ("title", "description", "amount", "currency", "quantity", "tags")
+        names = ("title", "description", "amount", "currency", "quantity", "tags",
+                 "categories", "days")
+        values = {n: self._field(f"f-{n}").value for n in names}
+        for name in ("type", "condition"):
+            chosen = self.query_one(f"#f-{name}", Select).value
+            values[name] = "" if chosen == Select.NULL else str(chosen)
         try:
-            return parse_listing_form({n: self._field(f"f-{n}").value for n in names})
+            form = parse_listing_form(values)
         except ValueError as exc:
             self.say(str(exc))
             return None
+        if self.photos:
+            form["photos"] = list(self.photos)
+        return form
+
+    def show_photos(self) -> None:
+        n = len(self.photos)
+        self.query_one("#photo-count", Label).update(
+            "no photos" if n == 0 else f"{n} photo{'s' if n > 1 else ''}")
+
+    @on(Button.Pressed, "#add-photo")
+    def add_photo_pressed(self) -> None:
+        path = self._field("f-photo").value.strip()
+        if not path:
+            self.say("give the path of a photo file first")
+        elif len(self.photos) >= 8:
+            self.say("a listing has at most 8 photos")
+        else:
+            self.add_photo(path)
+
+    @work(exclusive=True, group="photo")
+    async def add_photo(self, path: str) -> None:
+        self.say("adding the photo (its metadata is removed)…")
+        try:
+            added = await self.torv.client.call("listing.photo_add", path=path)
+        except RpcCallError as exc:
+            self.say(f"photo not added: {plain(exc.message)}")
+            return
+        if added["hash"] not in self.photos:
+            self.photos.append(added["hash"])
+        self._field("f-photo").value = ""
+        self.show_photos()
+        self.say(f"photo added ({added['width']}x{added['height']}); save the listing to "
+                 "publish it")
 
     @on(Input.Changed, "#form Input")
-    def form_changed(self) -> None:
+    @on(Select.Changed, "#form Select")
+    def form_changed(self, event: Input.Changed | Select.Changed) -> None:
         """Checked as it is typed: the error beside the form, the buttons off until it is
-        right (an empty form is not an error yet)."""
+        right (an empty form is not an error yet). The photo path is not part of it."""
+        if isinstance(event, Input.Changed) and event.input.id == "f-photo":
+            return
         values = [self._field(f"f-{n}").value.strip() for n in ("title", "amount")]
         form = self._form() if any(values) else None
         if form is not None:
@@ -131,8 +195,12 @@ class StorePane(Vertical):
     @on(Button.Pressed, "#clear")
     def clear_pressed(self) -> None:
         self.selected_own = None
-        for name in ("title", "description", "amount", "tags"):
+        for name in ("title", "description", "amount", "tags", "categories", "days", "photo"):
             self._field(f"f-{name}").value = ""
+        for name in ("type", "condition"):
+            self.query_one(f"#f-{name}", Select).clear()
+        self.photos = []
+        self.show_photos()
 
     @work(exclusive=True, group="save")
     async def save_listing(self, listing_id: str | None, form: dict[str, Any]) -> None:
