@@ -59,6 +59,27 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
             await wait_for(lambda: state("FULFILLED"), 90, what="the autopilot fulfilment")
             await client.call("order.complete", order_id=oid, rating=5, review="demo")
             assert await state("COMPLETED")
+            # the demo stores show what a store can be: variants, a photo, a coupon, digital
+            # goods the vendor's node delivers by itself
+            scarf = (await client.call("listing.search", query="merino"))[0]["listing"]
+            assert len(scarf["skus"]) == 3 and len(scarf["photos"]) == 1 and scarf["coupons"]
+            pattern = (await client.call("listing.search", query="pattern"))[0]["listing"]
+            assert pattern["type"] == "digital" and pattern["unlimited"] is True
+            bought = await client.call("order.create", listing_id=pattern["id"], quantity=1,
+                                       moderator=mods[0]["peer_id"])
+            poid = bought["order_id"]
+
+            async def pattern_state(want: str) -> bool:
+                got = await client.call("order.get", order_id=poid)
+                return bool(got["state"] == want)
+
+            await wait_for(lambda: pattern_state("AWAITING_PAYMENT"), 60,
+                           what="the autopilot confirm of the pattern")
+            await client.call("order.pay", order_id=poid)
+            await wait_for(lambda: pattern_state("FULFILLED"), 90,
+                           what="the pattern delivered")
+            goods = (await client.call("order.get", order_id=poid))["goods"]
+            assert "HB-2026-DEMO" in goods["text"]
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0
         assert not you.parent.exists()

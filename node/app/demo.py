@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import io
 import logging
 import shutil
 import signal
@@ -36,7 +38,18 @@ SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ("Ingrid's Loom", "Hand-woven textiles from Aarhus", [
         {"title": "Wool blanket, herringbone", "amount": 4_500_000, "tags": ["wool", "home"]},
         {"title": "Linen tea towels (set of 3)", "amount": 900_000, "tags": ["linen", "kitchen"]},
-        {"title": "Merino scarf, forest green", "amount": 1_800_000, "tags": ["wool", "winter"]},
+        {"title": "Merino scarf", "amount": 1_800_000, "tags": ["wool", "winter"],
+         "photo": (34, 90, 50), "extra": {
+             "type": "physical", "condition": "new", "categories": ["clothing"],
+             "options": [{"name": "colour", "values": ["forest green", "rust", "navy"]}],
+             "skus": [{"values": ["forest green"], "surcharge": 0, "quantity": 3},
+                      {"values": ["rust"], "surcharge": 0, "quantity": 2},
+                      {"values": ["navy"], "surcharge": 100_000, "quantity": 1}],
+             "coupons": [{"code": "WELCOME10", "percent": 10}]}},
+        {"title": "Herringbone weaving pattern (PDF)", "amount": 300_000,
+         "tags": ["pattern", "weaving"], "goods": "https://example.org/patterns/herringbone.pdf "
+         "(demo link; key HB-2026-DEMO)", "extra": {
+             "type": "digital", "unlimited": True, "categories": ["patterns"]}},
     ]),
     ("Bits & Bobs Electronics", "Refurbished gear, tested", [
         {"title": "Mechanical keyboard, brown switches", "amount": 3_200_000,
@@ -45,7 +58,15 @@ SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
         {"title": "USB-C hub, 7 ports", "amount": 700_000, "tags": ["usb", "computer"]},
     ]),
     ("Kaffebrænderiet", "Small-batch coffee roaster", [
-        {"title": "Ethiopian Yirgacheffe, 250 g", "amount": 350_000, "tags": ["coffee"]},
+        {"title": "Ethiopian Yirgacheffe, 250 g", "amount": 350_000, "tags": ["coffee"],
+         "photo": (120, 72, 40), "extra": {
+             "type": "physical", "condition": "new", "categories": ["coffee"],
+             "processing_days": 2, "shipping_profile": {
+                 "regions": [{"countries": ["DK", "SE", "NO"], "services": [
+                     {"name": "Post", "days": 3, "first": 40_000, "additional": 10_000}]},
+                     {"countries": ["WORLDWIDE"], "services": [
+                         {"name": "Post", "days": 10, "first": 120_000, "additional": 20_000}]}],
+                 "pickup": True, "free_above": 2_000_000}}},
         {"title": "Hand grinder, ceramic burr", "amount": 1_200_000, "tags": ["coffee", "tools"]},
     ]),
     ("Bogormen Books", "Second-hand books", [
@@ -55,15 +76,34 @@ SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
 ]
 
 
+def _swatch(rgb: tuple[int, int, int]) -> str:
+    """A demo photo: a swatch of colour with a lighter stripe, as base64 PNG."""
+    from PIL import Image
+
+    image = Image.new("RGB", (480, 320), rgb)
+    image.paste(tuple(min(255, c + 70) for c in rgb), (0, 120, 480, 180))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
 async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, Any]]) -> None:
     await node.call("profile.set", name=name, about=about)
     for item in items:
-        await node.call("listing.create", title=item["title"],
-                        description=f"{item['title']}. Sold by {name}.",
-                        price={"amount": item["amount"], "currency": "LTC"}, quantity=3,
-                        tags=item["tags"],
-                        shipping=[{"region": "EU", "price": {"amount": 50_000,
-                                                             "currency": "LTC"}}])
+        extra = dict(item.get("extra", {}))
+        if "shipping_profile" not in extra and extra.get("type") != "digital":
+            extra["shipping"] = [{"region": "EU", "price": {"amount": 50_000,
+                                                            "currency": "LTC"}}]
+        if "photo" in item:
+            added = await node.call("listing.photo_add", data=_swatch(item["photo"]))
+            extra["photos"] = [added["hash"]]
+        made = await node.call("listing.create", title=item["title"],
+                               description=f"{item['title']}. Sold by {name}.",
+                               price={"amount": item["amount"], "currency": "LTC"}, quantity=3,
+                               tags=item["tags"], **extra)
+        if "goods" in item:
+            await node.call("listing.goods", id=made["id"], goods_text=item["goods"],
+                            auto_fulfil=True)
 
 
 async def _fund(chain: Regtest, nodes: list[NodeProc]) -> None:
