@@ -128,11 +128,15 @@ class Descriptor:
         return cls(body, dict(sigs))
 
 
+def _verified(message: bytes, sigs: dict[str, bytes], stewards: list[str]) -> set[str]:
+    """The stewards among ``stewards`` whose signature of ``message`` verifies."""
+    return {pid for pid, sig in sigs.items()
+            if pid in stewards and verify(public_key_from_peer_id(pid), message, sig)}
+
+
 def valid_signers(d: Descriptor, stewards: list[str]) -> set[str]:
     """The stewards among ``stewards`` whose signature of ``d`` verifies."""
-    message = signing_input(d.body)
-    return {pid for pid, sig in d.sigs.items()
-            if pid in stewards and verify(public_key_from_peer_id(pid), message, sig)}
+    return _verified(signing_input(d.body), d.sigs, stewards)
 
 
 def check_founding(d: Descriptor) -> None:
@@ -275,9 +279,7 @@ def check_entry(entry: LogEntry, decided_by: Descriptor, before: LogEntry | None
     if (b["seq"], b["prev"]) != ((1, "") if before is None else (before.body["seq"] + 1,
                                                                  before.hash)):
         raise RemoteProtocolError("the entry does not follow the log's last one")
-    message = LOG_DOMAIN + canonical.encode(entry.body)
-    got = {pid for pid, sig in entry.sigs.items() if pid in decided_by.stewards
-           and verify(public_key_from_peer_id(pid), message, sig)}
+    got = _verified(LOG_DOMAIN + canonical.encode(entry.body), entry.sigs, decided_by.stewards)
     if len(got) < decided_by.threshold:
         raise RemoteProtocolError(f"a removal needs {decided_by.threshold} of the stewards' "
                                   f"signatures; {len(got)} verify")

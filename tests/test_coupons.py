@@ -20,7 +20,7 @@ from protocol.errors import LocalProtocolError
 from . import contract_kit as k
 from .cluster import wait_for
 from .conftest import backend_args
-from .trade_kit import Market, reach, start_market
+from .trade_kit import Market, reach, running_market
 
 LID = "ab" * 16
 
@@ -81,11 +81,9 @@ def test_the_contract_takes_the_code_the_listing_has_and_no_other() -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def market(request: pytest.FixtureRequest, regtest: Regtest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
-    m = await start_market(tmp_path_factory.mktemp("coupons"), regtest,
-                           backend_args(request, "core-rpc"))
-    yield m
-    for node in m.nodes:
-        await node.stop()
+    async with running_market(tmp_path_factory.mktemp("coupons"), regtest,
+                              backend_args(request, "core-rpc")) as m:
+        yield m
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -26,7 +26,7 @@ from protocol.identity import Identity
 from .adversary import contract_of, deliver_as, sign
 from .cluster import wait_for
 from .conftest import backend_args
-from .trade_kit import Market, reach, start_market
+from .trade_kit import Market, confirmed_order, fulfil, reach, running_market
 
 BUYER = Identity(bytes([21]) * 32)
 OTHER = Identity(bytes([22]) * 32)
@@ -85,32 +85,20 @@ def test_a_fulfillment_carries_goods_checked_whole() -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def market(request: pytest.FixtureRequest, regtest: Regtest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
-    m = await start_market(tmp_path_factory.mktemp("goods"), regtest,
-                           backend_args(request, "core-rpc"))
-    yield m
-    for node in m.nodes:
-        await node.stop()
+    async with running_market(tmp_path_factory.mktemp("goods"), regtest,
+                              backend_args(request, "core-rpc")) as m:
+        yield m
 
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_licence_key_goes_to_the_buyer_alone(market: Market) -> None:
     buyer, vendor, moderator = market.buyer, market.vendor, market.moderator
     listing = await market.listing(amount=1_000_000, type="digital")
-    oid = (await market.order(listing))["order_id"]
-    await reach([vendor], oid, "PENDING")
-    await vendor.call("order.confirm", order_id=oid)
-    await reach([buyer], oid, "AWAITING_PAYMENT")
+    oid = await confirmed_order(market, listing)
     await buyer.call("order.pay", order_id=oid)
     await reach([vendor], oid, "AWAITING_FULFILLMENT")
     await market.mine(1)
-
-    async def allowed() -> bool:
-        got = await vendor.call("order.get", order_id=oid)
-        return "order.fulfill" in got["next_actions"]
-
-    await wait_for(allowed, 30, what="the vendor to see the escrow confirmed")
-    done = await vendor.call("order.fulfill", order_id=oid, note="enjoy",
-                             goods_text="TORV-KEY-9F2C-11AA")
+    done = await fulfil(vendor, oid, "enjoy", goods_text="TORV-KEY-9F2C-11AA")
     assert done["goods"] is None  # sealed to the buyer: the vendor's view does not open it
     await reach([buyer, moderator], oid, "FULFILLED")
     got = await buyer.call("order.get", order_id=oid)
@@ -136,10 +124,7 @@ async def test_the_vendors_node_delivers_a_file_by_itself_once_paid(
                     "size": manual.stat().st_size, "auto_fulfil": True}
     with pytest.raises(Exception, match="no listing"):
         await vendor.call("listing.goods", id="ef" * 16, goods_text="x", auto_fulfil=True)
-    oid = (await market.order(listing))["order_id"]
-    await reach([vendor], oid, "PENDING")
-    await vendor.call("order.confirm", order_id=oid)
-    await reach([buyer], oid, "AWAITING_PAYMENT")
+    oid = await confirmed_order(market, listing)
     await buyer.call("order.pay", order_id=oid)
     await reach([vendor], oid, "AWAITING_FULFILLMENT")
     # paid, not confirmed: the vendor's node waits for its own chain view
@@ -165,10 +150,7 @@ async def test_a_buyer_faking_its_payment_gets_no_goods(market: Market) -> None:
     listing = await market.listing(amount=1_000_000, type="digital")
     await vendor.call("listing.goods", id=listing["id"], goods_text="SECRET-KEY-0001",
                       auto_fulfil=True)
-    oid = str((await market.order(listing))["order_id"])
-    await reach([vendor], oid, "PENDING")
-    await vendor.call("order.confirm", order_id=oid)
-    await reach([buyer], oid, "AWAITING_PAYMENT")
+    oid = await confirmed_order(market, listing)
     contract = contract_of(buyer, oid)
     due = contract.terms.amount_due
     escrow = contract.data(r.ORDER_CONFIRMATION)["escrow_address"]

@@ -148,6 +148,35 @@ async def test_a_purchase_in_the_tui(market: Market) -> None:
         assert str(funding_line()[2]) == coins(paid["amount"], "LTC")  # not +X and -X
 
 
+async def until(pilot: Any, pred: Any, what: str, timeout: float = 30) -> None:
+    """Wait, letting the app run, until ``pred()`` holds."""
+    async def probe() -> bool:
+        await pilot.pause()
+        return bool(pred())
+    await wait_for(probe, timeout, what=what)
+
+
+async def pick(app: TorvApp, pilot: Any, query: str) -> None:
+    """Search ``query`` and pick its one result."""
+    await pilot.click("#search")
+    await pilot.press(*query)
+    await until(pilot, lambda: app.query_one("#results", DataTable).row_count == 1,
+                "the result")
+    await pilot.click("#results")
+    await until(pilot, lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
+
+
+async def open_checkout(app: TorvApp, pilot: Any, query: str = "") -> None:
+    """Pick ``query``'s one result (unless picked already) and open the checkout, its
+    moderators loaded."""
+    if query:
+        await pick(app, pilot, query)
+    await pilot.click("#buy")
+    await until(pilot, lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
+    await until(pilot, lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
+                "the moderator list")
+
+
 async def test_a_variant_and_a_coupon_in_the_checkout(market: Market) -> None:
     listing = await market.listing("Birch camp stool", amount=1_000_000, quantity=3,
                                    type="physical",
@@ -157,30 +186,16 @@ async def test_a_variant_and_a_coupon_in_the_checkout(market: Market) -> None:
                                    coupons=[{"code": "HELLO", "percent": 10}])
     app = TorvApp(RpcClient.from_data_dir(market.buyer.data_dir))
     async with app.run_test(size=(140, 50)) as pilot:
-        async def until(pred: Any, what: str, timeout: float = 30) -> None:
-            async def probe() -> bool:
-                await pilot.pause()
-                return bool(pred())
-            await wait_for(probe, timeout, what=what)
-
-        await pilot.click("#search")
-        await pilot.press(*"camp stool")
-        await until(lambda: app.query_one("#results", DataTable).row_count == 1, "the result")
-        await pilot.click("#results")
-        await until(lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
-        await pilot.click("#buy")
-        await until(lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
-        await until(lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
-                    "the moderator list")
+        await open_checkout(app, pilot, "camp stool")
         assert app.screen.query_one("#place", Button).disabled  # no variant chosen yet
         assert "choose a variant" in str(app.screen.query_one("#quantity-msg").render())
         app.screen.query_one("#sku", Select).value = 1  # L, +0.002 LTC, 1 left
         app.screen.query_one("#coupon", Input).value = "hello"
-        await until(lambda: "into escrow  0.0108 LTC" in text(app, "#quote"),
+        await until(pilot, lambda: "into escrow  0.0108 LTC" in text(app, "#quote"),
                     "the price of an L stool less 10%")
         assert "discount     −0.0012 LTC (coupon)" in text(app, "#quote")
         await pilot.click("#place")
-        await until(lambda: isinstance(app.screen, OrderScreen), "the order view")
+        await until(pilot, lambda: isinstance(app.screen, OrderScreen), "the order view")
         screen = app.screen
         assert isinstance(screen, OrderScreen)
         got = await market.buyer.call("order.get", order_id=screen.order_id)
@@ -199,35 +214,22 @@ async def test_shipping_by_country_and_service_in_the_checkout(market: Market) -
                          shipping_profile=profile)
     app = TorvApp(RpcClient.from_data_dir(market.buyer.data_dir))
     async with app.run_test(size=(140, 50)) as pilot:
-        async def until(pred: Any, what: str, timeout: float = 30) -> None:
-            async def probe() -> bool:
-                await pilot.pause()
-                return bool(pred())
-            await wait_for(probe, timeout, what=what)
-
-        await pilot.click("#search")
-        await pilot.press(*"bread board")
-        await until(lambda: app.query_one("#results", DataTable).row_count == 1, "the result")
-        await pilot.click("#results")
-        await until(lambda: "ships to DK, SE: Post 0.0005 LTC (3 d)" in str(
-            app.query_one("#detail", Static).render()), "the profile in the listing")
-        await until(lambda: not app.query_one("#buy", Button).disabled, "the Buy button")
-        await pilot.click("#buy")
-        await until(lambda: isinstance(app.screen, CheckoutScreen), "the checkout")
-        await until(lambda: app.screen.query_one("#moderator", Select).value != Select.NULL,
-                    "the moderator list")
+        await pick(app, pilot, "bread board")
+        assert "ships to DK, SE: Post 0.0005 LTC (3 d)" in str(
+            app.query_one("#detail", Static).render())
+        await open_checkout(app, pilot)
         app.screen.query_one("#country", Input).value = "us"
-        await until(lambda: app.screen.query_one("#service", Select).value == "US/Courier",
+        await until(pilot, lambda: app.screen.query_one("#service", Select).value == "US/Courier",
                     "the worldwide courier offered for the US")
         app.screen.query_one("#country", Input).value = "se"
-        await until(lambda: app.screen.query_one("#service", Select).value == "SE/Post",
+        await until(pilot, lambda: app.screen.query_one("#service", Select).value == "SE/Post",
                     "the post offered for Sweden")
         app.screen.query_one("#quantity", Input).value = "2"
-        await until(lambda: "into escrow  0.0206 LTC" in text(app, "#quote"),
+        await until(pilot, lambda: "into escrow  0.0206 LTC" in text(app, "#quote"),
                     "two boards with their post")
         app.screen.query_one("#address", Input).value = "Storgatan 1, Stockholm"
         await pilot.click("#place")
-        await until(lambda: isinstance(app.screen, OrderScreen), "the order view")
+        await until(pilot, lambda: isinstance(app.screen, OrderScreen), "the order view")
         screen = app.screen
         assert isinstance(screen, OrderScreen)
         got = await market.buyer.call("order.get", order_id=screen.order_id)

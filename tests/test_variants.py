@@ -25,7 +25,7 @@ from protocol.listing import Listing
 
 from . import contract_kit as k
 from .conftest import backend_args
-from .trade_kit import Market, reach, start_market
+from .trade_kit import Market, reach, running_market
 
 ME = Identity(bytes([31]) * 32)
 NOW = 1_800_000_000
@@ -130,11 +130,9 @@ async def test_stock_is_held_per_variant(tmp_path: Path) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def market(request: pytest.FixtureRequest, regtest: Regtest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Market]:
-    m = await start_market(tmp_path_factory.mktemp("variants"), regtest,
-                           backend_args(request, "core-rpc"))
-    yield m
-    for node in m.nodes:
-        await node.stop()
+    async with running_market(tmp_path_factory.mktemp("variants"), regtest,
+                              backend_args(request, "core-rpc")) as m:
+        yield m
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -3,7 +3,9 @@ wallet on one Litecoin regtest chain, and helpers to drive a trade over JSON-RPC
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,7 @@ async def reach(nodes: list[NodeProc], order_id: str, state: str, timeout: float
 
 
 async def fulfil(vendor: NodeProc, order_id: str, note: str = "sent",
-                 timeout: float = 30) -> dict[str, Any]:
+                 timeout: float = 30, **params: Any) -> dict[str, Any]:
     """Fulfil once the vendor's own chain view shows the escrow funded and confirmed (a vendor
     ships only then)."""
     async def allowed() -> bool:
@@ -89,7 +91,28 @@ async def fulfil(vendor: NodeProc, order_id: str, note: str = "sent",
         return "order.fulfill" in got["next_actions"]
 
     await wait_for(allowed, timeout, what="the vendor to see the escrow confirmed")
-    return dict(await vendor.call("order.fulfill", order_id=order_id, note=note))
+    return dict(await vendor.call("order.fulfill", order_id=order_id, note=note, **params))
+
+
+async def confirmed_order(market: Market, listing: dict[str, Any], **params: Any) -> str:
+    """An order of ``listing`` the vendor confirmed, seen so by the buyer (not paid yet)."""
+    oid = str((await market.order(listing, **params))["order_id"])
+    await reach([market.vendor], oid, "PENDING")
+    await market.vendor.call("order.confirm", order_id=oid)
+    await reach([market.buyer], oid, "AWAITING_PAYMENT")
+    return oid
+
+
+@contextlib.asynccontextmanager
+async def running_market(base: Path, regtest: Regtest,
+                         chain: list[str] | None = None) -> AsyncIterator[Market]:
+    """``start_market``, stopped whatever happens."""
+    m = await start_market(base, regtest, chain)
+    try:
+        yield m
+    finally:
+        for node in m.nodes:
+            await node.stop()
 
 
 async def balance(node: NodeProc) -> int:
