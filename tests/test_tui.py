@@ -223,3 +223,43 @@ async def test_the_store_form_takes_the_listing_v2_fields_and_a_photo(
         assert item["type"] == "digital" and "condition" not in item
         assert item["categories"] == ["plans", "woodwork"] and item["processing_days"] == 0
         assert len(item["photos"]) == 1
+
+
+async def test_the_market_filters_narrow_and_sort_the_search(pair: list[NodeProc]) -> None:
+    from textual.widgets import Select
+
+    you, vendor = pair
+    for title, amount, kind in (("Clay mug small", 100_000, "physical"),
+                                ("Clay mug large", 300_000, "physical"),
+                                ("Clay mug glaze recipe", 50_000, "digital")):
+        await vendor.call("listing.create", **sample_listing(title, amount), type=kind)
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def titles(want: list[str]) -> bool:
+            await pilot.pause()
+            return [r[0] for r in rows(app, "#results")] == want
+
+        await pilot.click("#search")
+        await pilot.press(*"clay mug")
+
+        async def all_three() -> bool:
+            await pilot.pause()
+            return len(rows(app, "#results")) == 3
+
+        await wait_for(all_three, 30, what="the three mugs")
+        app.query_one("#f-kind", Select).value = "digital"
+        await wait_for(lambda: titles(["Clay mug glaze recipe"]), 10, what="digital only")
+        app.query_one("#f-kind", Select).clear()
+        app.query_one("#f-sort", Select).value = "price_desc"
+        await wait_for(lambda: titles(["Clay mug large", "Clay mug small",
+                                       "Clay mug glaze recipe"]), 10, what="dearest first")
+        app.query_one("#f-max", Input).value = "0,002"  # either decimal mark
+        await wait_for(lambda: titles(["Clay mug small", "Clay mug glaze recipe"]), 10,
+                       what="at most 0.002 LTC")
+        app.query_one("#f-max", Input).value = "lots"
+
+        async def said() -> bool:
+            await pilot.pause()
+            return "max price" in str(app.query_one("#market-state", Static).render())
+
+        await wait_for(said, 10, what="a bad maximum named")

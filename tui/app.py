@@ -44,6 +44,9 @@ class TorvApp(App[None]):
     #detail { height: auto; max-height: 14; border: round $primary; padding: 0 1; }
     #photo { height: auto; max-height: 20; padding: 0 1; display: none; }
     #buy-bar { height: auto; }
+    #filters { height: auto; }
+    #filters Select { width: 26; }
+    #filters Input { width: 1fr; }
     #form { height: auto; }
     #form Input { width: 1fr; }
     #form Horizontal { height: auto; }

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Static, TabbedContent
+from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent
 
 from .checkout import CheckoutScreen
 from .client import RpcCallError
-from .format import describe_listing, money, who
+from .format import describe_listing, money, parse_coins, who
 from .photo_view import PhotoError, half_blocks
 from .safe import plain
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .app import TorvApp
 
 PICK = "Select a listing to see it here."
+SORTS = [("best match", "relevance"), ("newest", "newest"), ("price, lowest first", "price_asc"),
+         ("price, highest first", "price_desc")]
 
 
 class MarketPane(Vertical):
@@ -36,6 +38,12 @@ class MarketPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Search listings (empty: the newest)", id="search")
+        with Horizontal(id="filters"):
+            yield Select(SORTS, value="relevance", allow_blank=False, id="f-sort")
+            yield Select([(k, k) for k in ("physical", "digital", "service")],
+                         prompt="any type", id="f-kind")
+            yield Input(placeholder="max price", id="f-max", max_length=20)
+            yield Input(placeholder="ships to (e.g. DK)", id="f-ships", max_length=64)
         yield Static("searching…", id="market-state", classes="hint")
         yield DataTable(id="results", cursor_type="row")
         yield Static(PICK, id="detail")
@@ -61,6 +69,29 @@ class MarketPane(Vertical):
     def search_changed(self, event: Input.Changed | Input.Submitted) -> None:
         self.run_search(event.value)
 
+    @on(Input.Changed, "#filters Input")
+    @on(Select.Changed, "#filters Select")
+    def filters_changed(self) -> None:
+        self.refresh_results()
+
+    def filters(self) -> dict[str, Any]:
+        """The filter bar as listing.search parameters (ValueError naming a bad one)."""
+        out: dict[str, Any] = {"sort": self.query_one("#f-sort", Select).value}
+        kind = self.query_one("#f-kind", Select).value
+        if kind != Select.NULL:
+            out["type"] = kind
+        top = self.query_one("#f-max", Input).value.strip()
+        if top:
+            try:
+                out["max_price"] = parse_coins(top)
+            except ValueError as exc:
+                raise ValueError(f"max price: {exc}") from None
+            out["currency"] = self.torv.unit  # compare like with like
+        ships = self.query_one("#f-ships", Input).value.strip()
+        if ships:
+            out["ships_to"] = ships
+        return out
+
     def refresh_results(self) -> None:
         self.run_search(self.query_one("#search", Input).value)
 
@@ -74,7 +105,12 @@ class MarketPane(Vertical):
         client = self.torv.client
         state = self.query_one("#market-state", Static)
         try:
-            hits = await client.call("listing.search", query=query, limit=200)
+            filters = self.filters()
+        except ValueError as exc:
+            state.update(plain(str(exc)))
+            return
+        try:
+            hits = await client.call("listing.search", query=query, limit=200, **filters)
         except RpcCallError as exc:
             state.update(f"search failed: {plain(exc.message)}")
             return
