@@ -3,7 +3,7 @@
 
     id, title, description, price, currency, quantity, tags, shipping, expires,
     escrow_timeout_hours, moderators, type, condition, categories, processing_days, terms,
-    unlimited
+    unlimited, photos
 
 ``price`` and each shipping price are in the currency's whole units with at most 8 decimals and
 a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shipping`` is
@@ -13,7 +13,8 @@ empty one makes a new listing, another makes a new listing under that id (a stor
 another node keeps its ids); a tag cannot hold ``;``; empty ``escrow_timeout_hours`` and
 ``moderators`` take the defaults. The listing v2 columns (``type``, ``condition``,
 ``categories`` separated by ``;``, ``processing_days``, ``terms``, ``unlimited`` as
-``true`` or ``false``) may be left out or empty (a
+``true`` or ``false``, ``photos``: photo hashes this node holds or image files, separated by
+``;``) may be left out or empty (a
 listing without them stays v1). Parsing checks every row and reports every error with its
 line number; nothing is written unless every row is right (the caller imports all or
 nothing).
@@ -37,10 +38,11 @@ from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listin
 
 COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
            "expires", "escrow_timeout_hours", "moderators", "type", "condition", "categories",
-           "processing_days", "terms", "unlimited")
+           "processing_days", "terms", "unlimited", "photos")
 # optional listing fields: an empty cell leaves the field out
 OPTIONAL = ("moderators", "type", "condition", "categories", "processing_days", "terms",
-            "unlimited")
+            "unlimited", "photos")
+PhotoRefs = dict[str, dict[str, str]]  # a photos cell's entry -> {hash, thumb}
 REQUIRED = ("title", "price", "currency", "quantity")
 UNIT = Decimal(10) ** 8
 MAX_ROWS = 10_000
@@ -122,11 +124,25 @@ def to_csv(listings: list[Listing]) -> str:
             "; ".join(x.moderators) if x.moderators is not None else "",
             b.get("type", ""), b.get("condition", ""), "; ".join(b.get("categories", [])),
             b.get("processing_days", ""), b.get("terms", ""),
-            "" if "unlimited" not in b else "true" if b["unlimited"] else "false"])
+            "" if "unlimited" not in b else "true" if b["unlimited"] else "false",
+            "; ".join(p["hash"] for p in b.get("photos", []))])
     return out.getvalue()
 
 
-def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
+def photo_entries(cell: str | None) -> list[str]:
+    """The entries of a ``photos`` cell: photo hashes or file paths."""
+    return [e.strip() for e in (cell or "").split(";") if e.strip()]
+
+
+def photo_cells(text: str) -> list[tuple[int, str]]:
+    """Every (line, entry) of the ``photos`` column, to be resolved before ``parse``."""
+    out: list[tuple[int, str]] = []
+    for line, raw in _rows(text, lambda header: None, []):
+        out.extend((line, e) for e in photo_entries(raw.get("photos")))
+    return out
+
+
+def _row(raw: dict[str, str], now: int, photos: PhotoRefs | None = None) -> dict[str, Any]:
     """One row's listing fields (ValueError naming the field: "field: why")."""
     def need(name: str) -> str:
         value = (raw.get(name) or "").strip()
@@ -184,6 +200,12 @@ def _row(raw: dict[str, str], now: int) -> dict[str, Any]:
         if unlimited not in ("true", "false"):
             raise ValueError(f"unlimited: {unlimited!r} is not true or false")
         out["unlimited"] = unlimited == "true"
+    entries = photo_entries(raw.get("photos"))
+    if entries:
+        missing = [e for e in entries if e not in (photos or {})]
+        if missing:
+            raise ValueError(f"photos: {missing[0][:80]!r} was not added")
+        out["photos"] = [(photos or {})[e] for e in entries]
     days = (raw.get("processing_days") or "").strip()
     if days:
         try:
@@ -285,9 +307,11 @@ def parse_stock(text: str, own: dict[str, Listing],
     return changed, unchanged, errors
 
 
-def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> Parsed:
+def parse(text: str, own: dict[str, Listing], now: int, identity: Identity,
+          photos: PhotoRefs | None = None) -> Parsed:
     """Check every row against the listing rules and sign what it makes (blocking: many
-    signatures; run it off the event loop); ``own`` are our listings by id."""
+    signatures; run it off the event loop); ``own`` are our listings by id, ``photos`` what
+    the entries of the photos column resolved to (``photo_cells``)."""
     result = Parsed()
     seen: set[str] = set()
     for line, raw in _rows(text, _header_problem, result.errors):
@@ -303,7 +327,7 @@ def parse(text: str, own: dict[str, Listing], now: int, identity: Identity) -> P
                 continue
             seen.add(lid)
         try:
-            fields = _row(raw, now)
+            fields = _row(raw, now, photos)
         except ValueError as exc:
             name, _, why = str(exc).partition(": ")
             result.errors.append(RowError(line, name, why))

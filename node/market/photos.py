@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from node.core.services import NotFound
+from node.market import listing_csv
 from node.market.photo_process import MAX_INPUT, Processed, process
 from node.net.host import P2PError
 from protocol.catalog import make_request, parse_photo
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
+from protocol.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PHOTO_HASH_RE
 from protocol.records import CATALOG_PROTOCOL
 
 if TYPE_CHECKING:
@@ -126,6 +127,26 @@ class Photos:
                     self._thumbs[digest] = ref["thumb"]
                     return ref["thumb"]
         return None
+
+    async def resolve_csv(self, text: str) -> tuple[listing_csv.PhotoRefs,
+                                                     list[listing_csv.RowError]]:
+        """The photos column resolved: a hash of one of our photos, or an image file on this
+        machine (added, its metadata removed); every bad entry by its line."""
+        refs: listing_csv.PhotoRefs = {}
+        errors: list[listing_csv.RowError] = []
+        cells = await asyncio.to_thread(listing_csv.photo_cells, text)
+        for line, entry in cells:
+            if entry in refs:
+                continue
+            try:
+                if PHOTO_HASH_RE.fullmatch(entry):
+                    refs[entry] = (await self.refs([entry]))[0]
+                else:
+                    added = await self.add(entry, None)
+                    refs[entry] = {"hash": added["hash"], "thumb": added["thumb"]}
+            except LocalProtocolError as exc:
+                errors.append(listing_csv.RowError(line, "photos", str(exc)))
+        return refs, errors
 
     async def photo(self, vendor: str, listing_id: str, index: int, thumb: bool
                     ) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from typing import Any
 from node.core.events import ListingRemoved, Reachability, listing_event
 from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
-from node.market import listing_csv, stock
 from node.market import listings as ms
 from node.market import manifests as mfs
+from node.market import stock
+from node.market.csv_ops import CsvOps
 from node.market.own_gossip import OwnGossip
 from node.market.photos import Photos
 from node.market.search import SearchFilters, search
@@ -50,7 +51,7 @@ COMPLETE_RETRY_MIN, COMPLETE_RETRY_MAX = 2.0, 60.0
 DHT_PUT_DELAY = 2.0  # gossip carries changes at once; the DHT copy follows within seconds
 
 
-class MarketService(Service):
+class MarketService(CsvOps, Service):
     name = "market"
 
     def __init__(self, core: NodeCore) -> None:
@@ -379,46 +380,6 @@ class MarketService(Service):
         wires = await self.db.read(partial(ms.vendor_wires, vendor=self.me,
                                            now=self.core.now()))
         return [Listing.from_trusted(w) for w in wires]
-
-    async def export_listings(self) -> str:
-        return listing_csv.to_csv(await self.own_listings())
-
-    async def import_listings(self, text: str, dry_run: bool) -> dict[str, Any]:
-        """Every row checked first; written all together or not at all."""
-        async with self._own_lock:
-            own = {x.id: x for x in await self.own_listings()}
-            now = self.core.now()
-            parsed = await asyncio.to_thread(listing_csv.parse, text, own, now,
-                                             self.core.identity)
-            report = {"rows": parsed.rows, "created": len(parsed.created),
-                      "updated": len(parsed.updated), "unchanged": parsed.unchanged,
-                      "errors": [e.to_json() for e in parsed.errors],
-                      "imported": False, "dry_run": dry_run}
-            changed = parsed.created + parsed.updated
-            if parsed.errors or dry_run or not changed:
-                return report
-            own_store = await self.db.write(
-                lambda c: mfs.publish_many(c, self.core.identity, changed))
-        self._emit(own_store.change)
-        await self._announce(own_store)
-        return {**report, "imported": True}
-
-    async def stock_bulk(self, text: str) -> dict[str, Any]:
-        """Many listings' quantities left at once (``id,quantity`` CSV), all or nothing,
-        re-signing only the pages those listings are on (and the manifest)."""
-        async with self._own_lock:
-            own = {x.id: x for x in await self.own_listings()}
-            changed, unchanged, errors = await asyncio.to_thread(
-                listing_csv.parse_stock, text, own, self.core.identity)
-            report = {"updated": len(changed), "unchanged": unchanged,
-                      "errors": [e.to_json() for e in errors], "imported": False}
-            if errors or not changed:
-                return report
-            own_store = await self.db.write(
-                lambda c: mfs.publish_many(c, self.core.identity, changed))
-        self._emit(own_store.change)
-        await self._announce(own_store)
-        return {**report, "imported": True}
 
     async def delete_listing(self, listing_id: str) -> None:
         await self.own_listing(listing_id)
