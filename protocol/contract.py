@@ -68,6 +68,7 @@ class Terms:
     coupon: str | None = None  # the code the buyer entered (listing v2 coupons)
     discount: int = 0
     sku: tuple[str, ...] | None = None  # the variant ordered (listing v2 options)
+    rate: dict[str, Any] | None = None  # the exchange rate of a listing priced in local money
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,12 @@ def start(msg: OrderMessage) -> Contract:
         raise ContractError("ORDER: the moderator's xpub is not valid") from None
     if listing.expires <= msg.time:
         raise ContractError("ORDER: the listing had expired when it was ordered")
+    if "rate" in d and d["rate"]["coin"] != network.unit:
+        raise ContractError(f"ORDER: the exchange rate is for {d['rate']['coin']}, the order "
+                            f"is paid in {network.unit}")
     try:
         cost = price_order(listing.body, d["quantity"], d["shipping"], d.get("coupon"),
-                           d.get("sku"))
+                           d.get("sku"), d.get("rate"))
     except ValueError as exc:
         raise ContractError(f"ORDER: {exc}") from None
     return Contract(
@@ -164,7 +168,7 @@ def start(msg: OrderMessage) -> Contract:
               moderator_index=d["moderator_index"], buyer_key=d["buyer_key"],
               refund_address=d["refund_address"], sealed_address=d["address"],
               coupon=d.get("coupon"), discount=cost.discount,
-              sku=tuple(d["sku"]) if "sku" in d else None),
+              sku=tuple(d["sku"]) if "sku" in d else None, rate=d.get("rate")),
         (msg,), "PENDING")
 
 

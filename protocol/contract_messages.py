@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import fiat, goods, variants
 from . import fields as f
-from . import goods, variants
 from .contract_rules import (
     BASIS,
     COMPLETION,
@@ -78,6 +78,8 @@ def _order(err: E, d: dict[str, Any]) -> None:
         f.pattern(err, "coupon", d["coupon"], CODE_RE, MAX_CODE, "a coupon code")
     if "sku" in d:  # listing v2 variants: the values of the one ordered
         variants.validate_choice(err, d["sku"])
+    if "rate" in d:  # listing v2 prices in local money: the exchange rate the order used
+        fiat.validate_rate(err, d["rate"])
     f.pattern(err, "network", d["network"], NETWORK_RE, 32, "a network name")
     f.raw(err, "nonce", d["nonce"], 16, 16)
 
@@ -156,7 +158,7 @@ SCHEMAS: dict[str, tuple[set[str], Any]] = {
 
 # data fields a message may carry or leave out
 OPTIONAL: dict[str, frozenset[str]] = {FULFILLMENT: frozenset({"goods"}),
-                                        ORDER: frozenset({"coupon", "sku"})}
+                                        ORDER: frozenset({"coupon", "sku", "rate"})}
 
 
 def check_body(body: Any, err: E) -> dict[str, Any]:

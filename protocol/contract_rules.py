@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import shipping, variants
+from . import fiat, shipping, variants
 from .coupons import discount
 
 # ---------------------------------------------------------------------- roles
@@ -144,7 +144,8 @@ UNLIMITED_MAX = 10_000  # the most one order takes of an unlimited listing
 
 
 def price_order(listing_body: dict[str, Any], quantity: int, region: str,
-                coupon: str | None = None, sku: list[str] | None = None) -> OrderPrice:
+                coupon: str | None = None, sku: list[str] | None = None,
+                rate: dict[str, Any] | None = None) -> OrderPrice:
     """What an order of ``quantity`` (of the variant ``sku``) shipped to ``region`` costs,
     less a ``coupon``'s discount on the items; ValueError saying why it cannot be made
     (quantity not available, no such variant, a region the listing does not ship to, shipping
@@ -184,6 +185,17 @@ def price_order(listing_body: dict[str, Any], quantity: int, region: str,
     due = amount_due(unit, quantity, ship["amount"]) - off
     if due < 1:
         raise ValueError("the order would cost nothing: a coupon cannot pay for all of it")
+    if fiat.is_fiat(price["currency"]):  # listing v2: priced in local money
+        if rate is None:
+            raise ValueError(f"the listing is priced in {price['currency']}: the order needs "
+                             "an exchange rate (rate)")
+        if rate["currency"] != price["currency"]:
+            raise ValueError(f"the rate is for {rate['currency']}, the listing is priced in "
+                             f"{price['currency']} (rate)")
+        return OrderPrice(fiat.to_coin(items - off, rate), fiat.to_coin(ship["amount"], rate),
+                          fiat.to_coin(due, rate), rate["coin"], fiat.to_coin(off, rate))
+    if rate is not None:
+        raise ValueError("the listing is priced in coin: an order of it names no rate (rate)")
     return OrderPrice(items - off, ship["amount"], due, price["currency"], off)
 
 

@@ -153,3 +153,21 @@ def test_a_quote_with_a_coupon_shows_the_discount() -> None:
     assert "items        0.02 LTC  (2 × 0.01 LTC)" in text
     assert "discount     −0.001 LTC (coupon)" in text
     assert "discount" not in describe_quote({**quote, "discount": 0, "items": 2_000_000})
+
+
+def test_local_money_is_written_with_two_decimals_and_its_rate_shown() -> None:
+    from tui.format import coins, describe_quote, parse_listing_form
+
+    assert coins(1_250, "EUR") == "12.50 EUR" and coins(4_500_000, "LTC") == "0.045 LTC"
+    form = parse_listing_form({"title": "Board", "description": "", "amount": "12,5",
+                               "currency": "eur", "quantity": "1", "tags": ""})
+    assert form["price"] == {"amount": 1_250, "currency": "EUR"}
+    with pytest.raises(ValueError, match="more than 2 decimals"):
+        parse_listing_form({"title": "Board", "description": "", "amount": "12.505",
+                            "currency": "EUR", "quantity": "1", "tags": ""})
+    quote = {"currency": "LTC", "quantity": 1, "items": 15_625_000, "discount": 0,
+             "shipping": 0, "amount_due": 15_625_000, "network_fee_estimate": 1000,
+             "release_fee_estimate": 1000, "total_from_wallet": 15_626_000, "tradeable": True,
+             "rate": {"currency": "EUR", "coin": "LTC", "price": 8_000, "time": 1,
+                      "source": "median of 2", "age": 42}}
+    assert "priced in EUR: 1 LTC = 80.00 EUR (median of 2, 42 s old)" in describe_quote(quote)

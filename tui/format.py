@@ -12,10 +12,18 @@ DECIMALS = 8  # satoshis, litoshis: every coin Torv trades has 8 decimal places
 _ONE = Decimal(10) ** DECIMALS
 
 
+# currencies of ISO 4217 a listing may be priced in (two decimals; as protocol/fiat.py)
+FIAT = frozenset({"EUR", "USD", "DKK", "SEK", "NOK", "GBP", "CHF", "CAD", "AUD", "NZD", "PLN",
+                  "CZK", "BRL", "MXN", "ZAR", "INR", "SGD", "HKD"})
+
+
 def coins(amount: int | None, currency: str = "LTC") -> str:
-    """Base units as coins: 4_500_000 litoshi -> "0.045 LTC"."""
+    """Base units as coins: 4_500_000 litoshi -> "0.045 LTC"; minor units of local money as
+    it is written: 1250 EUR cents -> "12.50 EUR"."""
     if amount is None:
         return "—"
+    if currency in FIAT:
+        return f"{Decimal(amount) / 100:.2f} {currency}"
     text = f"{Decimal(amount) / _ONE:.{DECIMALS}f}".rstrip("0").rstrip(".")
     return f"{text} {currency}"
 
@@ -107,6 +115,13 @@ def describe_listing(item: dict[str, Any], names: dict[str, str] | None = None) 
 
 def describe_quote(q: dict[str, Any]) -> str:
     cur = q["currency"]
+    if q.get("rate"):
+        rate = q["rate"]
+        lines_rate = [f"priced in {rate['currency']}: 1 {rate['coin']} = "
+                      f"{coins(rate['price'], rate['currency'])} ({plain(rate['source'])}, "
+                      f"{rate['age']} s old)"]
+    else:
+        lines_rate = []
     off = int(q.get("discount") or 0)
     lines = [f"items        {coins(q['items'] + off, cur)}  ({q['quantity']} × "
              f"{coins((q['items'] + off) // max(q['quantity'], 1), cur)})"]
@@ -119,6 +134,7 @@ def describe_quote(q: dict[str, Any]) -> str:
              "escrow)",
              f"release fee  ~{coins(q['release_fee_estimate'], cur)} (taken from the escrow "
              "when it is released)"]
+    lines = lines_rate + lines
     if "moderator_fee_if_disputed" in q:
         lines.append(f"moderator    {coins(q['moderator_fee_if_disputed'], cur)} only if a "
                      "dispute is decided")
@@ -256,8 +272,13 @@ def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
     title = values["title"].strip()
     if not title:
         raise ValueError("a title is required")
+    currency = values["currency"].strip().upper()
     try:
         amount = parse_coins(values["amount"])
+        if currency in FIAT:  # local money is written with two decimals: 12.50 EUR
+            if amount % 1_000_000:
+                raise ValueError(f"{values['amount'].strip()!r} has more than 2 decimals")
+            amount //= 1_000_000
     except ValueError as exc:
         raise ValueError(f"price: {exc}") from None
     if amount <= 0:
@@ -270,8 +291,7 @@ def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
         raise ValueError("quantity: at least 1 (delete a listing you no longer sell)")
     tags = [t.strip() for t in values["tags"].split(",") if t.strip()]
     form: dict[str, Any] = {"title": title, "description": values["description"].strip(),
-                            "price": {"amount": amount,
-                                      "currency": values["currency"].strip().upper()},
+                            "price": {"amount": amount, "currency": currency},
                             "quantity": quantity, "tags": tags}
     # listing v2 fields: only those given (a listing without them stays v1)
     kind, condition = values.get("type", ""), values.get("condition", "")

@@ -89,7 +89,8 @@ class StorePane(Vertical):
         self.selected_own = item["id"]
         self._field("f-title").value = item["title"]
         self._field("f-description").value = item["description"]
-        self._field("f-amount").value = coins(item["price"]["amount"], "").strip()
+        self._field("f-amount").value = coins(item["price"]["amount"],
+                                              item["price"]["currency"]).rsplit(" ", 1)[0]
         self._field("f-currency").value = item["price"]["currency"]
         self._field("f-quantity").value = str(item["quantity"])
         self._field("f-tags").value = ", ".join(item["tags"])

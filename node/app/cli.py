@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relay connections for peers behind NAT (circuit relay v2): on, off, "
                         "or auto: only while peers can dial this node (default: the settings "
                         "file's, else auto)")
+    p.add_argument("--rates", action="append", default=None, metavar="URL_OR_FILE",
+                   help="an exchange rate source for listings priced in local money (a URL "
+                        "of JSON or a file, docs/api.md rates.get); repeat for more: the "
+                        "median is used")
     p.add_argument("--bootstrap", nargs="*", default=None, metavar="MULTIADDR",
                    help="peers to connect to at start")
     p.add_argument("--chain", default=None, choices=sorted(NETWORKS_BY_NAME),
@@ -222,11 +226,13 @@ def with_settings(args: argparse.Namespace) -> argparse.Namespace:
         args.no_mdns = getattr(args, "no_mdns", False) or not settings.mdns
         args.no_upnp = getattr(args, "no_upnp", False) or not settings.upnp
         args.relay_service = getattr(args, "relay_service", None) or settings.relay_service
+        args.rates = getattr(args, "rates", None) or settings.rates
         args.chain = args.chain or settings.chain or None
         if not (args.electrum or args.chain_rpc):
             args.electrum, args.chain_rpc = settings.electrum, settings.chain_rpc or None
     args.bootstrap = args.bootstrap or []
     args.relay_service = getattr(args, "relay_service", None) or "auto"
+    args.rates = getattr(args, "rates", None) or []
     args.rpc_port = DEFAULT_RPC_PORT if args.rpc_port is None else args.rpc_port
     return args
 
@@ -262,7 +268,8 @@ def cmd_node(args: argparse.Namespace) -> int:
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
                       TradeOptions(args.chain_poll, args.payment_grace),
                       electrum=args.electrum, mdns=not args.no_mdns,
-                      upnp=not args.no_upnp, relay_service=args.relay_service)
+                      upnp=not args.no_upnp, relay_service=args.relay_service,
+                      rates=args.rates)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ flag given overrides the file).
     mdns = true                              # look for Torv nodes on the LAN (mDNS)
     upnp = true                              # ask the router to forward the listen port
     relay_service = "auto"                   # relay for peers behind NAT: on, off, auto
+    rates = []                               # exchange rate sources (URLs or files)
 
 Only these keys; anything else is refused with the key named, so a typo is never silently
 ignored. The wallet's words and passphrase are never written here.
@@ -44,6 +45,7 @@ class Settings:
     mdns: bool = True
     upnp: bool = True
     relay_service: str = "auto"
+    rates: list[str] = field(default_factory=list)
 
     def check(self) -> Settings:
         """The settings, or a LocalProtocolError naming the first wrong one."""

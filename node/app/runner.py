@@ -13,9 +13,11 @@ from aiohttp import web
 
 from node.app import settings as app_settings
 from node.app.schema import open_database
+from node.core import fiat_rates
 from node.core.config import DEFAULT_LISTEN
 from node.core.database import DB_NAME, Database
 from node.core.events import DEFAULT_QUEUE
+from node.core.fiat_rates import FiatRates
 from node.core.identity_file import resolve_identity
 from node.core.lan import LanService
 from node.core.loopwatch import LoopWatch
@@ -64,6 +66,7 @@ class RunOptions:
     mdns: bool = True  # look for neighbours on the LAN (when listening beyond loopback)
     upnp: bool = True  # map our port on a home router that offers UPnP
     relay_service: str = "auto"  # offer circuit relay: on, off, or auto (while public)
+    rates: list[str] = field(default_factory=list)  # exchange rate sources (URLs or files)
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -133,8 +136,11 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
 
     mail.name_mailboxes = name_mailboxes
     core.add(mail)
+    rates = FiatRates(core, opts.rates)
+    core.add(rates, fiat_rates.methods(rates, holder.network.unit if holder.network else "LTC"))
     trading = TradingService(core, holder, market, opts.trade)
     trading.mailer = TradeMail(trading, mail)
+    trading.rates = rates
     core.add(trading, trade_rpc.methods(trading))
     chat = ChatService(core, mail, market.names)
     core.add(chat, mail_rpc.chat_methods(chat))

@@ -18,7 +18,7 @@ SETTINGS = obj({
     "chain": string(), "electrum": array(string(), 16), "chain_rpc": string(),
     "listen": array(string(), 16), "bootstrap": array(string(), 16),
     "rpc_port": integer(0, 65535), "mdns": boolean(), "upnp": boolean(),
-    "relay_service": enum(["on", "off", "auto"]), "file": string(),
+    "relay_service": enum(["on", "off", "auto"]), "rates": array(string(), 16), "file": string(),
     "exists": boolean(),
     "applies_at_next_start": boolean()},
     ("chain", "electrum", "chain_rpc", "listen", "bootstrap", "rpc_port", "file", "exists"))
@@ -65,6 +65,7 @@ def methods(svc: SettingsService) -> list[Method]:
                 Param("mdns", boolean("look for Torv nodes on the LAN (mDNS)")),
                 Param("upnp", boolean("ask the router (UPnP) to forward the listen port")),
                 Param("relay_service", enum(["on", "off", "auto"], "relay connections for peers "
-                                            "behind NAT: on, off, or auto (only while public)"))),
+                                            "behind NAT: on, off, or auto (only while public)")),
+                Param("rates", array(string(500, 1), 16))),
                SETTINGS, set_, min_given=1),
     ]

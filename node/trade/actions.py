@@ -25,6 +25,7 @@ from node.trade import store as trade_store
 from node.trade.errors import NotAllowed
 from protocol import contract as c
 from protocol import contract_rules as r
+from protocol import fiat
 from protocol import settlement as st
 from protocol.contract_messages import OrderMessage
 from protocol.coupons import normalize as normalize_coupon
@@ -126,7 +127,8 @@ class TradeActions:
         if listing.vendor == self.me:
             raise LocalProtocolError("you cannot buy from your own store", field="listing_id")
         currency = listing.body["price"]["currency"]
-        if currency != network.unit:
+        rate = self.rate_for(listing, network.unit)
+        if currency != network.unit and rate is None:
             raise LocalProtocolError(f"the listing is priced in {currency}; this node trades "
                                      f"{network.unit} ({network.name})", field="listing_id")
         accepted = await self.accepted_moderators(listing)
@@ -153,7 +155,7 @@ class TradeActions:
             coupon = normalize_coupon(coupon)
         try:
             due = r.price_order(listing.body, quantity, shipping_option, coupon,
-                                sku).amount_due
+                                sku, rate).amount_due
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         self._check_size(network, due, await wallet.fee_rate())
@@ -167,6 +169,8 @@ class TradeActions:
             base["coupon"] = coupon
         if sku is not None:
             base["sku"] = list(sku)
+        if rate is not None:
+            base["rate"] = rate
         ledger = self.svc.holder.store
 
         def change(conn: sqlite3.Connection) -> tuple[c.Contract, dict[str, Any]]:
@@ -183,6 +187,24 @@ class TradeActions:
         async with self.svc.changing(None) as changes:
             return await changes.commit(None, r.BUYER, change)
 
+    def rate_now(self, coin: str, currency: str) -> dict[str, Any] | None:
+        rates = self.svc.rates
+        return rates.current(coin, currency) if rates is not None else None
+
+    def rate_for(self, listing: Listing, coin: str) -> dict[str, Any] | None:
+        """The exchange rate an order of ``listing`` is priced with (None: priced in coin);
+        LocalProtocolError when it is priced in local money and no fresh rate is known."""
+        currency = listing.body["price"]["currency"]
+        if not fiat.is_fiat(currency):
+            return None
+        rate = self.rate_now(coin, currency)
+        if rate is None:
+            raise LocalProtocolError(
+                f"the listing is priced in {currency} and this node has no fresh {coin}/"
+                f"{currency} exchange rate (start it with --rates, docs/api.md)",
+                field="listing_id")
+        return rate
+
     async def quote(self, listing_id: str, vendor: str | None, quantity: int,
                     moderator: str | None, shipping_option: str,
                     coupon: str | None = None, sku: list[str] | None = None
@@ -195,7 +217,8 @@ class TradeActions:
         if coupon is not None:
             coupon = normalize_coupon(coupon)
         try:
-            cost = r.price_order(body, quantity, shipping_option, coupon, sku)
+            exchange = self.rate_for(listing, network.unit)
+            cost = r.price_order(body, quantity, shipping_option, coupon, sku, exchange)
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         rate = await self.wallet(False).fee_rate()
@@ -206,12 +229,15 @@ class TradeActions:
             "quantity": quantity, "available": body["quantity"],
             "items": cost.items, "shipping": cost.shipping, "amount_due": cost.amount_due,
             "discount": cost.discount,
+            "price_currency": body["price"]["currency"],
             "shipping_options": [{"region": k, "price": v} for k, v in options.items()],
             "network_fee_estimate": rate * payment_vsize(2, 2),
             "release_fee_estimate": signing.release_fee(rate, 1),
             "escrow_timeout_hours": body["escrow_timeout_hours"],
             "moderators": accepted}
         out["total_from_wallet"] = cost.amount_due + out["network_fee_estimate"]
+        if exchange is not None:
+            out["rate"] = {**exchange, "age": max(0, self.core.now() - int(exchange["time"]))}
         if moderator is not None:
             if moderator not in accepted:
                 raise LocalProtocolError(f"the vendor does not accept {moderator} as "
@@ -270,6 +296,11 @@ class TradeActions:
         reserved = False
         if contract.state == r.PENDING and contract.role_of(self.core.me) == r.VENDOR:
             t = contract.terms
+            if t.rate is not None:  # priced in local money: is the order's rate still fair?
+                ours = self.rate_now(t.rate["coin"], t.rate["currency"])
+                problem = fiat.rate_problem(t.rate, ours["price"] if ours else None)
+                if problem is not None:
+                    return await self.decline(order_id, problem)
             try:
                 await self.svc.market.reserve_stock(t.listing.id, order_id, t.quantity,
                                                     list(t.sku) if t.sku else None)

@@ -51,6 +51,7 @@ from protocol.order_intake import UNANSWERED_TTL
 from wallet.errors import WalletError
 
 if TYPE_CHECKING:
+    from node.core.fiat_rates import FiatRates
     from node.core.node import NodeCore
     from node.trade.mail_copies import TradeMail
     from node.trade.ports import Market
@@ -112,6 +113,7 @@ class TradingService(Service):
         self.options = options or TradeOptions()
         self._locks: dict[str, asyncio.Lock] = {}
         self.mailer: TradeMail | None = None  # set when the node carries mail
+        self.rates: FiatRates | None = None  # set when the node reads exchange rates
         self.actions = TradeActions(self)
         self.watcher = ChainWatcher(self)
         self.ratings = Ratings(self)

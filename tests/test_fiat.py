@@ -1,0 +1,201 @@
+"""Prices in local money (issue 18, section 5): a listing priced in EUR, an ORDER carrying the
+exchange rate it was priced at (every node computes the same coin amount), the vendor's node
+checking that rate against its own sources when it confirms. As tables, and with three real
+nodes reading a real local rate server (aiohttp) on the regtest chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from node.app.regtest import Regtest
+from node.core.fiat_rates import parse_source
+from protocol import contract as c
+from protocol.contract_rules import price_order
+from protocol.errors import LocalProtocolError
+from protocol.fiat import rate_problem, to_coin
+
+from . import contract_kit as k
+from .cluster import wait_for
+from .conftest import backend_args
+from .trade_kit import Market, reach, running_market
+
+RATE = {"currency": "EUR", "coin": "LTC", "price": 8_000, "time": 1_800_000_000,
+        "source": "test"}  # 1 LTC = 80.00 EUR
+
+
+def test_the_coin_amount_follows_from_the_orders_rate() -> None:
+    assert to_coin(8_000, RATE) == 10**8  # 80.00 EUR is one coin
+    assert to_coin(1, RATE) == 12_500  # a cent, rounded up never down
+    body = k.listing(shipping=False, price={"amount": 1_250, "currency": "EUR"}).body
+    cost = price_order(body, 2, "", rate=RATE)
+    assert (cost.amount_due, cost.currency) == (to_coin(2_500, RATE), "LTC")
+    with pytest.raises(ValueError, match="needs an exchange rate"):
+        price_order(body, 1, "")
+    with pytest.raises(ValueError, match="the rate is for USD"):
+        price_order(body, 1, "", rate={**RATE, "currency": "USD"})
+    with pytest.raises(ValueError, match="priced in coin"):
+        price_order(k.listing().body, 1, "EU", rate=RATE)
+
+
+def test_the_contract_records_the_rate_and_checks_its_coin() -> None:
+    listing = k.listing(shipping=False, price={"amount": 1_250, "currency": "EUR"})
+    rate = {**RATE, "coin": "LTC"}
+    contract = c.start(k.order(listing=listing.to_wire(), rate=rate, shipping=""))
+    assert contract.terms.rate == rate and contract.terms.currency == "LTC"
+    assert contract.terms.amount_due == to_coin(2 * 1_250, rate)
+    with pytest.raises(c.ContractError, match="paid in LTC"):
+        c.start(k.order(listing=listing.to_wire(), rate={**rate, "coin": "BTC"}, shipping=""))
+    with pytest.raises(LocalProtocolError, match="rate"):
+        k.order(listing=listing.to_wire(), rate={**rate, "price": 0}, shipping="")
+
+
+@pytest.mark.parametrize(("theirs", "ours", "why"), [
+    (8_000, 8_000, None), (8_150, 8_000, None), (8_000, 8_163, None),
+    (8_200, 8_000, "moved 2.50%"), (7_000, 8_000, "moved 12.50%"),
+    (8_000, None, "no EUR exchange rate"),
+])
+def test_the_vendor_takes_a_rate_within_two_percent_of_its_own(
+        theirs: int, ours: int | None, why: str | None) -> None:
+    problem = rate_problem({**RATE, "price": theirs}, ours)
+    assert problem is None if why is None else why in str(problem)
+
+
+def test_a_rate_source_is_read_whole_and_nothing_else_is_taken() -> None:
+    got = parse_source({"time": 5, "rates": {"LTC": {"EUR": "80.12", "DKK": 597.5,
+                                                     "XYZ": "1", "USD": True}}}, "s")
+    assert {key: q.price for key, q in got.items()} == {("LTC", "EUR"): 8_012,
+                                                       ("LTC", "DKK"): 59_750}
+    for bad in ([], {"time": "now", "rates": {}}, {"rates": {}}):
+        with pytest.raises(ValueError):
+            parse_source(bad, "s")
+
+
+class RateServer:
+    """A real HTTP rate source on 127.0.0.1 whose EUR price the test sets."""
+
+    def __init__(self) -> None:
+        self.eur = "80.00"
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> RateServer:
+        import time
+
+        async def rates(request: web.Request) -> web.Response:
+            return web.Response(text=json.dumps({"time": int(time.time()),
+                                                 "rates": {"LTC": {"EUR": self.eur}}}))
+
+        app = web.Application()
+        app.router.add_get("/rates.json", rates)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = self.runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/rates.json"
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def priced(request: pytest.FixtureRequest, regtest: Regtest,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
+    server = await RateServer().start()
+    try:
+        async with running_market(tmp_path_factory.mktemp("fiat"), regtest,
+                                  backend_args(request, "core-rpc") + ["--rates", server.url]
+                                  ) as m:
+            yield {"market": m, "server": server}
+    finally:
+        await server.stop()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_order_in_euros_is_paid_in_coin_at_the_rate_of_the_day(
+        priced: dict[str, Any]) -> None:
+    market: Market = priced["market"]
+    buyer, vendor = market.buyer, market.vendor
+
+    async def has_rate() -> bool:
+        return bool((await buyer.call("rates.get"))["rates"])
+
+    await wait_for(has_rate, 30, what="the buyer's node to read the rate")
+    view = await buyer.call("rates.get")
+    assert view["rates"][0]["currency"] == "EUR" and view["rates"][0]["price"] == 8_000
+    made_listing = await vendor.call("listing.create", title="Oak bread board",
+                                     description="", price={"amount": 1_250, "currency": "EUR"},
+                                     quantity=5)
+
+    async def seen() -> bool:
+        return bool(await buyer.call("listing.search", query="bread board"))
+
+    await wait_for(seen, 30, what="the listing at the buyer")
+    quote = await buyer.call("order.quote", listing_id=made_listing["id"], quantity=2)
+    assert quote["rate"]["price"] == 8_000 and quote["price_currency"] == "EUR"
+    assert quote["amount_due"] == 31_250_000  # 25.00 EUR at 80.00 EUR a coin
+    made = await market.order(made_listing, quantity=2)
+    assert made["amount_due"] == 31_250_000
+    await reach([vendor], made["order_id"], "PENDING")
+    confirmed = await vendor.call("order.confirm", order_id=made["order_id"])
+    assert confirmed["state"] == "AWAITING_PAYMENT"
+
+    # the rate moves 5% before the vendor confirms the next order: it is declined, with why
+    second = await market.order(made_listing, quantity=1)
+    await reach([vendor], second["order_id"], "PENDING")
+    priced["server"].eur = "84.00"
+
+    async def vendor_moved() -> bool:
+        rates = (await vendor.call("rates.get", refresh=True))["rates"]
+        return bool(rates) and rates[0]["price"] == 8_400
+
+    await wait_for(vendor_moved, 30, what="the vendor's node to read the new rate")
+    declined = await vendor.call("order.confirm", order_id=second["order_id"])
+    assert declined["state"] == "DECLINED"
+    reasons = [m["data"].get("reason", "") for m in declined["messages"]]
+    assert any("moved 4.76%" in x for x in reasons), reasons  # of the vendor's rate
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_buyer_naming_a_cheap_rate_is_declined(priced: dict[str, Any]) -> None:
+    """The buyer turns hostile (its key in a real process): an ORDER of the euro listing at a
+    rate that makes the coin twice as dear (half the coin for the same euros). The contract is
+    valid, so the vendor's node takes it; confirming checks the rate against its own and
+    declines, and nothing is held or paid."""
+    import time
+
+    from .adversary import deliver_as, order, stored_listing, stored_profile
+
+    market: Market = priced["market"]
+    buyer, vendor, moderator = market.buyer, market.vendor, market.moderator
+    made = await vendor.call("listing.create", title="Walnut cheese board", description="",
+                             price={"amount": 2_000, "currency": "EUR"}, quantity=2)
+
+    async def seen() -> bool:
+        return bool(await buyer.call("listing.search", query="walnut cheese"))
+
+    await wait_for(seen, 30, what="the listing at the buyer")
+    ours = (await vendor.call("rates.get", refresh=True))["rates"][0]["price"]
+    now = int(time.time())
+    cheap = {"currency": "EUR", "coin": "LTC", "price": ours * 2, "time": now,
+             "source": "trust me"}
+    hostile = order(buyer, stored_listing(buyer, vendor.peer_id, made["id"]),
+                    moderator.peer_id, stored_profile(buyer, moderator.peer_id), now,
+                    rate=cheap)
+    [answer] = await deliver_as(buyer, vendor, [[hostile.wire]])
+    assert "error" not in answer, answer  # a valid contract: taken, not trusted
+    oid = hostile.order_id
+    await reach([vendor], oid, "PENDING")
+    done = await vendor.call("order.confirm", order_id=oid)
+    assert done["state"] == "DECLINED"
+    assert any("moved 100.00%" in m["data"].get("reason", "") for m in done["messages"])
+    left = await vendor.call("listing.get", id=made["id"])
+    assert left["quantity"] == 2  # nothing held for it
