@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,16 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
                            what="the pattern delivered")
             goods = (await client.call("order.get", order_id=poid))["goods"]
             assert "HB-2026-DEMO" in goods["text"]
+            # a listing priced in local money: the demo's rate file prices it in coin
+            async def tasting_listed() -> Any:
+                hits = await client.call("listing.search", query="workshop")
+                return hits[0]["listing"] if hits else None
+
+            tasting = await wait_for(tasting_listed, 60, what="the weaving workshop")
+            assert tasting["price"] == {"amount": 15_000, "currency": "DKK"}
+            quote = await client.call("order.quote", listing_id=tasting["id"])
+            assert quote["rate"]["price"] == 59_700  # 597.00 DKK a coin
+            assert quote["amount_due"] == 25_125_629  # 150.00 DKK, rounded up
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0
         assert not you.parent.exists()

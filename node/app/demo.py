@@ -50,6 +50,9 @@ SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
          "tags": ["pattern", "weaving"], "goods": "https://example.org/patterns/herringbone.pdf "
          "(demo link; key HB-2026-DEMO)", "extra": {
              "type": "digital", "unlimited": True, "categories": ["patterns"]}},
+        {"title": "Weaving workshop, Saturday morning", "amount": 15_000, "tags": ["classes"],
+         "currency": "DKK", "extra": {"type": "service", "unlimited": True,
+                                      "categories": ["classes"]}},
     ]),
     ("Bits & Bobs Electronics", "Refurbished gear, tested", [
         {"title": "Mechanical keyboard, brown switches", "amount": 3_200_000,
@@ -91,7 +94,7 @@ async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, An
     await node.call("profile.set", name=name, about=about)
     for item in items:
         extra = dict(item.get("extra", {}))
-        if "shipping_profile" not in extra and extra.get("type") != "digital":
+        if "shipping_profile" not in extra and extra.get("type", "physical") == "physical":
             extra["shipping"] = [{"region": "EU", "price": {"amount": 50_000,
                                                             "currency": "LTC"}}]
         if "photo" in item:
@@ -99,7 +102,8 @@ async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, An
             extra["photos"] = [added["hash"]]
         made = await node.call("listing.create", title=item["title"],
                                description=f"{item['title']}. Sold by {name}.",
-                               price={"amount": item["amount"], "currency": "LTC"}, quantity=3,
+                               price={"amount": item["amount"],
+                                      "currency": item.get("currency", "LTC")}, quantity=3,
                                tags=item["tags"], **extra)
         if "goods" in item:
             await node.call("listing.goods", id=made["id"], goods_text=item["goods"],
@@ -118,6 +122,21 @@ async def _miner(chain: Regtest) -> None:
     while True:
         await asyncio.sleep(BLOCK_SECONDS)
         await asyncio.to_thread(chain.mine, 1)
+
+
+def _write_rates(path: Path) -> None:
+    """Demo exchange rates (regtest coins have no price): 1 LTC = 80 EUR = 597 DKK."""
+    import json
+    import time
+
+    path.write_text(json.dumps({"time": int(time.time()),
+                                "rates": {"LTC": {"EUR": "80.00", "DKK": "597.00"}}}))
+
+
+async def _keep_rates(path: Path) -> None:
+    while True:
+        await asyncio.sleep(60)
+        await asyncio.to_thread(_write_rates, path)
 
 
 async def autopilot(node: NodeProc, role: str) -> None:
@@ -160,6 +179,8 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
     extra: list[str] = []
     env = {}
     tasks: list[asyncio.Task[Any]] = []
+    rates = base / "rates.json"  # the demo's exchange rates: a local file, kept fresh
+    _write_rates(rates)
     if not args.no_chain:
         if shutil.which("litecoind") is None:
             print("litecoind not found: the demo runs without a chain (apt-get install "
@@ -167,7 +188,7 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
         else:
             chain = await asyncio.to_thread(Regtest().start)
             extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url,
-                     "--chain-poll", "1", "--payment-grace", "10"]
+                     "--chain-poll", "1", "--payment-grace", "10", "--rates", str(rates)]
             env = {"TORV_WALLET_PASSPHRASE": DEMO_PASSPHRASE}
     try:
         you = NodeProc(base / "you", extra_args=extra, env=env)
@@ -188,6 +209,7 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
                                             "description": "demo: splits disputes 50/50"})
             await _fund(chain, [you])
             tasks.append(asyncio.create_task(_miner(chain)))
+            tasks.append(asyncio.create_task(_keep_rates(rates)))
             tasks += [asyncio.create_task(autopilot(v, "vendor")) for v in vendors]
             tasks.append(asyncio.create_task(autopilot(moderator, "moderator")))
         script = (f"torv rpc --data-dir {you.data_dir} listing.search "
