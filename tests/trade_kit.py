@@ -104,10 +104,10 @@ async def confirmed_order(market: Market, listing: dict[str, Any], **params: Any
 
 
 @contextlib.asynccontextmanager
-async def running_market(base: Path, regtest: Regtest,
-                         chain: list[str] | None = None) -> AsyncIterator[Market]:
+async def running_market(base: Path, regtest: Regtest, chain: list[str] | None = None,
+                         extra: list[str] | None = None) -> AsyncIterator[Market]:
     """``start_market``, stopped whatever happens."""
-    m = await start_market(base, regtest, chain)
+    m = await start_market(base, regtest, chain, extra)
     try:
         yield m
     finally:

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="as a vendor, how long a confirmed escrow funding may go without the "
                         "buyer's PAYMENT message before the node reports it itself "
                         "(default %(default)s)")
+    p.add_argument("--hold-hours", type=float, default=24.0, metavar="HOURS",
+                   help="as a vendor, how long a confirmed order may stay unpaid before its "
+                        "items go back on sale (default %(default)s)")
     p.add_argument("--log-level", default="INFO")
 
     p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node", add_help=False)
@@ -253,8 +256,9 @@ def cmd_node(args: argparse.Namespace) -> int:
         print("error: --event-queue must be at least 1", file=sys.stderr)
         return 2
     args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if args.chain_poll <= 0 or args.payment_grace < 0:
-        print("error: --chain-poll must be positive and --payment-grace not negative",
+    if args.chain_poll <= 0 or args.payment_grace < 0 or args.hold_hours <= 0:
+        print("error: --chain-poll and --hold-hours must be positive and --payment-grace "
+              "not negative",
               file=sys.stderr)
         return 2
     if args.electrum and args.chain_rpc:
@@ -266,7 +270,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
                       args.bootstrap, args.chain, args.chain_rpc,
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
-                      TradeOptions(args.chain_poll, args.payment_grace),
+                      TradeOptions(args.chain_poll, args.payment_grace, args.hold_hours),
                       electrum=args.electrum, mdns=not args.no_mdns,
                       upnp=not args.no_upnp, relay_service=args.relay_service,
                       rates=args.rates)

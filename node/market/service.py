@@ -367,6 +367,9 @@ class MarketService(CsvOps, Service):
     async def stock_holds(self) -> list[tuple[str, str, int]]:
         return await self.db.read(stock.holds)
 
+    async def holds_older_than(self, before: int) -> list[str]:
+        return await self.db.read(partial(stock.older_than, before=before))
+
     async def set_stock(self, listing_id: str, quantity: int,
                         sku: list[str] | None = None) -> Listing:
         """How many of our listing (of its variant ``sku``) are left to sell

@@ -47,6 +47,13 @@ def holds(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
         "SELECT order_id, listing_id, quantity FROM stock_holds ORDER BY created, order_id")]
 
 
+def older_than(conn: sqlite3.Connection, before: int) -> list[str]:
+    """The orders whose hold was taken before ``before`` (Unix seconds), oldest first."""
+    return [str(o) for (o,) in conn.execute(
+        "SELECT order_id FROM stock_holds WHERE created < ? ORDER BY created, order_id",
+        (before,))]
+
+
 def held_for_listing(conn: sqlite3.Connection, listing_id: str) -> int:
     row = conn.execute("SELECT COALESCE(SUM(quantity), 0) FROM stock_holds "
                        "WHERE listing_id = ?", (listing_id,)).fetchone()

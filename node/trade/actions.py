@@ -578,7 +578,26 @@ class TradeActions:
             await market.release_stock(after.order_id)
         elif after.last(r.PAYMENT) is not None and \
                 (before is None or before.last(r.PAYMENT) is None):
+            held = {o for o, _, _ in await market.stock_holds()}
+            if after.order_id not in held and after.last(r.ORDER_CONFIRMATION) is not None:
+                await self._take_again(after)  # paid after its hold ran out
             await market.settle_stock(after.order_id)
+
+    async def _take_again(self, contract: c.Contract) -> None:
+        """A payment after the order's hold ran out (``node/trade/holds.py``): take its items
+        again; if they were sold meanwhile, the order is marked to be refunded as soon as our
+        own chain view lets us (the escrow goes back to the buyer: nothing is oversold)."""
+        t = contract.terms
+        try:
+            await self.svc.market.reserve_stock(t.listing.id, contract.order_id, t.quantity,
+                                                list(t.sku) if t.sku else None)
+        except OutOfStock as exc:
+            log.warning("order %s paid after its hold ran out, and %s: it will be refunded",
+                        contract.order_id[:12], exc)
+            await self.db.write(partial(trade_store.set_flag, order_id=contract.order_id,
+                                        name="oversold", value=True))
+        except NotFound:
+            pass  # the listing is gone: nothing to take
 
     async def reconcile_stock(self) -> None:
         """At start: finish what a crash may have left between an order's change and its

@@ -39,6 +39,7 @@ from node.trade.auto_goods import AutoGoods
 from node.trade.chain_watch import ChainWatcher
 from node.trade.delivery import Delivery
 from node.trade.errors import NotAllowed
+from node.trade.holds import Holds
 from node.trade.ratings import Ratings
 from node.trade.receiving import Receiver
 from node.trade.view import dispute_json, order_json, summary
@@ -67,6 +68,7 @@ Change = Callable[[sqlite3.Connection], tuple[c.Contract, dict[str, Any]]]
 class TradeOptions:
     chain_poll: float = 5.0  # seconds between looks at the chain
     payment_grace: float = 30.0  # a vendor reports a funding it saw only after this long
+    hold_hours: float = 24.0  # a confirmed order unpaid this long gives its items back
 
 
 @dataclass
@@ -120,6 +122,7 @@ class TradingService(Service):
         self.receiver = Receiver(self)
         self.delivery = Delivery(self)
         self.auto_goods = AutoGoods(self)
+        self.holds = Holds(self)
         market.moderation = self.moderation_keys
         market.profile_extras.append(self.ratings.summary)
 
@@ -127,7 +130,9 @@ class TradingService(Service):
         return {"chain_poll": self.options.chain_poll,
                 "watcher": {"ticks": self.watcher.ticks, "checks": self.watcher.checks},
                 "goods": {"delivered": self.auto_goods.delivered,
-                          "failed": self.auto_goods.failed}}
+                          "failed": self.auto_goods.failed},
+                "holds": {"hold_hours": self.options.hold_hours,
+                          "released": self.holds.released, "refunded": self.holds.refunded}}
 
     async def start(self) -> None:
         if self.mailer is not None:
@@ -138,10 +143,12 @@ class TradingService(Service):
         self.core.spawn(self.ratings.provide_loop(), "provide ratings")
         self.core.spawn(self._purge_loop(), "purge unanswered orders")
         self.core.spawn(self.actions.reconcile_stock(), "reconcile stock")
+        self.core.spawn(self.holds.expiry_loop(), "unpaid holds")
         if self.holder.backend is not None:
             self.core.spawn(self.watcher.run(), "chain watcher")
             self.core.spawn(self.auto_goods.run(), "automatic delivery of goods")
             self.core.spawn(self.auto_goods.sweep(), "goods waiting since the last start")
+            self.core.spawn(self.holds.refund_loop(), "refund oversold orders")
 
     def moderation_keys(self) -> dict[str, str]:
         """The xpub and network a moderator's profile publishes (needs the wallet unlocked)."""
