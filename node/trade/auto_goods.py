@@ -2,7 +2,8 @@
 a small file) kept here, never in the listing, and with ``auto_fulfil`` sent sealed to the
 buyer in the FULFILLMENT as soon as this node's own chain view shows the order's escrow funded
 and confirmed (the same rule as a hand-made ``order.fulfill``: a buyer's word is never
-enough). One try per funding event; a refusal (a locked wallet, a state that moved on) is
+enough). One try per funding event (the trading service's funding loop calls
+``maybe_fulfil``); a refusal (a locked wallet, a state that moved on) is
 logged and the order waits for the vendor."""
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from node.core.events import OrderFunding
 from node.core.services import NotFound
 from node.trade import store as trade_store
 from node.trade.actions import node_actions
@@ -98,18 +98,6 @@ class AutoGoods:
 
     async def of_listing(self, listing_id: str) -> Goods | None:
         return await self.svc.db.read(partial(get, listing_id=listing_id))
-
-    async def run(self) -> None:
-        sub = self.svc.core.events.subscribe(maxsize=1000, only=(OrderFunding,))
-        try:
-            while True:
-                event = await sub.get()
-                if event is None:
-                    return
-                assert isinstance(event, OrderFunding)
-                await self.maybe_fulfil(event.order_id)
-        finally:
-            sub.close("done")
 
     async def maybe_fulfil(self, order_id: str) -> bool:
         """Fulfil ``order_id`` with its listing's goods if the vendor asked for that and our

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from node.core.events import OrderFunding
 from node.trade.actions import node_actions
 from protocol import contract_rules as r
 from protocol.errors import TorvError
@@ -54,18 +53,6 @@ class Holds:
                      order_id[:12], svc.options.hold_hours)
         self.released += released
         return released
-
-    async def refund_loop(self) -> None:
-        sub = self.svc.core.events.subscribe(maxsize=1000, only=(OrderFunding,))
-        try:
-            while True:
-                event = await sub.get()
-                if event is None:
-                    return
-                assert isinstance(event, OrderFunding)
-                await self.refund_if_oversold(event.order_id)
-        finally:
-            sub.close("done")
 
     async def refund_if_oversold(self, order_id: str) -> bool:
         svc = self.svc

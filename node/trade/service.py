@@ -29,6 +29,7 @@ from node.core.events import (
     DisputeDecided,
     DisputeOpened,
     OrderCreated,
+    OrderFunding,
     OrderMessageAdded,
     OrderState,
 )
@@ -146,9 +147,8 @@ class TradingService(Service):
         self.core.spawn(self.holds.expiry_loop(), "unpaid holds")
         if self.holder.backend is not None:
             self.core.spawn(self.watcher.run(), "chain watcher")
-            self.core.spawn(self.auto_goods.run(), "automatic delivery of goods")
+            self.core.spawn(self._funding_loop(), "after a funding: goods, refunds")
             self.core.spawn(self.auto_goods.sweep(), "goods waiting since the last start")
-            self.core.spawn(self.holds.refund_loop(), "refund oversold orders")
 
     def moderation_keys(self) -> dict[str, str]:
         """The xpub and network a moderator's profile publishes (needs the wallet unlocked)."""
@@ -270,6 +270,21 @@ class TradingService(Service):
         return {"asked": len(peers), "recovered": recovered}
 
     # ------------------------------------------------------------------ housekeeping
+    async def _funding_loop(self) -> None:
+        """On every change of an escrow's funding (our own chain view): deliver digital goods
+        the vendor asked to send by itself, refund an order paid after its items were sold."""
+        sub = self.core.events.subscribe(maxsize=1000, only=(OrderFunding,))
+        try:
+            while True:
+                event = await sub.get()
+                if event is None:
+                    return
+                assert isinstance(event, OrderFunding)
+                await self.auto_goods.maybe_fulfil(event.order_id)
+                await self.holds.refund_if_oversold(event.order_id)
+        finally:
+            sub.close("done")
+
     async def _purge_loop(self) -> None:
         """Orders nobody here answered (nothing in them signed by this node) are dropped after
         ``UNANSWERED_TTL``: strangers' orders do not pile up for ever."""
