@@ -82,12 +82,45 @@ async def test_happy_path(market: Market) -> None:
         (oid, 5, "Lovely stool")]
     prof = await buyer.call("profile.get", peer_id=vendor.peer_id)
     assert prof["ratings"] == {"count": 1, "average": 5.0}
+    await search_by_rating(market)
 
     async def delivered() -> bool:  # every copy acknowledged by its recipient, in the end
         got = [await n.call("order.get", order_id=oid) for n in (buyer, vendor)]
         return all(v["delivery"]["pending"] == 0 for v in got)
 
     await wait_for(delivered, 30, what="the buyer's and the vendor's outboxes to drain")
+
+
+async def search_by_rating(market: Market) -> None:
+    """The buyer's search narrows and sorts by the vendor's rating as its own chain view bore
+    the ratings out: the rated vendor's listing first, an unrated vendor's last or filtered."""
+    rated = await market.listing(title="Walnut ladle rated")
+    unrated = await market.moderator.call(
+        "listing.create", title="Walnut ladle unrated", description="for sale",
+        price={"amount": 1_000_000, "currency": "LTC"}, quantity=1)
+
+    async def both() -> list[str]:
+        hits = await market.buyer.call("listing.search", query="walnut ladle", sort="rating")
+        ids = [h["listing"]["id"] for h in hits]
+        return ids if unrated["id"] in ids else []
+
+    # newest first would put the unrated one first: sorting by rating puts it last
+    assert await wait_for(both, 30, what="the buyer to see the unrated listing") == [
+        rated["id"], unrated["id"]]
+    browsed = await market.buyer.call("listing.search", query="", sort="rating", limit=500)
+    ids = [h["listing"]["id"] for h in browsed]
+    assert ids.index(rated["id"]) < ids.index(unrated["id"])
+    for query in ("walnut", ""):
+        good = await market.buyer.call("listing.search", query=query, min_rating=4.5, limit=500)
+        vendors = {h["listing"]["vendor"] for h in good}
+        assert vendors == {market.vendor.peer_id}, query
+        assert rated["id"] in {h["listing"]["id"] for h in good}
+    none = await market.buyer.call("listing.search", query="walnut", min_rating=5,
+                                   vendor=market.moderator.peer_id)
+    assert none == []
+    with pytest.raises(RpcCallError) as err:
+        await market.buyer.call("listing.search", query="walnut", min_rating=6)
+    assert "min_rating" in err.value.message
 
 
 async def test_an_action_not_allowed_now_names_the_state(market: Market) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 PICK = "Select a listing to see it here."
 SORTS = [("best match", "relevance"), ("newest", "newest"), ("price, lowest first", "price_asc"),
-         ("price, highest first", "price_desc")]
+         ("price, highest first", "price_desc"), ("best rated vendors", "rating")]
 
 
 class MarketPane(Vertical):

@@ -29,6 +29,7 @@ MIGRATIONS: list[Step] = [
     market.v11,  # 11: listing photos
     trade.v12,  # 12: digital goods kept for automatic delivery
     market.v13,  # 13: stock held per variant
+    market.v14,  # 14: vendor ratings for search
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -175,7 +175,7 @@ def methods(market: MarketService) -> list[Method]:
     async def listing_search(p: Args) -> Any:
         filters = SearchFilters(p["min_price"], p["max_price"], p["currency"], p["ships_to"],
                                 p["vendor"], p["sort"], p["type"], p["category"],
-                                p["condition"])
+                                p["condition"], p["min_rating"])
         return [{"listing": body, "score": score}
                 for body, score in await market.search(p["query"], p["limit"], filters)]
 
@@ -253,8 +253,10 @@ def methods(market: MarketService) -> list[Method]:
                (Param("vendor", PEER_ID),), array(LISTING, 10**6), listing_list),
         Method("listing.search", "Full-text search of the listings held here (title, "
                "description, tags; every word must match, the last as a prefix; empty lists the "
-               "newest), narrowed by price, currency, where it ships, vendor, type, category "
-               "and condition, sorted by relevance, newest or price.",
+               "newest), narrowed by price, currency, where it ships, vendor, type, category, "
+               "condition and the vendor's rating (min_rating: the average of the ratings "
+               "this node checked against its chain, see rating.list), sorted by relevance, "
+               "newest, price or rating (unrated vendors last).",
                (Param("query", string(500), True), Param("limit", integer(1, 500), default=50),
                 Param("min_price", integer(0, MAX_AMOUNT)),
                 Param("max_price", integer(0, MAX_AMOUNT)),
@@ -263,7 +265,8 @@ def methods(market: MarketService) -> list[Method]:
                 Param("sort", enum(SORTS), default="relevance"),
                 Param("type", enum(KINDS, "physical (v1 listings too), digital or service")),
                 Param("category", string(MAX_CATEGORY, 1)),
-                Param("condition", enum(CONDITIONS))),
+                Param("condition", enum(CONDITIONS)),
+                Param("min_rating", {"type": "number", "minimum": 1, "maximum": 5})),
                array(obj({"listing": LISTING, "score": {"type": "number"}},
                          ("listing", "score")), 500), listing_search),
         Method("store.fetch", "A vendor's current profile and unexpired listings, from the "

@@ -153,3 +153,14 @@ ALTER TABLE stock_holds ADD COLUMN sku TEXT
 
 v13 = statements(V13_SCHEMA)
 """A hold names the variant it holds (listing v2 options), as a JSON list of its values."""
+
+
+V14_SCHEMA = """
+CREATE TABLE vendor_ratings (
+    vendor TEXT PRIMARY KEY, count INTEGER NOT NULL, average REAL NOT NULL);
+CREATE INDEX vendor_ratings_average ON vendor_ratings(average)
+"""
+
+v14 = statements(V14_SCHEMA)
+"""Each vendor's rating as this node's chain view bore it out (set by trading through the market
+port), for search by rating (node/market/search.py)."""

@@ -1,13 +1,15 @@
 """Searching the listings held here (``listing.search``): full text over title, description
 and tags (every word must match, the last as a prefix: search as you type), narrowed by price,
-currency, where it ships and vendor, sorted by relevance, newest or price.
+currency, where it ships, vendor, type, category, condition and the vendor's rating, sorted by
+relevance, newest, price or the vendor's rating (as this node's chain view bore the ratings out:
+``vendor_ratings``, kept by trading).
 
 The cost is bounded whatever the market's size: words matching more than ``MAX_RANKED``
 listings rank and sort only the newest ``MAX_RANKED`` of them, and with filters the newest
 ``MAX_SCANNED`` matches are filtered and then ranked; an empty query walks the listings newest
 first, or by price through the price index (schema step 10), and with filters looks at the
-first ``MAX_BROWSED`` of them in that order. (A filter so narrow that nothing passes in the
-window finds nothing: type a word too.)
+first ``MAX_BROWSED`` of them in that order (sorted by rating: the newest ``MAX_BROWSED``).
+(A filter so narrow that nothing passes in the window finds nothing: type a word too.)
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from node.market.listings import fts_query
 MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
 MAX_SCANNED = 2000  # with filters: the newest this many matches are filtered, then ranked
 MAX_BROWSED = 5000  # with filters and no words: the first this many in the sort order
-SORTS = ("relevance", "newest", "price_asc", "price_desc")
+SORTS = ("relevance", "newest", "price_asc", "price_desc", "rating")
 WORLDWIDE = ("worldwide", "world", "anywhere", "everywhere")
 PRICE = "json_extract(l.body, '$.price.amount')"
+RATING = "(SELECT r.average FROM vendor_ratings r WHERE r.vendor = l.vendor)"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class SearchFilters:
     kind: str | None = None  # listing v2 type: physical (a v1 listing too), digital, service
     category: str | None = None  # one of the listing's categories (any case)
     condition: str | None = None
+    min_rating: float | None = None  # the vendor's average chain-checked rating, 1 to 5
 
     def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
         """SQL conditions on the listings table ``l`` and their parameters: those an index
@@ -62,6 +66,9 @@ class SearchFilters:
         if self.vendor is not None:
             sql.append("l.vendor = ?")
             args.append(self.vendor)
+        if self.min_rating is not None:
+            sql.append("l.vendor IN (SELECT vendor FROM vendor_ratings WHERE average >= ?)")
+            args.append(self.min_rating)
 
     def _rows(self, sql: list[str], args: list[Any]) -> None:
         if self.currency is not None:
@@ -90,6 +97,8 @@ class SearchFilters:
             return f"ORDER BY {PRICE} ASC, l.rowid DESC"
         if self.sort == "price_desc":
             return f"ORDER BY {PRICE} DESC, l.rowid DESC"
+        if self.sort == "rating":  # unrated vendors last
+            return f"ORDER BY {RATING} DESC NULLS LAST, l.rowid DESC"
         if self.sort == "relevance" and ranked:
             return "ORDER BY bm25(listing_fts)"
         return "ORDER BY l.rowid DESC"
@@ -101,13 +110,15 @@ def browse_sql(f: SearchFilters) -> tuple[str, list[Any]]:
     planner would otherwise pick and then sort every listing in a temporary tree. A price
     range and a vendor narrow the walk itself (indexes); with filters checked row by row
     (currency, shipping) only the first ``MAX_BROWSED`` listings of the walk are looked at,
-    so a filter that nothing passes costs a window, not the market."""
+    so a filter that nothing passes costs a window, not the market. Sorted by rating (no
+    index holds that order) the newest ``MAX_BROWSED`` are sorted."""
     indexed, args = f.where(rows=False)
     row_checks, row_args = f.where(indexed=False)
     expires = "+l.expires" if f.sort.startswith("price") else "l.expires"
     order = f.order(False)
-    inner = f"FROM listings l WHERE {expires} > ? AND l.parked = 0{indexed} {order}"
-    if not row_checks:
+    walk = "ORDER BY l.rowid DESC" if f.sort == "rating" else order
+    inner = f"FROM listings l WHERE {expires} > ? AND l.parked = 0{indexed} {walk}"
+    if not row_checks and f.sort != "rating":
         return f"SELECT l.body, 0.0 {inner} LIMIT ?", args
     return (f"SELECT l.body, 0.0 FROM (SELECT l.rowid AS rowid, l.vendor AS vendor, "
             f"l.body AS body {inner} LIMIT {MAX_BROWSED}) l WHERE 1{row_checks} {order} "
@@ -139,3 +150,14 @@ def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
         f"{f.order(True)} LIMIT ?",
         (query, floor[0] if floor else 0, now, *args, limit)).fetchall()
     return [(json.loads(b), round(float(s), 6)) for b, s in rows]
+
+
+def set_vendor_rating(conn: sqlite3.Connection, vendor: str, count: int,
+                      average: float | None) -> None:
+    """A vendor's rating for search: its count and average (no ratings: none kept)."""
+    if not count or average is None:
+        conn.execute("DELETE FROM vendor_ratings WHERE vendor = ?", (vendor,))
+        return
+    conn.execute("INSERT INTO vendor_ratings (vendor, count, average) VALUES (?, ?, ?) "
+                 "ON CONFLICT(vendor) DO UPDATE SET count = excluded.count, "
+                 "average = excluded.average", (vendor, count, average))

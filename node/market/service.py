@@ -21,7 +21,7 @@ from node.market import stock
 from node.market.csv_ops import CsvOps
 from node.market.own_gossip import OwnGossip
 from node.market.photos import Photos
-from node.market.search import SearchFilters, search
+from node.market.search import SearchFilters, search, set_vendor_rating
 from node.market.sync import INGEST_WORKERS, CatalogSync
 from node.net.host import GossipMessage, P2PError
 from protocol.catalog import MAX_REQUEST
@@ -363,6 +363,11 @@ class MarketService(CsvOps, Service):
         """The order was paid: its items are sold."""
         async with self._own_lock:
             await self.db.write(lambda c: stock.settle(c, order_id))
+
+    async def set_vendor_rating(self, vendor: str, count: int, average: float | None) -> None:
+        """A vendor's chain-checked ratings as trading counts them, for search by rating."""
+        await self.db.write(partial(set_vendor_rating, vendor=vendor, count=count,
+                                    average=average))
 
     async def stock_holds(self) -> list[tuple[str, str, int]]:
         return await self.db.read(stock.holds)

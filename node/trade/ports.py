@@ -26,6 +26,10 @@ class Market(Protocol):
 
     async def moderators(self) -> list[StoreObject]: ...
 
+    # a vendor's chain-checked ratings, for search by rating
+    async def set_vendor_rating(self, vendor: str, count: int, average: float | None
+                                ) -> None: ...
+
     # stock held for orders we confirmed as vendor (node/market/stock.py)
     async def reserve_stock(self, listing_id: str, order_id: str, quantity: int,
                             sku: list[str] | None = None) -> int: ...

@@ -50,6 +50,7 @@ class Ratings:
         records expire."""
         for vendor in await self.db.read(trade_store.rated_vendors):
             self._provide.put_nowait(vendor)
+            await self.rank(vendor)
         while True:
             try:
                 vendor = await asyncio.wait_for(self._provide.get(), REPUBLISH_SECONDS)
@@ -140,7 +141,14 @@ class Ratings:
                     verified = True
                     await self.db.write(partial(trade_store.set_verified, order_id=rating.order_id))
             out.append({**rating.to_json(), "verified": verified, "proof": row["proof"].hex()})
+        await self.rank(vendor)
         return out
+
+    async def rank(self, vendor: str) -> None:
+        """Give search (``listing.search`` min_rating, sort rating) the vendor's chain-checked
+        ratings as this node counts them."""
+        got = (await self.summary(vendor))["ratings"]
+        await self.svc.market.set_vendor_rating(vendor, got["count"], got["average"])
 
     async def summary(self, vendor: str) -> dict[str, Any]:
         """A vendor's ratings in its profile: the ones the chain bore out."""
