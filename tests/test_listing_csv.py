@@ -6,6 +6,8 @@ nothing is imported; a dry run changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +200,98 @@ def test_listing_v2_columns_round_trip_and_are_checked() -> None:
     assert [e.field for e in parse(bad_type, {}, NOW, ME).errors] == ["type"]
     maybe = text.replace(",true,", ",maybe,")
     assert [e.field for e in parse(maybe, {}, NOW, ME).errors] == ["unlimited"]
+
+
+SHOP = {
+    "options": [{"name": "size", "values": ["S", "L"]}],
+    "skus": [{"values": ["S"], "surcharge": 0, "quantity": 2, "code": "ST-S"},
+             {"values": ["L"], "surcharge": 500_000, "quantity": 1}],
+    "shipping_profile": {"regions": [{"countries": ["DK", "SE"], "services": [
+        {"name": "PostNord, \"parcel\"; tracked", "days": 3, "first": 40_000,
+         "additional": 10_000}]}], "pickup": True, "free_above": 9_000_000},
+}
+
+
+def test_variants_shipping_profiles_and_coupons_as_json_columns() -> None:
+    from node.market.listing_csv import to_csv
+    from protocol.coupons import coupon_hash
+    from protocol.listing import Listing
+
+    lid = "ab" * 16
+    made = Listing.create(ME, {
+        "id": lid, "seq": 1, "title": "Stool", "price": {"amount": 5_000_000,
+        "currency": "LTC"}, "quantity": 3, "created": NOW, "expires": NOW + 86400, **SHOP,
+        "coupons": [{"hash": coupon_hash(lid, "SPRING"), "percent": 10}]})
+    text = to_csv([made])
+    moved = parse(text, {}, NOW, Identity(bytes([6]) * 32))
+    assert not moved.errors and len(moved.created) == 1
+    for key in (*SHOP, "coupons", "quantity"):
+        assert moved.created[0].body[key] == made.body[key], key
+    assert parse(text, {lid: made}, NOW, ME).unchanged == 1
+
+    def with_coupons(*cells: str, new: bool = False) -> str:  # the row, once per cell
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if new:
+            rows[0]["id"] = ""
+        out = io.StringIO()
+        w = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows({**rows[0], "coupons": c} for c in cells)
+        return out.getvalue()
+
+    # a coupon given by its code is hashed with the listing's id: the code never is signed
+    got = parse(with_coupons('[{"code":"summer-5","amount":1000}]'), {lid: made}, NOW, ME)
+    assert not got.errors and len(got.updated) == 1
+    assert got.updated[0].body["coupons"] == [{"hash": coupon_hash(lid, "SUMMER-5"),
+                                               "amount": 1000}]
+    assert "summer" not in got.updated[0].to_wire().decode("utf-8", "replace").lower()
+
+    # a file without the new columns leaves those fields of a listing it changes alone
+    cols = ("id", "title", "price", "currency", "quantity")
+    old = ",".join(cols) + f"\n{lid},Stool,0.05,LTC,4\n"
+    kept = parse(old, {lid: made}, NOW, ME)
+    assert not kept.errors and kept.updated[0].body["quantity"] == 4
+    assert kept.updated[0].body["skus"] == made.body["skus"]
+    assert kept.updated[0].body["coupons"] == made.body["coupons"]
+    # an empty cell removes the field
+    cleared = "id,title,price,currency,quantity,coupons\n" + f"{lid},Stool,0.05,LTC,3,\n"
+    assert "coupons" not in parse(cleared, {lid: made}, NOW, ME).updated[0].body
+
+    # broken cells are named by line and field; the listing rules apply to what they hold
+    bad = with_coupons(
+        '[{"code":"x"}',  # not JSON
+        '{"code":"x"}',  # not a list
+        '["SPRING"]',  # not a coupon
+        '[{"code":"two words","percent":5}]',  # not a code
+        '[{"code":"OK","percent":500}]', new=True)  # not a percentage
+    assert [(e.line, e.field) for e in parse(bad, {}, NOW, ME).errors] == [
+        (2, "coupons"), (3, "coupons"), (4, "coupons"), (5, "coupon"), (6, "coupons[0].percent")]
+    skus = text.replace('""quantity"":1,', '""quantity"":-1,')
+    assert skus != text
+    assert [e.field for e in parse(skus, {}, NOW, ME).errors] == ["skus[1].quantity"]
+
+
+@pytest.mark.asyncio
+async def test_a_shop_with_variants_and_coupons_moves_to_another_node(tmp_path: Path) -> None:
+    """Export from one node, import into another: options, SKUs, the shipping profile and
+    the coupons come along (a coupon under the same id: its code still works there)."""
+    one = await NodeProc(tmp_path / "one").start()
+    two = await NodeProc(tmp_path / "two").start()
+    try:
+        made = await one.call("listing.create", **sample_listing(
+            "Stool in sizes", **SHOP, coupons=[{"code": "spring", "percent": 10}]))
+        assert made["coupons"][0]["hash"] != "spring"
+        text = (await one.call("listing.export"))["csv"]
+        report = await two.call("listing.import", csv=text)
+        assert (report["created"], report["errors"]) == (1, [])
+        got = (await two.call("listing.list"))[0]
+        assert got["vendor"] == two.peer_id and got["id"] == made["id"]
+        for key in ("options", "skus", "shipping_profile", "coupons", "quantity", "price"):
+            assert got[key] == made[key], key
+        assert (await two.call("listing.import", csv=text))["unchanged"] == 1
+    finally:
+        await one.stop()
+        await two.stop()
 
 
 def test_stock_rows_name_the_variant_of_a_listing_with_variants() -> None:

@@ -3,7 +3,7 @@
 
     id, title, description, price, currency, quantity, tags, shipping, expires,
     escrow_timeout_hours, moderators, type, condition, categories, processing_days, terms,
-    unlimited, photos
+    unlimited, photos, options, skus, shipping_profile, coupons
 
 ``price`` and each shipping price are in the currency's whole units with at most 8 decimals and
 a point ("0.045"); ``tags`` and ``moderators`` are separated by ``;``; ``shipping`` is
@@ -14,16 +14,20 @@ another node keeps its ids); a tag cannot hold ``;``; empty ``escrow_timeout_hou
 ``moderators`` take the defaults. The listing v2 columns (``type``, ``condition``,
 ``categories`` separated by ``;``, ``processing_days``, ``terms``, ``unlimited`` as
 ``true`` or ``false``, ``photos``: photo hashes this node holds or image files, separated by
-``;``) may be left out or empty (a
-listing without them stays v1). Parsing checks every row and reports every error with its
-line number; nothing is written unless every row is right (the caller imports all or
-nothing).
+``;``; ``options``, ``skus``, ``shipping_profile`` and ``coupons``: the listing field as JSON,
+exactly as ``listing.create`` takes it, amounts in base units; a coupon as exported is its
+hash, one given as ``{code, percent | amount}`` is hashed here) may be left out or empty (a
+listing without them stays v1). A column left out of the file leaves that field of a listing
+it changes as it was; an empty cell removes it. Parsing checks every row and reports every
+error with its line number; nothing is written unless every row is right (the caller imports
+all or nothing).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,16 +36,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from protocol import variants
+from protocol.coupons import with_coupon_hashes
 from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listing
 
+JSON_COLUMNS = ("options", "skus", "shipping_profile", "coupons")  # the field as JSON
+JSON_TYPES: dict[str, type] = {"options": list, "skus": list, "shipping_profile": dict,
+                               "coupons": list}
 COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
            "expires", "escrow_timeout_hours", "moderators", "type", "condition", "categories",
-           "processing_days", "terms", "unlimited", "photos")
+           "processing_days", "terms", "unlimited", "photos", *JSON_COLUMNS)
 # optional listing fields: an empty cell leaves the field out
 OPTIONAL = ("moderators", "type", "condition", "categories", "processing_days", "terms",
-            "unlimited", "photos")
+            "unlimited", "photos", *JSON_COLUMNS)
 PhotoRefs = dict[str, dict[str, str]]  # a photos cell's entry -> {hash, thumb}
 REQUIRED = ("title", "price", "currency", "quantity")
 UNIT = Decimal(10) ** 8
@@ -125,7 +133,9 @@ def to_csv(listings: list[Listing]) -> str:
             b.get("type", ""), b.get("condition", ""), "; ".join(b.get("categories", [])),
             b.get("processing_days", ""), b.get("terms", ""),
             "" if "unlimited" not in b else "true" if b["unlimited"] else "false",
-            "; ".join(p["hash"] for p in b.get("photos", []))])
+            "; ".join(p["hash"] for p in b.get("photos", [])),
+            *(json.dumps(b[k], ensure_ascii=False, separators=(",", ":")) if k in b else ""
+              for k in JSON_COLUMNS)])
     return out.getvalue()
 
 
@@ -206,6 +216,22 @@ def _row(raw: dict[str, str], now: int, photos: PhotoRefs | None = None) -> dict
         if missing:
             raise ValueError(f"photos: {missing[0][:80]!r} was not added")
         out["photos"] = [(photos or {})[e] for e in entries]
+    for name in JSON_COLUMNS:
+        cell = (raw.get(name) or "").strip()
+        if not cell:
+            continue
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            raise ValueError(f"{name}: not JSON (the field as listing.create takes it)") from None
+        if not isinstance(value, JSON_TYPES[name]):
+            raise ValueError(f"{name}: must be a JSON "
+                             f"{'list' if JSON_TYPES[name] is list else 'object'}")
+        if name == "coupons" and not all(
+                isinstance(c, dict) and ("hash" in c) != ("code" in c) for c in value):
+            raise ValueError("coupons: each is {code, percent | amount} or, as exported, "
+                             "{hash, percent | amount}")
+        out[name] = value
     days = (raw.get("processing_days") or "").strip()
     if days:
         try:
@@ -326,24 +352,29 @@ def parse(text: str, own: dict[str, Listing], now: int, identity: Identity,
                 result.errors.append(RowError(line, "id", "the same listing twice"))
                 continue
             seen.add(lid)
+        listing_id = lid or secrets.token_hex(16)
         try:
-            fields = _row(raw, now, photos)
+            fields = with_coupon_hashes(listing_id, _row(raw, now, photos))
         except ValueError as exc:
             name, _, why = str(exc).partition(": ")
             result.errors.append(RowError(line, name, why))
             continue
+        except LocalProtocolError as exc:
+            result.errors.append(RowError(line, str(exc.field or "coupons"), str(exc)))
+            continue
+        given = [k for k in OPTIONAL if k in raw]  # columns left out leave their field alone
         if lid in own:
             current = own[lid].body
             if all(current.get(k) == v for k, v in fields.items()) and \
-                    all((k in fields) == (k in current) for k in OPTIONAL):
+                    all((k in fields) == (k in current) for k in given):
                 result.unchanged += 1
                 continue
             body = {**current, **fields, "seq": own[lid].seq + 1}
-            for k in OPTIONAL:
+            for k in given:
                 if k not in fields:
                     body.pop(k, None)
         else:  # a new listing, under the id given (a store moved from another node)
-            body = {**fields, "id": lid or secrets.token_hex(16), "seq": 1, "created": now}
+            body = {**fields, "id": listing_id, "seq": 1, "created": now}
         try:
             signed = Listing.create(identity, body)
         except LocalProtocolError as exc:
