@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -223,6 +224,69 @@ async def test_the_store_form_takes_the_listing_v2_fields_and_a_photo(
         assert item["type"] == "digital" and "condition" not in item
         assert item["categories"] == ["plans", "woodwork"] and item["processing_days"] == 0
         assert len(item["photos"]) == 1
+
+
+async def test_the_store_form_makes_variants_and_coupons(pair: list[NodeProc]) -> None:
+    from textual.widgets import DataTable
+
+    you, _ = pair
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        app.query_one("TabbedContent").active = "store"
+        await pilot.pause()
+
+        async def said(text: str) -> bool:
+            await pilot.pause()
+            return text in str(app.query_one("#message").render())
+
+        for field, text in (("#f-title", "Stool in sizes"), ("#f-amount", "0.02"),
+                            ("#f-quantity", "2"), ("#f-variants", "size=S|L+0.005"),
+                            ("#f-coupons", "spring=ten%")):
+            app.query_one(field, Input).value = text
+        await wait_for(lambda: said("a percentage is a whole number"), 10,
+                       what="a bad coupon refused as typed")
+        assert app.query_one("#create", Button).disabled
+        app.query_one("#f-coupons", Input).value = "spring=10%"
+        await wait_for(lambda: said("ready"), 10, what="the form to be right")
+        await pilot.click("#create")
+
+        async def listed() -> Any:
+            items = [x for x in await you.call("listing.list") if x["title"] == "Stool in sizes"]
+            return items[0] if items and items[0]["seq"] == want_seq else None
+
+        want_seq = 1
+        item = await wait_for(listed, 20, what="the listing with variants")
+        assert item["options"] == [{"name": "size", "values": ["S", "L"]}]
+        assert [(s["values"], s["surcharge"], s["quantity"]) for s in item["skus"]] == [
+            (["S"], 0, 2), (["L"], 500_000, 2)]
+        assert item["quantity"] == 4
+        [coupon] = item["coupons"]
+        assert coupon["percent"] == 10 and "spring" not in json.dumps(item).lower()
+
+        # picked again for editing: the variants as typed, the coupons only counted
+        table = app.query_one("#mine", DataTable)
+        await wait_for(lambda: _has_row(pilot, table, item["id"]), 10, what="the store table")
+        table.move_cursor(row=table.get_row_index(item["id"]))
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#f-variants", Input).value == "size=S|L"
+        assert "1 coupon kept" in app.query_one("#f-coupons", Input).placeholder
+        app.query_one("#f-variants", Input).value = "size=S|M|L"
+        app.query_one("#f-coupons", Input).value = "autumn=0.001"
+        await wait_for(lambda: said("ready"), 10, what="the edited form to be right")
+        await pilot.click("#update")
+        want_seq = 2
+        item = await wait_for(listed, 20, what="the listing with a new variant")
+        assert [(s["values"], s["quantity"]) for s in item["skus"]] == [
+            (["S"], 2), (["M"], 4), (["L"], 2)]  # the new one starts with the form's quantity
+        assert item["coupons"][0] == coupon and item["coupons"][1]["amount"] == 100_000
+        assert item["quantity"] == 8
+
+
+async def _has_row(pilot: Any, table: Any, key: str) -> bool:
+    await pilot.pause()
+    return key in {k.value for k in table.rows}
 
 
 async def test_the_market_filters_narrow_and_sort_the_search(pair: list[NodeProc]) -> None:

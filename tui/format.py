@@ -265,6 +265,17 @@ def _said(text: Any) -> str:
     return f": “{plain(str(text))}”" if text else ""
 
 
+def amount_in(text: str, currency: str) -> int:
+    """Money typed in whole units to the base units of ``currency``: coins with up to 8
+    decimals, local money with 2 (12.50 EUR); ValueError says why not."""
+    amount = parse_coins(text)
+    if currency in FIAT:
+        if amount % 1_000_000:
+            raise ValueError(f"{text.strip()!r} has more than 2 decimals")
+        amount //= 1_000_000
+    return amount
+
+
 def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
     """Form strings to listing.create params; ValueError with a readable message if bad.
 
@@ -274,11 +285,7 @@ def parse_listing_form(values: dict[str, str]) -> dict[str, Any]:
         raise ValueError("a title is required")
     currency = values["currency"].strip().upper()
     try:
-        amount = parse_coins(values["amount"])
-        if currency in FIAT:  # local money is written with two decimals: 12.50 EUR
-            if amount % 1_000_000:
-                raise ValueError(f"{values['amount'].strip()!r} has more than 2 decimals")
-            amount //= 1_000_000
+        amount = amount_in(values["amount"], currency)
     except ValueError as exc:
         raise ValueError(f"price: {exc}") from None
     if amount <= 0:

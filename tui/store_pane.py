@@ -10,10 +10,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select
 
 from .client import RpcCallError
-from .format import coins, money, parse_listing_form
+from .format import amount_in, coins, money, parse_listing_form
 from .safe import plain
+from .shop_fields import parse_coupons, parse_variants, variants_text
 
 KINDS = ("physical", "digital", "service")
+NO_COUPONS = "Coupons, e.g. SPRING=10%, FRIEND=0.001"
 CONDITIONS = ("new", "used", "refurbished")
 
 if TYPE_CHECKING:
@@ -53,6 +55,10 @@ class StorePane(Vertical):
                             id="f-photo")
                 yield Button("Add photo", id="add-photo")
                 yield Label("no photos", id="photo-count")
+            with Horizontal(id="f-v3"):
+                yield Input(placeholder="Variants, e.g. size=S|M|L+0.005; wood=oak|birch",
+                            id="f-variants")
+                yield Input(placeholder=NO_COUPONS, id="f-coupons")
             with Horizontal():
                 yield Button("Create", id="create", variant="success")
                 yield Button("Update selected", id="update", variant="primary")
@@ -101,6 +107,12 @@ class StorePane(Vertical):
         self._field("f-days").value = "" if days is None else str(days)
         self.photos = [p["hash"] for p in item.get("photos", [])]
         self.show_photos()
+        self._field("f-variants").value = variants_text(item.get("options", []))
+        kept = len(item.get("coupons", []))
+        coupons = self._field("f-coupons")
+        coupons.value = ""
+        coupons.placeholder = (f"{kept} coupon{'s' if kept > 1 else ''} kept; add more: "
+                               "CODE=10%, CODE=0.001") if kept else NO_COUPONS
 
     def _field(self, name: str) -> Input:
         return self.query_one(f"#{name}", Input)
@@ -122,7 +134,36 @@ class StorePane(Vertical):
             return None
         if self.photos:
             form["photos"] = list(self.photos)
+        try:
+            self._shop_fields(form)
+        except ValueError as exc:
+            self.say(str(exc))
+            return None
         return form
+
+    def _shop_fields(self, form: dict[str, Any]) -> None:
+        """Variants and coupons into the form: the variants' stock makes the quantity; new
+        coupons join those the listing has."""
+        current = self.mine.get(self.selected_own or "", {})
+        currency = form["price"]["currency"]
+
+        def amount_of(text: str) -> int:
+            return amount_in(text, currency)
+
+        options, skus = parse_variants(self._field("f-variants").value, amount_of,
+                                       form["quantity"], current.get("skus"))
+        if options:
+            form.update(options=options, skus=skus,
+                        quantity=sum(s["quantity"] for s in skus))
+        elif current.get("options"):
+            raise ValueError("variants: a listing keeps its variants (delete it and list it "
+                             "again without them)")
+        new = parse_coupons(self._field("f-coupons").value, amount_of)
+        if new:
+            kept = list(current.get("coupons", []))
+            if len(kept) + len(new) > 10:
+                raise ValueError(f"coupons: at most 10 (the listing has {len(kept)})")
+            form["coupons"] = kept + new
 
     def show_photos(self) -> None:
         n = len(self.photos)
@@ -196,8 +237,10 @@ class StorePane(Vertical):
     @on(Button.Pressed, "#clear")
     def clear_pressed(self) -> None:
         self.selected_own = None
-        for name in ("title", "description", "amount", "tags", "categories", "days", "photo"):
+        for name in ("title", "description", "amount", "tags", "categories", "days", "photo",
+                      "variants", "coupons"):
             self._field(f"f-{name}").value = ""
+        self._field("f-coupons").placeholder = NO_COUPONS
         for name in ("type", "condition"):
             self.query_one(f"#f-{name}", Select).clear()
         self.photos = []

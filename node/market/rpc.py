@@ -63,6 +63,7 @@ PRICE = obj({"amount": integer(0, MAX_AMOUNT, "base units (satoshis, litoshis)")
 SHIPPING = obj({"region": string(MAX_REGION, 1), "price": PRICE}, ("region", "price"))
 MODERATOR_IDS = array(PEER_ID, MAX_LISTING_MODERATORS, unique=True)
 PHOTO_HASH = string(64, 64, PHOTO_HASH_RE.pattern, "must be a photo's sha256 (listing.photo_add)")
+COUPON_OFF = {"percent": integer(1, 100), "amount": integer(1, MAX_AMOUNT)}
 LISTING_FIELDS: dict[str, Any] = {
     "title": string(MAX_TITLE, 1), "description": string(MAX_DESCRIPTION), "price": PRICE,
     "quantity": integer(0, 10**9), "tags": array(string(MAX_TAG, 1), MAX_TAGS),
@@ -76,8 +77,11 @@ LISTING_FIELDS: dict[str, Any] = {
     "terms": string(MAX_TERMS),
     "photos": array(PHOTO_HASH, MAX_PHOTOS, unique=True),
     "unlimited": boolean("digital goods or a service sold without counting stock"),
-    "coupons": array(obj({"code": string(MAX_CODE, 1), "percent": integer(1, 100),
-                          "amount": integer(1, MAX_AMOUNT)}, ("code",)), MAX_COUPONS),
+    # a coupon by its code, or one the listing has, as it carries it (kept on update)
+    "coupons": array({"anyOf": [
+        obj({"code": string(MAX_CODE, 1), **COUPON_OFF}, ("code",)),
+        obj({"hash": string(64, 64, "[0-9a-f]{64}", "a coupon hash the listing has"),
+             **COUPON_OFF}, ("hash",))]}, MAX_COUPONS),
     "shipping_profile": obj({
         "regions": array(obj({"countries": array(string(9, 2), 250, 1),
                               "services": array(obj({"name": string(40, 1),
