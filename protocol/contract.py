@@ -157,7 +157,7 @@ def start(msg: OrderMessage) -> Contract:
                             f"is paid in {network.unit}")
     try:
         cost = price_order(listing.body, d["quantity"], d["shipping"], d.get("coupon"),
-                           d.get("sku"), d.get("rate"))
+                           d.get("sku"), d.get("rate"), msg.time)
     except ValueError as exc:
         raise ContractError(f"ORDER: {exc}") from None
     return Contract(

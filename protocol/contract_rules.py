@@ -145,11 +145,12 @@ UNLIMITED_MAX = 10_000  # the most one order takes of an unlimited listing
 
 def price_order(listing_body: dict[str, Any], quantity: int, region: str,
                 coupon: str | None = None, sku: list[str] | None = None,
-                rate: dict[str, Any] | None = None) -> OrderPrice:
+                rate: dict[str, Any] | None = None, at: int | None = None) -> OrderPrice:
     """What an order of ``quantity`` (of the variant ``sku``) shipped to ``region`` costs,
     less a ``coupon``'s discount on the items; ValueError saying why it cannot be made
     (quantity not available, no such variant, a region the listing does not ship to, shipping
-    priced in another currency, a coupon the listing does not have, nothing left to pay)."""
+    priced in another currency, a coupon the listing does not have or that had expired ``at``
+    the order's time, nothing left to pay)."""
     price = listing_body["price"]
     unit, stock = int(price["amount"]), int(listing_body["quantity"])
     if listing_body.get("skus"):  # listing v2 variants: the order names one
@@ -181,7 +182,7 @@ def price_order(listing_body: dict[str, Any], quantity: int, region: str,
         ship = options.get(region, {"amount": 0, "currency": price["currency"]})
     if ship["currency"] != price["currency"]:
         raise ValueError("the shipping price is in another currency than the item")
-    off = discount(listing_body, coupon, items) if coupon is not None else 0
+    off = discount(listing_body, coupon, items, at) if coupon is not None else 0
     due = amount_due(unit, quantity, ship["amount"]) - off
     if due < 1:
         raise ValueError("the order would cost nothing: a coupon cannot pay for all of it")

@@ -6,7 +6,10 @@ A code is 1..40 characters of ``A-Z 0-9 _ -``, compared in upper case. Its hash 
 sha256("torv-coupon/1:" || listing id || ":" || code) as 64 lower-case hex characters: tied to
 the listing, so a code's hash in one listing says nothing about another's. A coupon takes
 ``percent`` (1..100) off the items, or a fixed ``amount`` (base units, at most the items'
-price); shipping is never discounted.
+price); shipping is never discounted. A coupon may carry ``expires`` (Unix seconds): an ORDER
+made (its ``time``) at or after it does not get the discount, and the vendor's node, whose
+clock an ORDER's time cannot change, declines at confirmation an order whose coupon has
+expired by its own clock (``expired``).
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ def validate_coupons(err: f.ErrorClass, field: str, value: Any) -> list[dict[str
     seen: set[str] = set()
     for i, item in enumerate(value):
         name = f"{field}[{i}]"
-        if not isinstance(item, dict) or set(item) not in ({"hash", "percent"},
-                                                          {"hash", "amount"}):
-            f.fail(err, name, "must be {hash, percent} or {hash, amount}")
+        keys = set(item) - {"expires"} if isinstance(item, dict) else set()
+        if keys not in ({"hash", "percent"}, {"hash", "amount"}):
+            f.fail(err, name, "must be {hash, percent, expires?} or {hash, amount, expires?}")
+        if "expires" in item:
+            f.integer(err, f"{name}.expires", item["expires"], 1)
         f.pattern(err, f"{name}.hash", item["hash"], PHOTO_HASH_RE, 64,
                   "64 lower-case hex characters (a sha256)")
         if item["hash"] in seen:
@@ -57,19 +62,36 @@ def validate_coupons(err: f.ErrorClass, field: str, value: Any) -> list[dict[str
     return list(value)
 
 
-def discount(listing_body: dict[str, Any], code: str, items: int) -> int:
-    """What ``code`` takes off ``items`` (the items' price) in this listing; ValueError when the
-    listing has no such coupon."""
+def find(listing_body: dict[str, Any], code: str) -> dict[str, Any]:
+    """The listing's coupon of ``code``; ValueError when it has no such coupon."""
     try:
         wanted = coupon_hash(listing_body["id"], normalize(code))
     except LocalProtocolError as exc:
         raise ValueError(str(exc)) from None
     for coupon in listing_body.get("coupons", []):
         if coupon["hash"] == wanted:
-            if "percent" in coupon:
-                return items * int(coupon["percent"]) // 100
-            return min(items, int(coupon["amount"]))
+            return dict(coupon)
     raise ValueError("this listing has no such coupon")
+
+
+def expired(listing_body: dict[str, Any], code: str, at: int) -> str | None:
+    """Why ``code`` gives no discount at ``at`` (its expiry passed), or None."""
+    ends = find(listing_body, code).get("expires")
+    if ends is not None and at >= int(ends):
+        return f"the coupon {normalize(code)} expired (at {int(ends)}, Unix time)"
+    return None
+
+
+def discount(listing_body: dict[str, Any], code: str, items: int, at: int | None = None
+             ) -> int:
+    """What ``code`` takes off ``items`` (the items' price) in this listing for an order made
+    at ``at``; ValueError when the listing has no such coupon or it had expired."""
+    coupon = find(listing_body, code)
+    if at is not None and (why := expired(listing_body, code, at)) is not None:
+        raise ValueError(why)
+    if "percent" in coupon:
+        return items * int(coupon["percent"]) // 100
+    return min(items, int(coupon["amount"]))
 
 
 def with_coupon_hashes(listing_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +108,6 @@ def with_coupon_hashes(listing_id: str, fields: dict[str, Any]) -> dict[str, Any
         if ("percent" in c) == ("amount" in c):
             raise LocalProtocolError("coupons: each takes percent or amount, one of them",
                                      field="coupons")
-        rest = {k: v for k, v in c.items() if k in ("percent", "amount")}
+        rest = {k: v for k, v in c.items() if k in ("percent", "amount", "expires")}
         out.append({"hash": coupon_hash(listing_id, normalize(c["code"])), **rest})
     return {**fields, "coupons": out}

@@ -13,6 +13,8 @@ import pytest_asyncio
 
 from node.app.regtest import Regtest
 from protocol import contract as c
+from protocol import contract_rules as r
+from protocol.contract_messages import OrderMessage
 from protocol.contract_rules import price_order
 from protocol.coupons import coupon_hash, normalize, with_coupon_hashes
 from protocol.errors import LocalProtocolError
@@ -113,3 +115,55 @@ async def test_a_buyer_orders_with_a_code_and_pays_less(market: Market) -> None:
         return got["state"] == "AWAITING_PAYMENT" and got["amount_due"] == 1_900_000
 
     await wait_for(escrow_for_the_discounted_amount, 30, what="the buyer to see the confirmation")
+
+
+@pytest.mark.parametrize(("ordered_at", "off"), [
+    (k.T0 - 1, 2 * k.PRICE // 10), (k.T0, None), (k.T0 + 3600, None)])
+def test_a_coupon_gives_nothing_from_its_expiry_on(ordered_at: int, off: int | None) -> None:
+    listing = k.listing(type="physical", coupons=coupons(LATE={"percent": 10,
+                                                                "expires": k.T0}))
+    assert listing.body["coupons"][0]["expires"] == k.T0
+    assert price_order(listing.body, 2, "EU", "LATE").discount == 2 * k.PRICE // 10  # no time
+    if off is None:
+        with pytest.raises(ValueError, match="expired"):
+            price_order(listing.body, 2, "EU", "LATE", at=ordered_at)
+    else:
+        assert price_order(listing.body, 2, "EU", "LATE", at=ordered_at).discount == off
+    msg = OrderMessage.create(k.BUYER, r.ORDER, "", b"", ordered_at,
+                              k.order_data(listing=listing.to_wire(), coupon="LATE"))
+    if off is None:
+        with pytest.raises(c.ContractError, match="expired"):
+            c.start(msg)
+    else:
+        assert c.start(msg).terms.discount == off
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_buyer_backdating_an_order_for_an_expired_coupon_is_declined(
+        market: Market) -> None:
+    """An honest buyer's node refuses a coupon past its expiry; a hostile buyer (its key in a
+    real process) dates its ORDER before the expiry: the contract is valid and taken, and the
+    vendor's node, going by its own clock, declines it with the reason and holds nothing."""
+    import time
+
+    from .adversary import deliver_as, order, stored_listing, stored_profile
+
+    buyer, vendor, moderator = market.buyer, market.vendor, market.moderator
+    now = int(time.time())
+    listing = await market.listing(amount=1_000_000, type="physical", quantity=2, coupons=[
+        {"code": "SUMMER", "percent": 50, "expires": now - 60}])
+    assert listing["coupons"][0]["expires"] == now - 60
+    with pytest.raises(Exception, match="expired"):
+        await buyer.call("order.quote", listing_id=listing["id"], coupon="summer")
+    backdated = order(buyer, stored_listing(buyer, vendor.peer_id, listing["id"]),
+                      moderator.peer_id, stored_profile(buyer, moderator.peer_id), now - 1800,
+                      coupon="SUMMER")  # within the hour of clock difference a node allows
+    [answer] = await deliver_as(buyer, vendor, [[backdated.wire]])
+    assert "error" not in answer, answer  # a valid contract: taken, not trusted
+    oid = backdated.order_id
+    await reach([vendor], oid, "PENDING")
+    assert (await vendor.call("order.get", order_id=oid))["discount"] == 500_000
+    done = await vendor.call("order.confirm", order_id=oid)
+    assert done["state"] == "DECLINED"
+    assert any("coupon SUMMER expired" in m["data"].get("reason", "") for m in done["messages"])
+    assert (await vendor.call("listing.get", id=listing["id"]))["quantity"] == 2

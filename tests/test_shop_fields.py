@@ -55,12 +55,15 @@ def test_coupons_as_typed() -> None:
     assert parse_coupons("JUL=2.50", lambda t: amount_in(t, "EUR")) == [
         {"code": "JUL", "amount": 250}]
     assert parse_coupons(" , ", coins) == []
+    assert parse_coupons("MAY=5% until 2027-05-31", coins) == [
+        {"code": "MAY", "percent": 5, "expires": 1811808000}]  # 2027-06-01T00:00:00Z
 
 
 @pytest.mark.parametrize(("typed", "said"), [
     ("SPRING", "is not CODE=10%"), ("two words=5%", "is not CODE"), ("A=0%", "1..100"),
     ("A=101%", "1..100"), ("A=ten%", "1..100"), ("A=0", "more than 0"), ("A=x", "not an amount"),
-    ("A=5%, a=6%", "given twice"), (", ".join(f"C{i}=5%" for i in range(11)), "at most 10")])
+    ("A=5%, a=6%", "given twice"), ("A=5% until May", "until a day"),
+    (", ".join(f"C{i}=5%" for i in range(11)), "at most 10")])
 def test_coupons_refused_as_typed(typed: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
         parse_coupons(typed, coins)

@@ -6,9 +6,10 @@
                every variant with it. Every combination is a variant: one already in the
                listing keeps its stock (and, with no ``+`` typed, its surcharge); a new one
                starts with the form's quantity.
-    coupons:   SPRING=10%, FRIEND=0.001
-               codes with a percentage or an amount off; the node hashes them, so a listing's
-               coupons are never shown again, only how many it has (kept on update).
+    coupons:   SPRING=10% until 2027-03-31, FRIEND=0.001
+               codes with a percentage or an amount off, valid through a day (UTC) if one is
+               given; the node hashes them, so a listing's coupons are never shown again, only
+               how many it has (kept on update).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # the listing rules (protocol/variants.py, protocol/coupons.py), for errors as typed
@@ -98,6 +100,8 @@ def parse_coupons(text: str, amount_of: Amount) -> list[dict[str, Any]]:
             continue
         code, sep, off = part.partition("=")
         code, off = code.strip().upper(), off.strip()
+        off, until, day = off.partition(" until ")
+        off = off.strip()
         if not sep or not CODE_RE.fullmatch(code):
             raise ValueError(f"coupons: {part[:40]!r} is not CODE=10% or CODE=AMOUNT (a code "
                              "is 1..40 letters, digits, _ or -)")
@@ -107,7 +111,7 @@ def parse_coupons(text: str, amount_of: Amount) -> list[dict[str, Any]]:
             number = off[:-1].strip()
             if not number.isdigit() or not 1 <= int(number) <= 100:
                 raise ValueError(f"coupons: {code}: a percentage is a whole number 1..100")
-            out.append({"code": code, "percent": int(number)})
+            out.append({"code": code, "percent": int(number), **_expiry(code, until, day)})
             continue
         try:
             amount = amount_of(off)
@@ -115,7 +119,18 @@ def parse_coupons(text: str, amount_of: Amount) -> list[dict[str, Any]]:
             raise ValueError(f"coupons: {code}: {exc}") from None
         if amount <= 0:
             raise ValueError(f"coupons: {code}: the amount off must be more than 0")
-        out.append({"code": code, "amount": amount})
+        out.append({"code": code, "amount": amount, **_expiry(code, until, day)})
     if len(out) > MAX_COUPONS:
         raise ValueError(f"coupons: at most {MAX_COUPONS}")
     return out
+
+
+def _expiry(code: str, until: str, day: str) -> dict[str, int]:
+    """``until YYYY-MM-DD``: valid through that day (UTC), so ``expires`` is the next midnight."""
+    if not until:
+        return {}
+    try:
+        last = datetime.strptime(day.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"coupons: {code}: until a day written 2027-03-31") from None
+    return {"expires": int((last + timedelta(days=1)).timestamp())}

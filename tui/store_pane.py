@@ -15,7 +15,7 @@ from .safe import plain
 from .shop_fields import parse_coupons, parse_variants, variants_text
 
 KINDS = ("physical", "digital", "service")
-NO_COUPONS = "Coupons, e.g. SPRING=10%, FRIEND=0.001"
+NO_COUPONS = "Coupons, e.g. SPRING=10% until 2027-03-31, FRIEND=0.001"
 CONDITIONS = ("new", "used", "refurbished")
 
 if TYPE_CHECKING:

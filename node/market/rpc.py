@@ -63,7 +63,8 @@ PRICE = obj({"amount": integer(0, MAX_AMOUNT, "base units (satoshis, litoshis)")
 SHIPPING = obj({"region": string(MAX_REGION, 1), "price": PRICE}, ("region", "price"))
 MODERATOR_IDS = array(PEER_ID, MAX_LISTING_MODERATORS, unique=True)
 PHOTO_HASH = string(64, 64, PHOTO_HASH_RE.pattern, "must be a photo's sha256 (listing.photo_add)")
-COUPON_OFF = {"percent": integer(1, 100), "amount": integer(1, MAX_AMOUNT)}
+COUPON_OFF = {"percent": integer(1, 100), "amount": integer(1, MAX_AMOUNT),
+              "expires": integer(1, description="no discount for an order from then on")}
 LISTING_FIELDS: dict[str, Any] = {
     "title": string(MAX_TITLE, 1), "description": string(MAX_DESCRIPTION), "price": PRICE,
     "quantity": integer(0, 10**9), "tags": array(string(MAX_TAG, 1), MAX_TAGS),

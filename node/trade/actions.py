@@ -28,6 +28,7 @@ from protocol import contract_rules as r
 from protocol import fiat
 from protocol import settlement as st
 from protocol.contract_messages import OrderMessage
+from protocol.coupons import expired
 from protocol.coupons import normalize as normalize_coupon
 from protocol.errors import LocalProtocolError
 from protocol.escrow import EscrowTerms, moderator_pubkey
@@ -155,7 +156,7 @@ class TradeActions:
             coupon = normalize_coupon(coupon)
         try:
             due = r.price_order(listing.body, quantity, shipping_option, coupon,
-                                sku, rate).amount_due
+                                sku, rate, self.core.now()).amount_due
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         self._check_size(network, due, await wallet.fee_rate())
@@ -218,7 +219,8 @@ class TradeActions:
             coupon = normalize_coupon(coupon)
         try:
             exchange = self.rate_for(listing, network.unit)
-            cost = r.price_order(body, quantity, shipping_option, coupon, sku, exchange)
+            cost = r.price_order(body, quantity, shipping_option, coupon, sku, exchange,
+                                 self.core.now())
         except ValueError as exc:
             raise LocalProtocolError(str(exc), field=_field_of(str(exc))) from None
         rate = await self.wallet(False).fee_rate()
@@ -301,6 +303,10 @@ class TradeActions:
                 problem = fiat.rate_problem(t.rate, ours["price"] if ours else None)
                 if problem is not None:
                     return await self.decline(order_id, problem)
+            if t.coupon is not None:  # its expiry by our clock, not the ORDER's time
+                late = expired(t.listing.body, t.coupon, self.core.now())
+                if late is not None:
+                    return await self.decline(order_id, late)
             try:
                 await self.svc.market.reserve_stock(t.listing.id, order_id, t.quantity,
                                                     list(t.sku) if t.sku else None)
