@@ -314,6 +314,9 @@ async def test_the_market_filters_narrow_and_sort_the_search(pair: list[NodeProc
         app.query_one("#f-kind", Select).value = "digital"
         await wait_for(lambda: titles(["Clay mug glaze recipe"]), 10, what="digital only")
         app.query_one("#f-kind", Select).clear()
+        app.query_one("#f-rating", Select).value = 4  # no rating of this vendor checked here
+        await wait_for(lambda: titles([]), 10, what="unrated vendors left out")
+        app.query_one("#f-rating", Select).clear()
         app.query_one("#f-sort", Select).value = "price_desc"
         await wait_for(lambda: titles(["Clay mug large", "Clay mug small",
                                        "Clay mug glaze recipe"]), 10, what="dearest first")

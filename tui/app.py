@@ -46,6 +46,7 @@ class TorvApp(App[None]):
     #buy-bar { height: auto; }
     #filters { height: auto; }
     #filters Select { width: 26; }
+    #filters #f-rating { width: 18; }
     #filters Input { width: 1fr; }
     #form { height: auto; }
     #form Input { width: 1fr; }

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 PICK = "Select a listing to see it here."
 SORTS = [("best match", "relevance"), ("newest", "newest"), ("price, lowest first", "price_asc"),
          ("price, highest first", "price_desc"), ("best rated vendors", "rating")]
+# the vendor's average rating as this node checked it (unrated vendors are left out)
+RATINGS = [("rated 4+", 4), ("rated 3+", 3), ("rated 2+", 2)]
 
 
 class MarketPane(Vertical):
@@ -42,6 +44,7 @@ class MarketPane(Vertical):
             yield Select(SORTS, value="relevance", allow_blank=False, id="f-sort")
             yield Select([(k, k) for k in ("physical", "digital", "service")],
                          prompt="any type", id="f-kind")
+            yield Select(RATINGS, prompt="any rating", id="f-rating")
             yield Input(placeholder="max price", id="f-max", max_length=20)
             yield Input(placeholder="ships to (e.g. DK)", id="f-ships", max_length=64)
         yield Static("searching…", id="market-state", classes="hint")
@@ -80,6 +83,9 @@ class MarketPane(Vertical):
         kind = self.query_one("#f-kind", Select).value
         if kind != Select.NULL:
             out["type"] = kind
+        rating = self.query_one("#f-rating", Select).value
+        if rating != Select.NULL:
+            out["min_rating"] = rating
         top = self.query_one("#f-max", Input).value.strip()
         if top:
             try:
