@@ -47,7 +47,8 @@ class SearchFilters:
 
     def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
         """SQL conditions on the listings table ``l`` and their parameters: those an index
-        answers (price range, vendor) and those checked row by row (currency, shipping)."""
+        answers (price range, vendor) and those checked row by row (currency, shipping,
+        type, category, condition, the vendor's rating)."""
         sql: list[str] = []
         args: list[Any] = []
         if indexed:
@@ -66,11 +67,12 @@ class SearchFilters:
         if self.vendor is not None:
             sql.append("l.vendor = ?")
             args.append(self.vendor)
-        if self.min_rating is not None:
-            sql.append("l.vendor IN (SELECT vendor FROM vendor_ratings WHERE average >= ?)")
-            args.append(self.min_rating)
 
     def _rows(self, sql: list[str], args: list[Any]) -> None:
+        if self.min_rating is not None:  # row by row: an index on vendor would gather every
+            # listing of every such vendor and sort them all
+            sql.append("+l.vendor IN (SELECT vendor FROM vendor_ratings WHERE average >= ?)")
+            args.append(self.min_rating)
         if self.currency is not None:
             sql.append("json_extract(l.body, '$.price.currency') = ?")
             args.append(self.currency)
