@@ -5,7 +5,6 @@ published as one change (rules and columns in ``listing_csv``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from node.core.database import Database
@@ -21,7 +20,6 @@ class CsvOps:
     db: Database
     photos: Photos
     _own_lock: asyncio.Lock
-    _emit: Callable[[Any], None]
 
     async def own_listings(self) -> list[Listing]:
         raise NotImplementedError
@@ -53,7 +51,6 @@ class CsvOps:
                 return report
             own_store = await self.db.write(
                 lambda c: mfs.publish_many(c, self.core.identity, changed))
-        self._emit(own_store.change)
         await self._announce(own_store)
         return {**report, "imported": True}
 
@@ -70,6 +67,5 @@ class CsvOps:
                 return report
             own_store = await self.db.write(
                 lambda c: mfs.publish_many(c, self.core.identity, changed))
-        self._emit(own_store.change)
         await self._announce(own_store)
         return {**report, "imported": True}

@@ -289,10 +289,12 @@ class MarketService(CsvOps, Service):
             now = self.core.now()
             own = await self.db.write(lambda c: mfs.adopt_own_listings(
                 c, self.core.identity, listings, now))
-        self._emit(own.change)
         await self._announce(own)
 
     async def _announce(self, own: mfs.OwnStore, listing: Listing | None = None) -> None:
+        """Our store changed: tell this node's listeners (events), then the network (gossip
+        of the new manifest, pages and listing; the DHT records soon)."""
+        self._emit(own.change)
         self.own_gossip.offer(MANIFEST_TYPE, own.manifest.to_wire(),
                               {p.page_name: p.to_wire() for p in own.pages},
                               {listing.id: listing.to_wire()} if listing else None)
@@ -303,7 +305,6 @@ class MarketService(CsvOps, Service):
             now = self.core.now()
             own = await self.db.write(
                 lambda c: mfs.publish_own(c, self.core.identity, now, upsert, delete))
-        self._emit(own.change)
         await self._announce(own, upsert)
         return own.manifest
 
@@ -330,7 +331,6 @@ class MarketService(CsvOps, Service):
             now = self.core.now()
             own = await self.db.write(
                 lambda c: mfs.publish_own(c, self.core.identity, now, listing, frozenset()))
-        self._emit(own.change)
         await self._announce(own, listing)
         return listing
 
@@ -342,7 +342,6 @@ class MarketService(CsvOps, Service):
             now = self.core.now()
             own, listing, left = await self.db.write(lambda c: change(c, now))
         if own is not None:
-            self._emit(own.change)
             await self._announce(own, listing)
         return left
 
