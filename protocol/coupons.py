@@ -76,7 +76,11 @@ def find(listing_body: dict[str, Any], code: str) -> dict[str, Any]:
 
 def expired(listing_body: dict[str, Any], code: str, at: int) -> str | None:
     """Why ``code`` gives no discount at ``at`` (its expiry passed), or None."""
-    ends = find(listing_body, code).get("expires")
+    return _ended(find(listing_body, code), code, at)
+
+
+def _ended(coupon: dict[str, Any], code: str, at: int) -> str | None:
+    ends = coupon.get("expires")
     if ends is not None and at >= int(ends):
         return f"the coupon {normalize(code)} expired (at {int(ends)}, Unix time)"
     return None
@@ -87,7 +91,7 @@ def discount(listing_body: dict[str, Any], code: str, items: int, at: int | None
     """What ``code`` takes off ``items`` (the items' price) in this listing for an order made
     at ``at``; ValueError when the listing has no such coupon or it had expired."""
     coupon = find(listing_body, code)
-    if at is not None and (why := expired(listing_body, code, at)) is not None:
+    if at is not None and (why := _ended(coupon, code, at)) is not None:
         raise ValueError(why)
     if "percent" in coupon:
         return items * int(coupon["percent"]) // 100
