@@ -40,13 +40,16 @@ BODY_KEYS = {
 }
 OPTIONAL_KEYS = frozenset({"moderators"})
 V2_KEYS = frozenset({"type", "condition", "categories", "processing_days", "terms", "photos",
-                     "unlimited", "coupons", "options", "skus", "shipping_profile"})
+                     "unlimited", "coupons", "options", "skus", "shipping_profile",
+                     "markets"})
 KINDS = ("physical", "digital", "service")
 CONDITIONS = ("new", "used", "refurbished")
 MAX_CATEGORIES = 5
 MAX_CATEGORY = 60
 MAX_PROCESSING_DAYS = 365
 MAX_TERMS = 5_000
+MAX_LISTING_MARKETS = 8  # community markets a listing names (protocol/markets.py)
+MARKET_ID_RE = re.compile(r"[0-9a-f]{64}")
 # Fields a caller may set or change; the rest are managed by the node.
 EDITABLE = ("title", "description", "price", "quantity", "tags", "shipping",
             "escrow_timeout_hours", "expires", "moderators", *sorted(V2_KEYS))
@@ -87,6 +90,14 @@ def _validate_v2(b: dict[str, Any], err: f.ErrorClass) -> None:
         if b["shipping"]:
             f.fail(err, "shipping", "a listing has a shipping_profile or shipping options, "
                    "not both")
+    if "markets" in b:
+        ids = b["markets"]
+        if not isinstance(ids, list) or len(ids) > MAX_LISTING_MARKETS:
+            f.fail(err, "markets", f"must be a list of at most {MAX_LISTING_MARKETS} market ids")
+        for i, mid in enumerate(ids):
+            f.pattern(err, f"markets[{i}]", mid, MARKET_ID_RE, 64, "a market id (64 hex)")
+        if len(set(ids)) != len(ids):
+            f.fail(err, "markets", "names a market twice")
     if "unlimited" in b:
         if not isinstance(b["unlimited"], bool):
             f.fail(err, "unlimited", "must be true or false")

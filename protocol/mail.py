@@ -41,6 +41,7 @@ from .contract_messages import ORDER_ID_RE
 from .errors import LocalProtocolError, RemoteProtocolError
 from .fields import ErrorClass
 from .identity import Identity, x25519_private, x25519_public
+from .market_wire import check_letter_data
 from .order_delivery import MAX_DELIVERY
 from .signed import SignedObject
 from .store import MAX_MAILBOXES
@@ -48,8 +49,8 @@ from .store import MAX_MAILBOXES
 MAIL_PROTOCOL = "/torv/mail/1.0.0"
 LETTER_TYPE = "letter"
 LETTER_VERSION = 1
-CHAT, ORDER, RECEIPT = "chat", "order", "receipt"
-LETTER_KINDS = (CHAT, ORDER, RECEIPT)
+CHAT, ORDER, RECEIPT, MARKET = "chat", "order", "receipt", "market"
+LETTER_KINDS = (CHAT, ORDER, RECEIPT, MARKET)
 DELIVERED, READ = "delivered", "read"
 MAX_TEXT = 4000  # characters of a chat message
 MAX_RECEIPT_IDS = 64
@@ -92,6 +93,8 @@ def _check_data(err: ErrorClass, kind: str, data: Any) -> dict[str, Any]:
         if d["status"] not in (DELIVERED, READ):
             f.fail(err, "data.status", "must be delivered or read")
         return d
+    if kind == MARKET:
+        return check_letter_data(err, data)
     f.fail(err, "kind", f"must be one of {', '.join(LETTER_KINDS)}")
     raise AssertionError  # unreachable: fail raises
 

@@ -35,6 +35,9 @@ MAX_DESCRIPTION = 2_000
 MAX_RULES = 5_000
 MAX_REGION = 64
 ADMISSIONS = ("open", "approved")
+# what a change may set (members too, as admitted and expelled)
+CHANGEABLE = ("name", "description", "region", "rules", "stewards", "threshold", "admission",
+              "moderators")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 BODY_KEYS = {"market", "seq", "prev", "name", "description", "region", "rules", "stewards",
              "threshold", "admission", "moderators", "members", "origin"}
@@ -119,13 +122,16 @@ class Descriptor:
     def from_value(cls, value: Any, err: f.ErrorClass = RemoteProtocolError) -> Descriptor:
         v = f.exact_keys(err, "descriptor", value, {"body", "sigs"})
         body = validate_body(err, v["body"])
-        sigs = v["sigs"]
-        if not isinstance(sigs, dict) or len(sigs) > MAX_STEWARDS:
-            f.fail(err, "sigs", f"must map at most {MAX_STEWARDS} stewards to signatures")
-        for pid, sig in sigs.items():
-            f.peer_id(err, "sigs", pid)
-            f.raw(err, f"sigs[{pid[:12]}]", sig, 64, 64)
-        return cls(body, dict(sigs))
+        _check_sigs(err, v["sigs"])
+        return cls(body, dict(v["sigs"]))
+
+
+def _check_sigs(err: f.ErrorClass, sigs: Any) -> None:
+    if not isinstance(sigs, dict) or len(sigs) > MAX_STEWARDS:
+        f.fail(err, "sigs", f"must map at most {MAX_STEWARDS} stewards to signatures")
+    for pid, sig in sigs.items():
+        f.peer_id(err, "sigs", pid)
+        f.raw(err, f"sigs[{pid[:12]}]", sig, 64, 64)
 
 
 def _verified(message: bytes, sigs: dict[str, bytes], stewards: list[str]) -> set[str]:
@@ -264,12 +270,63 @@ class LogEntry:
     def hash(self) -> str:
         return body_hash(self.body)
 
+    @property
+    def seq(self) -> int:
+        return int(self.body["seq"])
+
+    @property
+    def market_id(self) -> str:
+        return str(self.body["market"])
+
     def signed_by(self, identity: Identity) -> LogEntry:
         sig = identity.sign(LOG_DOMAIN + canonical.encode(self.body))
         return LogEntry(self.body, {**self.sigs, identity.peer_id: sig})
 
+    def to_value(self) -> dict[str, Any]:
+        return {"body": self.body, "sigs": dict(self.sigs)}
 
-def check_entry(entry: LogEntry, decided_by: Descriptor, before: LogEntry | None) -> None:
+    @classmethod
+    def from_value(cls, value: Any, err: f.ErrorClass = RemoteProtocolError) -> LogEntry:
+        v = f.exact_keys(err, "log entry", value, {"body", "sigs"})
+        body = validate_log_body(err, v["body"])
+        _check_sigs(err, v["sigs"])
+        return cls(body, dict(v["sigs"]))
+
+
+def next_entry(log_before: LogEntry | None, decided_by: Descriptor, action: str, vendor: str,
+               listing: str, reason: str, time: int) -> LogEntry:
+    """The unsigned next entry of a market's log (LocalProtocolError if a field is wrong)."""
+    body = {"market": decided_by.market_id,
+            "seq": 1 if log_before is None else log_before.seq + 1,
+            "prev": "" if log_before is None else log_before.hash,
+            "descriptor": decided_by.hash, "action": action, "vendor": vendor,
+            "listing": listing, "reason": reason, "time": time}
+    validate_log_body(LocalProtocolError, body)
+    return LogEntry(body)
+
+
+def log_signers(entry: LogEntry, stewards: list[str]) -> set[str]:
+    """The stewards among ``stewards`` whose signature of ``entry`` verifies."""
+    return _verified(LOG_DOMAIN + canonical.encode(entry.body), entry.sigs, stewards)
+
+
+@dataclass(frozen=True)
+class Deciders:
+    """Who decides a market's log entries under one descriptor: what a node keeps of every
+    descriptor of a market's chain (the members list is not needed for that)."""
+
+    market_id: str
+    hash: str
+    stewards: list[str]
+    threshold: int
+
+    @classmethod
+    def of(cls, d: Descriptor) -> Deciders:
+        return cls(d.market_id, d.hash, d.stewards, d.threshold)
+
+
+def check_entry(entry: LogEntry, decided_by: Descriptor | Deciders, before: LogEntry | None
+                ) -> None:
     """RemoteProtocolError unless ``entry`` is the next entry of its market's log (after
     ``before``), decided by ``threshold`` of the stewards of ``decided_by`` (the descriptor it
     names, of the same market)."""
@@ -279,7 +336,7 @@ def check_entry(entry: LogEntry, decided_by: Descriptor, before: LogEntry | None
     if (b["seq"], b["prev"]) != ((1, "") if before is None else (before.body["seq"] + 1,
                                                                  before.hash)):
         raise RemoteProtocolError("the entry does not follow the log's last one")
-    got = _verified(LOG_DOMAIN + canonical.encode(entry.body), entry.sigs, decided_by.stewards)
+    got = log_signers(entry, decided_by.stewards)
     if len(got) < decided_by.threshold:
         raise RemoteProtocolError(f"a removal needs {decided_by.threshold} of the stewards' "
                                   f"signatures; {len(got)} verify")

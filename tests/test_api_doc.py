@@ -25,7 +25,8 @@ from protocol.identity import Identity
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 PREFIXES = ("node", "rpc", "profile", "listing", "store", "wallet", "escrow", "order",
-            "dispute", "rating", "moderator", "chat", "notification", "settings", "rates")
+            "dispute", "rating", "moderator", "chat", "notification", "settings", "rates",
+            "market")
 METHOD_RE = re.compile(r"`(" + "|".join(PREFIXES) + r")\.([a-z_]+)\b")
 FILES = {"node.key"}  # named in the doc, not methods
 

@@ -285,5 +285,5 @@ async def test_a_50_mb_body_is_refused_with_413(node: NodeProc) -> None:
 async def test_node_info_rejected_always_has_every_key(node: NodeProc) -> None:
     info = await node.call("node.info")
     assert info["rejected"] == {"gossip": 0, "gossip_rate": 0, "dht": 0, "stream": 0,
-                                "fetch": 0, "order": 0, "mail": 0}
+                                "fetch": 0, "order": 0, "mail": 0, "market": 0}
     assert info["identity"] == "random"

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from node.app import settings as app_settings
 from node.app.schema import open_database
+from node.community import rpc as community_rpc
+from node.community.service import CommunityService
 from node.core import fiat_rates
 from node.core.config import DEFAULT_LISTEN
 from node.core.database import DB_NAME, Database
@@ -146,6 +148,8 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(chat, mail_rpc.chat_methods(chat))
     notes = NotificationService(core)
     core.add(notes, mail_rpc.notification_methods(notes))
+    community = CommunityService(core, mail, market)
+    core.add(community, community_rpc.methods(community))
     reach = ReachService(core)
     core.add(reach)
     upnp = UpnpService(core, opts.listen, opts.upnp)

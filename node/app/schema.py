@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from node.community import schema as community
 from node.core import meta, peers
 from node.core.database import Database
 from node.core.migrations import Step, together
@@ -30,6 +31,7 @@ MIGRATIONS: list[Step] = [
     trade.v12,  # 12: digital goods kept for automatic delivery
     market.v13,  # 13: stock held per variant
     market.v14,  # 14: vendor ratings for search
+    together(market.v15, community.v15),  # 15: community markets
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

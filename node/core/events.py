@@ -118,6 +118,50 @@ class Reachability(Event):
     relays: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class MarketChanged(Event):
+    """A community market this node holds has a new descriptor (its stewards decided a
+    change), or the node learnt a market."""
+
+    type: ClassVar[str] = "market.changed"
+    market: str
+    seq: int
+    name: str
+
+
+@dataclass(frozen=True)
+class MarketLogged(Event):
+    """A community market's moderation log has a new entry (a listing or member removed, a
+    listing restored)."""
+
+    type: ClassVar[str] = "market.logged"
+    market: str
+    seq: int
+    action: str
+    vendor: str
+    listing: str
+
+
+@dataclass(frozen=True)
+class MarketProposal(Event):
+    """A change of a market you steward waits for signatures (``market.queue``)."""
+
+    type: ClassVar[str] = "market.proposal"
+    market: str
+    proposal: str
+    kind: str
+    proposer: str
+
+
+@dataclass(frozen=True)
+class MarketApplication(Event):
+    """A vendor applied to join an approved market you steward (``market.queue``)."""
+
+    type: ClassVar[str] = "market.application"
+    market: str
+    vendor: str
+
+
 def _event_classes() -> list[type[Event]]:
     out, todo = [], list(Event.__subclasses__())
     while todo:

@@ -47,7 +47,7 @@ T = TypeVar("T")
 TARGET_PEERS = 8
 PEER_POLL_SECONDS = 0.5
 BULK_VERIFY = 64  # batches at least this big are checked in a worker process
-REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order", "mail")
+REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order", "mail", "market")
 
 
 @dataclass

@@ -110,12 +110,14 @@ class MailService(Service):
         self._fetch_again: set[str] = set()
         self.received = 0
         self.fetched = 0
+        self.held_for_others = 0  # envelopes this node took to hold for their recipients
         # chat letters delivered directly, per sender (the sender retries what is refused)
         self._chat_rates = StoreRates(10_000, CHAT_BURST, CHAT_REFILL_S)
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
-        return {"received": self.received, "fetched_from_holders": self.fetched}
+        return {"received": self.received, "fetched_from_holders": self.fetched,
+                "held_for_others": self.held_for_others}
 
     async def start(self) -> None:
         self.core.host.serve(MAIL_PROTOCOL, self.handle_request, MAX_REQUEST)
@@ -347,6 +349,7 @@ class MailService(Service):
                     await self.db.write(partial(mail_store.hold, env=env, storer=peer, now=now))
                 except mail_store.QuotaExceeded as exc:
                     return {"error": str(exc)}
+                self.held_for_others += 1
                 if env.to in self.core.peers():  # the recipient is here: tell it now
                     self.core.spawn(self._tell_waiting(env.to), f"waiting {env.to[-6:]}")
                 return {"ok": True, "expires": env.expires}

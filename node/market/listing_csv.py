@@ -41,9 +41,9 @@ from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from protocol.listing import DEFAULT_ESCROW_TIMEOUT_HOURS, LISTING_ID_RE, Listing
 
-JSON_COLUMNS = ("options", "skus", "shipping_profile", "coupons")  # the field as JSON
+JSON_COLUMNS = ("options", "skus", "shipping_profile", "coupons", "markets")  # as JSON
 JSON_TYPES: dict[str, type] = {"options": list, "skus": list, "shipping_profile": dict,
-                               "coupons": list}
+                               "coupons": list, "markets": list}
 COLUMNS = ("id", "title", "description", "price", "currency", "quantity", "tags", "shipping",
            "expires", "escrow_timeout_hours", "moderators", "type", "condition", "categories",
            "processing_days", "terms", "unlimited", "photos", *JSON_COLUMNS)

@@ -34,6 +34,7 @@ from protocol.listing import (
     MAX_CATEGORY,
     MAX_DESCRIPTION,
     MAX_ESCROW_TIMEOUT_HOURS,
+    MAX_LISTING_MARKETS,
     MAX_LISTING_MODERATORS,
     MAX_PROCESSING_DAYS,
     MAX_REGION,
@@ -78,6 +79,8 @@ LISTING_FIELDS: dict[str, Any] = {
     "terms": string(MAX_TERMS),
     "photos": array(PHOTO_HASH, MAX_PHOTOS, unique=True),
     "unlimited": boolean("digital goods or a service sold without counting stock"),
+    "markets": array(string(64, 64, "[0-9a-f]{64}", "a market id (market.list)"),
+                     MAX_LISTING_MARKETS, unique=True),
     # a coupon by its code, or one the listing has, as it carries it (kept on update)
     "coupons": array({"anyOf": [
         obj({"code": string(MAX_CODE, 1), **COUPON_OFF}, ("code",)),
@@ -180,7 +183,7 @@ def methods(market: MarketService) -> list[Method]:
     async def listing_search(p: Args) -> Any:
         filters = SearchFilters(p["min_price"], p["max_price"], p["currency"], p["ships_to"],
                                 p["vendor"], p["sort"], p["type"], p["category"],
-                                p["condition"], p["min_rating"])
+                                p["condition"], p["min_rating"], p["market"])
         return [{"listing": body, "score": score}
                 for body, score in await market.search(p["query"], p["limit"], filters)]
 
@@ -260,8 +263,9 @@ def methods(market: MarketService) -> list[Method]:
                "description, tags; every word must match, the last as a prefix; empty lists the "
                "newest), narrowed by price, currency, where it ships, vendor, type, category, "
                "condition and the vendor's rating (min_rating: the average of the ratings "
-               "this node checked against its chain, see rating.list), sorted by relevance, "
-               "newest, price or rating (unrated vendors last).",
+               "this node checked against its chain, see rating.list) and to what one "
+               "community market shows (market), sorted by relevance, newest, price or "
+               "rating (unrated vendors last).",
                (Param("query", string(500), True), Param("limit", integer(1, 500), default=50),
                 Param("min_price", integer(0, MAX_AMOUNT)),
                 Param("max_price", integer(0, MAX_AMOUNT)),
@@ -271,7 +275,8 @@ def methods(market: MarketService) -> list[Method]:
                 Param("type", enum(KINDS, "physical (v1 listings too), digital or service")),
                 Param("category", string(MAX_CATEGORY, 1)),
                 Param("condition", enum(CONDITIONS)),
-                Param("min_rating", {"type": "number", "minimum": 1, "maximum": 5})),
+                Param("min_rating", {"type": "number", "minimum": 1, "maximum": 5}),
+                Param("market", string(64, 64, "[0-9a-f]{64}", "must be a market id"))),
                array(obj({"listing": LISTING, "score": {"type": "number"}},
                          ("listing", "score")), 500), listing_search),
         Method("store.fetch", "A vendor's current profile and unexpired listings, from the "

@@ -164,3 +164,18 @@ CREATE INDEX vendor_ratings_average ON vendor_ratings(average)
 v14 = statements(V14_SCHEMA)
 """Each vendor's rating as this node's chain view bore it out (set by trading through the market
 port), for search by rating (node/market/search.py)."""
+
+
+V15_SCHEMA = """
+CREATE TABLE market_scope (market TEXT PRIMARY KEY, open INTEGER NOT NULL);
+CREATE TABLE market_members (
+    market TEXT NOT NULL, vendor TEXT NOT NULL, PRIMARY KEY (market, vendor)) WITHOUT ROWID;
+CREATE TABLE market_hidden (
+    market TEXT NOT NULL, vendor TEXT NOT NULL, listing TEXT NOT NULL,
+    PRIMARY KEY (market, vendor, listing)) WITHOUT ROWID
+"""
+
+v15 = statements(V15_SCHEMA)
+"""What each community market this node knows shows, for search in one market: open or its
+members, less what its log removed (``listing`` "" for a removed member); set by the community
+room through the market port (node/market/scopes.py)."""

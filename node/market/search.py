@@ -2,7 +2,7 @@
 and tags (every word must match, the last as a prefix: search as you type), narrowed by price,
 currency, where it ships, vendor, type, category, condition and the vendor's rating, sorted by
 relevance, newest, price or the vendor's rating (as this node's chain view bore the ratings out:
-``vendor_ratings``, kept by trading).
+``vendor_ratings``, kept by trading); and to what one community market shows (``scopes``).
 
 The cost is bounded whatever the market's size: words matching more than ``MAX_RANKED``
 listings rank and sort only the newest ``MAX_RANKED`` of them, and with filters the newest
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.market.listings import fts_query
+from node.market.scopes import SHOWS_IN_MARKET, shows_args
 
 MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
 MAX_SCANNED = 2000  # with filters: the newest this many matches are filtered, then ranked
@@ -44,6 +45,7 @@ class SearchFilters:
     category: str | None = None  # one of the listing's categories (any case)
     condition: str | None = None
     min_rating: float | None = None  # the vendor's average chain-checked rating, 1 to 5
+    market: str | None = None  # a community market's id: what it shows (node/market/scopes.py)
 
     def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
         """SQL conditions on the listings table ``l`` and their parameters: those an index
@@ -69,6 +71,9 @@ class SearchFilters:
             args.append(self.vendor)
 
     def _rows(self, sql: list[str], args: list[Any]) -> None:
+        if self.market is not None:
+            sql.append(f"({SHOWS_IN_MARKET})")
+            args += shows_args(self.market)
         if self.min_rating is not None:  # row by row: an index on vendor would gather every
             # listing of every such vendor and sort them all
             sql.append("+l.vendor IN (SELECT vendor FROM vendor_ratings WHERE average >= ?)")

@@ -17,7 +17,7 @@ from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
 from node.market import listings as ms
 from node.market import manifests as mfs
-from node.market import stock
+from node.market import scopes, stock
 from node.market.csv_ops import CsvOps
 from node.market.own_gossip import OwnGossip
 from node.market.photos import Photos
@@ -367,6 +367,12 @@ class MarketService(CsvOps, Service):
         """A vendor's chain-checked ratings as trading counts them, for search by rating."""
         await self.db.write(partial(set_vendor_rating, vendor=vendor, count=count,
                                     average=average))
+
+    async def set_market_scope(self, market: str, is_open: bool, members: list[str],
+                               hidden: list[tuple[str, str]]) -> None:
+        """What a community market shows, as the community room decided it, for search."""
+        await self.db.write(partial(scopes.set_scope, market=market, is_open=is_open,
+                                    members=members, hidden=hidden))
 
     async def stock_holds(self) -> list[tuple[str, str, int]]:
         return await self.db.read(stock.holds)

@@ -467,6 +467,17 @@ class P2PHost(DhtOps, RelayOps):
         await self._call(_sub)
         return queue
 
+    async def unsubscribe(self, topic: str) -> None:
+        """Leave ``topic``: its validator goes, its queue gets nothing more."""
+        if self._queues.pop(topic, None) is None:
+            return
+
+        async def _unsub() -> None:
+            await self.pubsub.unsubscribe(topic)
+            self.pubsub.remove_topic_validator(topic)
+
+        await self._call(_unsub, STREAM_TIMEOUT)
+
     async def publish(self, topic: str, data: bytes) -> None:
         async def _pub() -> None:
             await self.pubsub.publish(topic, data)
