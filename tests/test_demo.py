@@ -36,6 +36,19 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
                 return len(hits) >= 6
 
             await wait_for(stocked, 60, what="demo listings")
+            # the demo's two community markets, joined; Ingrid's Loom is in Aarhus makers
+            markets = {m["name"]: m for m in await client.call("market.list")}
+            assert set(markets) == {"Aarhus makers", "Online books"}
+            assert all(m["joined"] for m in markets.values())
+            aarhus = markets["Aarhus makers"]
+            assert aarhus["admission"] == "approved" and len(aarhus["members"]) == 1
+
+            async def in_aarhus() -> list[Any]:
+                hits = await client.call("listing.search", query="", market=aarhus["market"])
+                return hits if len(hits) == 5 else []
+
+            hits = await wait_for(in_aarhus, 60, what="Ingrid's five listings in Aarhus makers")
+            assert all("Ingrid's Loom" in h["listing"]["description"] for h in hits)
             keyboards = await client.call("listing.search", query="keyboard")
             assert [h["listing"]["title"] for h in keyboards] == [
                 "Mechanical keyboard, brown switches"]

@@ -12,6 +12,7 @@ import pytest
 
 from node.app.schema import open_database
 from node.market import listings as ms
+from node.market import scopes
 from node.market.search import SearchFilters, browse_sql, search
 from protocol.identity import Identity
 from protocol.listing import Listing
@@ -144,3 +145,48 @@ async def test_filters_through_the_api(tmp_path: Path) -> None:
             await node.call("listing.search", query="oak", currency="ltc\n")
     finally:
         await node.stop()
+
+
+MARKET = "7a" * 32
+
+
+@pytest.mark.parametrize("text", ["", "stool", "s"])
+@pytest.mark.parametrize("sort", ["relevance", "newest", "price_asc", "price_desc", "rating"])
+async def test_search_in_one_market(tmp_path: Path, text: str, sort: str) -> None:
+    """What a market shows (node/market/scopes.py): listings naming it, by a vendor it admits,
+    less what its log removed; with and without words, in every sort order."""
+    db = await open_database(tmp_path / "torv.db")
+
+    def made(who: Identity, i: int, title: str, markets: list[str]) -> Listing:
+        body: dict[str, Any] = {
+            "id": f"{i:032x}", "seq": 1, "title": title, "description": "a stool",
+            "price": {"amount": 1_000 + i, "currency": "LTC"}, "quantity": 1,
+            "created": NOW, "expires": NOW + 86400}
+        if markets:
+            body["markets"] = markets
+        return Listing.create(who, body)
+
+    try:
+        for who, i, title, markets in ((ME, 1, "Oak stool", [MARKET]),
+                                       (ME, 2, "Elm stool", [MARKET, "7b" * 32]),
+                                       (ME, 3, "Ash stool", []),  # not in the market
+                                       (OTHER, 4, "Pine stool", [MARKET])):  # not a member
+            await db.write(partial(ms.insert_listing, listing=made(who, i, title, markets)))
+
+        async def titles() -> list[str]:
+            f = SearchFilters(sort=sort, market=MARKET)
+            return sorted(h["title"] for h, _ in await db.read(
+                partial(search, text=text, limit=50, now=NOW, filters=f)))
+
+        assert await titles() == []  # a market this node does not know shows nothing
+        await db.write(partial(scopes.set_scope, market=MARKET, is_open=False,
+                               members=[ME.peer_id], hidden=[]))
+        assert await titles() == ["Elm stool", "Oak stool"]
+        await db.write(partial(scopes.set_scope, market=MARKET, is_open=True, members=[],
+                               hidden=[(ME.peer_id, f"{1:032x}")]))
+        assert await titles() == ["Elm stool", "Pine stool"]
+        await db.write(partial(scopes.set_scope, market=MARKET, is_open=True, members=[],
+                               hidden=[(ME.peer_id, "")]))  # a removed member: all of it
+        assert await titles() == ["Pine stool"]
+    finally:
+        await db.close()

@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Static
 
 from tui.app import TorvApp
 from tui.client import RpcClient
+from tui.safe import plain
 
 from .cluster import NodeProc, sample_listing, start_cluster, wait_for
 from .tui_kit import rows
@@ -330,3 +331,37 @@ async def test_the_market_filters_narrow_and_sort_the_search(pair: list[NodeProc
             return "max price" in str(app.query_one("#market-state", Static).render())
 
         await wait_for(said, 10, what="a bad maximum named")
+
+
+async def test_the_market_switcher_searches_in_one_market(pair: list[NodeProc]) -> None:
+    from textual.widgets import Select
+
+    you, vendor = pair
+    made = await vendor.call("market.create", name="Pottery [bold]guild[/]")
+    market = made["market"]
+    await vendor.call("listing.create", **sample_listing("Kiln shelf in guild"), markets=[market])
+    await vendor.call("listing.create", **sample_listing("Kiln shelf elsewhere"))
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def titles(want: set[str]) -> bool:
+            await pilot.pause()
+            return {r[0] for r in rows(app, "#results")} == want
+
+        await pilot.click("#search")
+        await pilot.press(*"kiln shelf")
+        both = {"Kiln shelf in guild", "Kiln shelf elsewhere"}
+        await wait_for(lambda: titles(both), 30, what="both shelves")
+        switcher = app.query_one("#f-market", Select)
+
+        async def offered() -> bool:
+            await pilot.pause()
+            return any(value == market for _, value in switcher._options)
+
+        await you.call("market.join", market=market, peer_id=vendor.peer_id)
+        await wait_for(offered, 20, what="the joined market in the switcher (by its event)")
+        # the name is shown as typed, never read as markup
+        assert (plain("Pottery [bold]guild[/]"), market) in switcher._options
+        switcher.value = market
+        await wait_for(lambda: titles({"Kiln shelf in guild"}), 10, what="the guild's only")
+        switcher.clear()
+        await wait_for(lambda: titles(both), 10, what="all markets again")

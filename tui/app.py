@@ -45,8 +45,10 @@ class TorvApp(App[None]):
     #photo { height: auto; max-height: 20; padding: 0 1; display: none; }
     #buy-bar { height: auto; }
     #filters { height: auto; }
-    #filters Select { width: 26; }
+    #filters Select { width: 24; }
+    #filters #f-kind { width: 16; }
     #filters #f-rating { width: 18; }
+    #filters #f-market { width: 20; }
     #filters Input { width: 1fr; }
     #form { height: auto; }
     #form Input { width: 1fr; }
@@ -186,6 +188,9 @@ class TorvApp(App[None]):
             self.show_status()
         elif kind.startswith("listing."):
             self._mine_stale |= event.get("vendor") == self.peer_id
+            self._throttled_refresh()
+        elif kind in ("market.changed", "market.logged"):  # joined, admitted, removed
+            self.query_one(MarketPane).load_markets()
             self._throttled_refresh()
         elif kind.startswith(("order.", "dispute.")):
             self._reload_orders()

@@ -41,12 +41,13 @@ class MarketPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Search listings (empty: the newest)", id="search")
         with Horizontal(id="filters"):
+            yield Select([], prompt="all markets", id="f-market")
             yield Select(SORTS, value="relevance", allow_blank=False, id="f-sort")
             yield Select([(k, k) for k in ("physical", "digital", "service")],
                          prompt="any type", id="f-kind")
             yield Select(RATINGS, prompt="any rating", id="f-rating")
             yield Input(placeholder="max price", id="f-max", max_length=20)
-            yield Input(placeholder="ships to (e.g. DK)", id="f-ships", max_length=64)
+            yield Input(placeholder="ships to: DK", id="f-ships", max_length=64)
         yield Static("searching…", id="market-state", classes="hint")
         yield DataTable(id="results", cursor_type="row")
         yield Static(PICK, id="detail")
@@ -60,6 +61,22 @@ class MarketPane(Vertical):
         self.query_one("#results", DataTable).add_columns("Title", "Price", "Qty", "Vendor")
         self.call_after_refresh(self._focus_search)
         self.run_search("")  # the newest listings, before anything is typed
+        self.load_markets()
+
+    @work(exclusive=True, group="markets")
+    async def load_markets(self) -> None:
+        """The community markets this node joined, for the switcher (all markets or one)."""
+        try:
+            markets = await self.torv.client.call("market.list")
+        except RpcCallError:
+            return
+        choices = [(plain(m["name"])[:40], m["market"]) for m in markets if m["joined"]]
+        switcher = self.query_one("#f-market", Select)
+        current = switcher.value
+        with switcher.prevent(Select.Changed):
+            switcher.set_options(choices)
+            if any(value == current for _, value in choices):
+                switcher.value = current
 
     def _focus_search(self) -> None:
         """Typing goes to the search at once (unless another tab was opened meanwhile:
@@ -80,6 +97,9 @@ class MarketPane(Vertical):
     def filters(self) -> dict[str, Any]:
         """The filter bar as listing.search parameters (ValueError naming a bad one)."""
         out: dict[str, Any] = {"sort": self.query_one("#f-sort", Select).value}
+        market = self.query_one("#f-market", Select).value
+        if market != Select.NULL:
+            out["market"] = market
         kind = self.query_one("#f-kind", Select).value
         if kind != Select.NULL:
             out["type"] = kind

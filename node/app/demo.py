@@ -78,6 +78,32 @@ SAMPLE_STORES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ]),
 ]
 
+# the demo's community markets, stewarded by the demo moderator: which stores are in each
+DEMO_MARKETS: list[dict[str, Any]] = [
+    {"name": "Aarhus makers", "admission": "approved", "region": "Aarhus, DK",
+     "rules": "Made or roasted by hand in Aarhus. Members are admitted by the stewards.",
+     "stores": ["Ingrid's Loom", "Kaffebrænderiet"]},
+    {"name": "Online books", "admission": "open", "region": "",
+     "rules": "Books, new and second-hand, shipped anywhere.", "stores": ["Bogormen Books"]},
+]
+
+
+async def _markets(steward: NodeProc, you: NodeProc,
+                   stores: list[tuple[NodeProc, str]]) -> dict[str, list[str]]:
+    """Found the demo markets (the steward alone decides; the market's moderator too), admit
+    their stores as members, have "you" join them. Store name -> market ids it is in."""
+    out: dict[str, list[str]] = {}
+    for spec in DEMO_MARKETS:
+        members = [node.peer_id for node, name in stores if name in spec["stores"]]
+        made = await steward.call(
+            "market.create", name=spec["name"], admission=spec["admission"],
+            region=spec["region"], rules=spec["rules"], moderators=[steward.peer_id],
+            members=members if spec["admission"] == "approved" else [])
+        await you.call("market.join", market=made["market"], peer_id=steward.peer_id)
+        for name in spec["stores"]:
+            out.setdefault(name, []).append(made["market"])
+    return out
+
 
 def _swatch(rgb: tuple[int, int, int]) -> str:
     """A demo photo: a swatch of colour with a lighter stripe, as base64 PNG."""
@@ -90,10 +116,13 @@ def _swatch(rgb: tuple[int, int, int]) -> str:
     return base64.b64encode(out.getvalue()).decode()
 
 
-async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, Any]]) -> None:
+async def _stock(node: NodeProc, name: str, about: str, items: list[dict[str, Any]],
+                 markets: list[str] | None = None) -> None:
     await node.call("profile.set", name=name, about=about)
     for item in items:
         extra = dict(item.get("extra", {}))
+        if markets:
+            extra["markets"] = markets
         if "shipping_profile" not in extra and extra.get("type", "physical") == "physical":
             extra["shipping"] = [{"region": "EU", "price": {"amount": 50_000,
                                                             "currency": "LTC"}}]
@@ -198,8 +227,10 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
                                      env=env)
         nodes = [you, *others]
         moderator, vendors = others[0], others[1:]
-        for vendor, (name, about, items) in zip(vendors, SAMPLE_STORES * 5, strict=False):
-            await _stock(vendor, name, about, items)
+        stores = list(zip(vendors, SAMPLE_STORES * 5, strict=False))
+        in_markets = await _markets(moderator, you, [(v, s[0]) for v, s in stores])
+        for vendor, (name, about, items) in stores:
+            await _stock(vendor, name, about, items, in_markets.get(name))
             if chain is not None:  # the demo vendors accept the demo moderator
                 await vendor.call("profile.set", moderators=[moderator.peer_id])
         if chain is not None:

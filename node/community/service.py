@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from node.community import store
 from node.community.chains import MarketChains, MarketPort
 from node.community.views import entry_json, market_json, proposal_json
-from node.core.events import MarketApplication, MarketProposal
+from node.core.events import MarketApplication, MarketChanged, MarketProposal
 from node.core.services import NotFound, Service
 from node.net.host import P2PError
 from protocol import markets as mk
@@ -142,7 +142,12 @@ class CommunityService(Service):
         await self.db.write(partial(store.join, market=market, now=self.core.now()))
         self.chains.joined.add(market)
         await self.chains.subscribe(market)
+        self._changed(market)
         return self._view(market)
+
+    def _changed(self, market: str) -> None:
+        head = self._head(market)
+        self.core.events.publish(MarketChanged(market, head.seq, str(head.body["name"])))
 
     async def leave(self, market: str) -> dict[str, Any]:
         """Stop following a market (its chain stays known; your listings stay yours)."""
@@ -150,6 +155,7 @@ class CommunityService(Service):
         await self.db.write(partial(store.leave, market=market))
         self.chains.joined.discard(market)
         await self.chains.unsubscribe(market)
+        self._changed(market)
         return self._view(market)
 
     async def apply(self, market: str, note: str) -> dict[str, Any]:

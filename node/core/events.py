@@ -121,7 +121,7 @@ class Reachability(Event):
 @dataclass(frozen=True)
 class MarketChanged(Event):
     """A community market this node holds has a new descriptor (its stewards decided a
-    change), or the node learnt a market."""
+    change), or the node learnt, joined or left a market."""
 
     type: ClassVar[str] = "market.changed"
     market: str

@@ -128,7 +128,8 @@ def browse_sql(f: SearchFilters) -> tuple[str, list[Any]]:
     if not row_checks and f.sort != "rating":
         return f"SELECT l.body, 0.0 {inner} LIMIT ?", args
     return (f"SELECT l.body, 0.0 FROM (SELECT l.rowid AS rowid, l.vendor AS vendor, "
-            f"l.body AS body {inner} LIMIT {MAX_BROWSED}) l WHERE 1{row_checks} {order} "
+            f"l.id AS id, l.body AS body {inner} LIMIT {MAX_BROWSED}) l WHERE 1{row_checks} "
+            f"{order} "
             "LIMIT ?", args + row_args)
 
 
