@@ -196,16 +196,23 @@ class CheckoutScreen(ModalScreen[None]):
     @work(exclusive=True, group="moderators")
     async def load_moderators(self) -> None:
         try:
-            mods = await self.torv.client.call("moderator.list")
+            mods = await self.torv.client.call("moderator.list",
+                                               listing_id=self.listing["id"],
+                                               vendor=self.listing["vendor"])
         except RpcCallError as exc:
             self.say(f"cannot list moderators: {plain(exc.message)}")
             return
         mods = [m for m in mods if m["peer_id"] not in (self.torv.peer_id,
                                                          self.listing["vendor"])]
         self.moderators = {m["peer_id"]: m for m in mods}
-        options = [(f"{m['name'] or m['peer_id'][-8:]} — {m['fee_bp'] / 100:g}% + "
-                    f"{coins(m['fee_fixed'], self.listing['price']['currency'])}  "
-                    f"{m['description']}", m["peer_id"]) for m in mods]
+        # the node lists the market's moderators the vendor accepts first, then the others
+        # it accepts; one it does not accept cannot take the order
+        options = [(plain(f"{m['name'] or m['peer_id'][-8:]} — {m['fee_bp'] / 100:g}% + "
+                          f"{coins(m['fee_fixed'], self.listing['price']['currency'])}  "
+                          + (f"[{', '.join(m['markets'])}] " if m.get("markets") else "")
+                          + m["description"]
+                          + ("" if m.get("accepted", True) else "  (not accepted by the vendor)")),
+                    m["peer_id"]) for m in mods]
         select = self.query_one("#moderator", Select)
         select.set_options(options)
         if options:

@@ -150,6 +150,7 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(notes, mail_rpc.notification_methods(notes))
     community = CommunityService(core, mail, market)
     core.add(community, community_rpc.methods(community))
+    trading.market_moderators = community.moderators_for
     reach = ReachService(core)
     core.add(reach)
     upnp = UpnpService(core, opts.listen, opts.upnp)

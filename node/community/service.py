@@ -110,6 +110,22 @@ class CommunityService(Service):
                              for m, v, n, t in apps],
         }
 
+    async def moderators_for(self, markets: list[str], vendor: str, listing_id: str
+                             ) -> dict[str, list[str]]:
+        """The moderators of the markets among ``markets`` (a listing's) that show the
+        vendor's listing, each with the names of those markets (checkout offers them first)."""
+        out: dict[str, list[str]] = {}
+        for market in markets:
+            head = self.chains.heads.get(market)
+            if head is None:
+                continue
+            entries = await self.db.read(partial(store.log, market=market))
+            if not mk.shows(head, entries, vendor, listing_id):
+                continue
+            for moderator in head.body["moderators"]:
+                out.setdefault(moderator, []).append(str(head.body["name"]))
+        return out
+
     # ------------------------------------------------------------------ joining
     async def create(self, name: str, stewards: list[str] | None, threshold: int,
                      admission: str, description: str, region: str, rules: str,

@@ -114,6 +114,22 @@ class OrderPricing:
             profile = await self.svc.market.get_profile(listing.vendor)
         return profile.accepted_moderators if profile is not None else []
 
+    async def moderators_for(self, listing_id: str, vendor: str | None,
+                             moderators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The known moderators as a buyer of ``listing_id`` meets them: each with whether the
+        vendor accepts it and the community markets (showing the listing) it moderates; the
+        markets' moderators the vendor accepts first, then the others it accepts, then the
+        rest."""
+        listing = Listing.from_trusted(await self._listing_wire(listing_id, vendor))
+        accepted = set(await self.accepted_moderators(listing))
+        of_markets: dict[str, list[str]] = {}
+        if self.svc.market_moderators is not None:
+            of_markets = await self.svc.market_moderators(
+                list(listing.body.get("markets", [])), listing.vendor, listing.id)
+        rows = [{**m, "accepted": m["peer_id"] in accepted,
+                 "markets": of_markets.get(m["peer_id"], [])} for m in moderators]
+        return sorted(rows, key=lambda m: (not m["accepted"], not m["markets"]))
+
     @staticmethod
     def _check_size(network: Any, due: int, rate: int) -> None:
         """An order must be big enough that its release fee fits the fee bounds."""

@@ -84,7 +84,8 @@ RATING = obj({"order_id": ORDER_ID, "vendor": PEER_ID, "buyer": PEER_ID,
              ("order_id", "vendor", "rating", "review", "time", "verified", "proof"),
              additional=True)
 MODERATOR = obj({"peer_id": PEER_ID, "name": string(), "fee_bp": integer(),
-                 "fee_fixed": integer(), "description": string(), "network": string()},
+                 "fee_fixed": integer(), "description": string(), "network": string(),
+                 "accepted": boolean(), "markets": array(string(), 10**4)},
                 ("peer_id", "fee_bp", "fee_fixed", "network"), additional=True)
 QUOTE = obj({"items": integer(), "shipping": integer(), "amount_due": integer(),
              "discount": integer(),
@@ -192,7 +193,10 @@ def methods(svc: TradingService) -> list[Method]:
         return await svc.ratings.of_vendor(p["vendor"] or svc.me)
 
     async def moderators(p: Args) -> Any:
-        return await svc.ratings.moderators()
+        mods = await svc.ratings.moderators()
+        if p["listing_id"] is None:
+            return mods
+        return await actions.moderators_for(p["listing_id"], p["vendor"], mods)
 
     return [
         Method("order.quote", "Every cost of an order before it is made, in base units.",
@@ -273,6 +277,9 @@ def methods(svc: TradingService) -> list[Method]:
         Method("rating.list", "A vendor's ratings (yours without vendor), each a signed proof; "
                "verified once this node's chain view showed the escrow released.",
                (Param("vendor", PEER_ID),), array(RATING, 10**6), ratings, (NETWORK_ERROR,)),
-        Method("moderator.list", "The moderators known here, with their terms.", (),
-               array(MODERATOR, 10**6), moderators),
+        Method("moderator.list", "The moderators known here, with their terms; for a listing "
+               "(listing_id, vendor), each says whether its vendor accepts it and which "
+               "community markets showing it it moderates, those first.",
+               (Param("listing_id", LISTING_ID), Param("vendor", PEER_ID)),
+               array(MODERATOR, 10**6), moderators, (NOT_FOUND,)),
     ]

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,8 @@ from protocol.networks import Network
 from protocol.order_delivery import MAX_DELIVERY, ORDER_PROTOCOL
 from protocol.order_intake import UNANSWERED_TTL
 from wallet.errors import WalletError
+
+MarketModerators = Callable[[list[str], str, str], Awaitable[dict[str, list[str]]]]
 
 if TYPE_CHECKING:
     from node.core.fiat_rates import FiatRates
@@ -117,6 +119,9 @@ class TradingService(Service):
         self._locks: dict[str, asyncio.Lock] = {}
         self.mailer: TradeMail | None = None  # set when the node carries mail
         self.rates: FiatRates | None = None  # set when the node reads exchange rates
+        # set by the runner from the community room: the moderators of the markets (of those
+        # named) that show a vendor's listing, each with the names of its markets
+        self.market_moderators: MarketModerators | None = None
         self.actions = TradeActions(self)
         self.watcher = ChainWatcher(self)
         self.ratings = Ratings(self)
