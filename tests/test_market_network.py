@@ -241,3 +241,44 @@ async def test_a_non_steward_cannot_change_a_market_by_any_path(tmp_path: Path) 
 
 async def _known(node: NodeProc, market: str) -> bool:
     return any(m["market"] == market for m in await node.call("market.list"))
+
+
+async def test_an_invitation_admits_one_vendor(tmp_path: Path) -> None:
+    """A steward's invitation code admits the first vendor applying with it (the steward's
+    node signs at once: a 1-of-2 market needs no more); the same code admits no one else; only
+    a steward makes codes, and a damaged code is refused before anything is sent."""
+    steward, other, first, second, poser = await start_cluster(tmp_path, 5)
+    try:
+        made = await steward.call("market.create", name="Invited makers", threshold=1,
+                                  stewards=[steward.peer_id, other.peer_id],
+                                  admission="approved")
+        market = made["market"]
+        for node in (first, second, poser):
+            await node.call("market.join", market=market, peer_id=steward.peer_id)
+        code = (await steward.call("market.invite", market=market))["code"]
+        assert code.startswith("torv-invite:")
+        with pytest.raises(RpcCallError, match="only a steward"):
+            await poser.call("market.invite", market=market)
+        with pytest.raises(RpcCallError, match="invitation"):
+            await first.call("market.apply", market=market, invite=code[:-4] + "AAAA")
+
+        await first.call("market.apply", market=market, note="invited", invite=code)
+
+        async def members() -> list[str]:
+            return list((await first.call("market.get", market=market))["members"])
+
+        assert await wait_for(members, 30, what="the invited vendor admitted") == [
+            first.peer_id]
+        await second.call("market.apply", market=market, note="me too", invite=code)
+
+        async def queued() -> list[dict[str, Any]]:
+            apps = await _queue_has(steward, market, "applications")
+            return [a for a in apps if a["vendor"] == second.peer_id]
+
+        app = (await wait_for(queued, 30, what="the second application"))[0]
+        assert app["invited_by"] == steward.peer_id  # noted, but the code was used
+        assert (await steward.call("market.get", market=market))["members"] == [first.peer_id]
+        assert (await steward.call("market.queue"))["proposals"] == []
+    finally:
+        for node in (steward, other, first, second, poser):
+            await node.stop()

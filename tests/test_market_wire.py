@@ -16,11 +16,14 @@ from protocol.listing import Listing
 from protocol.market_wire import (
     MAX_ITEM,
     PAGE,
+    check_invite,
     check_letter_data,
     check_page,
     check_request,
     decode_item,
     encode_item,
+    make_invite,
+    read_invite,
     topic,
 )
 
@@ -138,3 +141,25 @@ def test_a_listing_names_at_most_eight_distinct_markets() -> None:
                          ("ab" * 32, "list")):
         with pytest.raises(LocalProtocolError, match=why):
             Listing.create(VENDOR, {**base, "markets": markets})
+
+
+def test_invitations() -> None:
+    market_id = "ab" * 32
+    code = make_invite(S[0], market_id, "cd" * 16)
+    value = read_invite(code, market_id)
+    assert value["by"] == S[0].peer_id and value["nonce"] == "cd" * 16
+    assert check_invite(RemoteProtocolError, value, market_id) == value
+    for bad, why in ((code.replace("torv-invite:", "torv-invit:"), "starts"),
+                     (code[:-6], "not an invitation"), (code + "x" * 100, "starts"),
+                     ("torv-invite:!!!!", "not an invitation")):
+        with pytest.raises(LocalProtocolError, match=why):
+            read_invite(bad, market_id)
+    with pytest.raises(LocalProtocolError, match="another market"):
+        read_invite(code, "ef" * 32)
+    # a signature by someone else than `by`, or over another nonce, does not verify
+    for forged in ({**value, "by": S[1].peer_id}, {**value, "nonce": "ee" * 16}):
+        with pytest.raises(RemoteProtocolError, match="does not verify"):
+            check_invite(RemoteProtocolError, forged, market_id)
+    with pytest.raises(RemoteProtocolError, match="invite"):
+        check_letter_data(RemoteProtocolError, {"op": "apply", "market": market_id, "note": "",
+                                                "invite": {**value, "sig": b"x" * 64}})

@@ -23,7 +23,7 @@ from node.core.api import (
 )
 from protocol import markets as mk
 from protocol.errors import LocalProtocolError
-from protocol.market_wire import MAX_NOTE
+from protocol.market_wire import MAX_INVITE_CODE, MAX_NOTE
 
 MARKET_ID = string(64, 64, "[0-9a-f]{64}", "must be a market id (64 hex characters)")
 HASH = string(64, 64, "[0-9a-f]{64}", "must be 64 hex characters")
@@ -53,7 +53,8 @@ PROPOSAL = obj({"proposal": HASH, "market": MARKET_ID, "kind": enum(["descriptor
                ("proposal", "market", "kind", "name", "change", "proposer", "created",
                 "signed_by", "needed", "signed_by_you", "current"))
 APPLICATION = obj({"market": MARKET_ID, "vendor": PEER_ID, "note": string(),
-                   "created": integer()}, ("market", "vendor", "note", "created"))
+                   "created": integer(), "invited_by": nullable(PEER_ID)},
+                  ("market", "vendor", "note", "created", "invited_by"))
 FIELDS = {"name": string(mk.MAX_NAME, 1), "description": string(mk.MAX_DESCRIPTION),
           "region": string(mk.MAX_REGION), "rules": string(mk.MAX_RULES)}
 
@@ -85,7 +86,10 @@ def methods(community: CommunityService) -> list[Method]:
         return await community.leave(p["market"])
 
     async def apply(p: Args) -> Any:
-        return await community.apply(p["market"], p["note"])
+        return await community.apply(p["market"], p["note"], p["invite"])
+
+    async def invite(p: Args) -> Any:
+        return await community.invite(p["market"])
 
     async def propose(p: Args) -> Any:
         changes = {k: p[k] for k in mk.CHANGEABLE if k in p.given}
@@ -136,8 +140,15 @@ def methods(community: CommunityService) -> list[Method]:
                (NOT_FOUND, NETWORK_ERROR)),
         Method("market.leave", "Stop following a market (your listings stay in your store).",
                (Param("market", MARKET_ID, True),), MARKET, leave, (NOT_FOUND,)),
-        Method("market.apply", "Ask an approved market's stewards to admit you, with a note.",
-               (Param("market", MARKET_ID, True), Param("note", string(MAX_NOTE), default="")),
+        Method("market.invite", "As a steward of an approved market, make an invitation "
+               "code for one vendor: when it applies with it, your node proposes and signs "
+               "its admission at once.", (Param("market", MARKET_ID, True),),
+               obj({"market": MARKET_ID, "code": string()}, ("market", "code")), invite,
+               (NOT_FOUND,)),
+        Method("market.apply", "Ask an approved market's stewards to admit you, with a note "
+               "and the invitation code a steward gave you.",
+               (Param("market", MARKET_ID, True), Param("note", string(MAX_NOTE), default=""),
+                Param("invite", string(MAX_INVITE_CODE, 1))),
                obj({"market": MARKET_ID, "sent_to": PEERS}, ("market", "sent_to")), apply,
                (NOT_FOUND,)),
         Method("market.propose", "As a steward, propose a change: descriptor fields (name, "

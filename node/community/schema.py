@@ -20,8 +20,13 @@ CREATE TABLE market_proposals (
 CREATE INDEX market_proposals_market ON market_proposals(market);
 CREATE TABLE market_applications (
     market TEXT NOT NULL, vendor TEXT NOT NULL, note TEXT NOT NULL, created INTEGER NOT NULL,
-    PRIMARY KEY (market, vendor)) WITHOUT ROWID
+    invited_by TEXT NOT NULL DEFAULT '', PRIMARY KEY (market, vendor)) WITHOUT ROWID;
+CREATE TABLE market_invites (
+    nonce TEXT PRIMARY KEY, market TEXT NOT NULL, created INTEGER NOT NULL,
+    used_by TEXT NOT NULL DEFAULT '')
 """
 
 v15 = statements(V15_SCHEMA)
-"""Community markets (issue 19): descriptors, logs, joined markets, proposals, applications."""
+"""Community markets (issue 19): descriptors, logs, joined markets, proposals, applications
+(with the steward whose invitation came with one), and the invitations this node's steward
+handed out (each admits one vendor)."""

@@ -15,6 +15,7 @@ letter carries is believed: every signature is checked against the stewards who 
 from __future__ import annotations
 
 import logging
+import secrets
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,7 +28,15 @@ from node.net.host import P2PError
 from protocol import markets as mk
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.mail import MARKET, Letter
-from protocol.market_wire import APPLY, MARKETS_PROTOCOL, MAX_REQUEST, PROPOSAL, item_from_value
+from protocol.market_wire import (
+    APPLY,
+    MARKETS_PROTOCOL,
+    MAX_REQUEST,
+    PROPOSAL,
+    item_from_value,
+    make_invite,
+    read_invite,
+)
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
@@ -106,8 +115,8 @@ class CommunityService(Service):
         return {
             "proposals": [proposal_json(p, self.chains.heads.get(p.market),
                                         self._deciders_of(p.item), self.me) for p in props],
-            "applications": [{"market": m, "vendor": v, "note": n, "created": t}
-                             for m, v, n, t in apps],
+            "applications": [{"market": m, "vendor": v, "note": n, "created": t,
+                              "invited_by": i or None} for m, v, n, t, i in apps],
         }
 
     async def moderators_for(self, markets: list[str], vendor: str, listing_id: str
@@ -174,9 +183,28 @@ class CommunityService(Service):
         self._changed(market)
         return self._view(market)
 
-    async def apply(self, market: str, note: str) -> dict[str, Any]:
-        """Ask an approved market's stewards to admit you (a letter to each)."""
+    async def invite(self, market: str) -> dict[str, Any]:
+        """An invitation code for one vendor: when it applies with it, this steward's node
+        proposes and signs its admission by itself (the other stewards still decide)."""
         head = self._head(market)
+        if self.me not in head.stewards:
+            raise LocalProtocolError("only a steward of the market invites", field="market")
+        if head.body["admission"] != "approved":
+            raise LocalProtocolError("an open market takes any vendor: no need to invite",
+                                     field="market")
+        nonce = secrets.token_hex(16)
+        await self.db.write(partial(store.put_invite, nonce=nonce, market=market,
+                                    now=self.core.now()))
+        return {"market": market, "code": make_invite(self.core.identity, market, nonce)}
+
+    async def apply(self, market: str, note: str, invite: str | None = None
+                    ) -> dict[str, Any]:
+        """Ask an approved market's stewards to admit you (a letter to each), with the
+        invitation code a steward gave you."""
+        head = self._head(market)
+        data: dict[str, Any] = {"op": APPLY, "market": market, "note": note}
+        if invite is not None:
+            data["invite"] = read_invite(invite, market)
         if head.body["admission"] != "approved":
             raise LocalProtocolError("an open market takes any vendor: no need to apply",
                                      field="market")
@@ -184,7 +212,7 @@ class CommunityService(Service):
             raise LocalProtocolError("you are a member of this market already", field="market")
         to = [s for s in head.stewards if s != self.me]
         for steward in to:
-            await self.mail.send(steward, MARKET, {"op": APPLY, "market": market, "note": note})
+            await self.mail.send(steward, MARKET, data)
         return {"market": market, "sent_to": to}
 
     # ------------------------------------------------------------------ proposing, signing
@@ -298,7 +326,8 @@ class CommunityService(Service):
     async def _on_letter(self, letter: Letter) -> None:
         data = letter.data
         if data["op"] == APPLY:
-            await self._on_application(letter.sender, data["market"], data["note"])
+            await self._on_application(letter.sender, data["market"], data["note"],
+                                       data.get("invite"))
             return
         item = item_from_value(RemoteProtocolError, data["item"])
         if isinstance(item, mk.Descriptor) and item.seq > 1 and (
@@ -326,15 +355,25 @@ class CommunityService(Service):
         except P2PError as exc:
             log.debug("market catch-up with %s: %s", peer[:12], exc)
 
-    async def _on_application(self, vendor: str, market: str, note: str) -> None:
+    async def _on_application(self, vendor: str, market: str, note: str,
+                              invite: dict[str, Any] | None) -> None:
+        """A vendor's application: queued for this steward; with an invitation this node
+        handed out (unused), its admission is proposed and signed here at once."""
         head = self.chains.heads.get(market)
         if head is None or self.me not in head.stewards:
             raise RemoteProtocolError("an application to a market this node does not steward")
         if head.body["admission"] != "approved" or vendor in head.body["members"]:
             return
+        invited_by = ""
+        if invite is not None and invite["by"] in head.stewards:
+            invited_by = invite["by"]  # its signature was checked with the letter
         await self.db.write(partial(store.put_application, market=market, vendor=vendor,
-                                    note=note, now=self.core.now()))
+                                    note=note, now=self.core.now(), invited_by=invited_by))
         self.core.events.publish(MarketApplication(market, vendor))
+        if invited_by == self.me and await self.db.write(partial(
+                store.use_invite, nonce=invite["nonce"] if invite else "", market=market,
+                vendor=vendor)):
+            await self.propose(market, {}, [vendor], [], None)
 
 
 def _signers(item: mk.Descriptor | mk.LogEntry, stewards: list[str]) -> set[str]:

@@ -141,23 +141,42 @@ def drop_stale_proposals(conn: sqlite3.Connection, market: str, seq: int, log_se
 
 # ---------------------------------------------------------------------- applications
 def put_application(conn: sqlite3.Connection, market: str, vendor: str, note: str,
-                    now: int) -> None:
-    conn.execute("INSERT INTO market_applications (market, vendor, note, created) "
-                 "VALUES (?, ?, ?, ?) ON CONFLICT(market, vendor) DO UPDATE SET "
-                 "note = excluded.note, created = excluded.created", (market, vendor, note, now))
+                    now: int, invited_by: str = "") -> None:
+    conn.execute("INSERT INTO market_applications (market, vendor, note, created, invited_by) "
+                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(market, vendor) DO UPDATE SET "
+                 "note = excluded.note, created = excluded.created, "
+                 "invited_by = excluded.invited_by", (market, vendor, note, now, invited_by))
     conn.execute("DELETE FROM market_applications WHERE market = ? AND vendor NOT IN ("
                  "SELECT vendor FROM market_applications WHERE market = ? "
                  "ORDER BY created DESC, vendor LIMIT ?)", (market, market, MAX_APPLICATIONS))
 
 
 def applications(conn: sqlite3.Connection, market: str | None = None
-                 ) -> list[tuple[str, str, str, int]]:
-    """(market, vendor, note, created), oldest first."""
-    return [(str(m), str(v), str(n), int(t)) for m, v, n, t in conn.execute(
-        "SELECT market, vendor, note, created FROM market_applications "
+                 ) -> list[tuple[str, str, str, int, str]]:
+    """(market, vendor, note, created, invited by or ""), oldest first."""
+    return [(str(m), str(v), str(n), int(t), str(i)) for m, v, n, t, i in conn.execute(
+        "SELECT market, vendor, note, created, invited_by FROM market_applications "
         "WHERE ? IS NULL OR market = ? ORDER BY created, vendor", (market, market))]
 
 
 def drop_applications(conn: sqlite3.Connection, market: str, vendors: list[str]) -> None:
     conn.executemany("DELETE FROM market_applications WHERE market = ? AND vendor = ?",
                      [(market, v) for v in vendors])
+
+
+# ---------------------------------------------------------------------- invitations
+MAX_OPEN_INVITES = 1_000  # unused invitations kept per market (the oldest go)
+
+
+def put_invite(conn: sqlite3.Connection, nonce: str, market: str, now: int) -> None:
+    conn.execute("INSERT INTO market_invites (nonce, market, created) VALUES (?, ?, ?)",
+                 (nonce, market, now))
+    conn.execute("DELETE FROM market_invites WHERE market = ? AND used_by = '' AND nonce NOT IN "
+                 "(SELECT nonce FROM market_invites WHERE market = ? AND used_by = '' "
+                 "ORDER BY created DESC LIMIT ?)", (market, market, MAX_OPEN_INVITES))
+
+
+def use_invite(conn: sqlite3.Connection, nonce: str, market: str, vendor: str) -> bool:
+    """Take an unused invitation of ours for ``vendor`` (once: True the first time)."""
+    return conn.execute("UPDATE market_invites SET used_by = ? WHERE nonce = ? AND market = ? "
+                        "AND used_by = ''", (vendor, nonce, market)).rowcount == 1
