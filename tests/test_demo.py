@@ -108,9 +108,7 @@ async def test_demo_market_comes_up_and_stops_on_ctrl_c() -> None:
         assert await asyncio.to_thread(proc.wait, 60) == 0
         assert not you.parent.exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 async def test_a_closed_terminal_stops_the_demo_and_cleans_up() -> None:
@@ -134,7 +132,17 @@ async def test_a_closed_terminal_stops_the_demo_and_cleans_up() -> None:
         assert not base.exists()
         assert not [pid for pid in children if _alive(pid)]
     finally:
-        if proc.poll() is None:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """A failed test still stops the demo as Ctrl+C does (its nodes and chain with it); a
+    SIGKILL would leave them running."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 

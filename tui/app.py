@@ -21,6 +21,7 @@ from .client import RpcCallError, RpcClient
 from .format import reach_text
 from .keys_screen import KeysScreen
 from .market_pane import MarketPane
+from .markets_pane import MarketsPane
 from .names import Names
 from .notes_pane import NotesPane
 from .order_screen import OrderScreen
@@ -57,6 +58,10 @@ class TorvApp(App[None]):
     #f-days { max-width: 16; }
     #photo-count { padding: 1 1; width: auto; }
     #message { height: 1; color: $warning; }
+    #cm-join-bar, #cm-actions, #cm-queue-bar { height: auto; }
+    #cm-id, #cm-note { width: 1fr; }
+    #cm-page { height: auto; max-height: 14; border: round $primary; padding: 0 1; }
+    #cm-say { padding: 1 1; }
     .hint { color: $text-muted; }
     """
     BINDINGS = [
@@ -107,6 +112,8 @@ class TorvApp(App[None]):
                 yield ChatPane()
             with TabPane("Notifications", id="notifications"):
                 yield NotesPane()
+            with TabPane("Communities", id="communities"):
+                yield MarketsPane()
             with TabPane("My store", id="store"):
                 yield StorePane()
         yield Static("connecting…", id="status")
@@ -151,6 +158,7 @@ class TorvApp(App[None]):
         self.query_one(WalletPane).reload()
         self.query_one(ChatPane).reload()
         self.query_one(NotesPane).reload()
+        self.query_one(MarketsPane).reload()
 
     def open_order(self, order_id: str) -> None:
         self.push_screen(OrderScreen(order_id))
@@ -191,7 +199,10 @@ class TorvApp(App[None]):
             self._throttled_refresh()
         elif kind in ("market.changed", "market.logged"):  # joined, admitted, removed
             self.query_one(MarketPane).load_markets()
+            self.query_one(MarketsPane).reload()
             self._throttled_refresh()
+        elif kind in ("market.proposal", "market.application"):  # the steward's queue
+            self.query_one(MarketsPane).reload()
         elif kind.startswith(("order.", "dispute.")):
             self._reload_orders()
             if kind == "order.created":
