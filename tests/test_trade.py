@@ -17,7 +17,7 @@ from tui.client import RpcCallError, RpcClient
 
 from .cluster import wait_for
 from .conftest import BACKENDS, backend_args
-from .trade_kit import Market, balance, fulfil, reach, start_market
+from .trade_kit import Market, balance, fulfil, reach, start_market, trader
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -33,7 +33,7 @@ async def market(request: pytest.FixtureRequest, regtest: Regtest,
         await node.stop()
 
 
-async def test_happy_path(market: Market) -> None:
+async def test_happy_path(market: Market, tmp_path: Path) -> None:
     buyer, vendor, moderator = market.buyer, market.vendor, market.moderator
     listing = await market.listing(amount=3_000_000, shipping=[
         {"region": "EU", "price": {"amount": 100_000, "currency": "LTC"}}])
@@ -89,6 +89,25 @@ async def test_happy_path(market: Market) -> None:
         return all(v["delivery"]["pending"] == 0 for v in got)
 
     await wait_for(delivered, 30, what="the buyer's and the vendor's outboxes to drain")
+    await gathered_by_itself(market, tmp_path)
+
+
+async def gathered_by_itself(market: Market, base: Path) -> None:
+    """A node that joins later gathers and checks the ratings of the vendors whose listings it
+    holds in the background: search by rating knows the rated vendor, though no one called
+    rating.list there."""
+    newcomer = await trader(base, "newcomer", market.regtest, [market.vendor.addr],
+                            extra=["--ratings-every", "1"]).start()
+    try:
+        async def rated() -> bool:
+            hits = await newcomer.call("listing.search", query="", min_rating=4.5)
+            return any(h["listing"]["vendor"] == market.vendor.peer_id for h in hits)
+
+        await wait_for(rated, 60, what="the newcomer to gather the vendor's rating")
+        info = (await newcomer.call("node.info"))["trading"]["ratings"]
+        assert info["every"] == 1 and info["vendors_gathered"] >= 1
+    finally:
+        await newcomer.stop()
 
 
 async def search_by_rating(market: Market) -> None:

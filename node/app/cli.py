@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold-hours", type=float, default=24.0, metavar="HOURS",
                    help="as a vendor, how long a confirmed order may stay unpaid before its "
                         "items go back on sale (default %(default)s)")
+    p.add_argument("--ratings-every", type=float, default=300.0, metavar="SECONDS",
+                   help="how often to gather, in the background, the ratings of the vendors "
+                        "whose listings this node holds (0: only when asked; default "
+                        "%(default)s)")
     p.add_argument("--log-level", default="INFO")
 
     p = sub.add_parser("rpc", help="call a JSON-RPC method on a running node", add_help=False)
@@ -256,9 +260,10 @@ def cmd_node(args: argparse.Namespace) -> int:
         print("error: --event-queue must be at least 1", file=sys.stderr)
         return 2
     args.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if args.chain_poll <= 0 or args.payment_grace < 0 or args.hold_hours <= 0:
+    if args.chain_poll <= 0 or args.payment_grace < 0 or args.hold_hours <= 0 or \
+            args.ratings_every < 0:
         print("error: --chain-poll and --hold-hours must be positive and --payment-grace "
-              "not negative",
+              "and --ratings-every not negative",
               file=sys.stderr)
         return 2
     if args.electrum and args.chain_rpc:
@@ -270,7 +275,8 @@ def cmd_node(args: argparse.Namespace) -> int:
     opts = RunOptions(args.data_dir, args.listen or [DEFAULT_LISTEN], args.rpc_port,
                       args.bootstrap, args.chain, args.chain_rpc,
                       startup_passphrase(args.data_dir, args.chain), args.event_queue,
-                      TradeOptions(args.chain_poll, args.payment_grace, args.hold_hours),
+                      TradeOptions(args.chain_poll, args.payment_grace, args.hold_hours,
+                                   args.ratings_every),
                       electrum=args.electrum, mdns=not args.no_mdns,
                       upnp=not args.no_upnp, relay_service=args.relay_service,
                       rates=args.rates)

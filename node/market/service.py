@@ -467,6 +467,15 @@ class MarketService(CsvOps, Service):
         found = await self.db.read(partial(ms.listings_with_id, listing_id=listing_id))
         return sorted({str(x["vendor"]) for x in found})
 
+    async def listing_vendors(self, limit: int) -> list[str]:
+        """The vendors (not us) whose listings are held here, those with the newest first."""
+        def read(conn: sqlite3.Connection) -> list[str]:
+            return [str(v) for (v,) in conn.execute(
+                "SELECT vendor FROM listings WHERE vendor != ? GROUP BY vendor "
+                "ORDER BY MAX(rowid) DESC LIMIT ?", (self.me, limit))]
+
+        return await self.db.read(read)
+
     async def moderators(self) -> list[StoreObject]:
         """The profiles held here that carry moderator terms."""
         return await self.db.read(ms.moderator_profiles)

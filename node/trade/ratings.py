@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ log = logging.getLogger("torv.trade")
 FETCH_TIMEOUT = 5.0
 MAX_SOURCES = 8  # nodes asked for one vendor's ratings
 MAX_CHECKS = 50  # ratings checked against the chain per call
+GATHER_VENDORS = 20  # vendors whose ratings one background round gathers at most
+GATHER_AGAIN = 6 * 3600.0  # seconds before a vendor's ratings are gathered again
+GATHER_PAUSE = 1.0  # seconds between two vendors of one round
 
 
 class Ratings:
@@ -39,6 +43,9 @@ class Ratings:
         self.svc = svc
         self.db = svc.db
         self._provide: asyncio.Queue[str] = asyncio.Queue()
+        self._gathered: dict[str, float] = {}  # vendor -> when its ratings were gathered
+        self.gather_rounds = 0
+        self.gathered_vendors = 0
 
     # ------------------------------------------------------------------ announcing
     def holding(self, vendor: str) -> None:
@@ -107,6 +114,27 @@ class Ratings:
                                         time=rating.time, proof=proof))
             new += 1
         return new
+
+    async def gather_loop(self, every: float) -> None:
+        """In the background, gather and check the ratings of the vendors whose listings
+        this node holds, so search by rating knows them before anyone asks (``rating.list``
+        does the same for one vendor): each round takes the vendors with the newest listings
+        not gathered in ``GATHER_AGAIN``, at most ``GATHER_VENDORS``, one a second."""
+        await asyncio.sleep(min(every, 10.0))  # let the node find its peers first
+        while True:
+            now = time.monotonic()
+            due = [v for v in await self.svc.market.listing_vendors(GATHER_VENDORS * 5)
+                   if now - self._gathered.get(v, -GATHER_AGAIN) >= GATHER_AGAIN]
+            for vendor in due[:GATHER_VENDORS]:
+                try:
+                    await self.of_vendor(vendor)
+                except (P2PError, RemoteProtocolError, ChainError) as exc:
+                    log.debug("gathering the ratings of %s: %s", vendor[:12], exc)
+                self._gathered[vendor] = time.monotonic()
+                self.gathered_vendors += 1
+                await asyncio.sleep(GATHER_PAUSE)
+            self.gather_rounds += 1
+            await asyncio.sleep(every)
 
     async def _chain_facts(self, rating: pr.Rating) -> pr.ChainFacts | None:
         backend = self.svc.holder.backend

@@ -72,6 +72,7 @@ class TradeOptions:
     chain_poll: float = 5.0  # seconds between looks at the chain
     payment_grace: float = 30.0  # a vendor reports a funding it saw only after this long
     hold_hours: float = 24.0  # a confirmed order unpaid this long gives its items back
+    ratings_every: float = 300.0  # seconds between rounds gathering vendors' ratings (0: off)
 
 
 @dataclass
@@ -138,7 +139,10 @@ class TradingService(Service):
                 "goods": {"delivered": self.auto_goods.delivered,
                           "failed": self.auto_goods.failed},
                 "holds": {"hold_hours": self.options.hold_hours,
-                          "released": self.holds.released, "refunded": self.holds.refunded}}
+                          "released": self.holds.released, "refunded": self.holds.refunded},
+                "ratings": {"every": self.options.ratings_every,
+                            "rounds": self.ratings.gather_rounds,
+                            "vendors_gathered": self.ratings.gathered_vendors}}
 
     async def start(self) -> None:
         if self.mailer is not None:
@@ -147,6 +151,9 @@ class TradingService(Service):
         self.core.on_new_peer(self.delivery.peer_back)
         self.core.spawn(self.delivery.outbox.run(), "outbox")
         self.core.spawn(self.ratings.provide_loop(), "provide ratings")
+        if self.options.ratings_every > 0:
+            self.core.spawn(self.ratings.gather_loop(self.options.ratings_every),
+                            "gather ratings")
         self.core.spawn(self._purge_loop(), "purge unanswered orders")
         self.core.spawn(self.actions.reconcile_stock(), "reconcile stock")
         self.core.spawn(self.holds.expiry_loop(), "unpaid holds")
