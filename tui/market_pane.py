@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent
 
 from .checkout import CheckoutScreen
@@ -71,7 +72,10 @@ class MarketPane(Vertical):
         except RpcCallError:
             return
         choices = [(plain(m["name"])[:40], m["market"]) for m in markets if m["joined"]]
-        switcher = self.query_one("#f-market", Select)
+        try:
+            switcher = self.query_one("#f-market", Select)
+        except NoMatches:  # the app closed while the node answered
+            return
         current = switcher.value
         with switcher.prevent(Select.Changed):
             switcher.set_options(choices)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Input, Static
 
 from .client import RpcCallError
@@ -110,7 +111,10 @@ class MarketsPane(Vertical):
         self.reload()
 
     def say(self, text: str) -> None:
-        self.query_one("#cm-say", Static).update(text)
+        try:
+            self.query_one("#cm-say", Static).update(text)
+        except NoMatches:  # the app closed while the node answered
+            pass
 
     # ------------------------------------------------------------------ loading
     @work(exclusive=True, group="communities")
@@ -125,6 +129,15 @@ class MarketsPane(Vertical):
         names = self.torv.names
         await names.learn(sorted({p for m in markets for p in m["stewards"]}
                                  | {a["vendor"] for a in queue["applications"]}))
+        try:
+            self._show_lists(markets, queue)
+        except NoMatches:  # the app closed while the node answered
+            return
+        if self.selected in self.markets:
+            self.show(self.selected)
+
+    def _show_lists(self, markets: list[dict[str, Any]], queue: dict[str, Any]) -> None:
+        names = self.torv.names
         me = self.torv.peer_id
         self.markets = {m["market"]: m for m in markets}
         table = self.query_one("#cm-list", DataTable)
@@ -151,8 +164,6 @@ class MarketsPane(Vertical):
             rows.add_row(plain(market), f"application from {who(a['vendor'], names)}: "
                          f"{plain(a['note'])}{invited}", "", key=key)
         self._queue_buttons(None)
-        if self.selected in self.markets:
-            self.show(self.selected)
 
     @on(DataTable.RowHighlighted, "#cm-list")
     def pick(self, event: DataTable.RowHighlighted) -> None:
@@ -172,8 +183,14 @@ class MarketsPane(Vertical):
         names = self.torv.names
         await names.learn(sorted(set(m["moderators"]) | set(m["members"][:MEMBERS_SHOWN])
                                  | {e["vendor"] for e in log[-5:]}))
+        try:
+            self._show_page(m, log)
+        except NoMatches:  # the app closed while the node answered
+            return
+
+    def _show_page(self, m: dict[str, Any], log: list[dict[str, Any]]) -> None:
         me = self.torv.peer_id
-        self.query_one("#cm-page", Static).update(describe_market(m, log, names, me))
+        self.query_one("#cm-page", Static).update(describe_market(m, log, self.torv.names, me))
         toggle = self.query_one("#cm-toggle", Button)
         toggle.label = "Leave" if m["joined"] else "Join"
         toggle.disabled = False

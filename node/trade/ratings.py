@@ -119,9 +119,13 @@ class Ratings:
         """In the background, gather and check the ratings of the vendors whose listings
         this node holds, so search by rating knows them before anyone asks (``rating.list``
         does the same for one vendor): each round takes the vendors with the newest listings
-        not gathered in ``GATHER_AGAIN``, at most ``GATHER_VENDORS``, one a second."""
+        not gathered in ``GATHER_AGAIN``, at most ``GATHER_VENDORS``, one a second (a node
+        without a chain backend has nothing to check them against, and waits for one)."""
         await asyncio.sleep(min(every, 10.0))  # let the node find its peers first
         while True:
+            if self.svc.holder.backend is None:  # nothing to check ratings against
+                await asyncio.sleep(every)
+                continue
             now = time.monotonic()
             due = [v for v in await self.svc.market.listing_vendors(GATHER_VENDORS * 5)
                    if now - self._gathered.get(v, -GATHER_AGAIN) >= GATHER_AGAIN]
