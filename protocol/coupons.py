@@ -102,7 +102,7 @@ def with_coupon_hashes(listing_id: str, fields: dict[str, Any]) -> dict[str, Any
     """Listing fields with the coupons given as codes (``{code, percent | amount}``) turned
     into what the listing carries (``{hash, percent | amount}``): the codes never leave the
     vendor's node. Coupons already hashed are kept as they are."""
-    if "coupons" not in fields:
+    if fields.get("coupons") is None:  # not given, or given as null (removed)
         return fields
     out = []
     for c in fields["coupons"]:

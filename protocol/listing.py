@@ -50,6 +50,8 @@ MAX_PROCESSING_DAYS = 365
 MAX_TERMS = 5_000
 MAX_LISTING_MARKETS = 8  # community markets a listing names (protocol/markets.py)
 MARKET_ID_RE = re.compile(r"[0-9a-f]{64}")
+# Fields a change may remove (given as None): the optional ones.
+REMOVABLE = OPTIONAL_KEYS | V2_KEYS
 # Fields a caller may set or change; the rest are managed by the node.
 EDITABLE = ("title", "description", "price", "quantity", "tags", "shipping",
             "escrow_timeout_hours", "expires", "moderators", *sorted(V2_KEYS))
@@ -232,13 +234,18 @@ class Listing:
         return cls(so)
 
     def updated(self, identity: Identity, changes: dict[str, Any]) -> Listing:
-        """A new version with ``changes`` applied and ``seq`` + 1."""
+        """A new version with ``changes`` applied and ``seq`` + 1; an optional field changed
+        to None is removed."""
         unknown = set(changes) - set(EDITABLE)
         if unknown:
             raise LocalProtocolError(f"{sorted(unknown)[0]}: cannot be changed",
                                      field=sorted(unknown)[0])
         body = dict(self.body)
-        body.update(changes)
+        for key, value in changes.items():
+            if value is None and key in REMOVABLE:
+                body.pop(key, None)  # an optional field removed (a v2 one: maybe v1 again)
+            else:
+                body[key] = value
         body["seq"] = self.seq + 1
         return Listing.create(identity, body)
 

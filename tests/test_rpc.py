@@ -143,6 +143,26 @@ async def test_listing_lifecycle_and_search(node: NodeProc) -> None:
     assert fetched["listings"] == [] and fetched["manifest_seq"] >= 3
 
 
+async def test_an_update_removes_an_optional_field_given_as_null(node: NodeProc) -> None:
+    made = await node.call("listing.create", **sample_listing("Oak stool"), type="physical",
+                           condition="used", terms="No returns", moderators=[node.peer_id],
+                           markets=["7c" * 32])
+    assert made["terms"] == "No returns" and made["markets"] == ["7c" * 32]
+    less = await node.call("listing.update", id=made["id"], terms=None, markets=None,
+                           moderators=None)
+    assert "terms" not in less and "markets" not in less and "moderators" not in less
+    assert less["condition"] == "used" and less["seq"] == 2
+    plain = await node.call("listing.update", id=made["id"], type=None, condition=None)
+    assert "type" not in plain and "condition" not in plain  # signed as v1 again
+    got = await node.call("listing.get", id=made["id"])
+    assert got == plain and got["seq"] == 3
+    with pytest.raises(RpcCallError, match="title"):  # a required field is not removed
+        await node.call("listing.update", id=made["id"], title=None)
+    with pytest.raises(RpcCallError, match="skus"):  # the rules still hold after removal
+        await node.call("listing.update", id=made["id"],
+                        options=[{"name": "size", "values": ["S"]}])
+
+
 async def test_profile(node: NodeProc) -> None:
     assert (await node.call("profile.set", name="Kettle Co"))["name"] == "Kettle Co"
     prof = await node.call("profile.set", about="Since 1890")

@@ -43,6 +43,7 @@ from protocol.listing import (
     MAX_TAGS,
     MAX_TERMS,
     MAX_TITLE,
+    REMOVABLE,
 )
 from protocol.photos import MAX_PHOTOS, PHOTO_HASH_RE
 from protocol.store import (
@@ -141,12 +142,13 @@ def methods(market: MarketService) -> list[Method]:
         return await market.profile_json(await market.set_profile(changes))
 
     async def with_photos(fields: dict[str, Any]) -> dict[str, Any]:
-        if "photos" in fields:
+        if fields.get("photos") is not None:
             fields["photos"] = await market.photos.refs(fields["photos"])
         return fields
 
     async def listing_create(p: Args) -> Any:
-        return (await market.create_listing(await with_photos(p.changes()))).to_json()
+        fields = {k: v for k, v in p.changes().items() if v is not None}  # null: not given
+        return (await market.create_listing(await with_photos(fields))).to_json()
 
     async def listing_update(p: Args) -> Any:
         changes = await with_photos(p.changes("id"))
@@ -204,9 +206,12 @@ def methods(market: MarketService) -> list[Method]:
                PROFILE, profile_set, (NO_CHAIN,)),
         Method("listing.create", "Publish a new listing in your store (seq 1; expires "
                "defaults to a year).", listing_params, LISTING, listing_create),
-        Method("listing.update", "Change fields of one of your listings (seq + 1).",
+        Method("listing.update", "Change fields of one of your listings (seq + 1); an "
+               "optional field given as null is removed (moderators: the profile's list "
+               "applies again).",
                (Param("id", LISTING_ID, True),
-                *(Param(k, v) for k, v in LISTING_FIELDS.items())),
+                *(Param(k, nullable(v) if k in REMOVABLE and k != "moderators" else v)
+                  for k, v in LISTING_FIELDS.items())),
                LISTING, listing_update, (NOT_FOUND,), min_given=2),
         Method("listing.stock", "Say how many of one of your listings are left to sell "
                "(re-signs that listing only). Items held for confirmed, unpaid orders are "
