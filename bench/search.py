@@ -72,9 +72,12 @@ def sentence(rng: random.Random, n: int) -> str:
     return " ".join(out).capitalize()
 
 
-def make(args: tuple[int, int, int]) -> list[ms.ListingRow]:
-    """``count`` signed listings of one vendor (in a worker process)."""
-    index, count, now = args
+def make(args: tuple[int, int, int] | tuple[int, int, int, list[str]]
+         ) -> list[ms.ListingRow]:
+    """``count`` signed listings of one vendor (in a worker process), naming the community
+    markets given as a fourth item (bench/markets.py)."""
+    index, count, now, *rest = args
+    markets = rest[0] if rest else []
     rng = random.Random(index)
     me = Identity(rng.randbytes(32))
     rows = []
@@ -87,7 +90,7 @@ def make(args: tuple[int, int, int]) -> list[ms.ListingRow]:
             "quantity": 1, "tags": rng.sample(WORDS, 2), "created": now,
             "shipping": [{"region": r, "price": {"amount": 50_000, "currency": "LTC"}}
                          for r in rng.sample(REGIONS, rng.randint(0, 2))],
-            "expires": now + 365 * 86400})))
+            "expires": now + 365 * 86400, **({"markets": markets} if markets else {})})))
     return rows
 
 

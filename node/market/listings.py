@@ -32,10 +32,21 @@ def fts_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
+def market_token(market: str) -> str:
+    """The full-text token for a community market a listing names (its id is 64 hex)."""
+    return "mkt" + market
+
+
+def in_market(query: str, market: str) -> str:
+    """An FTS5 query (``fts_query``'s) narrowed to the listings naming ``market``."""
+    return f'({query}) AND markets : "{market_token(market)}"'
+
+
 # ---------------------------------------------------------------------- listings
 def delete_row(conn: sqlite3.Connection, rowid: int) -> None:
     conn.execute("DELETE FROM listings WHERE rowid = ?", (rowid,))
     conn.execute("DELETE FROM listing_fts WHERE rowid = ?", (rowid,))
+    conn.execute("DELETE FROM listing_markets WHERE rowid = ?", (rowid,))
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,18 @@ def insert_listing(conn: sqlite3.Connection, listing: Listing | ListingRow) -> s
         "INSERT INTO listings (vendor, id, seq, expires, digest, wire, body) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (r.vendor, r.id, r.seq, r.expires, r.digest, r.wire, r.body_json))
-    conn.execute("INSERT INTO listing_fts (rowid, title, description, tags) VALUES (?, ?, ?, ?)",
-                 (cur.lastrowid, r.body["title"], r.body["description"],
-                  " ".join(r.body["tags"])))
+    text = (cur.lastrowid, r.body["title"], r.body["description"], " ".join(r.body["tags"]))
+    markets = r.body.get("markets")
+    if not markets:  # (the columns every schema step had: old steps store listings too)
+        conn.execute("INSERT INTO listing_fts (rowid, title, description, tags) "
+                     "VALUES (?, ?, ?, ?)", text)
+        return "added" if old is None else "updated"
+    # the community markets it names: a token each in the index, and a row each that search
+    # in one market walks (schema step 15)
+    conn.execute("INSERT INTO listing_fts (rowid, title, description, tags, markets) "
+                 "VALUES (?, ?, ?, ?, ?)", (*text, " ".join(market_token(m) for m in markets)))
+    conn.executemany("INSERT OR IGNORE INTO listing_markets (market, rowid) VALUES (?, ?)",
+                     [(m, cur.lastrowid) for m in markets])
     return "added" if old is None else "updated"
 
 

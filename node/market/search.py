@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from node.market.listings import fts_query
+from node.market.listings import fts_query, in_market
 from node.market.scopes import SHOWS_IN_MARKET, shows_args
 
 MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
@@ -141,6 +141,8 @@ def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
     where, args = f.where()
     live = "l.expires > ? AND l.parked = 0"
     query = fts_query(text)
+    if f.market is not None:
+        return _in_market(conn, query, limit, now, f)
     if query is None:
         sql, args = browse_sql(f)
         rows = conn.execute(sql, (now, *args, limit)).fetchall()
@@ -157,6 +159,36 @@ def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
         f"WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND {live}{where} "
         f"{f.order(True)} LIMIT ?",
         (query, floor[0] if floor else 0, now, *args, limit)).fetchall()
+    return [(json.loads(b), round(float(s), 6)) for b, s in rows]
+
+
+def _in_market(conn: sqlite3.Connection, query: str | None, limit: int, now: int,
+               f: SearchFilters) -> list[tuple[dict[str, Any], float]]:
+    """Search in one community market, among the listings that name it only, so a small
+    market in a big network finds all of its own (not what passes in a window of everyone's):
+    without words its newest ``MAX_BROWSED`` (``listing_markets``); with words one query of
+    the full-text index, the words and the market's token together (its newest
+    ``MAX_SCANNED`` matches); then the filters and what the market shows among them."""
+    assert f.market is not None
+    where, args = f.where()
+    if query is None:
+        mine = (f"SELECT rowid FROM listing_markets WHERE market = ? ORDER BY rowid DESC "
+                f"LIMIT {MAX_BROWSED}")
+        rows = conn.execute(
+            f"SELECT l.body, 0.0 FROM listings l WHERE l.rowid IN ({mine}) AND l.expires > ? "
+            f"AND l.parked = 0{where} {f.order(False)} LIMIT ?",
+            (f.market, now, *args, limit)).fetchall()
+    else:
+        match = in_market(query, f.market)
+        floor = conn.execute(
+            "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
+            "LIMIT 1 OFFSET ?", (match, MAX_SCANNED - 1)).fetchone()
+        rows = conn.execute(
+            "SELECT l.body, -bm25(listing_fts) FROM listing_fts "
+            "JOIN listings l ON l.rowid = listing_fts.rowid "
+            "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
+            f"AND l.parked = 0{where} {f.order(True)} LIMIT ?",
+            (match, floor[0] if floor else 0, now, *args, limit)).fetchall()
     return [(json.loads(b), round(float(s), 6)) for b, s in rows]
 
 
