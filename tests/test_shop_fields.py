@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tui.format import amount_in
-from tui.shop_fields import parse_coupons, parse_variants, variants_text
+from tui.shop_fields import (
+    parse_coupons,
+    parse_shipping,
+    parse_stock,
+    parse_variants,
+    shipping_text,
+    stock_text,
+    variants_text,
+)
 
 
 def coins(text: str) -> int:
@@ -67,3 +75,53 @@ def test_coupons_as_typed() -> None:
 def test_coupons_refused_as_typed(typed: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
         parse_coupons(typed, coins)
+
+
+def test_stock_per_variant_as_typed() -> None:
+    skus = [{"values": ["S", "oak"], "surcharge": 0, "quantity": 1},
+            {"values": ["L", "birch"], "surcharge": 5, "quantity": 1, "code": "LB"}]
+    out = parse_stock("S/oak=3, l/BIRCH=0", skus)  # values compared without case
+    assert [(s["values"], s["quantity"]) for s in out] == [(["S", "oak"], 3), (["L", "birch"], 0)]
+    assert out[1]["code"] == "LB" and skus[0]["quantity"] == 1  # the input is not changed
+    assert parse_stock("", skus) == skus
+    assert stock_text(out) == "S/oak=3, L/birch=0"
+    for typed, said in (("M/oak=1", "names no variant"), ("S/oak=three", "whole number"),
+                        ("S/oak", "names no variant"), ("S/oak=-1", "whole number")):
+        with pytest.raises(ValueError, match=said):
+            parse_stock(typed, skus)
+
+
+def test_a_shipping_profile_as_typed_and_shown() -> None:
+    typed = ("dk se,NO: Post 3d 0.0004+0.0001, Express 1d 0.001; WORLDWIDE: Post 10d 0.0012; "
+             "pickup; free above 0.02")
+    profile = parse_shipping(typed, coins)
+    assert profile == {
+        "regions": [{"countries": ["DK", "SE", "NO"], "services": [
+            {"name": "Post", "days": 3, "first": 40_000, "additional": 10_000},
+            {"name": "Express", "days": 1, "first": 100_000, "additional": 0}]},
+            {"countries": ["WORLDWIDE"], "services": [
+                {"name": "Post", "days": 10, "first": 120_000, "additional": 0}]}],
+        "pickup": True, "free_above": 2_000_000}
+    shown = shipping_text(profile, lambda n: f"{n / 10**8:.8f}".rstrip("0"))
+    assert parse_shipping(shown, coins) == profile  # what the form shows reads back the same
+    assert parse_shipping(" ", coins) is None
+    assert parse_shipping("DK: Royal Mail 2nd class 4d 0", coins)["regions"][0]["services"] == [
+        {"name": "Royal Mail 2nd class", "days": 4, "first": 0, "additional": 0}]
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ("DK Post 3d 0.1", "COUNTRIES: service"),
+    ("DNK: Post 3d 0.1", "two-letter"),
+    ("DK DK: Post 3d 0.1", "each once"),
+    ("DK: Post 0.1", "not a service"),
+    ("DK: Post 3d", "not a service"),
+    ("DK: Post 3d lots", "Post"),
+    ("DK: Post 3d 0.1, Post 2d 0.2", "each once"),
+    ("DK: A/B 3d 0.1", "without /"),
+    ("pickup", "at least one region"),
+    ("DK: Post 3d 0.1; free above 0", "more than 0"),
+    (";".join(f"D{chr(65 + i)}: P 1d 0.1" for i in range(21)), "at most 20 regions"),
+])
+def test_shipping_refused_as_typed(typed: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parse_shipping(typed, coins)

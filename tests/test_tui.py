@@ -285,6 +285,62 @@ async def test_the_store_form_makes_variants_and_coupons(pair: list[NodeProc]) -
         assert item["quantity"] == 8
 
 
+async def test_the_store_form_sets_variant_stock_and_shipping(pair: list[NodeProc]) -> None:
+    from textual.widgets import DataTable
+
+    you, _ = pair
+    app = TorvApp(RpcClient.from_data_dir(you.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        app.query_one("TabbedContent").active = "store"
+        await pilot.pause()
+
+        async def said(text: str) -> bool:
+            await pilot.pause()
+            return text in str(app.query_one("#message").render())
+
+        for field, text in (("#f-title", "Birch box"), ("#f-amount", "0.03"),
+                            ("#f-quantity", "1"), ("#f-variants", "size=S|L"),
+                            ("#f-stock", "S=5, XL=1"),
+                            ("#f-shipping", "DK SE: Post 3d 0.0004+0.0001; pickup")):
+            app.query_one(field, Input).value = text
+        await wait_for(lambda: said("'XL=1' names no variant"), 10,
+                       what="a variant that is not there refused as typed")
+        app.query_one("#f-stock", Input).value = "S=5, L=2"
+        await wait_for(lambda: said("ready"), 10, what="the form to be right")
+        await pilot.click("#create")
+
+        async def listed() -> Any:
+            items = [x for x in await you.call("listing.list") if x["title"] == "Birch box"]
+            return items[0] if items and items[0]["seq"] == want_seq else None
+
+        want_seq = 1
+        item = await wait_for(listed, 20, what="the listing with stock and shipping")
+        assert [(s["values"], s["quantity"]) for s in item["skus"]] == [(["S"], 5), (["L"], 2)]
+        assert item["quantity"] == 7 and item["shipping"] == []
+        assert item["shipping_profile"] == {"regions": [{"countries": ["DK", "SE"], "services": [
+            {"name": "Post", "days": 3, "first": 40_000, "additional": 10_000}]}],
+            "pickup": True}
+
+        # picked again: the stock and the shipping as typed; emptied, they go
+        table = app.query_one("#mine", DataTable)
+        await wait_for(lambda: _has_row(pilot, table, item["id"]), 10, what="the store table")
+        table.move_cursor(row=table.get_row_index(item["id"]))
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#f-stock", Input).value == "S=5, L=2"
+        assert app.query_one("#f-shipping", Input).value == "DK SE: Post 3d 0.0004+0.0001; pickup"
+        for field in ("#f-variants", "#f-stock", "#f-shipping"):
+            app.query_one(field, Input).value = ""
+        app.query_one("#f-quantity", Input).value = "3"
+        await wait_for(lambda: said("ready"), 10, what="the emptied form to be right")
+        await pilot.click("#update")
+        want_seq = 2
+        item = await wait_for(listed, 20, what="the listing without variants or profile")
+        assert "options" not in item and "skus" not in item and "shipping_profile" not in item
+        assert item["quantity"] == 3
+
+
 async def _has_row(pilot: Any, table: Any, key: str) -> bool:
     await pilot.pause()
     return key in {k.value for k in table.rows}

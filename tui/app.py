@@ -55,6 +55,8 @@ class TorvApp(App[None]):
     #form Input { width: 1fr; }
     #form Horizontal { height: auto; }
     #f-v2 Select { width: 22; }
+    #f-v4 #f-stock { width: 2fr; }
+    #f-v4 #f-shipping { width: 3fr; }
     #f-days { max-width: 16; }
     #photo-count { padding: 1 1; width: auto; }
     #message { height: 1; color: $warning; }

@@ -10,6 +10,14 @@
                codes with a percentage or an amount off, valid through a day (UTC) if one is
                given; the node hashes them, so a listing's coupons are never shown again, only
                how many it has (kept on update).
+    stock:     S/oak=3, L/birch=0
+               how many of each variant are left (its values joined by ``/``); variants not
+               named keep theirs.
+    shipping:  DK SE NO: Post 3d 0.0004+0.0001, Express 1d 0.001; WORLDWIDE: Post 10d 0.0012;
+               pickup; free above 0.02
+               regions of country codes (or WORLDWIDE), each with its services: a name, the
+               days it takes, the price of the first item and ``+`` that of each further one;
+               ``pickup`` offers local pickup, ``free above AMOUNT`` free shipping from there.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ MAX_SKUS = 200
 MAX_TEXT = 40
 MAX_COUPONS = 10
 CODE_RE = re.compile(r"[A-Z0-9_-]{1,40}")
+MAX_REGIONS = 20
+MAX_COUNTRIES = 250
+MAX_SERVICES = 10
+COUNTRY_RE = re.compile(r"[A-Z]{2}|WORLDWIDE")
+SERVICE_RE = re.compile(r"(.+?)\s+(\d{1,3})d\s+(\S+?)(?:\s*\+\s*(\S+))?")
 Amount = Callable[[str], int]  # typed money to base units (ValueError: why not)
 
 
@@ -134,3 +147,98 @@ def _expiry(code: str, until: str, day: str) -> dict[str, int]:
     except ValueError:
         raise ValueError(f"coupons: {code}: until a day written 2027-03-31") from None
     return {"expires": int((last + timedelta(days=1)).timestamp())}
+
+
+def parse_stock(text: str, skus: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The variants with the stock typed for them (ValueError naming one not found)."""
+    out = [dict(sku) for sku in skus]
+    by_values = {"/".join(sku["values"]).lower(): sku for sku in out}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, count = part.rpartition("=")
+        sku = by_values.get(name.strip().lower())
+        if not sep or sku is None:
+            raise ValueError(f"stock: {part[:40]!r} names no variant (write S/oak=3)")
+        if not count.strip().isdigit():
+            raise ValueError(f"stock: {name.strip()}: a whole number, e.g. 3")
+        sku["quantity"] = int(count)
+    return out
+
+
+def stock_text(skus: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{'/'.join(s['values'])}={s['quantity']}" for s in skus)
+
+
+def parse_shipping(text: str, amount_of: Amount) -> dict[str, Any] | None:
+    """A ``shipping_profile`` from the shipping field (None when empty; ValueError: why)."""
+    regions: list[dict[str, Any]] = []
+    profile: dict[str, Any] = {"regions": regions}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        if part.lower() == "pickup":
+            profile["pickup"] = True
+            continue
+        if part.lower().startswith("free above"):
+            try:
+                profile["free_above"] = amount_of(part[len("free above"):])
+            except ValueError as exc:
+                raise ValueError(f"shipping: free above: {exc}") from None
+            if profile["free_above"] < 1:
+                raise ValueError("shipping: free above: more than 0")
+            continue
+        regions.append(_region(part, amount_of))
+    if not regions:
+        if len(profile) > 1:
+            raise ValueError("shipping: name at least one region, e.g. DK: Post 3d 0.0004")
+        return None
+    if len(regions) > MAX_REGIONS:
+        raise ValueError(f"shipping: at most {MAX_REGIONS} regions")
+    return profile
+
+
+def _region(part: str, amount_of: Amount) -> dict[str, Any]:
+    where, sep, services_text = part.partition(":")
+    countries = where.replace(",", " ").upper().split()
+    if not sep or not countries:
+        raise ValueError(f"shipping: {part[:40]!r} is not COUNTRIES: service 3d price")
+    bad = [c for c in countries if not COUNTRY_RE.fullmatch(c)]
+    if bad or len(set(countries)) != len(countries) or len(countries) > MAX_COUNTRIES:
+        raise ValueError(f"shipping: {where.strip()[:40]!r}: two-letter country codes (or "
+                         "WORLDWIDE), each once")
+    services: list[dict[str, Any]] = []
+    for item in (x.strip() for x in services_text.split(",")):
+        match = SERVICE_RE.fullmatch(item)
+        if match is None:
+            raise ValueError(f"shipping: {item[:40]!r} is not a service: Post 3d 0.0004+0.0001")
+        name, days, first, more = match.groups()
+        if len(name) > MAX_TEXT or "/" in name or any(x["name"] == name for x in services):
+            raise ValueError(f"shipping: {name[:40]!r}: a name of 1..40 characters without "
+                             "/, each once in a region")
+        try:
+            price = {"first": amount_of(first), "additional": amount_of(more or "0")}
+        except ValueError as exc:
+            raise ValueError(f"shipping: {name}: {exc}") from None
+        services.append({"name": name, "days": int(days), **price})
+    if len(services) > MAX_SERVICES:
+        raise ValueError(f"shipping: at most {MAX_SERVICES} services in a region")
+    return {"countries": countries, "services": services}
+
+
+def shipping_text(profile: dict[str, Any] | None, coins_of: Callable[[int], str]) -> str:
+    """A listing's shipping profile as the field shows it."""
+    if not profile:
+        return ""
+    parts = []
+    for region in profile["regions"]:
+        services = ", ".join(
+            f"{s['name']} {s['days']}d {coins_of(s['first'])}"
+            + (f"+{coins_of(s['additional'])}" if s["additional"] else "")
+            for s in region["services"])
+        parts.append(f"{' '.join(region['countries'])}: {services}")
+    if profile.get("pickup"):
+        parts.append("pickup")
+    if profile.get("free_above"):
+        parts.append(f"free above {coins_of(profile['free_above'])}")
+    return "; ".join(parts)

@@ -12,7 +12,15 @@ from textual.widgets import Button, DataTable, Input, Label, Select
 from .client import RpcCallError
 from .format import amount_in, coins, money, parse_listing_form
 from .safe import plain
-from .shop_fields import parse_coupons, parse_variants, variants_text
+from .shop_fields import (
+    parse_coupons,
+    parse_shipping,
+    parse_stock,
+    parse_variants,
+    shipping_text,
+    stock_text,
+    variants_text,
+)
 
 KINDS = ("physical", "digital", "service")
 NO_COUPONS = "Coupons, e.g. SPRING=10% until 2027-03-31, FRIEND=0.001"
@@ -59,6 +67,11 @@ class StorePane(Vertical):
                 yield Input(placeholder="Variants, e.g. size=S|M|L+0.005; wood=oak|birch",
                             id="f-variants")
                 yield Input(placeholder=NO_COUPONS, id="f-coupons")
+            with Horizontal(id="f-v4"):
+                yield Input(placeholder="Stock per variant, e.g. S/oak=3, L/birch=0",
+                            id="f-stock")
+                yield Input(placeholder="Shipping, e.g. DK SE: Post 3d 0.0004+0.0001; "
+                            "WORLDWIDE: Post 10d 0.0012; pickup", id="f-shipping")
             with Horizontal():
                 yield Button("Create", id="create", variant="success")
                 yield Button("Update selected", id="update", variant="primary")
@@ -108,6 +121,10 @@ class StorePane(Vertical):
         self.photos = [p["hash"] for p in item.get("photos", [])]
         self.show_photos()
         self._field("f-variants").value = variants_text(item.get("options", []))
+        self._field("f-stock").value = stock_text(item.get("skus", []))
+        currency = item["price"]["currency"]
+        self._field("f-shipping").value = shipping_text(
+            item.get("shipping_profile"), lambda n: coins(n, currency).rsplit(" ", 1)[0])
         kept = len(item.get("coupons", []))
         coupons = self._field("f-coupons")
         coupons.value = ""
@@ -142,8 +159,9 @@ class StorePane(Vertical):
         return form
 
     def _shop_fields(self, form: dict[str, Any]) -> None:
-        """Variants and coupons into the form: the variants' stock makes the quantity; new
-        coupons join those the listing has."""
+        """Variants (with their stock), shipping and coupons into the form: the variants'
+        stock makes the quantity; an emptied variants or shipping field removes them from the
+        listing; new coupons join those the listing has."""
         current = self.mine.get(self.selected_own or "", {})
         currency = form["price"]["currency"]
 
@@ -152,12 +170,20 @@ class StorePane(Vertical):
 
         options, skus = parse_variants(self._field("f-variants").value, amount_of,
                                        form["quantity"], current.get("skus"))
+        stock = self._field("f-stock").value
         if options:
+            skus = parse_stock(stock, skus)
             form.update(options=options, skus=skus,
                         quantity=sum(s["quantity"] for s in skus))
+        elif stock.strip():
+            raise ValueError("stock: per variant, for a listing with variants")
         elif current.get("options"):
-            raise ValueError("variants: a listing keeps its variants (delete it and list it "
-                             "again without them)")
+            form.update(options=None, skus=None)  # the variants field emptied: none now
+        profile = parse_shipping(self._field("f-shipping").value, amount_of)
+        if profile is not None:
+            form["shipping_profile"] = profile
+        elif current.get("shipping_profile"):
+            form["shipping_profile"] = None  # the shipping field emptied: no profile now
         new = parse_coupons(self._field("f-coupons").value, amount_of)
         if new:
             kept = list(current.get("coupons", []))
@@ -238,7 +264,7 @@ class StorePane(Vertical):
     def clear_pressed(self) -> None:
         self.selected_own = None
         for name in ("title", "description", "amount", "tags", "categories", "days", "photo",
-                      "variants", "coupons"):
+                      "variants", "coupons", "stock", "shipping"):
             self._field(f"f-{name}").value = ""
         self._field("f-coupons").placeholder = NO_COUPONS
         for name in ("type", "condition"):

@@ -207,13 +207,18 @@ class MarketChains:
 
     async def _catch_up_task(self, market: str, peer: str) -> None:
         try:
+            await self.catch_up_with(market, peer)
+        finally:
+            self._catching.discard((market, peer))
+
+    async def catch_up_with(self, market: str, peer: str) -> None:
+        """``catch_up``, its failures counted (a peer's wrong answer) or logged (no answer)."""
+        try:
             await self.catch_up(market, peer)
         except RemoteProtocolError as exc:
             self.core.reject("market", f"{peer[:12]}: {exc}")
         except P2PError as exc:
             log.debug("market catch-up with %s: %s", peer[:12], exc)
-        finally:
-            self._catching.discard((market, peer))
 
     async def catch_up(self, market: str, peer: str) -> int:
         """Ask ``peer`` for what this node lacks of ``market`` (its chain from our head on, a

@@ -14,7 +14,6 @@ letter carries is believed: every signature is checked against the stewards who 
 
 from __future__ import annotations
 
-import logging
 import secrets
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,7 +23,6 @@ from node.community.chains import MarketChains, MarketPort
 from node.community.views import entry_json, market_json, proposal_json
 from node.core.events import MarketApplication, MarketChanged, MarketProposal
 from node.core.services import NotFound, Service
-from node.net.host import P2PError
 from protocol import markets as mk
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.mail import MARKET, Letter
@@ -41,8 +39,6 @@ from protocol.market_wire import (
 if TYPE_CHECKING:
     from node.core.node import NodeCore
     from node.mail.service import MailService
-
-log = logging.getLogger("torv.community")
 
 class CommunityService(Service):
     name = "markets"
@@ -74,12 +70,7 @@ class CommunityService(Service):
         """A peer connected: catch up on the markets we joined (a steward's change made
         while we were away)."""
         for market in sorted(self.chains.joined):
-            try:
-                await self.chains.catch_up(market, peer)
-            except RemoteProtocolError as exc:
-                self.core.reject("market", f"{peer[:12]}: {exc}")
-            except P2PError as exc:
-                log.debug("market catch-up with %s: %s", peer[:12], exc)
+            await self.chains.catch_up_with(market, peer)
 
     # ------------------------------------------------------------------ reading
     def _head(self, market: str) -> mk.Descriptor:
@@ -333,7 +324,7 @@ class CommunityService(Service):
         if isinstance(item, mk.Descriptor) and item.seq > 1 and (
                 item.market_id not in self.chains.heads
                 or item.seq > self.chains.heads[item.market_id].seq + 1):
-            await self._catch_up_from(item.market_id, letter.sender)
+            await self.chains.catch_up_with(item.market_id, letter.sender)
         head = self.chains.heads.get(item.market_id)
         if isinstance(item, mk.Descriptor) and head is not None and item.seq <= head.seq:
             return  # a step already taken (the finished step, or a late copy)
@@ -346,14 +337,6 @@ class CommunityService(Service):
             raise RemoteProtocolError("a proposal sent to someone who is not a steward")
         await self._gathered(item, letter.sender, letter=True)
         await self._follow_stewarded(item.market_id)
-
-    async def _catch_up_from(self, market: str, peer: str) -> None:
-        try:
-            await self.chains.catch_up(market, peer)
-        except RemoteProtocolError as exc:
-            self.core.reject("market", f"{peer[:12]}: {exc}")
-        except P2PError as exc:
-            log.debug("market catch-up with %s: %s", peer[:12], exc)
 
     async def _on_application(self, vendor: str, market: str, note: str,
                               invite: dict[str, Any] | None) -> None:

@@ -138,8 +138,6 @@ def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
     """The listings matching ``text`` and ``filters``, with their BM25 score (0 without
     words)."""
     f = filters or SearchFilters()
-    where, args = f.where()
-    live = "l.expires > ? AND l.parked = 0"
     query = fts_query(text)
     if f.market is not None:
         return _in_market(conn, query, limit, now, f)
@@ -149,16 +147,24 @@ def search(conn: sqlite3.Connection, text: str, limit: int, now: int,
         return [(json.loads(b), 0.0) for b, _ in rows]
     # the window of matches looked at: the newest MAX_RANKED, or with filters the newest
     # MAX_SCANNED (filters are checked row by row; a window keeps that bounded too)
-    window = MAX_SCANNED if where else MAX_RANKED
+    filtered = bool(f.where()[0])
+    return _ranked(conn, query, MAX_SCANNED if filtered else MAX_RANKED, limit, now, f)
+
+
+def _ranked(conn: sqlite3.Connection, match: str, window: int, limit: int, now: int,
+            f: SearchFilters) -> list[tuple[dict[str, Any], float]]:
+    """The newest ``window`` listings the full-text query ``match`` finds, filtered, ranked
+    (BM25) or sorted as ``f`` says."""
+    where, args = f.where()
     floor = conn.execute(
         "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
-        "LIMIT 1 OFFSET ?", (query, window - 1)).fetchone()
+        "LIMIT 1 OFFSET ?", (match, window - 1)).fetchone()
     rows = conn.execute(
         "SELECT l.body, -bm25(listing_fts) FROM listing_fts "
         "JOIN listings l ON l.rowid = listing_fts.rowid "
-        f"WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND {live}{where} "
-        f"{f.order(True)} LIMIT ?",
-        (query, floor[0] if floor else 0, now, *args, limit)).fetchall()
+        "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
+        f"AND l.parked = 0{where} {f.order(True)} LIMIT ?",
+        (match, floor[0] if floor else 0, now, *args, limit)).fetchall()
     return [(json.loads(b), round(float(s), 6)) for b, s in rows]
 
 
@@ -170,26 +176,16 @@ def _in_market(conn: sqlite3.Connection, query: str | None, limit: int, now: int
     the full-text index, the words and the market's token together (its newest
     ``MAX_SCANNED`` matches); then the filters and what the market shows among them."""
     assert f.market is not None
-    where, args = f.where()
     if query is None:
+        where, args = f.where()
         mine = (f"SELECT rowid FROM listing_markets WHERE market = ? ORDER BY rowid DESC "
                 f"LIMIT {MAX_BROWSED}")
         rows = conn.execute(
             f"SELECT l.body, 0.0 FROM listings l WHERE l.rowid IN ({mine}) AND l.expires > ? "
             f"AND l.parked = 0{where} {f.order(False)} LIMIT ?",
             (f.market, now, *args, limit)).fetchall()
-    else:
-        match = in_market(query, f.market)
-        floor = conn.execute(
-            "SELECT rowid FROM listing_fts WHERE listing_fts MATCH ? ORDER BY rowid DESC "
-            "LIMIT 1 OFFSET ?", (match, MAX_SCANNED - 1)).fetchone()
-        rows = conn.execute(
-            "SELECT l.body, -bm25(listing_fts) FROM listing_fts "
-            "JOIN listings l ON l.rowid = listing_fts.rowid "
-            "WHERE listing_fts MATCH ? AND listing_fts.rowid >= ? AND l.expires > ? "
-            f"AND l.parked = 0{where} {f.order(True)} LIMIT ?",
-            (match, floor[0] if floor else 0, now, *args, limit)).fetchall()
-    return [(json.loads(b), round(float(s), 6)) for b, s in rows]
+        return [(json.loads(b), 0.0) for b, _ in rows]
+    return _ranked(conn, in_market(query, f.market), MAX_SCANNED, limit, now, f)
 
 
 def set_vendor_rating(conn: sqlite3.Connection, vendor: str, count: int,
