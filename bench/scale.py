@@ -62,9 +62,11 @@ QUERIES = ["oak", "vintage", "lamp", "walnut desk", "brass candlestick", "danish
            "restored radio", "silver ring"]
 
 
-def make_vendor(args: tuple[int, int, int]) -> dict[str, Any]:
-    """One vendor's whole store, signed (run in a worker process)."""
-    index, count, now = args
+def make_vendor(args: tuple[int, int, int] | tuple[int, int, int, str]) -> dict[str, Any]:
+    """One vendor's whole store, signed (run in a worker process); with a fourth item, every
+    listing names that community market (bench/carry.py)."""
+    index, count, now = args[:3]
+    markets = list(args[3:])
     rng = random.Random(index)
     me = Identity(rng.randbytes(32))
     listings = []
@@ -76,11 +78,24 @@ def make_vendor(args: tuple[int, int, int]) -> dict[str, Any]:
             "description": f"{title}. " + " ".join(rng.choices(ADJECTIVES + NOUNS, k=12)),
             "price": {"amount": rng.randint(10_000, 50_000_000), "currency": "LTC"},
             "quantity": rng.randint(1, 5), "tags": rng.sample(NOUNS, 2),
-            "created": now, "expires": now + 365 * 86400}))
-    manifest, pages = build_store(me, 1, {x.id: (x.seq, x.digest) for x in listings})
+            "created": now, "expires": now + 365 * 86400,
+            **({"markets": markets} if markets else {})}))
+    manifest, pages = build_store(me, 1, {x.id: (x.seq, x.digest) for x in listings},
+                                  markets)
     profile = StoreObject.profile(me, 1, f"Vendor {index}", "synthetic")
     return {"listings": [x.to_wire() for x in listings], "pages": [p.to_wire() for p in pages],
             "manifest": manifest.to_wire(), "profile": profile.to_wire()}
+
+
+def write_stores(conn: Any, stores: list[dict[str, Any]]) -> None:
+    """Stores made by ``make_vendor``, as a node that took them holds them."""
+    for store in stores:
+        put_store_row(conn, StoreObject.from_trusted(store["profile"], "profile"))
+        put_store_row(conn, StoreObject.from_trusted(store["manifest"], "manifest"))
+        for page in store["pages"]:
+            _put_page(conn, StoreObject.from_trusted(page, "page"))
+        for wire in store["listings"]:
+            insert_listing(conn, Listing.from_trusted(wire))
 
 
 def build_market(data_dir: Path, vendors: int, per_vendor: int) -> list[bytes]:
@@ -91,16 +106,7 @@ def build_market(data_dir: Path, vendors: int, per_vendor: int) -> list[bytes]:
     data_dir.mkdir(parents=True)
     db = open_database_sync(data_dir / DB_NAME)
 
-    def write(conn: Any) -> None:
-        for store in stores:
-            put_store_row(conn, StoreObject.from_trusted(store["profile"], "profile"))
-            put_store_row(conn, StoreObject.from_trusted(store["manifest"], "manifest"))
-            for page in store["pages"]:
-                _put_page(conn, StoreObject.from_trusted(page, "page"))
-            for wire in store["listings"]:
-                insert_listing(conn, Listing.from_trusted(wire))
-
-    db.write_sync(write)
+    db.write_sync(lambda conn: write_stores(conn, stores))
     db.close_sync()
     return [w for store in stores for w in store["listings"]]
 
@@ -130,6 +136,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def sample_node_info(node: NodeProc, done: asyncio.Event, out: list[float]) -> None:
+    """``node.info`` latency, every 20 ms until ``done``."""
+    while not done.is_set():
+        a = time.perf_counter()
+        await node.call("node.info")
+        out.append(time.perf_counter() - a)
+        await asyncio.sleep(0.02)
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
@@ -156,14 +171,7 @@ async def run(vendors: int, per_vendor: int, timeout: float, idle: float
             started_s, started_cpu = time.perf_counter() - t_start, cpu_s(fresh.proc.pid)
             done = asyncio.Event()
 
-            async def probe() -> None:
-                while not done.is_set():
-                    a = time.perf_counter()
-                    await fresh.call("node.info")
-                    latencies.append(time.perf_counter() - a)
-                    await asyncio.sleep(0.02)
-
-            prober = asyncio.create_task(probe())
+            prober = asyncio.create_task(sample_node_info(fresh, done, latencies))
             spy = None
             if os.environ.get("BENCH_PROFILE"):  # py-spy on the fresh node, for development
                 import subprocess

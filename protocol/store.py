@@ -19,13 +19,18 @@ from typing import Any
 from . import fields as f
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import Identity
-from .listing import LISTING_ID_RE
+from .listing import LISTING_ID_RE, MARKET_ID_RE
 from .signed import MAX_SIGNED_SIZE, SignedObject
 
 PROFILE_TYPE = "profile"
 MANIFEST_TYPE = "manifest"
 PAGE_TYPE = "page"
 VERSIONS = {PROFILE_TYPE: 1, MANIFEST_TYPE: 2, PAGE_TYPE: 1}
+# manifest v3 is v2 naming the community markets the store's listings name (``markets``): a
+# store that names none is still signed as v2, so nodes that know only v2 keep reading it
+MANIFEST_V3 = 3
+ACCEPTED_VERSIONS = {PROFILE_TYPE: (1,), MANIFEST_TYPE: (2, MANIFEST_V3), PAGE_TYPE: (1,)}
+MAX_STORE_MARKETS = 64
 MAX_NAME = 64
 MAX_ABOUT = 2000
 MAX_PAGE_LISTINGS = 500
@@ -52,7 +57,7 @@ def _check_moderator(err: f.ErrorClass, value: Any) -> None:
     f.pattern(err, "moderator.network", m["network"], NETWORK_RE, 32, "a network name")
 
 
-def _check_profile(body: Any, err: f.ErrorClass) -> dict[str, Any]:
+def _check_profile(body: Any, err: f.ErrorClass, version: int = 1) -> dict[str, Any]:
     b = f.exact_keys(err, "profile", body, {"vendor", "seq", "name", "about"},
                      optional=frozenset({"moderator", "addrs", "moderators", "mailboxes"}))
     f.peer_id(err, "vendor", b["vendor"])
@@ -99,8 +104,18 @@ def _prefix_free(keys: Iterable[str]) -> bool:
     return all(not b.startswith(a) for a, b in zip(ordered, ordered[1:], strict=False))
 
 
-def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
-    b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "pages"})
+def _check_manifest(body: Any, err: f.ErrorClass, version: int = 2) -> dict[str, Any]:
+    if version == MANIFEST_V3:
+        b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "pages", "markets"})
+        ids = b["markets"]
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_STORE_MARKETS:
+            f.fail(err, "markets", f"must list 1 to {MAX_STORE_MARKETS} market ids")
+        for i, mid in enumerate(ids):
+            f.pattern(err, f"markets[{i}]", mid, MARKET_ID_RE, 64, "a market id (64 hex)")
+        if ids != sorted(set(ids)):
+            f.fail(err, "markets", "must be sorted, each market once")
+    else:
+        b = f.exact_keys(err, "manifest", body, {"vendor", "seq", "pages"})
     f.peer_id(err, "vendor", b["vendor"])
     f.integer(err, "seq", b["seq"], 1)
     pages = b["pages"]
@@ -115,7 +130,7 @@ def _check_manifest(body: Any, err: f.ErrorClass) -> dict[str, Any]:
     return b
 
 
-def _check_page(body: Any, err: f.ErrorClass) -> dict[str, Any]:
+def _check_page(body: Any, err: f.ErrorClass, version: int = 1) -> dict[str, Any]:
     b = f.exact_keys(err, "page", body, {"vendor", "page", "listings"})
     f.peer_id(err, "vendor", b["vendor"])
     key = f.pattern(err, "page", b["page"], PAGE_KEY_RE, MAX_PAGE_KEY,
@@ -169,10 +184,10 @@ class StoreObject:
     @classmethod
     def from_signed(cls, so: SignedObject, kind: str | None = None) -> StoreObject:
         check = _CHECKS.get(so.type)
-        if check is None or so.version != VERSIONS[so.type] or (kind is not None
-                                                                 and so.type != kind):
+        if check is None or so.version not in ACCEPTED_VERSIONS[so.type] or (
+                kind is not None and so.type != kind):
             raise RemoteProtocolError(f"unexpected object {so.type} v{so.version}")
-        check(so.body, RemoteProtocolError)
+        check(so.body, RemoteProtocolError, so.version)
         if so.body["vendor"] != so.signer_peer_id:
             raise RemoteProtocolError(f"{so.type} is not signed by its vendor")
         return cls(so)
@@ -196,8 +211,9 @@ class StoreObject:
     @classmethod
     def _create(cls, identity: Identity, kind: str, body: dict[str, Any]) -> StoreObject:
         body = {**body, "vendor": identity.peer_id}
-        _CHECKS[kind](body, LocalProtocolError)
-        so = SignedObject.create(identity, kind, VERSIONS[kind], body)
+        version = MANIFEST_V3 if kind == MANIFEST_TYPE and "markets" in body else VERSIONS[kind]
+        _CHECKS[kind](body, LocalProtocolError, version)
+        so = SignedObject.create(identity, kind, version, body)
         if len(so.to_wire()) > MAX_SIGNED_SIZE:
             raise LocalProtocolError(f"{kind} too large", field=kind)
         return cls(so)
@@ -236,9 +252,20 @@ class StoreObject:
         return list(self.body.get("moderators", [])) if self.kind == PROFILE_TYPE else []
 
     @classmethod
-    def manifest(cls, identity: Identity, seq: int, pages: dict[str, bytes]) -> StoreObject:
-        """A manifest naming ``pages`` (page key -> sha256 of the page's encoded form)."""
-        return cls._create(identity, MANIFEST_TYPE, {"seq": seq, "pages": dict(pages)})
+    def manifest(cls, identity: Identity, seq: int, pages: dict[str, bytes],
+                 markets: Iterable[str] = ()) -> StoreObject:
+        """A manifest naming ``pages`` (page key -> sha256 of the page's encoded form) and the
+        community ``markets`` its listings name (v3; none: v2)."""
+        body: dict[str, Any] = {"seq": seq, "pages": dict(pages)}
+        named = sorted(set(markets))
+        if named:
+            body["markets"] = named
+        return cls._create(identity, MANIFEST_TYPE, body)
+
+    @property
+    def markets(self) -> list[str]:
+        """The community markets a manifest says its store's listings name."""
+        return list(self.body.get("markets", [])) if self.kind == MANIFEST_TYPE else []
 
     @classmethod
     def page(cls, identity: Identity, key: str,
@@ -282,11 +309,12 @@ def partition(entries: dict[str, tuple[int, bytes]], key: str = "",
     return out
 
 
-def build_store(identity: Identity, seq: int, entries: dict[str, tuple[int, bytes]]
-                ) -> tuple[StoreObject, list[StoreObject]]:
+def build_store(identity: Identity, seq: int, entries: dict[str, tuple[int, bytes]],
+                markets: Iterable[str] = ()) -> tuple[StoreObject, list[StoreObject]]:
     """A whole store at once: the pages of ``entries`` (listing id -> (seq, hash)) and the
-    manifest naming them."""
+    manifest naming them (and the community ``markets`` the listings name)."""
     pages = [StoreObject.page(identity, key, listings)
              for key, listings in sorted(partition(entries).items())]
-    manifest = StoreObject.manifest(identity, seq, {p.page_name: p.digest for p in pages})
+    manifest = StoreObject.manifest(identity, seq, {p.page_name: p.digest for p in pages},
+                                    markets)
     return manifest, pages

@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold-hours", type=float, default=24.0, metavar="HOURS",
                    help="as a vendor, how long a confirmed order may stay unpaid before its "
                         "items go back on sale (default %(default)s)")
+    p.add_argument("--carry", default=None, choices=["all", "markets"],
+                   help="whose listings this node fetches and keeps: every store it hears of "
+                        "(all, the default), or only the stores of the community markets it "
+                        "joined and those you browse (markets)")
     p.add_argument("--ratings-every", type=float, default=300.0, metavar="SECONDS",
                    help="how often to gather, in the background, the ratings of the vendors "
                         "whose listings this node holds (0: only when asked; default "
@@ -233,12 +237,14 @@ def with_settings(args: argparse.Namespace) -> argparse.Namespace:
         args.no_mdns = getattr(args, "no_mdns", False) or not settings.mdns
         args.no_upnp = getattr(args, "no_upnp", False) or not settings.upnp
         args.relay_service = getattr(args, "relay_service", None) or settings.relay_service
+        args.carry = getattr(args, "carry", None) or settings.carry
         args.rates = getattr(args, "rates", None) or settings.rates
         args.chain = args.chain or settings.chain or None
         if not (args.electrum or args.chain_rpc):
             args.electrum, args.chain_rpc = settings.electrum, settings.chain_rpc or None
     args.bootstrap = args.bootstrap or []
     args.relay_service = getattr(args, "relay_service", None) or "auto"
+    args.carry = getattr(args, "carry", None) or "all"
     args.rates = getattr(args, "rates", None) or []
     args.rpc_port = DEFAULT_RPC_PORT if args.rpc_port is None else args.rpc_port
     return args
@@ -279,7 +285,7 @@ def cmd_node(args: argparse.Namespace) -> int:
                                    args.ratings_every),
                       electrum=args.electrum, mdns=not args.no_mdns,
                       upnp=not args.no_upnp, relay_service=args.relay_service,
-                      rates=args.rates)
+                      rates=args.rates, carry=args.carry)
     try:
         asyncio.run(run_node(opts))
     except KeyboardInterrupt:

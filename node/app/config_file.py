@@ -13,6 +13,7 @@ flag given overrides the file).
     upnp = true                              # ask the router to forward the listen port
     relay_service = "auto"                   # relay for peers behind NAT: on, off, auto
     rates = []                               # exchange rate sources (URLs or files)
+    carry = "all"                            # listings kept: all, or markets (joined ones)
 
 Only these keys; anything else is refused with the key named, so a typo is never silently
 ignored. The wallet's words and passphrase are never written here.
@@ -46,6 +47,7 @@ class Settings:
     upnp: bool = True
     relay_service: str = "auto"
     rates: list[str] = field(default_factory=list)
+    carry: str = "all"
 
     def check(self) -> Settings:
         """The settings, or a LocalProtocolError naming the first wrong one."""
@@ -69,6 +71,8 @@ class Settings:
             raise LocalProtocolError("listen: at least one address", field="listen")
         if self.relay_service not in ("on", "off", "auto"):
             raise LocalProtocolError("relay_service: on, off or auto", field="relay_service")
+        if self.carry not in ("all", "markets"):
+            raise LocalProtocolError("carry: all or markets", field="carry")
         if not 0 <= self.rpc_port <= 65535:
             raise LocalProtocolError("rpc_port: 0..65535", field="rpc_port")
         return self

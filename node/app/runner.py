@@ -69,6 +69,7 @@ class RunOptions:
     upnp: bool = True  # map our port on a home router that offers UPnP
     relay_service: str = "auto"  # offer circuit relay: on, off, or auto (while public)
     rates: list[str] = field(default_factory=list)  # exchange rate sources (URLs or files)
+    carry: str = "all"  # whose listings to keep: all, or only those of the joined markets
 
 
 async def open_wallet(opts: RunOptions, db: Database) -> WalletHolder:
@@ -121,7 +122,7 @@ async def _report_stalls(watch: LoopWatch) -> None:
 def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     """The one place the services are built: each gets what it needs from the others passed
     in, and is added to the core with its API methods."""
-    market = MarketService(core)
+    market = MarketService(core, opts.carry)
     core.add(market, market_rpc.methods(market))
     core.add(WalletService(core, holder), wallet_rpc.methods(holder))
     mail = MailService(core)

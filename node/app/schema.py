@@ -32,6 +32,7 @@ MIGRATIONS: list[Step] = [
     market.v13,  # 13: stock held per variant
     market.v14,  # 14: vendor ratings for search
     together(market.v15, community.v15),  # 15: community markets
+    market.v16,  # 16: which markets each store names; stores browsed
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

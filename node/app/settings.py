@@ -19,6 +19,7 @@ SETTINGS = obj({
     "listen": array(string(), 16), "bootstrap": array(string(), 16),
     "rpc_port": integer(0, 65535), "mdns": boolean(), "upnp": boolean(),
     "relay_service": enum(["on", "off", "auto"]), "rates": array(string(), 16), "file": string(),
+    "carry": enum(["all", "markets"]),
     "exists": boolean(),
     "applies_at_next_start": boolean()},
     ("chain", "electrum", "chain_rpc", "listen", "bootstrap", "rpc_port", "file", "exists"))
@@ -66,6 +67,9 @@ def methods(svc: SettingsService) -> list[Method]:
                 Param("upnp", boolean("ask the router (UPnP) to forward the listen port")),
                 Param("relay_service", enum(["on", "off", "auto"], "relay connections for peers "
                                             "behind NAT: on, off, or auto (only while public)")),
-                Param("rates", array(string(500, 1), 16))),
+                Param("rates", array(string(500, 1), 16)),
+                Param("carry", enum(["all", "markets"], "whose listings to fetch and keep: "
+                                    "every store's, or only the joined markets' stores and "
+                                    "those browsed"))),
                SETTINGS, set_, min_given=1),
     ]

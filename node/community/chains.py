@@ -41,10 +41,13 @@ ASK_PEERS = 8  # peers asked for a market this node does not know
 
 class MarketPort(Protocol):
     """What the community room needs of the market room: what each market shows, for search
-    (node/market/scopes.py)."""
+    (node/market/scopes.py), and which markets this node joined (for a node that carries only
+    its markets' stores, node/market/carry.py)."""
 
     async def set_market_scope(self, market: str, is_open: bool, members: list[str],
                                hidden: list[tuple[str, str]]) -> None: ...
+
+    def carry_markets(self, joined: list[str]) -> None: ...
 
 
 class MarketChains:

@@ -64,6 +64,7 @@ class CommunityService(Service):
             await self.chains.subscribe(market)
         for market in self.chains.heads:
             await self.chains._publish_scope(market)
+        self.chains.market.carry_markets(sorted(self.chains.joined))
         self.core.on_new_peer(self._peer_up)
 
     async def _peer_up(self, peer: str) -> None:
@@ -157,6 +158,7 @@ class CommunityService(Service):
                                + ("that peer" if peer else "the connected peers"))
         await self.db.write(partial(store.join, market=market, now=self.core.now()))
         self.chains.joined.add(market)
+        self.chains.market.carry_markets(sorted(self.chains.joined))
         await self.chains.subscribe(market)
         self._changed(market)
         return self._view(market)
@@ -170,6 +172,7 @@ class CommunityService(Service):
         self._head(market)
         await self.db.write(partial(store.leave, market=market))
         self.chains.joined.discard(market)
+        self.chains.market.carry_markets(sorted(self.chains.joined))
         await self.chains.unsubscribe(market)
         self._changed(market)
         return self._view(market)

@@ -230,10 +230,35 @@ def raise_counter(conn: sqlite3.Connection, key: str, value: int) -> None:
 
 
 # ---------------------------------------------------------------------- stores
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the schema has that table yet (old migrations call the current code)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
+
+
+def store_markets(conn: sqlite3.Connection, vendor: str) -> list[str]:
+    """The community markets that our copy of the vendor's manifest names."""
+    return [r[0] for r in conn.execute("SELECT market FROM store_markets WHERE vendor = ?",
+                                       (vendor,))]
+
+
+def own_markets(conn: sqlite3.Connection, me: str) -> list[str]:
+    """The community markets our own listings name, for our manifest."""
+    if not has_table(conn, "listing_markets"):
+        return []
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT lm.market FROM listings l JOIN listing_markets lm ON lm.rowid = l.rowid "
+        "WHERE l.vendor = ? ORDER BY lm.market", (me,))]
+
+
 def put_store_row(conn: sqlite3.Connection, obj: StoreObject) -> None:
     conn.execute("INSERT OR REPLACE INTO stores (vendor, kind, seq, wire, digest, bucket) "
                  "VALUES (?, ?, ?, ?, ?, ?)", (obj.vendor, obj.kind, obj.seq, obj.to_wire(),
                                                obj.digest, store_bucket(obj.vendor)))
+    if obj.kind == MANIFEST_TYPE and has_table(conn, "store_markets"):  # (not in migration 2)
+        conn.execute("DELETE FROM store_markets WHERE vendor = ?", (obj.vendor,))
+        conn.executemany("INSERT INTO store_markets (market, vendor) VALUES (?, ?)",
+                         [(m, obj.vendor) for m in obj.markets])
 
 
 def store_rank(conn: sqlite3.Connection, vendor: str, kind: str) -> tuple[int, bytes] | None:

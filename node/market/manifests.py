@@ -20,6 +20,7 @@ from node.market.listings import (
     insert_listing,
     listing_versions,
     next_counter,
+    own_markets,
     park,
     put_store_row,
     raise_counter,
@@ -28,11 +29,13 @@ from node.market.listings import (
     store_rank,
 )
 from protocol import copies
+from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from protocol.listing import Listing
 from protocol.store import (
     MANIFEST_TYPE,
     MAX_PAGE_LISTINGS,
+    MAX_STORE_MARKETS,
     PAGE_TARGET,
     PAGE_TYPE,
     StoreObject,
@@ -131,6 +134,19 @@ def apply_manifest(conn: sqlite3.Connection, manifest: StoreObject) -> ManifestO
     stray = {lid for lid in held_digests(conn, vendor) if page_for(lid, pages) is None}
     remove(conn, vendor, stray, change)
     return ManifestOutcome(True, replaced, copies.pages_to_fetch(pages, held), change)
+
+
+def drop_held(conn: sqlite3.Connection, vendor: str, change: Change | None = None) -> Change:
+    """Drop every page and listing held of a vendor's store and keep its manifest and profile:
+    a node that carries only its markets, for a store outside them. The store counts as whole
+    (there is nothing more this node means to fetch of it)."""
+    change = change if change is not None else Change()
+    for key in sorted(held_pages(conn, vendor)):
+        _drop_page(conn, vendor, key, change, {})
+    remove(conn, vendor, set(held_digests(conn, vendor)), change)
+    conn.execute("DELETE FROM replaced_listings WHERE vendor = ?", (vendor,))
+    set_complete(conn, vendor, True)
+    return change
 
 
 @dataclass
@@ -290,7 +306,12 @@ def _sign_manifest(conn: sqlite3.Connection, identity: Identity) -> StoreObject:
     me = identity.peer_id
     current = store_rank(conn, me, MANIFEST_TYPE)
     seq = next_counter(conn, "manifest_seq", current[0] if current else 0)
-    manifest = StoreObject.manifest(identity, seq, held_pages(conn, me))
+    markets = own_markets(conn, me)
+    if len(markets) > MAX_STORE_MARKETS:
+        raise LocalProtocolError(f"markets: your listings may name at most {MAX_STORE_MARKETS} "
+                                 f"community markets in all (they would name {len(markets)})",
+                                 field="markets")
+    manifest = StoreObject.manifest(identity, seq, held_pages(conn, me), markets)
     put_store_row(conn, manifest)
     return manifest
 

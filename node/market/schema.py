@@ -194,3 +194,18 @@ token per market a listing names), so words in one market are one intersection i
                  "SELECT rowid, title, description, tags, '' FROM listing_fts")
     conn.execute("DROP TABLE listing_fts")
     conn.execute("ALTER TABLE listing_fts_v15 RENAME TO listing_fts")
+
+
+V16_SCHEMA = """
+CREATE TABLE store_markets (
+    market TEXT NOT NULL, vendor TEXT NOT NULL, PRIMARY KEY (market, vendor)) WITHOUT ROWID;
+CREATE INDEX store_markets_vendor ON store_markets(vendor);
+CREATE TABLE browsed_stores (vendor TEXT PRIMARY KEY, at INTEGER NOT NULL)
+"""
+
+v16 = statements(V16_SCHEMA)
+"""Which community markets each held manifest names (manifest v3 ``markets``), kept with the
+manifest, so a node that carries only its markets (``--carry markets``) finds the stores of a
+market it joins without decoding every manifest; and the stores its user browsed
+(``store.fetch``), which such a node carries whatever their markets (the newest
+``MAX_BROWSED_STORES``)."""

@@ -18,6 +18,7 @@ from node.core.services import NotFound, Service
 from node.market import listings as ms
 from node.market import manifests as mfs
 from node.market import scopes, stock
+from node.market.carry import Carry
 from node.market.csv_ops import CsvOps
 from node.market.own_gossip import OwnGossip
 from node.market.photos import Photos
@@ -54,11 +55,14 @@ DHT_PUT_DELAY = 2.0  # gossip carries changes at once; the DHT copy follows with
 class MarketService(CsvOps, Service):
     name = "market"
 
-    def __init__(self, core: NodeCore) -> None:
+    def __init__(self, core: NodeCore, carry: str = "all") -> None:
         super().__init__(core)
         self.db = core.db
         self.me = core.me
         self.sync = CatalogSync(core, self._emit, self._ingest_own)
+        self.carry = Carry(self.db, carry, self.me,
+                           lambda manifest: self.sync.offer(manifest, None, []), self._emit)
+        self.sync.carry = self.carry
         self._dht_dirty = asyncio.Event()
         self._own_lock = asyncio.Lock()
         # set by the trading service: the keys a moderator's profile publishes
@@ -80,7 +84,8 @@ class MarketService(CsvOps, Service):
                 "ingest_dropped": self.sync.dropped, "gossip_ignored": self.sync.ignored,
                 "own_gossip": {"sent": self.own_gossip.sent,
                                "coalesced": self.own_gossip.coalesced},
-                "photos": {"fetched": self.photos.fetched, "rejected": self.photos.rejected}}
+                "photos": {"fetched": self.photos.fetched, "rejected": self.photos.rejected},
+                "carry": self.carry.info()}
 
     async def start(self) -> None:
         self.listing_count = await self.db.read(
@@ -101,6 +106,7 @@ class MarketService(CsvOps, Service):
         spawn(self._complete_loop(), "complete stores")
         spawn(self._recover_own_store(), "recover own store")
         spawn(self._publish_addrs(), "publish addresses")
+        spawn(self.carry.run(), "carry markets")
         self._dht_dirty.set()
 
     def _emit(self, change: ms.Change) -> None:
@@ -370,9 +376,15 @@ class MarketService(CsvOps, Service):
 
     async def set_market_scope(self, market: str, is_open: bool, members: list[str],
                                hidden: list[tuple[str, str]]) -> None:
-        """What a community market shows, as the community room decided it, for search."""
+        """What a community market shows, as the community room decided it, for search (and
+        for which stores a node that carries only its markets keeps)."""
         await self.db.write(partial(scopes.set_scope, market=market, is_open=is_open,
                                     members=members, hidden=hidden))
+        self.carry.scope_changed(market)
+
+    def carry_markets(self, joined: list[str]) -> None:
+        """The community markets this node joined (the community room says when they change)."""
+        self.carry.set_joined(joined)
 
     async def stock_holds(self) -> list[tuple[str, str, int]]:
         return await self.db.read(stock.holds)
@@ -535,6 +547,7 @@ class MarketService(CsvOps, Service):
     async def fetch_store(self, vendor: str) -> dict[str, Any]:
         """A vendor's current manifest, profile and listings, from the vendor or the network."""
         if vendor != self.me:
+            await self.carry.browsed(vendor, self.core.now())
             await self._fetch_newest(vendor)
         now = self.core.now()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,7 @@ from protocol.store import MANIFEST_TYPE, MAX_PAGES, PAGE_TYPE, PROFILE_TYPE, St
 
 if TYPE_CHECKING:
     from node.core.node import NodeCore
+    from node.market.carry import Carry
 
 log = logging.getLogger("torv.sync")
 INGEST_WORKERS = 8  # stores ingested at once: mostly waiting on peers and the disk
@@ -113,11 +115,13 @@ class CatalogSync:
         self.rates = StoreRates()
         self._known: OrderedDict[tuple[str, str], int] = OrderedDict()  # newest seq validated
         self._pending_ready = asyncio.Event()
+        self._taken = asyncio.Event()  # set when a worker takes a store off the queue
         self._inflight: dict[str, tuple[int, bytes]] = {}
         self._reconciling: dict[str, asyncio.Event] = {}  # peer -> set when that one ends
         self._digest: tuple[float, int, list[bytes]] | None = None
         self.dropped = 0
         self.ignored = 0
+        self.carry: Carry | None = None  # which stores' listings to keep (node/market/carry.py)
 
     def reject(self, where: str, why: str) -> None:
         self.core.reject(where, why)
@@ -228,6 +232,7 @@ class CatalogSync:
             self._share[via] -= 1
             if self._share[via] <= 0:
                 del self._share[via]
+            self._taken.set()
             self._inflight[vendor] = (obj.seq, obj.to_wire())
             try:
                 await self.ingest(obj, source, Extras.trusted(extras))
@@ -243,16 +248,23 @@ class CatalogSync:
             await self.on_own(obj, source)
             return 0
         if obj.kind == PROFILE_TYPE:
-            if await self.db.write(lambda c: ms.put_store(c, obj)):
-                self.core.host.note_circuits(obj.vendor, list(obj.body.get("addrs", [])))
+            await self._put_profiles([obj])
             return 0
         vendor = obj.vendor
         lock = self._locks.setdefault(vendor, asyncio.Lock())
         async with lock:
-            outcome = await self.db.write(lambda c: mfs.apply_manifest(c, obj))
+            carry = self.carry
+
+            def take(conn: sqlite3.Connection) -> tuple[mfs.ManifestOutcome, bool]:
+                outcome = mfs.apply_manifest(conn, obj)
+                keep = not outcome.accepted or carry is None or carry.keeps(conn, vendor,
+                                                                             outcome.change)
+                return outcome, keep
+
+            outcome, keep = await self.db.write(take)
             self.on_change(outcome.change)
-            if not outcome.accepted:
-                return 0
+            if not outcome.accepted or not keep:
+                return 0  # not keep: a store outside the markets we carry (its manifest only)
             try:
                 return await self._fill(obj, outcome, source, extras or Extras({}, {}))
             finally:  # whole or not: a store with gaps stays pending (``retry_incomplete``)
@@ -501,15 +513,41 @@ class CatalogSync:
         for why in bad:
             self.reject("stream", why)
         queued = 0
+        profiles: list[StoreObject] = []
+        manifests: list[StoreObject] = []
         for obj in objects:
             if obj.vendor not in vendors or obj.kind == PAGE_TYPE:
                 self.reject("stream", "stores answered with a store that was not asked for")
-            elif obj.kind == PROFILE_TYPE or obj.vendor == self.me:
+            elif obj.vendor == self.me:
                 await self.ingest(obj, peer)
             else:
-                self.offer(obj, peer, [], peer)
-                queued += 1
+                (profiles if obj.kind == PROFILE_TYPE else manifests).append(obj)
+        await self._put_profiles(profiles)
+        carry = self.carry
+        if carry is not None and carry.only_markets and manifests:
+            manifests, change = await self.db.write(
+                lambda c: carry.take_outside(c, manifests))
+            self.on_change(change)
+        for manifest in manifests:
+            await self._room_for(peer)  # we asked for these: wait, do not drop
+            self.offer(manifest, peer, [], peer)
+            queued += 1
         return queued
+
+    async def _room_for(self, via: str) -> None:
+        """Wait until the ingest queue takes one more store from ``via``."""
+        while self._share[via] >= PEER_SHARE or len(self._pending) >= MAX_PENDING_VENDORS:
+            self._taken.clear()
+            await self._taken.wait()
+
+    async def _put_profiles(self, profiles: list[StoreObject]) -> None:
+        """Keep the profiles that win over ours, in one transaction (a catch-up brings
+        thousands)."""
+        if not profiles:
+            return
+        kept = await self.db.write(lambda c: [p for p in profiles if ms.put_store(c, p)])
+        for profile in kept:
+            self.core.host.note_circuits(profile.vendor, list(profile.body.get("addrs", [])))
 
     async def _unknown(self, wires: list[bytes]) -> list[bytes]:
         """The objects we do not already hold byte for byte, whole (those need no second
