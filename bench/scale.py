@@ -150,6 +150,31 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
 
 
+async def _idle(fresh: NodeProc, server: NodeProc, idle: float) -> dict[str, Any]:
+    """Idle, both holding every store: first the fresh node announces itself as a provider of
+    each store (paced, one every 0.5 s), then nothing but anti-entropy rounds (every 30 s)
+    should run; node.info probed every 250 ms throughout."""
+    assert fresh.proc is not None and server.proc is not None
+    t_provide = time.perf_counter()
+
+    async def provided() -> bool:
+        return (await fresh.call("node.info"))["market"]["provide_backlog"] == 0
+    await wait_for(provided, 600, interval=0.5, what="the provider records")
+    provide_s = time.perf_counter() - t_provide
+    idle_lat: list[float] = []
+    c0, s0, t_idle = cpu_s(fresh.proc.pid), cpu_s(server.proc.pid), time.perf_counter()
+    while time.perf_counter() - t_idle < idle:
+        a = time.perf_counter()
+        await fresh.call("node.info")
+        idle_lat.append(time.perf_counter() - a)
+        await asyncio.sleep(0.25)
+    span = time.perf_counter() - t_idle
+    return {"fresh_pct": round(100 * (cpu_s(fresh.proc.pid) - c0) / span, 2),
+            "server_pct": round(100 * (cpu_s(server.proc.pid) - s0) / span, 2),
+            "seconds": round(span), "provide_catchup_s": round(provide_s, 1),
+            "node_info_max_ms": round(max(idle_lat) * 1000, 1) if idle_lat else None}
+
+
 async def run(vendors: int, per_vendor: int, timeout: float, idle: float
               ) -> dict[str, Any]:
     total = vendors * per_vendor
@@ -199,28 +224,7 @@ async def run(vendors: int, per_vendor: int, timeout: float, idle: float
                     await fresh.call("listing.search", query=q, limit=50)
                     search.append(time.perf_counter() - a)
             rss, peak = rss_mb(fresh.proc.pid), rss_mb(fresh.proc.pid, "VmHWM")
-            # idle, both holding all 200 stores: first the fresh node announces itself as a
-            # provider of each store (paced, one every 0.5 s), then nothing but anti-entropy
-            # rounds (every 30 s) should run; node.info probed every 250 ms throughout
-            t_provide = time.perf_counter()
-
-            async def provided() -> bool:
-                return (await fresh.call("node.info"))["market"]["provide_backlog"] == 0
-            await wait_for(provided, 600, interval=0.5, what="the provider records")
-            provide_s = time.perf_counter() - t_provide
-            idle_lat: list[float] = []
-            c0, s0, t_idle = cpu_s(fresh.proc.pid), cpu_s(server.proc.pid), time.perf_counter()
-            while time.perf_counter() - t_idle < idle:
-                a = time.perf_counter()
-                await fresh.call("node.info")
-                idle_lat.append(time.perf_counter() - a)
-                await asyncio.sleep(0.25)
-            span = time.perf_counter() - t_idle
-            idle_cpu = {"fresh_pct": round(100 * (cpu_s(fresh.proc.pid) - c0) / span, 2),
-                        "server_pct": round(100 * (cpu_s(server.proc.pid) - s0) / span, 2),
-                        "seconds": round(span), "provide_catchup_s": round(provide_s, 1),
-                        "node_info_max_ms":
-                        round(max(idle_lat) * 1000, 1) if idle_lat else None}
+            idle_cpu = await _idle(fresh, server, idle) if idle > 0 else None
         finally:
             await fresh.stop()
             await server.stop()
@@ -249,7 +253,8 @@ def main() -> None:
     parser.add_argument("--listings", type=int, default=500, help="per vendor")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--idle", type=float, default=65,
-                        help="seconds of idle measured afterwards (anti-entropy every 30 s)")
+                        help="seconds of idle measured afterwards (anti-entropy every 30 s; "
+                             "0: skip the idle part)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.vendors, args.listings, args.timeout, args.idle))))
 
