@@ -205,12 +205,16 @@ async def test_settings_change_later(tmp_path: Path, electrum: ElectrumX) -> Non
             peer = "/ip4/127.0.0.1/tcp/4717/p2p/" + Identity(b"\x09" * 32).peer_id
             app.screen.query_one("#set-bootstrap", Input).value = peer
             app.screen.query_one("#set-name", Input).value = "Cy's Corner"
+            assert app.screen.query_one("#set-carry", Select).value == "all"
+            app.screen.query_one("#set-carry", Select).value = "markets"
             await press(app, pilot, "#settings-save")
             await until(pilot, lambda: "saved" in str(
                 app.screen.query_one("#settings-msg", Label).render()) and "not" not in str(
                 app.screen.query_one("#settings-msg", Label).render()), "saved")
         settings = config_file.load(data_dir)
         assert settings is not None and settings.bootstrap == [peer]
+        assert settings.carry == "markets"
+        assert (await client.call("settings.get"))["carry"] == "markets"
         assert (await client.call("profile.get"))["name"] == "Cy's Corner"
     finally:
         node.stop()

@@ -1,5 +1,6 @@
 """Settings (F2): your name and about (at once), and the node's settings file: the chain
-backend, where it listens, the peers it starts from (at the node's next start)."""
+backend, where it listens, the peers it starts from, whose listings it keeps (at the node's
+next start)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from .client import RpcCallError
 from .safe import plain
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from .app import TorvApp
 
 FILE_FIELDS = ("electrum", "chain_rpc", "listen", "bootstrap")
+CARRY_CHOICES = [("every store's", "all"), ("only my community markets' and what I browse",
+                                            "markets")]
 
 
 def _words(text: str) -> list[str]:
@@ -29,7 +32,7 @@ class SettingsScreen(ModalScreen[None]):
     SettingsScreen { align: center middle; }
     #settings { width: 100; height: auto; border: thick $primary; background: $surface;
                 padding: 1 2; }
-    #settings Input { width: 1fr; }
+    #settings Input, #settings Select { width: 1fr; }
     #settings Horizontal { height: auto; }
     #settings Label.field { width: 18; padding: 1 1 0 0; }
     #settings-msg { height: auto; }
@@ -54,6 +57,9 @@ class SettingsScreen(ModalScreen[None]):
                 with Horizontal():
                     yield Label(label, classes="field")
                     yield Input(id=f"set-{key}")
+            with Horizontal():
+                yield Label("Listings kept", classes="field")
+                yield Select(CARRY_CHOICES, id="set-carry", allow_blank=False, value="all")
             yield Label("", id="settings-msg")
             with Horizontal():
                 yield Button("Save", id="settings-save", variant="primary")
@@ -76,6 +82,7 @@ class SettingsScreen(ModalScreen[None]):
             self.query_one(f"#set-{key}", Input).value = str(self.loaded[key])
         for key in ("electrum", "listen", "bootstrap"):
             self.query_one(f"#set-{key}", Input).value = " ".join(self.loaded[key])
+        self.query_one("#set-carry", Select).value = str(self.loaded.get("carry") or "all")
         self.query_one("#settings-title", Static).update(
             f"[b]Settings[/b]  ·  chain {plain(settings['chain'] or 'none')}  ·  "
             f"{plain(settings['file'])}")
@@ -92,6 +99,9 @@ class SettingsScreen(ModalScreen[None]):
             value: Any = values[key] if key == "chain_rpc" else _words(values[key])
             if value != self.loaded.get(key):
                 file_changes[key] = value
+        carry = self.query_one("#set-carry", Select).value
+        if carry != (self.loaded.get("carry") or "all"):
+            file_changes["carry"] = carry
         profile = {k: values[k] for k in ("name", "about") if values[k] != self.loaded.get(k)}
         self.store(file_changes, profile)
 
