@@ -3,10 +3,14 @@ listings break the listing rules (signed without Torv's field checks), then a st
 manifest names a page it never serves.
 
     python -m tests.hostile_gossip TARGET_MULTIADDR DATA_DIR bad-inline|unnamed
+    python -m tests.hostile_gossip TARGET_MULTIADDR DATA_DIR markets MARKET_ID
 
 Each mode is its own identity (printed first: ``id <peer id>``). Prints one line per step
-(``bad-inline``; ``named``, ``renamed``), then ``done``; then waits for SIGTERM (or 120 s),
-serving nothing.
+(``bad-inline``; ``named``, ``renamed``; ``bad-markets``, ``outside``, ``claimed``), then
+``done``; then waits for SIGTERM (or 120 s), serving nothing. ``markets``: manifests whose
+``markets`` break the rules, then two valid stores with their listings inline that a node
+carrying only its markets must not keep: one naming no market, one claiming MARKET_ID (an
+approved market that never admitted this vendor).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ def raw(me: Identity, kind: str, version: int, b: dict[str, Any]) -> bytes:
 
 
 def store(me: Identity, seq: int, listings: dict[str, bytes],
-          page_hash: bytes | None = None) -> tuple[bytes, bytes]:
+          page_hash: bytes | None = None, markets: list[str] | None = None
+          ) -> tuple[bytes, bytes]:
     """(manifest, page) of a one-page store naming ``listings`` (id -> wire); the manifest
     names ``page_hash`` instead of the page's own when given."""
     import hashlib
@@ -62,11 +67,14 @@ def store(me: Identity, seq: int, listings: dict[str, bytes],
                for lid, w in listings.items()}
     page = raw(me, "page", 1, {"page": "", "listings": entries})
     named = page_hash or hashlib.sha256(page).digest()
-    manifest = raw(me, "manifest", 2, {"seq": seq, "pages": {"": named}})
+    if markets is None:
+        manifest = raw(me, "manifest", 2, {"seq": seq, "pages": {"": named}})
+    else:
+        manifest = raw(me, "manifest", 3, {"seq": seq, "pages": {"": named}, "markets": markets})
     return manifest, page
 
 
-async def main(target: str, data_dir: Path, mode: str) -> None:
+async def main(target: str, data_dir: Path, mode: str, market: str = "") -> None:
     me = Identity(load_or_create_seed(data_dir / f"hostile-gossip-{mode}.key"))
     permissive = DhtRecordRules(validate=lambda k, v: None, select=lambda k, vs: 0)
     host = P2PHost(me.seed, ["/ip4/127.0.0.1/tcp/0"], dht_rules={DHT_NAMESPACE: permissive},
@@ -82,6 +90,8 @@ async def main(target: str, data_dir: Path, mode: str) -> None:
 
     if mode == "bad-inline":
         await bad_inline(host, me)
+    elif mode == "markets":
+        await claimed_markets(host, me, market)
     else:
         await unnamed(host, me)
     print("done", flush=True)
@@ -118,5 +128,39 @@ async def unnamed(host: P2PHost, me: Identity) -> None:
     print("renamed", flush=True)
 
 
+BAD_MARKETS = [  # (manifest version, markets): what is wrong with it
+    (2, ["a" * 64]),  # a v2 manifest knows no markets
+    (3, ["b" * 64, "a" * 64]),  # not sorted
+    (3, ["a" * 64, "a" * 64]),  # a market twice
+    (3, [f"{i:064x}" for i in range(65)]),  # more than 64
+    (3, ["A" * 64]),  # not a market id
+]
+
+
+async def claimed_markets(host: P2PHost, me: Identity, market: str) -> None:
+    import hashlib
+
+    for seq, (version, markets) in enumerate(BAD_MARKETS, start=1):
+        page = raw(me, "page", 1, {"page": "", "listings": {}})  # (never looked at)
+        manifest = raw(me, "manifest", version, {"seq": seq, "pages": {
+            "": hashlib.sha256(page).digest()}, "markets": markets})
+        await host.publish(STORE_TOPIC, gossip_bundle(manifest, []))
+    print("bad-markets", flush=True)
+    lamp = Listing.create(me, {"id": "b1" * 16, "seq": 1, "title": "Outside lamp",
+                               "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
+                               "created": 1_700_000_000, "expires": 4_000_000_000})
+    manifest, page = store(me, 20, {lamp.id: lamp.to_wire()})
+    await host.publish(STORE_TOPIC, gossip_bundle(manifest, [page, lamp.to_wire()]))
+    print("outside", flush=True)
+    await asyncio.sleep(1.5)  # the rate rule: one store update, then the next
+    chair = Listing.create(me, {"id": "b2" * 16, "seq": 1, "title": "Claimed chair",
+                                "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
+                                "created": 1_700_000_000, "expires": 4_000_000_000,
+                                "markets": [market]})
+    manifest, page = store(me, 21, {chair.id: chair.to_wire()}, markets=[market])
+    await host.publish(STORE_TOPIC, gossip_bundle(manifest, [page, chair.to_wire()]))
+    print("claimed", flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3]))
+    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3], *sys.argv[4:5]))

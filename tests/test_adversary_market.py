@@ -1,7 +1,8 @@
 """The money-safe issue's market findings: a hostile publisher (a real process,
 ``tests/hostile_gossip.py``) cannot slip invalid listings in through gossip bundles, nor keep a
-listing shown that its own manifest no longer names; and a node that joins while honest vendors
-publish at full rate ends with every store whole, penalising no one."""
+listing shown that its own manifest no longer names; a node that joins while honest vendors
+publish at full rate ends with every store whole, penalising no one; and (community markets) a
+node carrying only its markets keeps no store outside them, whatever the store claims."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from .cluster import NodeProc, sample_listing, wait_for
-from .hostile_gossip import BAD_TITLES
+from .hostile_gossip import BAD_MARKETS, BAD_TITLES
 from .test_big_store import build_own_store
 
 pytestmark = pytest.mark.asyncio
@@ -27,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Hostile:
     """The hostile publisher's process, read line by line."""
 
-    def __init__(self, target: NodeProc, data_dir: Path, mode: str) -> None:
+    def __init__(self, target: NodeProc, data_dir: Path, mode: str, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hostile_gossip", target.addr, str(data_dir), mode],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+            [sys.executable, "-m", "tests.hostile_gossip", target.addr, str(data_dir), mode,
+             *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
         self.peer_id = ""
 
     async def until(self, word: str) -> None:
@@ -90,6 +91,34 @@ async def test_7_a_listing_its_vendor_no_longer_names_is_not_shown(tmp_path: Pat
 
         await wait_for(pending, 30, what="the store with a missing page to stay pending")
         assert (await node.call("node.info"))["rejected"]["gossip"] == 0
+    finally:
+        await hostile.stop()
+        await node.stop()
+
+
+async def test_19_a_node_carrying_its_markets_keeps_no_store_outside_them(
+        tmp_path: Path) -> None:
+    """A hostile vendor gossips manifests whose markets break the rules (refused, counted),
+    then valid stores with their listings inline: one in no market, one claiming an approved
+    market that never admitted it. The node carries only its markets: it keeps neither."""
+    node = await NodeProc(tmp_path / "target", extra_args=["--carry", "markets"]).start()
+    market = (await node.call("market.create", name="Guild", admission="approved"))["market"]
+    assert (await node.call("market.get", market=market))["joined"] is True
+    hostile = Hostile(node, tmp_path, "markets", market)
+    try:
+        before = (await node.call("node.info"))["rejected"]["gossip"]
+        await hostile.until("done")
+
+        async def settled() -> bool:
+            info = await node.call("node.info")
+            return bool(info["rejected"]["gossip"] >= before + len(BAD_MARKETS)
+                        and info["market"]["carry"]["skipped"] >= 2)
+
+        await wait_for(settled, 30, what="the bad manifests refused, the stores left out")
+        assert (await node.call("node.info"))["market"]["listings"] == 0
+        for words in ("outside lamp", "claimed chair"):
+            assert await node.call("listing.search", query=words) == []
+        assert await node.call("listing.list", vendor=hostile.peer_id) == []
     finally:
         await hostile.stop()
         await node.stop()
