@@ -156,3 +156,29 @@ async def test_restart_keeps_identity_listings_and_peers(cluster: list[NodeProc]
     made = await node.call("listing.create", **sample_listing("Pewter candlestick"))
     await _everyone_sees(cluster[:4], "candlestick",
                          lambda h: [x["id"] for x in h] == [made["id"]], "post-restart listing")
+
+
+async def test_a_peer_that_restarts_is_met_again_at_once(tmp_path: Path) -> None:
+    """A peer restarts (here before it had time to remember its peers): the node it left
+    dials it again within seconds (it waited for the DHT's next refresh, about 30 s, half the
+    time), and what it makes next travels by gossip, not the next anti-entropy round."""
+    vendor, buyer = await start_cluster(tmp_path, 2)
+    try:
+        await vendor.call("listing.create", **sample_listing("Tin cup"))
+
+        async def sees(words: str) -> bool:
+            return len(await buyer.call("listing.search", query=words)) == 1
+
+        await wait_for(lambda: sees("tin cup"), 30, what="the first listing")
+        await vendor.stop()
+        await vendor.start()
+
+        async def met() -> bool:  # the buyer is back in the vendor's peers (and synced)
+            return buyer.peer_id in {p["peer_id"] for p in await vendor.call("node.peers")}
+
+        await wait_for(met, 10, what="the vendor and the buyer to meet again")
+        await vendor.call("listing.create", **sample_listing("Tin plate"))
+        await wait_for(lambda: sees("tin plate"), 10, what="the new listing, by gossip")
+    finally:
+        for node in (vendor, buyer):
+            await node.stop()

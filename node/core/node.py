@@ -46,6 +46,10 @@ log = logging.getLogger("torv.node")
 T = TypeVar("T")
 TARGET_PEERS = 8
 PEER_POLL_SECONDS = 0.5
+# a node below TARGET_PEERS dials its bootstrap and remembered peers again: soon after losing
+# one (a peer that restarts is back within seconds), then less often while that finds no one
+REDIAL_FIRST, REDIAL_MAX = 1.0, 60.0
+REDIAL_AT_ONCE = 4
 BULK_VERIFY = 64  # batches at least this big are checked in a worker process
 REJECT_KINDS = ("gossip", "gossip_rate", "dht", "stream", "fetch", "order", "mail", "market")
 
@@ -113,6 +117,7 @@ class NodeCore:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._peer_hooks: list[PeerHook] = []
         self._seen_peers: set[str] = set()
+        self._lost_peer = asyncio.Event()  # set when a connected peer goes away
         # CPU-bound work off the loop (signature checks release the GIL): one thread a core
         self._cpu = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="torv-cpu")
         self._procs: ProcessPoolExecutor | None = None  # started on the first bulk check
@@ -179,6 +184,7 @@ class NodeCore:
             raise
         self.spawn(self._peer_loop(), "peers")
         self.spawn(self._connect_initial(), "bootstrap")
+        self.spawn(self._redial_loop(), "redial")
         log.info("node %s listening on %s", self.me, " ".join(self.host.addrs()))
 
     def spawn(self, coro: Awaitable[Any], name: str = "task") -> asyncio.Task[Any]:
@@ -248,6 +254,47 @@ class NodeCore:
             except (P2PError, RemoteProtocolError) as exc:
                 log.debug("DHT refresh: %s", exc)
 
+    async def _redial_loop(self) -> None:
+        """Peers come back: while below ``TARGET_PEERS``, dial the bootstrap and remembered
+        peers we are not connected to (a few at a time, none already being dialed): 1 s after
+        losing a peer, then after 2, 4, ... 60 s while that finds no one. (A failed dial still
+        counts in ``DialMemory``, which keeps senders off that peer for a while; this loop
+        keeps its own pace, so a peer that restarts is met again within seconds.)"""
+        delay = REDIAL_FIRST
+        while True:
+            try:
+                await asyncio.wait_for(self._lost_peer.wait(), delay)
+                self._lost_peer.clear()
+                delay = REDIAL_FIRST
+                await asyncio.sleep(REDIAL_FIRST)  # give a restarting peer its second
+            except TimeoutError:
+                pass
+            connected = set(self.peers())
+            if len(connected) >= TARGET_PEERS:
+                continue
+            gained = await self._dial_known(connected)
+            delay = REDIAL_FIRST if gained else min(delay * 2, REDIAL_MAX)
+
+    async def _dial_known(self, connected: set[str]) -> int:
+        """Dial a few bootstrap and remembered peers we are not connected to; how many
+        answered."""
+        targets: dict[str, str] = {}
+        for addr in self.config.bootstrap:
+            pid = addr.rsplit("/p2p/", 1)[-1]
+            targets.setdefault(pid, addr)
+        for pid, addrs in await self.db.read(lambda c: known_peers(c, TARGET_PEERS * 2)):
+            if addrs:
+                targets.setdefault(pid, f"{addrs[0]}/p2p/{pid}")
+        chosen = [addr for pid, addr in targets.items()
+                  if pid not in connected and pid != self.me
+                  and pid not in self.host.dials.dialing][:REDIAL_AT_ONCE]
+        results = await asyncio.gather(*(self.connect(a) for a in chosen),
+                                       return_exceptions=True)
+        for addr, res in zip(chosen, results, strict=True):
+            if isinstance(res, BaseException):
+                log.debug("redial %s: %s", addr, res)
+        return sum(not isinstance(r, BaseException) for r in results)
+
     async def _peer_loop(self) -> None:
         """Notice peers coming and going: events, remembered addresses, service hooks."""
         while True:
@@ -262,6 +309,7 @@ class NodeCore:
                     self.spawn(hook(pid), f"greet {pid[-6:]}")
             for pid in sorted(self._seen_peers - connected):
                 self.events.publish(PeerDisconnected(pid, len(connected)))
+                self._lost_peer.set()
             self._seen_peers = connected
             await asyncio.sleep(PEER_POLL_SECONDS)
 
