@@ -59,6 +59,7 @@ async def test_join_apply_and_sign_in_the_communities_tab(tmp_path: Path) -> Non
 
             await wait_for(page, 10, what="the market's page")
             assert "Rules: Made by hand." in _text(app, "#cm-page")
+            assert "keeps every store's listings" in _text(app, "#cm-carry")  # --carry all
             app.query_one("#cm-note", Input).value = code
             await pilot.click("#cm-apply")
 

@@ -73,6 +73,13 @@ def describe_market(m: dict[str, Any], log: list[dict[str, Any]], names: dict[st
     return "\n".join(lines)
 
 
+CARRIES = {  # node.info.market.carry.mode
+    "all": "This node keeps every store's listings (Settings: only your markets').",
+    "markets": "This node keeps only the stores of the markets you joined, and those you "
+               "browse (Settings: every store's).",
+}
+
+
 class MarketsPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="markets-pane")
@@ -85,6 +92,7 @@ class MarketsPane(Vertical):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="cm-carry", classes="hint")
         with Horizontal(id="cm-join-bar"):
             yield Input(placeholder="a market id to join (64 hex)", id="cm-id", max_length=64)
             yield Button("Join", id="cm-join")
@@ -123,6 +131,7 @@ class MarketsPane(Vertical):
         try:
             markets = await client.call("market.list")
             queue = await client.call("market.queue")
+            carry = (await client.call("node.info"))["market"]["carry"]["mode"]
         except RpcCallError as exc:
             self.say(f"cannot list markets: {plain(exc.message)}")
             return
@@ -131,6 +140,7 @@ class MarketsPane(Vertical):
                                  | {a["vendor"] for a in queue["applications"]}))
         try:
             self._show_lists(markets, queue)
+            self.query_one("#cm-carry", Static).update(CARRIES.get(carry, ""))
         except NoMatches:  # the app closed while the node answered
             return
         if self.selected in self.markets:
