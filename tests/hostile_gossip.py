@@ -114,11 +114,15 @@ async def bad_inline(host: P2PHost, me: Identity) -> None:
     print("bad-inline", flush=True)
 
 
+def valid_listing(me: Identity, lid: str, title: str, **more: Any) -> Listing:
+    return Listing.create(me, {"id": lid, "seq": 1, "title": title,
+                               "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
+                               "created": 1_700_000_000, "expires": 4_000_000_000, **more})
+
+
 async def unnamed(host: P2PHost, me: Identity) -> None:
     """A good listing, named; then a manifest naming a page that never comes."""
-    good = Listing.create(me, {"id": "a1" * 16, "seq": 1, "title": "Soon unnamed lamp",
-                               "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
-                               "created": 1_700_000_000, "expires": 4_000_000_000})
+    good = valid_listing(me, "a1" * 16, "Soon unnamed lamp")
     manifest, page = store(me, 50, {good.id: good.to_wire()})
     await host.publish(STORE_TOPIC, gossip_bundle(manifest, [page, good.to_wire()]))
     print("named", flush=True)
@@ -146,17 +150,12 @@ async def claimed_markets(host: P2PHost, me: Identity, market: str) -> None:
             "": hashlib.sha256(page).digest()}, "markets": markets})
         await host.publish(STORE_TOPIC, gossip_bundle(manifest, []))
     print("bad-markets", flush=True)
-    lamp = Listing.create(me, {"id": "b1" * 16, "seq": 1, "title": "Outside lamp",
-                               "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
-                               "created": 1_700_000_000, "expires": 4_000_000_000})
+    lamp = valid_listing(me, "b1" * 16, "Outside lamp")
     manifest, page = store(me, 20, {lamp.id: lamp.to_wire()})
     await host.publish(STORE_TOPIC, gossip_bundle(manifest, [page, lamp.to_wire()]))
     print("outside", flush=True)
     await asyncio.sleep(1.5)  # the rate rule: one store update, then the next
-    chair = Listing.create(me, {"id": "b2" * 16, "seq": 1, "title": "Claimed chair",
-                                "price": {"amount": 5000, "currency": "LTC"}, "quantity": 1,
-                                "created": 1_700_000_000, "expires": 4_000_000_000,
-                                "markets": [market]})
+    chair = valid_listing(me, "b2" * 16, "Claimed chair", markets=[market])
     manifest, page = store(me, 21, {chair.id: chair.to_wire()}, markets=[market])
     await host.publish(STORE_TOPIC, gossip_bundle(manifest, [page, chair.to_wire()]))
     print("claimed", flush=True)
