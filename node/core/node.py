@@ -239,10 +239,16 @@ class NodeCore:
     async def connect(self, maddr: str) -> str:
         return await self.host.connect(maddr)
 
-    async def _connect_initial(self) -> None:
-        targets = list(self.config.bootstrap)
+    async def _dial_targets(self) -> list[tuple[str, str]]:
+        """(peer id, /p2p/ address) to dial: the bootstrap's, then up to two addresses of each
+        remembered peer, the most recently seen first."""
+        out = [(addr.rsplit("/p2p/", 1)[-1], addr) for addr in self.config.bootstrap]
         for pid, addrs in await self.db.read(lambda c: known_peers(c, TARGET_PEERS * 2)):
-            targets.extend(f"{a}/p2p/{pid}" for a in addrs[:2])
+            out.extend((pid, f"{a}/p2p/{pid}") for a in addrs[:2])
+        return out
+
+    async def _connect_initial(self) -> None:
+        targets = [addr for _, addr in await self._dial_targets()]
         results = await asyncio.gather(*(self.connect(t) for t in targets),
                                        return_exceptions=True)
         for target, res in zip(targets, results, strict=True):
@@ -279,12 +285,8 @@ class NodeCore:
         """Dial a few bootstrap and remembered peers we are not connected to; how many
         answered."""
         targets: dict[str, str] = {}
-        for addr in self.config.bootstrap:
-            pid = addr.rsplit("/p2p/", 1)[-1]
-            targets.setdefault(pid, addr)
-        for pid, addrs in await self.db.read(lambda c: known_peers(c, TARGET_PEERS * 2)):
-            if addrs:
-                targets.setdefault(pid, f"{addrs[0]}/p2p/{pid}")
+        for pid, addr in await self._dial_targets():
+            targets.setdefault(pid, addr)  # one address a peer
         chosen = [addr for pid, addr in targets.items()
                   if pid not in connected and pid != self.me
                   and pid not in self.host.dials.dialing][:REDIAL_AT_ONCE]

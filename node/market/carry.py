@@ -44,11 +44,7 @@ def plan(conn: sqlite3.Connection, joined: set[str]) -> Plan:
                 out.drop.append(vendor)
             continue
         manifest = ms.get_store(conn, vendor, MANIFEST_TYPE)
-        if manifest is None:
-            continue
-        whole = (mfs.held_pages(conn, vendor) == manifest.manifest_pages()
-                 and not mfs.missing_listings(conn, vendor))
-        if not whole:
+        if manifest is not None and not mfs.holds_whole(conn, vendor, manifest):
             out.fill.append(manifest)
     return out
 

@@ -200,6 +200,12 @@ def refresh_complete(conn: sqlite3.Connection, vendor: str) -> bool:
     return complete
 
 
+def holds_whole(conn: sqlite3.Connection, vendor: str, manifest: StoreObject) -> bool:
+    """Whether we hold every page ``manifest`` names and every listing they name."""
+    return (held_pages(conn, vendor) == manifest.manifest_pages()
+            and not missing_listings(conn, vendor))
+
+
 def missing_listings(conn: sqlite3.Connection, vendor: str) -> dict[str, bytes]:
     """Listings the vendor's admitted pages name that we lack (to fetch them again)."""
     named = current_pages(conn, vendor)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from node.market.listings import store_markets
+
 # a listing shows in market ? when it names the market, the market is open or lists its
 # vendor, and the log has removed neither the listing nor its vendor ("")
 SHOWS_IN_MARKET = (
@@ -32,8 +34,7 @@ def carries(conn: sqlite3.Connection, vendor: str, joined: set[str],
     if conn.execute("SELECT 1 FROM browsed_stores WHERE vendor = ?", (vendor,)).fetchone():
         return True
     if named is None:
-        named = [r[0] for r in conn.execute("SELECT market FROM store_markets WHERE vendor = ?",
-                                            (vendor,))]
+        named = store_markets(conn, vendor)
     for market in named:
         if market in joined and conn.execute(
                 "SELECT 1 FROM market_scope s WHERE s.market = ? AND (s.open = 1 OR EXISTS ("

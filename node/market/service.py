@@ -557,9 +557,8 @@ class MarketService(CsvOps, Service):
                 return None
             profile = ms.get_store(conn, vendor, PROFILE_TYPE)
             listings = ms.vendor_listings(conn, vendor, now)
-            complete = (mfs.held_pages(conn, vendor) == manifest.manifest_pages()
-                        and not mfs.missing_listings(conn, vendor))
-            return {"vendor": vendor, "manifest_seq": manifest.seq, "complete": complete,
+            return {"vendor": vendor, "manifest_seq": manifest.seq,
+                    "complete": mfs.holds_whole(conn, vendor, manifest),
                     "profile": dict(profile.body) if profile else None,
                     "listings": listings}
 
