@@ -290,7 +290,7 @@ class NodeCore:
         chosen = [addr for pid, addr in targets.items()
                   if pid not in connected and pid != self.me
                   and pid not in self.host.dials.dialing][:REDIAL_AT_ONCE]
-        results = await asyncio.gather(*(self.connect(a) for a in chosen),
+        results = await asyncio.gather(*(self.host.connect(a, again=True) for a in chosen),
                                        return_exceptions=True)
         for addr, res in zip(chosen, results, strict=True):
             if isinstance(res, BaseException):

@@ -338,13 +338,18 @@ class P2PHost(DhtOps, RelayOps):
                 out.append(text)
         return out
 
-    async def connect(self, maddr: str) -> str:
+    async def connect(self, maddr: str, again: bool = False) -> str:
+        """Connect to a peer at ``maddr`` (ending in /p2p/<id>). ``again``: a deliberate retry
+        by a caller that paces its own (the redial loop), so py-libp2p's 60-second block of a
+        peer whose addresses all failed once is lifted first."""
         try:
             info = info_from_p2p_addr(multiaddr.Multiaddr(maddr))
         except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
             raise P2PError(f"not a dialable /p2p/ multiaddr: {maddr}") from exc
 
         async def _connect() -> str:
+            if again:
+                self.host.get_network().unblock_peer(info.peer_id)
             circuit = [a for a in map(str, info.addrs) if split_circuit(a)]
             if circuit and info.peer_id not in self.host.get_connected_peers():
                 assert self.relay_client is not None
