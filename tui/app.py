@@ -14,6 +14,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from .chat_pane import ChatPane
@@ -252,10 +253,14 @@ class TorvApp(App[None]):
 
     def _refresh_lists(self) -> None:
         self._refresh_pending = False
-        self.query_one(MarketPane).refresh_results()
+        try:
+            market, store = self.query_one(MarketPane), self.query_one(StorePane)
+        except NoMatches:  # the timer fired while the app was closing
+            return
+        market.refresh_results()
         if self._mine_stale:
             self._mine_stale = False
-            self.query_one(StorePane).load_mine()
+            store.load_mine()
 
     def _reload_orders(self) -> None:
         for pane in self.query(OrdersPane):
