@@ -85,6 +85,20 @@ def verdict(answers: Mapping[str, bool]) -> str:
     return UNKNOWN
 
 
+def seen_at(observed: Mapping[str, str]) -> list[str]:
+    """The IPs to tell a peer we are seen at from outside (a hole punch), from the latest
+    answer of each peer asked (peer -> the IP it saw our connection come from): the one most
+    peers saw first (on a tie the smaller, so the choice is stable), then any other that more
+    than one peer saw (another address family, a second uplink). A lying peer among honest
+    ones is outvoted; a liar could only make our own punch miss, never aim it at anyone
+    (what we dial comes from the other side's CONNECT)."""
+    counts: dict[str, int] = {}
+    for ip in observed.values():
+        counts[ip] = counts.get(ip, 0) + 1
+    ranked = sorted(counts, key=lambda ip: (-counts[ip], ip))
+    return ranked[:1] + [ip for ip in ranked[1:] if counts[ip] > 1]
+
+
 def public_addr(observed: str, port: int) -> str:
     """The multiaddr a peer reached us at."""
     kind = "ip6" if ":" in observed else "ip4"

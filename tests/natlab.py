@@ -77,7 +77,8 @@ def sweep_stale() -> None:
 
 
 class Lab:
-    def __init__(self, homes: int, symmetric: bool = False, upnp: bool = False) -> None:
+    def __init__(self, homes: int, symmetric: bool = False, upnp: bool = False,
+                 stealth: bool = False) -> None:
         tag = os.getpid()  # names stay within 15 characters (veth names)
         # a router with UPnP (miniupnpd) refuses to map ports behind a reserved WAN address
         # (100.64/10 is one), so its "internet" takes an ordinary one; it exists only inside
@@ -90,6 +91,7 @@ class Lab:
         self.routers = [f"tr{tag}x{i}" for i in range(homes)]
         self.homes = [f"th{tag}x{i}" for i in range(homes)]
         self.symmetric = symmetric
+        self.stealth = stealth  # routers drop unsolicited packets to themselves, as most do
         self.tag = tag
 
     def home_addr(self, i: int) -> str:
@@ -146,6 +148,11 @@ class Lab:
                 "  type filter hook forward priority 0; policy drop;\n"
                 "  ct state established,related accept\n"
                 f"  iifname \"{down}\" accept\n }}\n}}\n")
+            if self.stealth:  # no RST for a SYN nobody inside asked for: hole punching needs
+                # the first SYN to arrive to go unanswered, not to kill the other side's dial
+                rules += ("table ip stealth {\n chain input {\n"
+                          "  type filter hook input priority 0; policy accept;\n"
+                          "  iifname \"wan0\" ct state new drop\n }\n}\n")
             sh("nft", "-f", "-", ns=router, stdin=rules)
 
     def _upnp_router(self, i: int, router: str, lan_if: str) -> None:

@@ -24,6 +24,7 @@ from protocol.reach import (
     parse_answer,
     parse_dialback,
     public_addr,
+    seen_at,
     verdict,
 )
 
@@ -93,6 +94,23 @@ VERDICTS = [
 @pytest.mark.parametrize(("answers", "status"), VERDICTS)
 def test_the_verdict_is_the_majority(answers: dict[str, bool], status: str) -> None:
     assert verdict(answers) == status
+
+
+SEEN = [
+    ({}, []),
+    ({"a": "100.64.0.10"}, ["100.64.0.10"]),
+    ({"a": "100.64.0.10", "b": "100.64.0.10", "liar": "203.0.113.9"}, ["100.64.0.10"]),
+    ({"liar": "203.0.113.9", "b": "100.64.0.10", "c": "100.64.0.10"}, ["100.64.0.10"]),
+    ({"a": "198.51.100.2", "b": "100.64.0.10"}, ["100.64.0.10"]),  # a tie: the smaller
+    ({"a": "100.64.0.10", "b": "100.64.0.10", "c": "2001:db8::7", "d": "2001:db8::7",
+      "e": "198.51.100.2"}, ["100.64.0.10", "2001:db8::7"]),  # two families, both confirmed
+]
+
+
+@pytest.mark.parametrize(("observed", "told"), SEEN)
+def test_the_outside_addresses_told_for_a_hole_punch(observed: dict[str, str],
+                                                      told: list[str]) -> None:
+    assert seen_at(observed) == told
 
 
 @pytest.mark.asyncio

@@ -1,9 +1,9 @@
 """Relays for homes behind NAT (circuit relay v2), in network namespaces the test makes and
-removes: two homes behind symmetric NATs (``masquerade random``: no direct path, no hole
-punch) and three public nodes. Each home reserves slots on two relays and publishes its relay
-addresses in its signed profile; the other home fetches its store from the vendor itself
-through a relay (not from copies), trades messages over it, and when a relay goes away the
-homes move to the third one within a minute."""
+removes: two homes behind symmetric NATs (``masquerade random``: no direct path, a hole
+punch is tried and fails) and three public nodes. Each home reserves slots on two relays and
+publishes its relay addresses in its signed profile; the other home fetches its store from
+the vendor itself through a relay (not from copies), trades messages over it, and when a
+relay goes away the homes move to the third one within a minute."""
 
 from __future__ import annotations
 
@@ -111,6 +111,26 @@ async def test_chat_both_ways_over_the_relay(net: dict[str, Any]) -> None:
             return any(m["text"] == text for m in await recipient.call("chat.list"))
 
         await wait_for(arrived, 30, interval=0.05, what=f"{text!r} over the relay")
+
+
+async def test_symmetric_nats_defeat_the_hole_punch_and_the_relay_stays(
+        net: dict[str, Any]) -> None:
+    vendor, buyer = net["vendor"], net["buyer"]
+
+    async def tried() -> dict[str, Any] | None:  # the circuit was brought to the vendor
+        reach = (await vendor.call("node.info"))["reachability"]
+        return dict(reach) if reach["hole_punch"]["tried"] >= 1 else None
+
+    reach = await wait_for(tried, 60, what="the vendor to try a hole punch")
+    assert reach["hole_punch"]["succeeded"] == 0 and reach["direct_upgrades"] == 0
+    peers = {p["peer_id"]: p for p in await buyer.call("node.peers")}
+    assert peers[vendor.peer_id]["relayed"] is True
+    await buyer.call("chat.send", peer_id=vendor.peer_id, text="Still there?")
+
+    async def arrived() -> bool:
+        return any(m["text"] == "Still there?" for m in await vendor.call("chat.list"))
+
+    await wait_for(arrived, 30, interval=0.05, what="a message over the relay after the punch")
 
 
 async def test_a_relay_that_goes_away_is_replaced_within_a_minute(

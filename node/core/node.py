@@ -336,5 +336,6 @@ class NodeCore:
 
     def peer_list(self) -> list[dict[str, Any]]:
         return [{"peer_id": pid, "addrs": self.peer_addrs(pid),
-                 "gossip_score": round(self.host.gossip_score(pid), 2)}
+                 "gossip_score": round(self.host.gossip_score(pid), 2),
+                 "relayed": self.host.is_relayed(pid)}
                 for pid in self.peers()]

@@ -36,6 +36,7 @@ from protocol.reach import (
     parse_answer,
     parse_dialback,
     public_addr,
+    seen_at,
     verdict,
 )
 
@@ -61,6 +62,7 @@ class ReachService(Service):
         self.state = Reachability()
         self._answers: dict[str, bool] = {}  # peer -> it reached us (latest, insertion order)
         self._reached_at: dict[str, list[str]] = {}  # peer -> the addresses it reached
+        self._seen_at: dict[str, str] = {}  # peer -> the IP it saw our connection come from
         self._asked: dict[str, float] = {}  # peer -> when we asked (monotonic)
         self._served: dict[str, float] = {}  # peer -> when we last dialled it back
         self._dialing = asyncio.Semaphore(CONCURRENT)
@@ -72,6 +74,11 @@ class ReachService(Service):
         self.refused = 0
 
     def info(self) -> dict[str, Any]:
+        punch = self.core.host.holepunch
+        if punch is not None:
+            self.state.direct_upgrades = punch.stats.direct_upgrades
+            self.state.hole_punch_tried = punch.stats.tried
+            self.state.hole_punch_succeeded = punch.stats.succeeded
         return self.state.to_json()
 
     async def start(self) -> None:
@@ -178,10 +185,13 @@ class ReachService(Service):
         self._answers.pop(peer, None)
         self._answers[peer] = bool(reached)
         self._reached_at[peer] = [public_addr(observed, p) for p in reached]
+        self._seen_at[peer] = observed
         while len(self._answers) > KEEP:  # the oldest answers go
             old = next(iter(self._answers))
             del self._answers[old]
             self._reached_at.pop(old, None)
+            self._seen_at.pop(old, None)
+        self.core.host.public_ips = seen_at(self._seen_at)
 
     def _update(self) -> None:
         status = verdict(self._answers)

@@ -12,6 +12,7 @@ from node.core.api import (
     Method,
     Param,
     array,
+    boolean,
     integer,
     obj,
     openrpc,
@@ -41,7 +42,8 @@ NODE_INFO = obj({
 }, ("peer_id", "addrs", "version", "peers", "rejected"), additional=True,
     description="this node, and a section per service (market, wallet, trading, mail, ...)")
 PEER = obj({"peer_id": PEER_ID, "addrs": array(string(), 1000),
-            "gossip_score": {"type": "number"}}, ("peer_id", "addrs", "gossip_score"))
+            "gossip_score": {"type": "number"}, "relayed": boolean()},
+           ("peer_id", "addrs", "gossip_score", "relayed"))
 
 
 def methods(core: NodeCore) -> list[Method]:

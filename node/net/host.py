@@ -41,6 +41,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.net.dht_ops import DhtOps
+from node.net.holepunch import HolePunch
 from node.net.host_relays import RelayOps
 from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the logging set-up are public
     DhtRecordRules,
@@ -136,6 +137,8 @@ class P2PHost(DhtOps, RelayOps):
         self.relay_server: RelayServer | None = None
         self.relay_client: RelayClient | None = None
         self._circuits: dict[str, list[str]] = {}  # peer -> its relay addresses (bounded)
+        self.holepunch: HolePunch | None = None
+        self.public_ips: list[str] = []  # the IPs peers see us at (reachability checks)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -222,6 +225,9 @@ class P2PHost(DhtOps, RelayOps):
                 self.relay_client = RelayClient(host, self.relayed)
                 host.set_stream_handler(HOP, self.relay_server.handle_hop)
                 host.set_stream_handler(STOP, self.relay_client.handle_stop)
+                self.holepunch = HolePunch(host, self.relayed, lambda: self.public_ips,
+                                           self._on_reject)
+                await stack.enter_async_context(background_trio_service(self.holepunch))
                 try:
                     async with trio.open_nursery() as nursery:
                         self._nursery = nursery

@@ -94,9 +94,18 @@ class RelayedConns:
 
     def __init__(self) -> None:
         self._muxed: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._inbound: weakref.WeakSet[Any] = weakref.WeakSet()  # a relay brought them to us
 
-    def add(self, muxed: Any) -> None:
+    def add(self, muxed: Any, inbound: bool = False) -> None:
         self._muxed.add(muxed)
+        if inbound:
+            self._inbound.add(muxed)
+
+    def inbound(self, muxed: object) -> bool:
+        try:
+            return muxed in self._inbound
+        except TypeError:
+            return False
 
     def __contains__(self, muxed: object) -> bool:
         try:
@@ -444,7 +453,7 @@ class RelayClient:
                 raw = RawConnection(stream=stream, initiator=False,
                                     connection_type=ConnectionType.RELAYED, addresses=[addr])
                 muxed = await self.host.upgrade_inbound_connection(raw, addr)
-            self.relayed.add(muxed)
+            self.relayed.add(muxed, inbound=True)
         except Exception as exc:  # noqa: BLE001 - a bad circuit is dropped, nothing else
             self.refused_stop += 1
             log.debug("circuit from relay %s refused: %s", relay, exc)

@@ -1,0 +1,90 @@
+"""Hole punching (DCUtR) between two homes behind NATs that keep a mapping whatever the
+destination (plain ``masquerade``: endpoint-independent) and drop unsolicited packets, in
+network namespaces the test makes and removes, with one public node as their relay: the two
+first meet through the relay, then punch a direct connection, and the store and messages go
+over it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from .cluster import sample_listing, wait_for
+from .natlab import WAN_ADDR, Lab, NsNode, available
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"),
+              pytest.mark.skipif(available() is not None, reason=str(available()))]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("punch")
+    lab = Lab(2, stealth=True).up()
+    nodes: list[NsNode] = []
+    try:
+        public = await NsNode(lab.wan, base / "public", f"/ip4/{WAN_ADDR}/tcp/4717").start()
+        nodes.append(public)
+        homes = []
+        for i, name in enumerate(("vendor", "buyer")):
+            node = await NsNode(lab.homes[i], base / name, f"/ip4/{lab.home_addr(i)}/tcp/4717",
+                                bootstrap=[public.addr]).start()
+            homes.append(node)
+            nodes.append(node)
+        yield {"lab": lab, "public": public, "vendor": homes[0], "buyer": homes[1]}
+    finally:
+        for node in nodes:
+            await node.stop()
+        lab.down()
+
+
+async def reach(node: NsNode) -> dict[str, Any]:
+    return dict((await node.call("node.info"))["reachability"])
+
+
+async def peer_entry(node: NsNode, other: NsNode) -> dict[str, Any] | None:
+    return next((p for p in await node.call("node.peers") if p["peer_id"] == other.peer_id),
+                None)
+
+
+async def test_two_homes_punch_a_direct_connection(net: dict[str, Any]) -> None:
+    vendor, buyer = net["vendor"], net["buyer"]
+
+    async def ready(node: NsNode) -> bool:
+        r = await reach(node)
+        return r["status"] == "private" and bool(r["relays"])
+
+    for home in (vendor, buyer):
+        await wait_for(lambda home=home: ready(home), 60, what="a home private, with a relay")
+    # the buyer reaches the vendor through the vendor's relay (as its profile says, where
+    # store.fetch and messages find it: tests/test_relay_nat.py)
+    circuit = (await reach(vendor))["relays"][0]
+    await buyer.call("node.connect", addr=f"{circuit}/p2p/{vendor.peer_id}")
+
+    async def direct() -> dict[str, Any] | None:
+        entry = await peer_entry(buyer, vendor)
+        return entry if entry is not None and not entry["relayed"] else None
+
+    await wait_for(direct, 60, what="a direct connection between the two homes")
+
+    async def counted() -> list[dict[str, Any]] | None:  # each side counts its punch when done
+        rs = [await reach(n) for n in (vendor, buyer)]
+        return rs if all(r["hole_punch"]["succeeded"] >= 1 for r in rs) else None
+
+    punched = await wait_for(counted, 30, what="both homes to count the punch")
+    assert all(r["direct_upgrades"] >= 1 for r in punched)
+    assert all(r["hole_punch"]["tried"] >= r["hole_punch"]["succeeded"] for r in punched)
+
+    made = await vendor.call("listing.create", **sample_listing("Oak spoon"))
+    store = await buyer.call("store.fetch", peer_id=vendor.peer_id)
+    assert made["id"] in [x["id"] for x in store["listings"]]
+    for sender, recipient, text in ((buyer, vendor, "Is the spoon oiled?"),
+                                    (vendor, buyer, "Yes, with walnut oil.")):
+        await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
+
+        async def arrived(recipient: NsNode = recipient, text: str = text) -> bool:
+            return any(m["text"] == text for m in await recipient.call("chat.list"))
+
+        await wait_for(arrived, 30, interval=0.05, what=f"{text!r} over the direct connection")
