@@ -8,7 +8,8 @@ Each try starts the buyer's node afresh in its home (a new identity on a new por
 connection's address pair stays in TIME_WAIT for a minute), waits until it knows it is behind NAT,
 connects it to the vendor through the vendor's relay, and times until the connection is
 direct (``node.peers`` ``relayed`` false; at most 30 s, then the try failed); then one chat
-message each way is timed over it and the buyer stops. Prints a JSON summary (seconds).
+message each way is timed (over the direct connection, or the relay where the punch failed)
+and the buyer stops. Prints a JSON summary (seconds).
 """
 
 from __future__ import annotations
@@ -90,25 +91,30 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
                 took = await poll(direct, DIRECT_WITHIN)
                 row: dict[str, Any] = {"try": k, "direct_s": None if took is None else
                                        round(time.monotonic() - start, 2)}
-                if took is not None:
-                    there = await message(buyer, vendor, f"try {k}: there")
-                    back = await message(vendor, buyer, f"try {k}: back")
-                    row["message_s"] = [None if t is None else round(t, 3)
-                                        for t in (there, back)]
+                there = await message(buyer, vendor, f"try {k}: there")
+                back = await message(vendor, buyer, f"try {k}: back")
+                row["relayed"] = await relayed(buyer, vendor)
+                row["message_s"] = [None if t is None else round(t, 3) for t in (there, back)]
                 results.append(row)
             finally:
                 await buyer.stop()
         punched = [r["direct_s"] for r in results if r["direct_s"] is not None]
-        msgs = sorted(t for r in results for t in r.get("message_s", []) if t is not None)
+        def times(over_relay: bool) -> list[float]:
+            return sorted(t for r in results if r.get("relayed") is over_relay
+                          for t in r.get("message_s", []) if t is not None)
+
+        def summary(msgs: list[float]) -> dict[str, float] | None:
+            return {"median": round(statistics.median(msgs), 3),
+                    "p95": msgs[max(0, int(len(msgs) * 0.95) - 1)]} if msgs else None
+
         info = (await vendor.call("node.info"))["reachability"]
         return {
             "tries": tries, "symmetric_nat": symmetric, "direct": len(punched),
             "success_rate": round(len(punched) / tries, 3) if tries else None,
             "to_direct_s": {"median": round(statistics.median(punched), 2),
                             "max": max(punched)} if punched else None,
-            "message_over_direct_s": {"median": round(statistics.median(msgs), 3),
-                                      "p95": msgs[max(0, int(len(msgs) * 0.95) - 1)]}
-            if msgs else None,
+            "message_over_direct_s": summary(times(False)),
+            "message_over_relay_s": summary(times(True)),
             "vendor_counts": {"hole_punch": info["hole_punch"],
                               "direct_upgrades": info["direct_upgrades"]},
             "each": results}

@@ -46,7 +46,10 @@ from node.net.host_relays import RelayOps
 from node.net.host_support import (  # noqa: F401 - DhtRecordRules and the logging set-up are public
     DhtRecordRules,
     DialMemory,
+    _discard,
     _read_frame,
+    _resolve,
+    _soon,
     _Validator,
     configure_libp2p_logging,
     tcp_ports,
@@ -301,25 +304,6 @@ class P2PHost(DhtOps, RelayOps):
             return []
         peers = (p.to_base58() for p in self.host.get_connected_peers())
         return [p for p in peers if p not in self.banned]
-
-    def observed_ip(self, peer_id: str) -> str | None:
-        """The IP address a connected peer's connection comes from (as we see it)."""
-        if self.host is None:
-            return None
-        try:
-            conns = self.host.get_network().connections.get(ID.from_base58(peer_id)) or []
-        except ValueError:
-            return None
-        for conn in conns:
-            if conn.muxed_conn in self.relayed:
-                continue  # its remote address is the relay's
-            try:
-                remote = conn.muxed_conn.get_remote_address()
-            except Exception:  # noqa: BLE001 - a transport without one (none here so far)
-                continue
-            if remote:
-                return str(remote[0])
-        return None
 
     def gossip_score(self, peer_id: str) -> float:
         """The peer's gossipsub score over our topics (``peer_score``); 0 for a stranger."""
@@ -603,23 +587,3 @@ class P2PHost(DhtOps, RelayOps):
         """Connected, with no dial to it pending: a request goes out at once."""
         return peer_id in self.connected_peers() and peer_id not in self.dials.dialing
 
-
-def _discard(_: object) -> None:
-    return None
-
-
-def _soon(token: Any, fn: Callable[[], object]) -> None:
-    """Run ``fn`` on the trio side soon; nothing if the trio run already ended."""
-    try:
-        token.run_sync_soon(fn)
-    except trio.RunFinishedError:
-        pass
-
-
-def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)

@@ -75,6 +75,25 @@ class RelayOps:
         except Exception:  # noqa: BLE001 - gone already
             pass
 
+    def observed_ip(self, peer_id: str) -> str | None:
+        """The IP address a connected peer's connection comes from (as we see it)."""
+        if self.host is None:
+            return None
+        try:
+            conns = self.host.get_network().connections.get(ID.from_base58(peer_id)) or []
+        except ValueError:
+            return None
+        for conn in conns:
+            if conn.muxed_conn in self.relayed:
+                continue  # its remote address is the relay's
+            try:
+                remote = conn.muxed_conn.get_remote_address()
+            except Exception:  # noqa: BLE001 - a transport without one (none here so far)
+                continue
+            if remote:
+                return str(remote[0])
+        return None
+
     def is_relayed(self, peer_id: str) -> bool:
         """Connected to ``peer_id`` only through a relay."""
         try:

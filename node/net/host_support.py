@@ -3,11 +3,13 @@ of request/response streams."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import trio
 from libp2p.records.validator import Validator
 
 from protocol import canonical
@@ -142,3 +144,24 @@ def tcp_ports(addrs: list[str], lan_only: bool = False) -> list[int]:
         if port and port[0].isdigit():
             ports.add(int(port[0]))
     return sorted(ports)
+
+
+def _discard(_: object) -> None:
+    return None
+
+
+def _soon(token: Any, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on the trio side soon; nothing if the trio run already ended."""
+    try:
+        token.run_sync_soon(fn)
+    except trio.RunFinishedError:
+        pass
+
+
+def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
