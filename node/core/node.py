@@ -62,6 +62,15 @@ class NodeConfig:
     event_queue: int = DEFAULT_QUEUE
 
 
+def worker_processes() -> int:
+    """Verification worker processes: one core fewer than the machine has (at least one).
+    The event loop and the database writer need a core between them while a big batch is
+    checked: with a worker per core, a 100,000-listing join left the loop thread waiting
+    for a CPU (4 s of run-queue wait in 19 s) and stalled it 75-105 ms at worst; with one
+    core left to it, 64-87 ms, and the join no slower (docs/performance.md)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _warm(module: str) -> None:
     """Run in each worker as it starts: import the module whose checks it will run."""
     importlib.import_module(module)
@@ -148,14 +157,14 @@ class NodeCore:
         """The verification worker processes, started on first use (``warm_workers`` starts
         them ahead of a big job, so their start overlaps the network)."""
         if self._procs is None:
-            self._procs = ProcessPoolExecutor(os.cpu_count() or 2,
+            self._procs = ProcessPoolExecutor(worker_processes(),
                                               mp_context=multiprocessing.get_context("spawn"))
         return self._procs
 
     def warm_workers(self, module: str) -> None:
         """Start the worker processes now, each importing ``module`` (the checks it runs)."""
         if self._procs is None:
-            for _ in range(os.cpu_count() or 2):
+            for _ in range(worker_processes()):
                 self.workers().submit(_warm, module)
 
     def add(self, service: Service, methods: list[Method] | None = None) -> None:
