@@ -397,3 +397,13 @@ async def start_trading_parties(lab: Lab, bridge: ChainBridge, base: Path,
                                     "description": "On the internet"})
     await vendor.call("profile.set", name="Home workshop", moderators=[moderator.peer_id])
     return moderator, vendor, buyer
+
+
+async def chat_arrives(sender: NsNode, recipient: NsNode, text: str, what: str) -> None:
+    """Send ``text`` by chat and wait (30 s at most) until the recipient lists it."""
+    await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
+
+    async def arrived() -> bool:
+        return any(m["text"] == text for m in await recipient.call("chat.list"))
+
+    await wait_for(arrived, 30, interval=0.05, what=f"{text!r} {what}")

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from .cluster import sample_listing, wait_for
-from .natlab import WAN_ADDR, Lab, NsNode, available
+from .natlab import WAN_ADDR, Lab, NsNode, available, chat_arrives
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
@@ -80,11 +80,5 @@ async def test_two_homes_punch_a_direct_connection(net: dict[str, Any]) -> None:
     made = await vendor.call("listing.create", **sample_listing("Oak spoon"))
     store = await buyer.call("store.fetch", peer_id=vendor.peer_id)
     assert made["id"] in [x["id"] for x in store["listings"]]
-    for sender, recipient, text in ((buyer, vendor, "Is the spoon oiled?"),
-                                    (vendor, buyer, "Yes, with walnut oil.")):
-        await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
-
-        async def arrived(recipient: NsNode = recipient, text: str = text) -> bool:
-            return any(m["text"] == text for m in await recipient.call("chat.list"))
-
-        await wait_for(arrived, 30, interval=0.05, what=f"{text!r} over the direct connection")
+    await chat_arrives(buyer, vendor, "Is the spoon oiled?", "over the direct connection")
+    await chat_arrives(vendor, buyer, "Yes, with walnut oil.", "over the direct connection")

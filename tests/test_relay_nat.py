@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from .cluster import sample_listing, wait_for
-from .natlab import WAN_ADDR, Lab, NsNode, available
+from .natlab import WAN_ADDR, Lab, NsNode, available, chat_arrives
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
@@ -103,14 +103,8 @@ async def test_the_store_of_a_natted_vendor_comes_from_the_vendor_through_a_rela
 
 async def test_chat_both_ways_over_the_relay(net: dict[str, Any]) -> None:
     vendor, buyer = net["vendor"], net["buyer"]
-    for sender, recipient, text in ((buyer, vendor, "Is the ladle birch?"),
-                                    (vendor, buyer, "Yes, oiled.")):
-        await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
-
-        async def arrived(recipient: NsNode = recipient, text: str = text) -> bool:
-            return any(m["text"] == text for m in await recipient.call("chat.list"))
-
-        await wait_for(arrived, 30, interval=0.05, what=f"{text!r} over the relay")
+    await chat_arrives(buyer, vendor, "Is the ladle birch?", "over the relay")
+    await chat_arrives(vendor, buyer, "Yes, oiled.", "over the relay")
 
 
 async def test_symmetric_nats_defeat_the_hole_punch_and_the_relay_stays(
@@ -125,12 +119,7 @@ async def test_symmetric_nats_defeat_the_hole_punch_and_the_relay_stays(
     assert reach["hole_punch"]["succeeded"] == 0 and reach["direct_upgrades"] == 0
     peers = {p["peer_id"]: p for p in await buyer.call("node.peers")}
     assert peers[vendor.peer_id]["relayed"] is True
-    await buyer.call("chat.send", peer_id=vendor.peer_id, text="Still there?")
-
-    async def arrived() -> bool:
-        return any(m["text"] == "Still there?" for m in await vendor.call("chat.list"))
-
-    await wait_for(arrived, 30, interval=0.05, what="a message over the relay after the punch")
+    await chat_arrives(buyer, vendor, "Still there?", "over the relay after the punch")
 
 
 async def test_a_relay_that_goes_away_is_replaced_within_a_minute(
