@@ -58,6 +58,12 @@ async def test_two_homes_punch_a_direct_connection(net: dict[str, Any]) -> None:
 
     for home in (vendor, buyer):
         await wait_for(lambda home=home: ready(home), 60, what="a home private, with a relay")
+    await vendor.call("listing.create", **sample_listing("Rowan bowl"))
+
+    async def arrived() -> bool:  # the buyer holds the vendor's store, and so does the DHT
+        return bool(await buyer.call("listing.search", query="rowan"))
+
+    await wait_for(arrived, 30, what="the NATed vendor's first listing at the NATed buyer")
     # the buyer reaches the vendor through the vendor's relay (as its profile says, where
     # store.fetch and messages find it: tests/test_relay_nat.py)
     circuit = (await reach(vendor))["relays"][0]
@@ -77,8 +83,11 @@ async def test_two_homes_punch_a_direct_connection(net: dict[str, Any]) -> None:
     assert all(r["direct_upgrades"] >= 1 for r in punched)
     assert all(r["hole_punch"]["tried"] >= r["hole_punch"]["succeeded"] for r in punched)
 
+    # the vendor's own answer is the newest: store.fetch returned the DHT's older copy when
+    # that came first (the DHT copy follows a change by seconds)
     made = await vendor.call("listing.create", **sample_listing("Oak spoon"))
     store = await buyer.call("store.fetch", peer_id=vendor.peer_id)
     assert made["id"] in [x["id"] for x in store["listings"]]
+    assert len(store["listings"]) == 2
     await chat_arrives(buyer, vendor, "Is the spoon oiled?", "over the direct connection")
     await chat_arrives(vendor, buyer, "Yes, with walnut oil.", "over the direct connection")

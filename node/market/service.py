@@ -48,6 +48,7 @@ ANTI_ENTROPY_SECONDS = 30.0
 PURGE_SECONDS = 60.0
 RESTORE_WAIT_SECONDS = 60.0
 PROVIDE_GAP = 0.5
+VENDOR_ANSWER_WAIT = 3.0  # store.fetch: for a connected vendor's own answer, the newest
 COMPLETE_RETRY_MIN, COMPLETE_RETRY_MAX = 2.0, 60.0
 DHT_PUT_DELAY = 2.0  # gossip carries changes at once; the DHT copy follows within seconds
 
@@ -513,14 +514,17 @@ class MarketService(CsvOps, Service):
 
     async def _fetch_newest(self, vendor: str) -> None:
         """The vendor's own copy when it answers (directly or through its relays, at the
-        addresses of the profile we hold): the newest there is, so the DHT is not waited for;
-        else the DHT's records and the copies peers hold."""
+        addresses of the profile we hold): the newest there is, so the DHT is not waited for,
+        and waited for a little when connected; else the DHT's and the copies peers hold."""
         held = await self.store_object(vendor, PROFILE_TYPE)
         addrs = list(held.body.get("addrs", [])) if held is not None else []
         direct = asyncio.ensure_future(self.sync.from_vendor(vendor, addrs))
         network = asyncio.ensure_future(self._fetch_from_network(vendor))
         try:
             await asyncio.wait((direct, network), return_when=asyncio.FIRST_COMPLETED)
+            if not direct.done() and vendor in self.core.host.connected_peers():
+                # the network was first, but its copy can be seconds older than the vendor's
+                await asyncio.wait((direct,), timeout=VENDOR_ANSWER_WAIT)
             if not (direct.done() and not direct.cancelled() and direct.exception() is None
                     and direct.result()):
                 await network
