@@ -353,3 +353,20 @@ def store_is_complete(conn: sqlite3.Connection, vendor: str) -> bool:
 def count_incomplete(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM stores WHERE kind = ? AND complete = 0",
                             (MANIFEST_TYPE,)).fetchone()[0])
+
+
+def recent_vendors(conn: sqlite3.Connection, me: str, limit: int) -> list[str]:
+    """The vendors (not ``me``) whose listings are held, those with the newest first."""
+    return [str(v) for (v,) in conn.execute(
+        "SELECT vendor FROM listings WHERE vendor != ? GROUP BY vendor "
+        "ORDER BY MAX(rowid) DESC LIMIT ?", (me, limit))]
+
+
+def profile_names(conn: sqlite3.Connection, peers: list[str]) -> dict[str, str]:
+    """The names ``peers`` give themselves in the profiles held."""
+    out = {}
+    for peer in peers:
+        profile = get_store(conn, peer, PROFILE_TYPE)
+        if profile is not None and profile.body.get("name"):
+            out[peer] = str(profile.body["name"])
+    return out

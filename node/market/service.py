@@ -453,9 +453,10 @@ class MarketService(CsvOps, Service):
         return out
 
     # ------------------------------------------------------------------ other stores
-    async def dht_store_object(self, kind: str, vendor: str) -> StoreObject | None:
+    async def dht_store_object(self, kind: str, vendor: str,
+                               timeout: float = 30) -> StoreObject | None:
         try:
-            raw = await self.core.host.dht_get(dht_key(kind, vendor))
+            raw = await self.core.host.dht_get(dht_key(kind, vendor), timeout)
         except (P2PError, RemoteProtocolError) as exc:
             log.debug("DHT get %s/%s: %s", kind, vendor[:12], exc)
             return None
@@ -482,12 +483,7 @@ class MarketService(CsvOps, Service):
 
     async def listing_vendors(self, limit: int) -> list[str]:
         """The vendors (not us) whose listings are held here, those with the newest first."""
-        def read(conn: sqlite3.Connection) -> list[str]:
-            return [str(v) for (v,) in conn.execute(
-                "SELECT vendor FROM listings WHERE vendor != ? GROUP BY vendor "
-                "ORDER BY MAX(rowid) DESC LIMIT ?", (self.me, limit))]
-
-        return await self.db.read(read)
+        return await self.db.read(partial(ms.recent_vendors, me=self.me, limit=limit))
 
     async def moderators(self) -> list[StoreObject]:
         """The profiles held here that carry moderator terms."""
@@ -495,19 +491,16 @@ class MarketService(CsvOps, Service):
 
     async def names(self, peers: list[str]) -> dict[str, str]:
         """The names peers give themselves in the profiles held here."""
-        def read(conn: sqlite3.Connection) -> dict[str, str]:
-            out = {}
-            for peer in peers:
-                profile = ms.get_store(conn, peer, PROFILE_TYPE)
-                if profile is not None and profile.body.get("name"):
-                    out[peer] = str(profile.body["name"])
-            return out
-
-        return await self.db.read(read)
+        return await self.db.read(partial(ms.profile_names, peers=peers))
 
     async def get_profile(self, vendor: str) -> StoreObject | None:
+        """The newest profile of ``vendor`` we can get, the DHT's taken in first: 2 s for it
+        when we hold a copy (gossip keeps those fresh; a lookup can spend 20 s dialling
+        peers behind NAT), its full bound when we hold none."""
         if vendor != self.me:
-            found = await self.dht_store_object(PROFILE_TYPE, vendor)
+            held = await self.store_object(vendor, PROFILE_TYPE)
+            found = await self.dht_store_object(PROFILE_TYPE, vendor,
+                                                2.0 if held is not None else 30)
             if found is not None:
                 await self.sync.ingest(found, None)
         return await self.store_object(vendor, PROFILE_TYPE)

@@ -45,12 +45,12 @@ class DhtOps:
 
         await self._call(_put, 30)
 
-    async def dht_get(self, key: str) -> bytes | None:
+    async def dht_get(self, key: str, timeout: float = 30) -> bytes | None:
         async def _get() -> bytes | None:
             value = await self.dht.get_value(key)
             return None if value is None else bytes(value)
 
-        return await self._call(_get, 30)
+        return await self._call(_get, timeout)
 
     async def provide(self, key: str) -> bool:
         async def _provide() -> bool:
