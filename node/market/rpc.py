@@ -195,8 +195,9 @@ def methods(market: MarketService) -> list[Method]:
     listing_params = tuple(Param(k, v, k in ("title", "price", "quantity"))
                            for k, v in LISTING_FIELDS.items())
     return [
-        Method("profile.get", "A vendor's profile (yours without peer_id): from the DHT, else "
-               "the copy held here; ratings counts the chain-checked ones.",
+        Method("profile.get", "A vendor's profile (yours without peer_id): the newest of the "
+               "DHT's (2 s for it when a copy is held) and the copy held here; ratings counts "
+               "the chain-checked ones.",
                (Param("peer_id", PEER_ID),), PROFILE, profile_get, (NOT_FOUND,)),
         Method("profile.set", "Change your profile: name, about, the moderators you accept "
                "(moderators) and your own terms as moderator (moderator; null stops).",
