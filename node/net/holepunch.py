@@ -18,9 +18,10 @@ Used as it is, except:
   every 2 s; two sessions at once give both ends the same role and the handshake fails. Here
   only the end the circuit was brought to starts (the spec's rule), and only while it has no
   direct connection to that peer.
-- **what we are seen at**: py-libp2p reads identify's observed addresses, which Torv does not
-  run; here the addresses are the IPs our reachability checks were answered with
-  (``/torv/reach/1.0.0``), on our listen port (what a port-preserving NAT maps it to).
+- **what we are seen at**: py-libp2p takes the IPs in identify's observed addresses, which any
+  peer we connect to may fill in as it likes; here the IPs our reachability checks were
+  answered with (``/torv/reach/1.0.0``, the IP most peers saw: ``protocol/reach.py``
+  ``seen_at``), on our listen port (what a port-preserving NAT maps it to).
 - **what a peer may make us dial**: a peer's CONNECT is hostile input. Only ``/ip4|ip6/…/tcp/…``
   addresses are kept, at most ``MAX_PEER_ADDRS``, none loopback, unspecified, multicast or
   link-local (an IPv4-mapped IPv6 address is judged as the IPv4 one); one session per peer
