@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -24,8 +25,10 @@ from libp2p.relay.circuit_v2.pb.dcutr_pb2 import HolePunch
 from libp2p.relay.circuit_v2.utils import write_delimited_msg
 from multiaddr import Multiaddr
 
+from node.net.host import P2PHost
 from node.net.relay import circuit_addr
-from tests.relay_peer import new_host
+from protocol.records import DHT_NAMESPACE
+from tests.relay_peer import PERMISSIVE
 
 SESSIONS = 6
 
@@ -48,7 +51,11 @@ def trap_addrs(port: int) -> list[bytes]:
 
 
 async def main(relay_addr: str, target: str, trap_port: int) -> None:
-    host = await new_host()
+    # no listen address: the target can reach it only through the relay (on one machine it
+    # would otherwise dial it directly, as it learns its address from the relay's DHT)
+    host = P2PHost(os.urandom(32), [], dht_rules={DHT_NAMESPACE: PERMISSIVE},
+                   on_reject=lambda where, why: None)
+    await host.start()
     try:
         relay = await host.connect(relay_addr)
         await host.reserve(relay)
