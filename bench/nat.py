@@ -36,9 +36,7 @@ async def run(messages: int, symmetric: bool) -> dict[str, object]:
         public = await NsNode(lab.wan, base / "public", f"/ip4/{WAN_ADDR}/tcp/4717").start()
         nodes.append(public)
         for i, name in enumerate(("a", "b")):
-            nodes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[public.addr]).start())
+            nodes.append(await lab.home_node(i, base / name, [public.addr]).start())
         a, b = nodes[1], nodes[2]
         known: dict[str, float] = {}
         for _ in range(600):  # bounded: 60 s for every node to know its reachability

@@ -63,8 +63,7 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     try:
         public = await NsNode(lab.wan, base / "public", f"/ip4/{WAN_ADDR}/tcp/4717").start()
-        vendor = await NsNode(lab.homes[0], base / "vendor", f"/ip4/{lab.home_addr(0)}/tcp/4717",
-                              bootstrap=[public.addr]).start()
+        vendor = await lab.home_node(0, base / "vendor", [public.addr]).start()
         nodes += [public, vendor]
 
         async def ready(node: NsNode) -> bool:
@@ -75,9 +74,7 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
             raise SystemExit("the vendor did not get a relay slot")
         circuit = (await vendor.call("node.info"))["reachability"]["relays"][0]
         for k in range(tries):
-            buyer = await NsNode(lab.homes[1], base / f"buyer{k}",
-                                 f"/ip4/{lab.home_addr(1)}/tcp/{4720 + k}",
-                                 bootstrap=[public.addr]).start()
+            buyer = await lab.home_node(1, base / f"buyer{k}", [public.addr], 4720 + k).start()
             try:
                 if await poll(lambda buyer=buyer: ready(buyer), 60) is None:
                     results.append({"try": k, "direct_s": None, "why": "buyer not ready"})

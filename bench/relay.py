@@ -68,9 +68,7 @@ async def fetch(rounds: int) -> dict[str, Any]:
         nodes += publics
         homes = []
         for i, name in enumerate(("vendor", "buyer")):
-            homes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[p.addr for p in publics]).start())
+            homes.append(await lab.home_node(i, base / name, [p.addr for p in publics]).start())
         nodes += homes
         vendor, buyer = homes
 

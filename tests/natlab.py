@@ -97,6 +97,12 @@ class Lab:
     def home_addr(self, i: int) -> str:
         return f"10.2{i}.0.2"
 
+    def home_node(self, i: int, data_dir: Path, bootstrap: list[str], port: int = 4717,
+                  **kw: Any) -> NsNode:
+        """A node (not started) in home ``i``, listening on its home address."""
+        return NsNode(self.homes[i], data_dir, f"/ip4/{self.home_addr(i)}/tcp/{port}",
+                      bootstrap=bootstrap, **kw)
+
     def router_addr(self, i: int) -> str:
         return f"{self.wan_net}.1{i}"
 
@@ -387,9 +393,8 @@ async def start_trading_parties(lab: Lab, bridge: ChainBridge, base: Path,
     nodes.append(moderator)
     homes = []
     for i, name in enumerate(("vendor", "buyer")):
-        homes.append(await NsNode(lab.homes[i], base / name,
-                                  f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                  bootstrap=[moderator.addr], extra_args=chain, env=env).start())
+        homes.append(await lab.home_node(i, base / name, [moderator.addr], extra_args=chain,
+                                         env=env).start())
         nodes.append(homes[-1])
     vendor, buyer = homes
     await moderator.call("profile.set", name="Public moderator",

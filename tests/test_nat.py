@@ -27,9 +27,7 @@ async def homes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[
         public = await NsNode(lab.wan, base / "public", f"/ip4/{WAN_ADDR}/tcp/4717").start()
         nodes.append(public)
         for i, name in enumerate(("vendor", "buyer")):
-            nodes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[public.addr]).start())
+            nodes.append(await lab.home_node(i, base / name, [public.addr]).start())
 
         async def meshed() -> bool:
             return all([(await n.call("node.info"))["peers"] >= 1 for n in nodes[1:]])

@@ -30,8 +30,7 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[st
         nodes.append(public)
         homes = []
         for i, name in enumerate(("vendor", "buyer")):
-            node = await NsNode(lab.homes[i], base / name, f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                bootstrap=[public.addr]).start()
+            node = await lab.home_node(i, base / name, [public.addr]).start()
             homes.append(node)
             nodes.append(node)
         yield {"lab": lab, "public": public, "vendor": homes[0], "buyer": homes[1]}

@@ -37,8 +37,7 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[st
             nodes.append(node)
         homes = []
         for i, name in enumerate(("vendor", "buyer")):
-            node = await NsNode(lab.homes[i], base / name, f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                bootstrap=[p.addr for p in publics]).start()
+            node = await lab.home_node(i, base / name, [p.addr for p in publics]).start()
             homes.append(node)
             nodes.append(node)
         yield {"lab": lab, "publics": publics, "vendor": homes[0], "buyer": homes[1]}

@@ -26,9 +26,8 @@ async def lab(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[L
         public = await NsNode(lab.wan, base / "public", f"/ip4/{lab.wan_addr}/tcp/4717").start()
         nodes.append(public)
         for i, (name, extra) in enumerate((("home", []), ("optout", ["--no-upnp"]))):
-            nodes.append(await NsNode(lab.homes[i], base / name,
-                                      f"/ip4/{lab.home_addr(i)}/tcp/4717",
-                                      bootstrap=[public.addr], extra_args=extra).start())
+            nodes.append(await lab.home_node(i, base / name, [public.addr],
+                                             extra_args=extra).start())
         yield lab, nodes
     finally:
         for node in nodes:

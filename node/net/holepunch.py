@@ -41,9 +41,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-from libp2p.connection_types import ConnectionType
 from libp2p.peer.id import ID
-from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol, _local_tcp_listen_addrs
+from libp2p.relay.circuit_v2.dcutr import (
+    MAX_HOLE_PUNCH_ATTEMPTS,
+    DCUtRProtocol,
+    _local_tcp_listen_addrs,
+)
 from multiaddr import Multiaddr
 
 from node.net.relay import RelayedConns
@@ -97,9 +100,7 @@ class HolePunch(DCUtRProtocol):
         return conns if isinstance(conns, list) else [conns]
 
     def relayed_only(self, peer: ID) -> bool:
-        conns = self._conns(peer)
-        return bool(conns) and all(
-            c.get_connection_type() == ConnectionType.RELAYED for c in conns)
+        return self.relayed.only(self._conns(peer))
 
     def _brought_to_us(self, peer: ID) -> bool:
         """A relay brought us a circuit from ``peer`` (we are the spec's initiator)."""
@@ -113,7 +114,7 @@ class HolePunch(DCUtRProtocol):
             for peer in list(self.host.get_network().connections):
                 if (peer in self._in_progress or not self.relayed_only(peer)
                         or not self._brought_to_us(peer)
-                        or self._hole_punch_attempts.get(peer, 0) >= 3):
+                        or self._hole_punch_attempts.get(peer, 0) >= MAX_HOLE_PUNCH_ATTEMPTS):
                     continue
                 try:
                     await self.initiate_hole_punch(peer)

@@ -100,4 +100,4 @@ class RelayOps:
             conns = self.host.get_network().connections.get(ID.from_base58(peer_id)) or []
         except (ValueError, AttributeError):
             return False
-        return bool(conns) and all(c.muxed_conn in self.relayed for c in conns)
+        return self.relayed.only(conns)

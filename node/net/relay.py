@@ -101,6 +101,12 @@ class RelayedConns:
         if inbound:
             self._inbound.add(muxed)
 
+    def only(self, conns: Any) -> bool:
+        """Whether ``conns`` (a peer's swarm connections: a list, one, or none) are there and
+        all run through a relay."""
+        conns = conns if isinstance(conns, list) else [conns] if conns else []
+        return bool(conns) and all(c.muxed_conn in self for c in conns)
+
     def inbound(self, muxed: object) -> bool:
         try:
             return muxed in self._inbound
