@@ -253,6 +253,7 @@ def with_settings(args: argparse.Namespace) -> argparse.Namespace:
 def cmd_node(args: argparse.Namespace) -> int:
     from node.app.runner import RunOptions, run_node
     from node.app.wallet_cli import startup_passphrase
+    from node.core import heap
     from node.trade.service import TradeOptions
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -286,8 +287,9 @@ def cmd_node(args: argparse.Namespace) -> int:
                       electrum=args.electrum, mdns=not args.no_mdns,
                       upnp=not args.no_upnp, relay_service=args.relay_service,
                       rates=args.rates, carry=args.carry)
+    heap.settle()
     try:
-        asyncio.run(run_node(opts))
+        asyncio.run(run_node(opts, on_ready=heap.freeze))
     except KeyboardInterrupt:
         pass
     except TorvError as exc:

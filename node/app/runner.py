@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,7 +165,10 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     core.add(settings, app_settings.methods(settings))
 
 
-async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
+async def run_node(opts: RunOptions, stop: asyncio.Event | None = None,
+                   on_ready: Callable[[], None] | None = None) -> None:
+    """Run a node until ``stop`` (or SIGINT/SIGTERM); ``on_ready()`` runs once it serves
+    (the node process freezes its startup heap there: node/core/heap.py)."""
     configure_libp2p_logging()
     watch: LoopWatch | None = None
     if os.environ.get(LOOP_WATCH_ENV):
@@ -201,6 +205,8 @@ async def run_node(opts: RunOptions, stop: asyncio.Event | None = None) -> None:
         log.info("JSON-RPC on http://127.0.0.1:%d/rpc (token in %s)", core.rpc_port,
                  opts.data_dir / COOKIE_NAME)
         print(f"torv node {core.me} ready; rpc port {core.rpc_port}", flush=True)
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
     finally:
         log.info("shutting down")

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.core import heap
 from node.core import rpc as core_rpc
 from node.core.api import (
     INVALID_PARAMS,
@@ -65,15 +66,17 @@ class NodeConfig:
 def worker_processes() -> int:
     """Verification worker processes: one core fewer than the machine has (at least one).
     The event loop and the database writer need a core between them while a big batch is
-    checked: with a worker per core, a 100,000-listing join left the loop thread waiting
-    for a CPU (4 s of run-queue wait in 19 s) and stalled it 75-105 ms at worst; with one
-    core left to it, 64-87 ms, and the join no slower (docs/performance.md)."""
+    checked: on 2 cores, a 100,000-listing join with a worker per core took 14.6-15.7 s
+    (``node.info`` p99 12-14 ms) against 13.0-14.4 s (9.5-11 ms) with one
+    (docs/performance.md)."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _warm(module: str) -> None:
-    """Run in each worker as it starts: import the module whose checks it will run."""
+    """Run in each worker as it starts: import the module whose checks it will run, and
+    freeze what the imports made (no full collection walks it again: node/core/heap.py)."""
     importlib.import_module(module)
+    heap.settle()
 
 
 class Rejections(Counter[str]):
@@ -336,6 +339,7 @@ class NodeCore:
             "rejected": self.rejected.as_dict(),
             "dropped_gossip": self.host.dropped_gossip,
             "banned_peers": len(self.host.banned),
+            "runtime": heap.info(),
         }
         for service in self.services:
             section = service.info()

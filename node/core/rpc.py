@@ -39,6 +39,10 @@ NODE_INFO = obj({
     "rpc_port": integer(0, 65535), "version": string(), "peers": integer(),
     "rejected": {"type": "object", "additionalProperties": integer()},
     "dropped_gossip": integer(), "banned_peers": integer(), "reachability": REACHABILITY,
+    "runtime": obj({"gc_frozen": integer(), "gc_full_collections": integer()},
+                   ("gc_frozen", "gc_full_collections"),
+                   description="Python's garbage collector in the node process: objects "
+                   "frozen at start, full collections so far"),
 }, ("peer_id", "addrs", "version", "peers", "rejected"), additional=True,
     description="this node, and a section per service (market, wallet, trading, mail, ...)")
 PEER = obj({"peer_id": PEER_ID, "addrs": array(string(), 1000),
