@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +135,51 @@ async def test_a_closed_terminal_stops_the_demo_and_cleans_up() -> None:
         assert not [pid for pid in children if _alive(pid)]
     finally:
         _stop(proc)
+
+
+async def test_a_killed_demo_takes_its_nodes_and_chain_with_it() -> None:
+    """SIGKILL (or the OOM killer) runs no cleanup in the demo: its nodes and its regtest chain
+    end by themselves, told by the kernel that their parent died, instead of running on."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.app.cli", "demo", "--no-tui", "--vendors", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout is not None
+    family: list[int] = []
+    dirs: list[Path] = []
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+        match = re.search(rb"data in (\S+)", line)
+        assert match, line
+        dirs.append(Path(match.group(1).decode()))
+        family = _children(proc.pid)
+        commands = {pid: _cmdline(pid) for pid in family}
+        chains = [c for c in commands.values() if c and Path(c[0]).name == "litecoind"]
+        assert len(chains) == 1, commands
+        dirs += [Path(a.split("=", 1)[1]) for a in chains[0] if a.startswith("-datadir=")]
+        assert sum("node.app.cli" in c for c in commands.values()) == 3, commands
+        family += [g for pid in family for g in _children(pid)]  # the nodes' workers
+        proc.kill()
+        proc.wait(10)
+
+        async def all_gone() -> bool:
+            return not [pid for pid in family if _alive(pid)]
+        await wait_for(all_gone, 60, interval=0.2, what="the demo's children to end")
+    finally:
+        _stop(proc)
+        for pid in family:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for path in dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -215,16 +215,18 @@ async def _run(args: argparse.Namespace, base: Path) -> int:
             print("litecoind not found: the demo runs without a chain (apt-get install "
                   "litecoind for wallets, escrow and trading)", flush=True)
         else:
-            chain = await asyncio.to_thread(Regtest().start)
+            # started from the default executor's thread, which lives until the loop closes
+            # (after the finally below stops the chain): litecoind ends if the demo is killed
+            chain = await asyncio.to_thread(Regtest(die_with_parent=True).start)
             extra = ["--chain", "litecoin-regtest", "--chain-rpc", chain.url,
                      "--chain-poll", "1", "--payment-grace", "10", "--rates", str(rates)]
             env = {"TORV_WALLET_PASSPHRASE": DEMO_PASSPHRASE}
     try:
-        you = NodeProc(base / "you", extra_args=extra, env=env)
+        you = NodeProc(base / "you", extra_args=extra, env=env, die_with_parent=True)
         await you.start()
         nodes.append(you)
         others = await start_cluster(base, args.vendors + 1, seed=you, extra_args=extra,
-                                     env=env)
+                                     env=env, die_with_parent=True)
         nodes = [you, *others]
         moderator, vendors = others[0], others[1:]
         stores = list(zip(vendors, SAMPLE_STORES * 5, strict=False))

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.app.orphans import die_with_parent
 from tui.client import RpcClient
 
 T = TypeVar("T")
@@ -42,8 +43,12 @@ async def wait_for(
 
 class NodeProc:
     def __init__(self, data_dir: Path, bootstrap: list[str] | None = None,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 die_with_parent: bool = False) -> None:
+        """``die_with_parent``: the node gets SIGTERM if this process dies (node/app/orphans.py;
+        spawn it from the main thread then)."""
         self.data_dir = data_dir
+        self.die_with_parent = die_with_parent
         self.bootstrap = bootstrap or []
         self.extra_args = extra_args or []
         self.env = env or {}
@@ -67,8 +72,9 @@ class NodeProc:
             cmd += ["--bootstrap", *self.bootstrap]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **self.env},
-                                     cwd=ROOT)
+                                     env={**os.environ, **self.env}, cwd=ROOT,
+                                     preexec_fn=die_with_parent() if self.die_with_parent
+                                     else None)
         log.close()
 
     async def ready(self, timeout: float = 60.0) -> NodeProc:
@@ -122,15 +128,18 @@ class NodeProc:
 
 async def start_cluster(base: Path, n: int, seed: NodeProc | None = None,
                         extra_args: list[str] | None = None,
-                        env: dict[str, str] | None = None) -> list[NodeProc]:
+                        env: dict[str, str] | None = None,
+                        die_with_parent: bool = False) -> list[NodeProc]:
     """Start ``n`` nodes; each bootstraps from the first (or ``seed``)."""
     nodes: list[NodeProc] = []
     first = seed
     if first is None:
-        first = NodeProc(base / "n0", extra_args=extra_args, env=env)
+        first = NodeProc(base / "n0", extra_args=extra_args, env=env,
+                         die_with_parent=die_with_parent)
         await first.start()
         nodes.append(first)
-    rest = [NodeProc(base / f"n{i}", bootstrap=[first.addr], extra_args=extra_args, env=env)
+    rest = [NodeProc(base / f"n{i}", bootstrap=[first.addr], extra_args=extra_args, env=env,
+                     die_with_parent=die_with_parent)
             for i in range(len(nodes), n)]
     for node in rest:
         node.spawn()

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from node.app.orphans import die_with_parent
+
 ACTIVATION_HEIGHT = 440
 USER, PASSWORD = "torv", "regtest-only-password"
 
@@ -36,8 +38,11 @@ class RegtestError(RuntimeError):
 
 
 class Regtest:
-    def __init__(self, binary: str = "litecoind") -> None:
+    def __init__(self, binary: str = "litecoind", die_with_parent: bool = False) -> None:
+        """``die_with_parent``: litecoind gets SIGTERM when the thread that starts it ends
+        (node/app/orphans.py)."""
         self.binary = shutil.which(binary) or binary
+        self.die_with_parent = die_with_parent
         self.datadir = Path(tempfile.mkdtemp(prefix="torv-regtest-"))
         self.rpc_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -54,7 +59,9 @@ class Regtest:
             f"port={free_port()}\nrpcbind=127.0.0.1\nrpcallowip=127.0.0.1\nlisten=0\n"
             "fallbackfee=0.0002\nblockversion=536870912\ntxindex=1\nprinttoconsole=0\n")
         self.proc = subprocess.Popen([self.binary, f"-datadir={self.datadir}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent() if self.die_with_parent
+                                     else None)
         deadline = time.monotonic() + timeout
         while True:
             try:
