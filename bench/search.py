@@ -7,7 +7,8 @@ else running.
 Builds a database of that many signed listings whose titles and descriptions read like people
 write them ("A small oak stool with a woven seat, and the legs..."), then runs every query of
 the mix 7 times, the words alone and with filters and sorts (price range, where it ships,
-by price, by the vendor's rating: half the vendors rated) (the first is not counted: a cold
+by price, by the vendor's rating: half the vendors rated; prices compared in one money:
+a tenth of the listings priced in euros) (the first is not counted: a cold
 cache is another figure) and prints JSON: per query p50 and max, and p95 over the whole mix,
 in milliseconds.
 """
@@ -31,7 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.app.schema import open_database  # noqa: E402
 from node.market import listings as ms  # noqa: E402
-from node.market.search import SearchFilters, search, set_vendor_rating  # noqa: E402
+from node.market.search import (  # noqa: E402
+    SearchFilters,
+    price_factors,
+    search,
+    set_vendor_rating,
+)
 from protocol.identity import Identity  # noqa: E402
 from protocol.listing import Listing  # noqa: E402
 
@@ -40,6 +46,13 @@ WORDS = ["oak", "walnut", "linen", "wool", "brass", "glass", "stool", "chair", "
          "handmade", "small", "large", "blue", "green", "old", "new", "danish", "carved"]
 GLUE = ["a", "and", "the", "with", "of", "for", "in", "on", "it", "is", "to", "an", "as"]
 REGIONS = ["EU", "US", "DK", "SE", "Worldwide"]
+PRICES = {"EUR": 8_000}  # a coin costs 80.00 EUR
+
+
+def in_money(price_in: str, **kw: Any) -> SearchFilters:
+    return SearchFilters(price_in=price_in, factors=price_factors("LTC", price_in, PRICES), **kw)
+
+
 FILTERED = [
     ("", SearchFilters(sort="price_asc")), ("", SearchFilters(sort="price_desc")),
     ("", SearchFilters(min_price=1_000_000, max_price=2_000_000, sort="price_asc")),
@@ -54,6 +67,11 @@ FILTERED = [
     ("", SearchFilters(sort="rating")), ("a", SearchFilters(sort="rating")),
     ("oak", SearchFilters(min_rating=4)), ("", SearchFilters(min_rating=4.5)),
     ("", SearchFilters(min_rating=4, sort="price_asc")), ("the", SearchFilters(min_rating=3)),
+    # prices compared in one money (a tenth of the market is priced in euros)
+    ("", in_money("EUR", sort="price_asc")), ("", in_money("EUR", sort="price_desc")),
+    ("", in_money("EUR", max_price=2_000, sort="price_asc")),
+    ("oak", in_money("EUR", min_price=10_000)), ("a", in_money("LTC", max_price=1_000_000)),
+    ("the", in_money("LTC", sort="price_asc")),
 ]
 QUERIES = ["a", "e", "o", "t", "an", "and", "the", "and a", "of the", "with a", "it is",
            "s", "st", "sto", "stool", "oak", "oak s", "vintage lamp", "a small oak stool",
@@ -61,8 +79,8 @@ QUERIES = ["a", "e", "o", "t", "an", "and", "the", "and a", "of the", "with a", 
 
 
 def _said(f: SearchFilters) -> str:
-    return " ".join(f"{k}={v}" for k, v in vars(f).items() if v is not None
-                    and (k, v) != ("sort", "relevance"))
+    return " ".join(f"{k}={v}" for k, v in vars(f).items() if v not in (None, ())
+                    and k != "factors" and (k, v) != ("sort", "relevance"))
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -83,12 +101,16 @@ def make(args: tuple[int, int, int] | tuple[int, int, int, list[str]]
     rows = []
     for _ in range(count):
         title = sentence(rng, rng.randint(3, 8))[:140]
+        euros = rng.random() < 0.1  # a tenth priced in local money
+        price = ({"amount": rng.randint(100, 40_000), "currency": "EUR"} if euros else
+                 {"amount": rng.randint(10_000, 50_000_000), "currency": "LTC"})
+        post = {"amount": 400, "currency": "EUR"} if euros else {"amount": 50_000,
+                                                                 "currency": "LTC"}
         rows.append(ms.ListingRow.of(Listing.create(me, {
             "id": rng.randbytes(16).hex(), "seq": 1, "title": title,
             "description": ". ".join(sentence(rng, rng.randint(6, 14)) for _ in range(3)),
-            "price": {"amount": rng.randint(10_000, 50_000_000), "currency": "LTC"},
-            "quantity": 1, "tags": rng.sample(WORDS, 2), "created": now,
-            "shipping": [{"region": r, "price": {"amount": 50_000, "currency": "LTC"}}
+            "price": price, "quantity": 1, "tags": rng.sample(WORDS, 2), "created": now,
+            "shipping": [{"region": r, "price": post}
                          for r in rng.sample(REGIONS, rng.randint(0, 2))],
             "expires": now + 365 * 86400, **({"markets": markets} if markets else {})})))
     return rows

@@ -58,3 +58,19 @@ def rate_problem(rate: dict[str, Any], ours: int | None) -> str | None:
         return (f"the exchange rate moved {off / 100:.2f}% since the order was priced: "
                 "order again")
     return None
+
+
+def factors(coin: str, target: str, prices: dict[str, int]) -> dict[str, float] | None:
+    """What one base unit of each currency is worth in ``target``'s (the coin's base units, or
+    a currency's minor unit), by ``prices``: minor units per whole coin of each currency with
+    a rate now. For comparing listings priced in different money (``listing.search
+    {price_in}``); a currency without a price is missing (its listings do not compare). None
+    when ``target`` is a currency without a price."""
+    per_coin = {coin: 1.0, **{c: COIN / p for c, p in prices.items() if p > 0}}
+    if target == coin:
+        scale = 1.0
+    elif prices.get(target, 0) > 0:
+        scale = prices[target] / COIN
+    else:
+        return None
+    return {c: f * scale for c, f in per_coin.items()}

@@ -139,6 +139,15 @@ async def test_an_order_in_euros_is_paid_in_coin_at_the_rate_of_the_day(
         return bool(await buyer.call("listing.search", query="bread board"))
 
     await wait_for(seen, 30, what="the listing at the buyer")
+    # searched in one money: the board's 12.50 EUR is 0.15625 LTC at the day's rate, and a
+    # listing in the coin is compared in euros the same way
+    for price_in, top, amount in (("EUR", 1_300, 1_250), ("LTC", 16_000_000, 15_625_000)):
+        hits = await buyer.call("listing.search", query="", price_in=price_in, max_price=top)
+        board = [h for h in hits if h["listing"]["id"] == made_listing["id"]]
+        assert board and board[0]["price_in"] == {"currency": price_in, "amount": amount}
+        assert all(h["price_in"]["amount"] <= top for h in hits), hits
+    cheaper = await buyer.call("listing.search", query="", price_in="EUR", max_price=1_249)
+    assert made_listing["id"] not in {h["listing"]["id"] for h in cheaper}
     quote = await buyer.call("order.quote", listing_id=made_listing["id"], quantity=2)
     assert quote["rate"]["price"] == 8_000 and quote["price_currency"] == "EUR"
     assert quote["amount_due"] == 31_250_000  # 25.00 EUR at 80.00 EUR a coin

@@ -13,7 +13,9 @@ import pytest
 from node.app.schema import open_database
 from node.market import listings as ms
 from node.market import scopes
-from node.market.search import SearchFilters, browse_sql, search
+from node.market.search import SearchFilters, browse_sql, price_factors, search
+from protocol import fiat
+from protocol.errors import LocalProtocolError
 from protocol.identity import Identity
 from protocol.listing import Listing
 from tui.client import RpcCallError
@@ -143,6 +145,13 @@ async def test_filters_through_the_api(tmp_path: Path) -> None:
             await node.call("listing.search", query="oak", sort="cheapest")
         with pytest.raises(RpcCallError, match="currency"):
             await node.call("listing.search", query="oak", currency="ltc\n")
+        # in the coin any node compares; in euros only a node with a rate (none here)
+        hits = await node.call("listing.search", query="oak", price_in="LTC",
+                               max_price=5_000_000, sort="price_asc")
+        assert [(h["listing"]["title"], h["price_in"]) for h in hits] == [
+            ("Oak stool", {"currency": "LTC", "amount": 3_000_000})]
+        with pytest.raises(RpcCallError, match="no fresh LTC/EUR exchange rate"):
+            await node.call("listing.search", query="oak", price_in="EUR", max_price=5)
     finally:
         await node.stop()
 
@@ -188,5 +197,62 @@ async def test_search_in_one_market(tmp_path: Path, text: str, sort: str) -> Non
         await db.write(partial(scopes.set_scope, market=MARKET, is_open=True, members=[],
                                hidden=[(ME.peer_id, "")]))  # a removed member: all of it
         assert await titles() == ["Pine stool"]
+    finally:
+        await db.close()
+
+
+# prices in different money compared in one (listing.search {price_in}): a coin costs 80.00 EUR
+# and 597.00 DKK; nobody knows a USD rate here
+PRICES = {"EUR": 8_000, "DKK": 59_700}
+MONEY = [(1, "Oak stool", 3_000_000, "LTC"),  # 0.03 LTC = 2.40 EUR
+         (2, "Oak chair", 1_250, "EUR"),  # 12.50 EUR
+         (3, "Oak lamp", 10_000, "DKK"),  # 100 DKK = 0.1675 LTC = 13.40 EUR
+         (4, "Oak mug", 500, "USD")]  # no rate: never in a range, last by price
+
+
+def in_money(price_in: str, **kw: Any) -> SearchFilters:
+    return SearchFilters(price_in=price_in, factors=price_factors("LTC", price_in, PRICES), **kw)
+
+
+def test_factors_between_currencies() -> None:
+    eur = fiat.factors("LTC", "EUR", PRICES)
+    assert eur is not None and eur["EUR"] == 1.0 and eur["LTC"] == 8_000 / 10**8
+    assert round(10_000 * eur["DKK"]) == 1_340  # 100 DKK in euro cents
+    ltc = fiat.factors("LTC", "LTC", PRICES)
+    assert ltc is not None and ltc["LTC"] == 1.0 and ltc["EUR"] == 10**8 / 8_000
+    assert fiat.factors("LTC", "USD", PRICES) is None  # no USD rate: nothing to compare in
+    assert "USD" not in eur
+    with pytest.raises(LocalProtocolError, match="no fresh LTC/USD exchange rate"):
+        price_factors("LTC", "USD", PRICES)
+    with pytest.raises(LocalProtocolError, match="price_in must be LTC or one of"):
+        price_factors("LTC", "BTC", PRICES)
+    assert in_money("EUR").converted({"price": {"amount": 3_000_000, "currency": "LTC"}}) == 240
+    assert in_money("EUR").converted({"price": {"amount": 500, "currency": "USD"}}) is None
+
+
+@pytest.mark.parametrize(("text", "filters", "titles"), [
+    ("", in_money("EUR", max_price=1_300, sort="price_asc"), ["Oak stool", "Oak chair"]),
+    ("", in_money("EUR", sort="price_asc"), ["Oak stool", "Oak chair", "Oak lamp", "Oak mug"]),
+    ("", in_money("EUR", sort="price_desc"), ["Oak lamp", "Oak chair", "Oak stool", "Oak mug"]),
+    ("oak", in_money("EUR", min_price=1_000, sort="price_asc"), ["Oak chair", "Oak lamp"]),
+    ("oak", in_money("LTC", min_price=10_000_000, sort="price_desc"), ["Oak lamp", "Oak chair"]),
+    ("", in_money("DKK", min_price=1_000, max_price=10_500, sort="price_asc"),
+     ["Oak stool", "Oak chair", "Oak lamp"]),  # 17.91, 93.28 and 100 DKK
+    ("", in_money("DKK", min_price=2_000, max_price=9_999), ["Oak chair"]),
+    ("", in_money("EUR", max_price=1_300, currency="EUR"), ["Oak chair"]),
+    # without price_in a range compares amounts as they are (like with like: give currency)
+    ("", SearchFilters(max_price=2_000, currency="EUR"), ["Oak chair"]),
+])
+async def test_prices_compared_in_one_currency(tmp_path: Path, text: str,
+                                              filters: SearchFilters, titles: list[str]) -> None:
+    db = await open_database(tmp_path / "torv.db")
+    try:
+        for i, title, amount, currency in MONEY:
+            await db.write(partial(ms.insert_listing, listing=Listing.create(ME, {
+                "id": f"{i:032x}", "seq": 1, "title": title, "description": "for sale",
+                "price": {"amount": amount, "currency": currency}, "quantity": 1, "tags": [],
+                "created": NOW, "expires": NOW + 86400})))
+        hits = await db.read(partial(search, text=text, limit=50, now=NOW, filters=filters))
+        assert [h["title"] for h, _ in hits] == titles
     finally:
         await db.close()

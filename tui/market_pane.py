@@ -116,7 +116,10 @@ class MarketPane(Vertical):
                 out["max_price"] = parse_coins(top)
             except ValueError as exc:
                 raise ValueError(f"max price: {exc}") from None
-            out["currency"] = self.torv.unit  # compare like with like
+        if top or str(out["sort"]).startswith("price"):
+            # every listing's price in the coin: one priced in euros at the node's rate (with
+            # no rate for its money it is left out of a maximum and sorted last)
+            out["price_in"] = self.torv.unit
         ships = self.query_one("#f-ships", Input).value.strip()
         if ships:
             out["ships_to"] = ships

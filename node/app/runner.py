@@ -141,7 +141,9 @@ def compose(core: NodeCore, holder: WalletHolder, opts: RunOptions) -> None:
     mail.name_mailboxes = name_mailboxes
     core.add(mail)
     rates = FiatRates(core, opts.rates)
-    core.add(rates, fiat_rates.methods(rates, holder.network.unit if holder.network else "LTC"))
+    coin = holder.network.unit if holder.network else "LTC"
+    core.add(rates, fiat_rates.methods(rates, coin))
+    market.rates, market.coin = rates, coin
     trading = TradingService(core, holder, market, opts.trade)
     trading.mailer = TradeMail(trading, mail)
     trading.rates = rates

@@ -138,6 +138,16 @@ class FiatRates(Service):
         return {"currency": currency, "coin": coin, "price": price, "time": newest,
                 "source": f"median of {len(fresh)}" if len(fresh) > 1 else fresh[0].source}
 
+    def prices(self, coin: str) -> dict[str, int]:
+        """The fresh median price of one ``coin`` in each currency that has one now."""
+        now = time.time()
+        out = {}
+        for currency in FIAT:
+            rate = self.current(coin, currency, now)
+            if rate is not None:
+                out[currency] = int(rate["price"])
+        return out
+
     def view(self, coin: str) -> dict[str, Any]:
         now = time.time()
         rates = []

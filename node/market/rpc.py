@@ -24,7 +24,7 @@ from node.core.api import (
     string,
 )
 from node.market import listing_csv
-from node.market.search import SORTS, SearchFilters
+from node.market.search import SORTS, SearchFilters, price_factors
 from protocol.coupons import MAX_CODE, MAX_COUPONS
 from protocol.fields import CURRENCY_RE, MAX_AMOUNT
 from protocol.listing import (
@@ -183,11 +183,18 @@ def methods(market: MarketService) -> list[Method]:
         return await market.vendor_listings(p["vendor"] or market.me)
 
     async def listing_search(p: Args) -> Any:
+        price_in = p["price_in"]
         filters = SearchFilters(p["min_price"], p["max_price"], p["currency"], p["ships_to"],
                                 p["vendor"], p["sort"], p["type"], p["category"],
-                                p["condition"], p["min_rating"], p["market"])
-        return [{"listing": body, "score": score}
-                for body, score in await market.search(p["query"], p["limit"], filters)]
+                                p["condition"], p["min_rating"], p["market"], price_in,
+                                price_factors(market.coin, price_in, market.prices()) if price_in
+                                else ())
+        hits = await market.search(p["query"], p["limit"], filters)
+        if not price_in:
+            return [{"listing": body, "score": score} for body, score in hits]
+        return [{"listing": body, "score": score,
+                 "price_in": {"currency": price_in, "amount": filters.converted(body)}}
+                for body, score in hits]
 
     async def store_fetch(p: Args) -> Any:
         return await market.fetch_store(p["peer_id"])
@@ -271,7 +278,8 @@ def methods(market: MarketService) -> list[Method]:
                "condition and the vendor's rating (min_rating: the average of the ratings "
                "this node checked against its chain, see rating.list) and to what one "
                "community market shows (market), sorted by relevance, newest, price or "
-               "rating (unrated vendors last).",
+               "rating (unrated vendors last); price_in compares and sorts prices in one "
+               "currency, each listing's converted by this node's exchange rates.",
                (Param("query", string(500), True), Param("limit", integer(1, 500), default=50),
                 Param("min_price", integer(0, MAX_AMOUNT)),
                 Param("max_price", integer(0, MAX_AMOUNT)),
@@ -282,8 +290,12 @@ def methods(market: MarketService) -> list[Method]:
                 Param("category", string(MAX_CATEGORY, 1)),
                 Param("condition", enum(CONDITIONS)),
                 Param("min_rating", {"type": "number", "minimum": 1, "maximum": 5}),
-                Param("market", string(64, 64, "[0-9a-f]{64}", "must be a market id"))),
-               array(obj({"listing": LISTING, "score": {"type": "number"}},
+                Param("market", string(64, 64, "[0-9a-f]{64}", "must be a market id")),
+                Param("price_in", string(10, 3, CURRENCY_RE.pattern, "a currency code"))),
+               array(obj({"listing": LISTING, "score": {"type": "number"},
+                          "price_in": obj({"currency": string(),
+                                           "amount": nullable(integer())},
+                                          ("currency", "amount"))},
                          ("listing", "score")), 500), listing_search),
         Method("store.fetch", "A vendor's current profile and unexpired listings, from the "
                "vendor or, if it is offline, from the DHT and peers holding copies.",

@@ -15,12 +15,15 @@ first ``MAX_BROWSED`` of them in that order (sorted by rating: the newest ``MAX_
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from node.market.listings import fts_query, in_market
 from node.market.scopes import SHOWS_IN_MARKET, shows_args
+from protocol import fiat
+from protocol.errors import LocalProtocolError
 
 MAX_RANKED = 500  # a query matching more ranks only its newest this many matches
 MAX_SCANNED = 2000  # with filters: the newest this many matches are filtered, then ranked
@@ -28,6 +31,7 @@ MAX_BROWSED = 5000  # with filters and no words: the first this many in the sort
 SORTS = ("relevance", "newest", "price_asc", "price_desc", "rating")
 WORLDWIDE = ("worldwide", "world", "anywhere", "everywhere")
 PRICE = "json_extract(l.body, '$.price.amount')"
+CODE = re.compile(r"[A-Z]{3,10}")
 RATING = "(SELECT r.average FROM vendor_ratings r WHERE r.vendor = l.vendor)"
 
 
@@ -46,6 +50,25 @@ class SearchFilters:
     condition: str | None = None
     min_rating: float | None = None  # the vendor's average chain-checked rating, 1 to 5
     market: str | None = None  # a community market's id: what it shows (node/market/scopes.py)
+    # with price_in: min_price/max_price and the price sorts are in that currency's units,
+    # every listing's price converted by ``factors`` (currency -> what one of its units is
+    # worth in price_in's: protocol.fiat.factors); a currency without a factor never matches
+    price_in: str | None = None
+    factors: tuple[tuple[str, float], ...] = ()
+
+    def price(self) -> str:
+        """The SQL of a listing's price: as it is, or converted into ``price_in``."""
+        if self.price_in is None:
+            return PRICE
+        cases = "".join(f" WHEN '{c}' THEN {f!r}" for c, f in self.factors
+                        if CODE.fullmatch(c))  # codes from protocol.fiat and the network
+        return (f"(CASE json_extract(l.body, '$.price.currency'){cases} ELSE NULL END "
+                f"* {PRICE})")
+
+    def converted(self, body: dict[str, Any]) -> int | None:
+        """A listing's price in ``price_in``'s units (None: no rate for its currency)."""
+        factor = dict(self.factors).get(body["price"]["currency"])
+        return None if factor is None else round(body["price"]["amount"] * factor)
 
     def where(self, indexed: bool = True, rows: bool = True) -> tuple[str, list[Any]]:
         """SQL conditions on the listings table ``l`` and their parameters: those an index
@@ -59,18 +82,24 @@ class SearchFilters:
             self._rows(sql, args)
         return "".join(f" AND {s}" for s in sql), args
 
-    def _indexed(self, sql: list[str], args: list[Any]) -> None:
+    def _price_range(self, sql: list[str], args: list[Any]) -> None:
         if self.min_price is not None:
-            sql.append(f"{PRICE} >= ?")
+            sql.append(f"{self.price()} >= ?")
             args.append(self.min_price)
         if self.max_price is not None:
-            sql.append(f"{PRICE} <= ?")
+            sql.append(f"{self.price()} <= ?")
             args.append(self.max_price)
+
+    def _indexed(self, sql: list[str], args: list[Any]) -> None:
+        if self.price_in is None:  # converted prices are checked row by row
+            self._price_range(sql, args)
         if self.vendor is not None:
             sql.append("l.vendor = ?")
             args.append(self.vendor)
 
     def _rows(self, sql: list[str], args: list[Any]) -> None:
+        if self.price_in is not None:
+            self._price_range(sql, args)
         if self.market is not None:
             sql.append(f"({SHOWS_IN_MARKET})")
             args += shows_args(self.market)
@@ -100,15 +129,31 @@ class SearchFilters:
             args.append(self.category.lower())
 
     def order(self, ranked: bool) -> str:
+        nulls = " NULLS LAST" if self.price_in is not None else ""  # not comparable: last
         if self.sort == "price_asc":
-            return f"ORDER BY {PRICE} ASC, l.rowid DESC"
+            return f"ORDER BY {self.price()} ASC{nulls}, l.rowid DESC"
         if self.sort == "price_desc":
-            return f"ORDER BY {PRICE} DESC, l.rowid DESC"
+            return f"ORDER BY {self.price()} DESC{nulls}, l.rowid DESC"
         if self.sort == "rating":  # unrated vendors last
             return f"ORDER BY {RATING} DESC NULLS LAST, l.rowid DESC"
         if self.sort == "relevance" and ranked:
             return "ORDER BY bm25(listing_fts)"
         return "ORDER BY l.rowid DESC"
+
+
+def price_factors(coin: str, price_in: str, prices: dict[str, int]
+                  ) -> tuple[tuple[str, float], ...]:
+    """``SearchFilters.factors`` for ``price_in``, by the coin's ``prices`` now (minor units
+    per coin, by currency); refused when ``price_in`` itself has no price."""
+    if price_in != coin and not fiat.is_fiat(price_in):
+        raise LocalProtocolError(f"price_in must be {coin} or one of "
+                                 f"{', '.join(sorted(fiat.FIAT))}", field="price_in")
+    found = fiat.factors(coin, price_in, prices)
+    if found is None:
+        raise LocalProtocolError(
+            f"this node has no fresh {coin}/{price_in} exchange rate to compare prices in it "
+            "(start it with --rates, docs/api.md)", field="price_in")
+    return tuple(sorted(found.items()))
 
 
 def browse_sql(f: SearchFilters) -> tuple[str, list[Any]]:
@@ -117,15 +162,18 @@ def browse_sql(f: SearchFilters) -> tuple[str, list[Any]]:
     planner would otherwise pick and then sort every listing in a temporary tree. A price
     range and a vendor narrow the walk itself (indexes); with filters checked row by row
     (currency, shipping) only the first ``MAX_BROWSED`` listings of the walk are looked at,
-    so a filter that nothing passes costs a window, not the market. Sorted by rating (no
-    index holds that order) the newest ``MAX_BROWSED`` are sorted."""
+    so a filter that nothing passes costs a window, not the market. Sorted by rating or by
+    a converted price (``price_in``; no index holds those orders) the newest
+    ``MAX_BROWSED`` are sorted."""
     indexed, args = f.where(rows=False)
     row_checks, row_args = f.where(indexed=False)
-    expires = "+l.expires" if f.sort.startswith("price") else "l.expires"
+    by_index = f.sort.startswith("price") and f.price_in is None  # the price index's order
+    expires = "+l.expires" if by_index else "l.expires"
     order = f.order(False)
-    walk = "ORDER BY l.rowid DESC" if f.sort == "rating" else order
+    unindexed = f.sort == "rating" or (f.sort.startswith("price") and not by_index)
+    walk = "ORDER BY l.rowid DESC" if unindexed else order
     inner = f"FROM listings l WHERE {expires} > ? AND l.parked = 0{indexed} {walk}"
-    if not row_checks and f.sort != "rating":
+    if not row_checks and not unindexed:
         return f"SELECT l.body, 0.0 {inner} LIMIT ?", args
     return (f"SELECT l.body, 0.0 FROM (SELECT l.rowid AS rowid, l.vendor AS vendor, "
             f"l.id AS id, l.body AS body {inner} LIMIT {MAX_BROWSED}) l WHERE 1{row_checks} "

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from node.core.events import ListingRemoved, Reachability, listing_event
+from node.core.fiat_rates import FiatRates
 from node.core.node import TARGET_PEERS, NodeCore
 from node.core.services import NotFound, Service
 from node.market import listings as ms
@@ -75,6 +76,9 @@ class MarketService(CsvOps, Service):
         self.own_recovered = asyncio.Event()  # our own store was looked for on the network
         self.own_gossip = OwnGossip(lambda data: self.core.host.publish(STORE_TOPIC, data))
         self.photos = Photos(self)
+        # set by the runner: the exchange rates (listing.search {price_in}) and the coin
+        self.rates: FiatRates | None = None
+        self.coin = "LTC"
 
     # ------------------------------------------------------------------ lifecycle
     def info(self) -> dict[str, Any]:
@@ -585,6 +589,10 @@ class MarketService(CsvOps, Service):
     async def vendor_listings(self, vendor: str) -> list[dict[str, Any]]:
         now = self.core.now()
         return await self.db.read(lambda c: ms.vendor_listings(c, vendor, now))
+
+    def prices(self) -> dict[str, int]:
+        """A coin's price now in each currency with a fresh rate (listing.search price_in)."""
+        return self.rates.prices(self.coin) if self.rates is not None else {}
 
     async def search(self, query: str, limit: int, filters: SearchFilters | None = None
                      ) -> list[tuple[dict[str, Any], float]]:
