@@ -208,3 +208,80 @@ async def test_a_buyer_naming_a_cheap_rate_is_declined(priced: dict[str, Any]) -
     assert any("moved 100.00%" in m["data"].get("reason", "") for m in done["messages"])
     left = await vendor.call("listing.get", id=made["id"])
     assert left["quantity"] == 2  # nothing held for it
+
+
+async def _rate_at(nodes: list[Any], price: int) -> None:
+    for node in nodes:
+        async def read(node: Any = node) -> bool:
+            rates = (await node.call("rates.get", refresh=True))["rates"]
+            return bool(rates) and rates[0]["price"] == price
+        await wait_for(read, 30, what=f"{node.data_dir.name} to read {price}")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.loop_stall_ok("Textual lays out and renders on the loop")
+async def test_a_buyer_declined_for_a_moved_rate_is_asked_again_at_todays(
+        priced: dict[str, Any]) -> None:
+    """The rate moves between the buyer's order and the vendor's confirmation: the vendor
+    declines with the reason, and the buyer's order view offers to order again; the checkout
+    starts from the declined order's choices, says why, and prices it at today's rate, which
+    the vendor then takes."""
+    from textual.widgets import Button, Input, Static
+
+    from tui.app import TorvApp
+    from tui.checkout import CheckoutScreen
+    from tui.client import RpcClient
+    from tui.order_screen import OrderScreen
+
+    market: Market = priced["market"]
+    buyer, vendor, server = market.buyer, market.vendor, priced["server"]
+    server.eur = "80.00"
+    await _rate_at([buyer, vendor], 8_000)
+    made_listing = await vendor.call("listing.create", title="Ash cutting board",
+                                     description="", price={"amount": 1_000, "currency": "EUR"},
+                                     quantity=3)
+
+    async def seen() -> bool:
+        return bool(await buyer.call("listing.search", query="ash cutting"))
+
+    await wait_for(seen, 30, what="the listing at the buyer")
+    first = await market.order(made_listing, quantity=2)
+    await reach([vendor], first["order_id"], "PENDING")
+    server.eur = "84.00"
+    await _rate_at([buyer, vendor], 8_400)
+    assert (await vendor.call("order.confirm", order_id=first["order_id"]))["state"] == \
+        "DECLINED"
+    await reach([buyer], first["order_id"], "DECLINED")
+
+    app = TorvApp(RpcClient.from_data_dir(buyer.data_dir))
+    async with app.run_test(size=(140, 50)) as pilot:
+        async def until(what: str, check: Any) -> None:
+            async def ok() -> bool:
+                await pilot.pause()
+                return bool(check())
+            await wait_for(ok, 30, what=what)
+
+        app.open_order(first["order_id"])
+        await until("the order's Order again button",
+                    lambda: isinstance(app.screen, OrderScreen)
+                    and app.screen.query("#order-again"))
+        await pilot.click("#order-again")
+        await until("the checkout", lambda: isinstance(app.screen, CheckoutScreen))
+        said = str(app.screen.query_one("#again", Static).render())
+        assert "declined your last order" in said and "moved 4.76%" in said, said
+        assert app.screen.query_one("#quantity", Input).value == "2"  # as ordered before
+        await until("today's rate in the costs",
+                    lambda: "1 LTC = 84.00 EUR" in str(app.screen.query_one("#quote",
+                                                                            Static).render()))
+        await until("the Place button", lambda: not app.screen.query_one("#place",
+                                                                         Button).disabled)
+        await pilot.click("#place")
+        await until("the new order", lambda: isinstance(app.screen, OrderScreen)
+                    and app.screen.order_id != first["order_id"])
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        again = await buyer.call("order.get", order_id=screen.order_id)
+    assert again["quantity"] == 2 and again["amount_due"] == 23_809_524  # 20.00 EUR at 84.00
+    await reach([vendor], again["order_id"], "PENDING")
+    confirmed = await vendor.call("order.confirm", order_id=again["order_id"])
+    assert confirmed["state"] == "AWAITING_PAYMENT"

@@ -32,10 +32,14 @@ class CheckoutScreen(ModalScreen[None]):
     """
     BINDINGS = [("escape", "close", "Close")]
 
-    def __init__(self, listing: dict[str, Any]) -> None:
+    def __init__(self, listing: dict[str, Any], again: dict[str, Any] | None = None) -> None:
+        """``again``: an order of this listing the vendor declined, whose choices the form
+        starts from (the buyer is asked again, at today's prices and exchange rate)."""
         super().__init__()
         self.listing = listing
+        self.again = again
         self.moderators: dict[str, dict[str, Any]] = {}
+        self._want_service = ""  # the shipping service of ``again``, once its country is in
 
     @property
     def torv(self) -> TorvApp:
@@ -47,6 +51,8 @@ class CheckoutScreen(ModalScreen[None]):
         with Vertical(id="checkout"):
             yield Static(f"[b]Buy {plain(item['title'])}[/b]  ·  {money(item['price'])} each  ·  "
                          f"from {who(item['vendor'], self.torv.names)}")
+            if self.again is not None:
+                yield Static(self.again_text(), id="again")
             variants = self.variant_options()
             if variants:
                 yield Select(variants, prompt="Variant", id="sku")
@@ -106,7 +112,8 @@ class CheckoutScreen(ModalScreen[None]):
         options = self.service_options(event.value)
         select.set_options(options)
         if options:
-            select.value = options[0][1]
+            wanted = [v for _, v in options if v == self._want_service]
+            select.value = wanted[0] if wanted else options[0][1]
 
     def variant_options(self) -> list[tuple[str, int]]:
         """The listing's variants as choices: values, price and how many are left."""
@@ -146,9 +153,40 @@ class CheckoutScreen(ModalScreen[None]):
             return int(variant["quantity"])
         return 0 if self.listing.get("skus") else int(self.listing["quantity"])
 
+    def again_text(self) -> str:
+        reasons = [m["data"].get("reason") for m in (self.again or {}).get("messages", [])
+                   if m["kind"] == "ORDER_DECLINE" and m["data"].get("reason")]
+        why = f" ({plain(str(reasons[-1]))})" if reasons else ""
+        return (f"[b]Ordering again[/b]: the vendor declined your last order{why}. The costs "
+                "below are today's (prices, stock and the exchange rate as they are now).")
+
     def on_mount(self) -> None:
         self.query_one("#place", Button).disabled = True  # until a moderator is known
+        if self.again is not None:
+            self.start_from(self.again)
         self.load_moderators()
+
+    def start_from(self, order: dict[str, Any]) -> None:
+        """The form as the declined order had it (the address is sealed to the vendor, not
+        kept: the buyer gives it again)."""
+        self.query_one("#quantity", Input).value = str(order["quantity"])
+        skus = self.listing.get("skus") or []
+        for i, sku in enumerate(skus):
+            if order.get("sku") and list(sku["values"]) == list(order["sku"]):
+                self.query_one("#sku", Select).value = i
+        coupon = self.query(Input).filter("#coupon")
+        if coupon and order.get("coupon"):
+            coupon.first(Input).value = str(order["coupon"])
+        region = str((order.get("shipping") or {}).get("region") or "")
+        shipping = self.query(Select).filter("#shipping")
+        if shipping and region in {o["region"] for o in self.listing["shipping"]}:
+            shipping.first(Select).value = region
+        country = self.query(Input).filter("#country")
+        if country and "/" in region:  # COUNTRY/service: its services come with the country
+            self._want_service = region
+            country.first(Input).value = region.split("/")[0]
+        elif country and region == "PICKUP" and self.pickup_only():
+            self.query_one("#service", Select).value = "PICKUP"
 
     def say(self, text: str) -> None:
         self.query_one("#checkout-msg", Label).update(text)

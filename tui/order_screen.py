@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from .chat_pane import OrderChat
+from .checkout import CheckoutScreen
 from .client import RpcCallError
 from .confirm_screen import ConfirmScreen
 from .format import coins, describe_order, payout_by_role
@@ -106,6 +107,9 @@ class OrderScreen(ModalScreen[None]):
                                     variant="primary") for m in order["next_actions"]])
         if (order.get("goods") or {}).get("data"):
             await bar.mount(Button("Save goods", id="save-goods"))
+        if order["role"] == "buyer" and order["state"] == "DECLINED":
+            # e.g. the exchange rate moved since it was priced: asked again, at today's
+            await bar.mount(Button("Order again", id="order-again", variant="primary"))
         needs = {NEEDS_TEXT[m] for m in order["next_actions"] if m in NEEDS_TEXT}
         self.query_one("#text", Input).display = bool(needs)
         self.query_one("#rating", Input).display = "order.complete" in order["next_actions"]
@@ -130,9 +134,30 @@ class OrderScreen(ModalScreen[None]):
             return
         self.say(f"saved to {plain(str(path))}")
 
+    @on(Button.Pressed, "#order-again")
+    def order_again(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.open_checkout_again()
+
+    @work(exclusive=True, group="again")
+    async def open_checkout_again(self) -> None:
+        """The checkout for the declined order's listing as the vendor has it now, starting
+        from the order's choices."""
+        order = self.order
+        if order is None:
+            return
+        try:
+            listing = await self.torv.client.call("listing.get", id=order["listing"]["id"],
+                                                  vendor=order["vendor"])
+        except RpcCallError as exc:
+            self.say(f"cannot order again: {plain(exc.message)}")
+            return
+        self.dismiss()
+        self.app.push_screen(CheckoutScreen(listing, again=order))
+
     @on(Button.Pressed, "#actions Button")
     def act(self, event: Button.Pressed) -> None:
-        if event.button.id == "save-goods":
+        if event.button.id in ("save-goods", "order-again"):
             return
         method = event.button.name or ""
         params: dict[str, Any] = {"order_id": self.order_id}
