@@ -226,7 +226,7 @@ async def test_a_buyer_declined_for_a_moved_rate_is_asked_again_at_todays(
     declines with the reason, and the buyer's order view offers to order again; the checkout
     starts from the declined order's choices, says why, and prices it at today's rate, which
     the vendor then takes."""
-    from textual.widgets import Button, Input, Static
+    from textual.widgets import Button, DataTable, Input, Select, Static
 
     from tui.app import TorvApp
     from tui.checkout import CheckoutScreen
@@ -261,6 +261,16 @@ async def test_a_buyer_declined_for_a_moved_rate_is_asked_again_at_todays(
                 return bool(check())
             await wait_for(ok, 30, what=what)
 
+        # the market sorted by price compares in the coin: the board's euros at 84.00
+        await pilot.click("#search")
+        await pilot.press(*"ash cutting")
+        app.query_one("#f-sort", Select).value = "price_asc"
+
+        def prices() -> list[str]:
+            table = app.query_one("#results", DataTable)
+            return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        await until("the board's price in the coin",
+                    lambda: prices() == ["10.00 EUR ≈ 0.11904762 LTC"])
         app.open_order(first["order_id"])
         await until("the order's Order again button",
                     lambda: isinstance(app.screen, OrderScreen)

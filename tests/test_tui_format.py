@@ -9,6 +9,7 @@ import pytest
 from rich.text import Text
 
 from tui.format import history, parse_coins, parse_listing_form, payout_by_role, reach_text
+from tui.market_pane import price_text
 from tui.wallet_pane import transaction_lines
 
 
@@ -171,3 +172,21 @@ def test_local_money_is_written_with_two_decimals_and_its_rate_shown() -> None:
              "rate": {"currency": "EUR", "coin": "LTC", "price": 8_000, "time": 1,
                       "source": "median of 2", "age": 42}}
     assert "priced in EUR: 1 LTC = 80.00 EUR (median of 2, 42 s old)" in describe_quote(quote)
+
+
+EURO_BOARD = {"price": {"amount": 1_250, "currency": "EUR"}}
+COIN_STOOL = {"price": {"amount": 3_000_000, "currency": "LTC"}}
+
+
+@pytest.mark.parametrize(("hit", "shown"), [
+    ({"listing": EURO_BOARD, "score": 0}, "12.50 EUR"),  # searched without price_in
+    ({"listing": EURO_BOARD, "score": 0, "price_in": {"currency": "LTC", "amount": 15_625_000}},
+     "12.50 EUR ≈ 0.15625 LTC"),
+    ({"listing": EURO_BOARD, "score": 0, "price_in": {"currency": "LTC", "amount": None}},
+     "12.50 EUR"),  # no rate for euros on this node
+    ({"listing": COIN_STOOL, "score": 0, "price_in": {"currency": "LTC", "amount": 3_000_000}},
+     "0.03 LTC"),
+])
+def test_a_result_in_other_money_shows_what_it_comes_to(hit: dict[str, Any],
+                                                       shown: str) -> None:
+    assert price_text(hit) == shown

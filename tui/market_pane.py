@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Input, Select, Static, TabbedCont
 
 from .checkout import CheckoutScreen
 from .client import RpcCallError
-from .format import describe_listing, money, parse_coins, who
+from .format import coins, describe_listing, money, parse_coins, who
 from .photo_view import PhotoError, half_blocks
 from .safe import plain
 
@@ -156,7 +156,7 @@ class MarketPane(Vertical):
             item = hit["listing"]
             key = f"{item['vendor']}/{item['id']}"
             self.results[key] = item
-            table.add_row(plain(item["title"]), money(item["price"]), str(item["quantity"]),
+            table.add_row(plain(item["title"]), price_text(hit), str(item["quantity"]),
                           self.vendor_name(item["vendor"]), key=key)
         self.searched = True
         if hits:
@@ -233,3 +233,13 @@ class MarketPane(Vertical):
     def message_vendor(self) -> None:
         if self.selected is not None:
             self.torv.message(self.selected["vendor"])
+
+
+def price_text(hit: dict[str, Any]) -> str:
+    """A result's price, and what it comes to in the coin when it is in other money and the
+    search compared prices in the coin (``price_in``)."""
+    price = hit["listing"]["price"]
+    converted = hit.get("price_in") or {}
+    if converted.get("amount") is None or converted["currency"] == price["currency"]:
+        return money(price)
+    return f"{money(price)} ≈ {coins(converted['amount'], converted['currency'])}"
