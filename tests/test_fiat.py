@@ -106,6 +106,20 @@ class RateServer:
             await self.runner.cleanup()
 
 
+async def euro_listing(market: Market, title: str, cents: int, quantity: int
+                       ) -> dict[str, Any]:
+    """The vendor lists ``title`` at ``cents`` EUR; returned once the buyer holds it."""
+    made = await market.vendor.call("listing.create", title=title, description="",
+                                    price={"amount": cents, "currency": "EUR"},
+                                    quantity=quantity)
+
+    async def seen() -> bool:
+        return bool(await market.buyer.call("listing.search", query=title.lower()))
+
+    await wait_for(seen, 30, what=f"{title} at the buyer")
+    return dict(made)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def priced(request: pytest.FixtureRequest, regtest: Regtest,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
@@ -131,14 +145,7 @@ async def test_an_order_in_euros_is_paid_in_coin_at_the_rate_of_the_day(
     await wait_for(has_rate, 30, what="the buyer's node to read the rate")
     view = await buyer.call("rates.get")
     assert view["rates"][0]["currency"] == "EUR" and view["rates"][0]["price"] == 8_000
-    made_listing = await vendor.call("listing.create", title="Oak bread board",
-                                     description="", price={"amount": 1_250, "currency": "EUR"},
-                                     quantity=5)
-
-    async def seen() -> bool:
-        return bool(await buyer.call("listing.search", query="bread board"))
-
-    await wait_for(seen, 30, what="the listing at the buyer")
+    made_listing = await euro_listing(market, "Oak bread board", 1_250, 5)
     # searched in one money: the board's 12.50 EUR is 0.15625 LTC at the day's rate, and a
     # listing in the coin is compared in euros the same way
     for price_in, top, amount in (("EUR", 1_300, 1_250), ("LTC", 16_000_000, 15_625_000)):
@@ -185,13 +192,7 @@ async def test_a_buyer_naming_a_cheap_rate_is_declined(priced: dict[str, Any]) -
 
     market: Market = priced["market"]
     buyer, vendor, moderator = market.buyer, market.vendor, market.moderator
-    made = await vendor.call("listing.create", title="Walnut cheese board", description="",
-                             price={"amount": 2_000, "currency": "EUR"}, quantity=2)
-
-    async def seen() -> bool:
-        return bool(await buyer.call("listing.search", query="walnut cheese"))
-
-    await wait_for(seen, 30, what="the listing at the buyer")
+    made = await euro_listing(market, "Walnut cheese board", 2_000, 2)
     ours = (await vendor.call("rates.get", refresh=True))["rates"][0]["price"]
     now = int(time.time())
     cheap = {"currency": "EUR", "coin": "LTC", "price": ours * 2, "time": now,
@@ -237,14 +238,7 @@ async def test_a_buyer_declined_for_a_moved_rate_is_asked_again_at_todays(
     buyer, vendor, server = market.buyer, market.vendor, priced["server"]
     server.eur = "80.00"
     await _rate_at([buyer, vendor], 8_000)
-    made_listing = await vendor.call("listing.create", title="Ash cutting board",
-                                     description="", price={"amount": 1_000, "currency": "EUR"},
-                                     quantity=3)
-
-    async def seen() -> bool:
-        return bool(await buyer.call("listing.search", query="ash cutting"))
-
-    await wait_for(seen, 30, what="the listing at the buyer")
+    made_listing = await euro_listing(market, "Ash cutting board", 1_000, 3)
     first = await market.order(made_listing, quantity=2)
     await reach([vendor], first["order_id"], "PENDING")
     server.eur = "84.00"
