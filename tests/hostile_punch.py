@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 import trio
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.dcutr import PROTOCOL_ID, read_dcutr_msg
 from libp2p.relay.circuit_v2.pb.dcutr_pb2 import HolePunch
@@ -50,6 +51,33 @@ def trap_addrs(port: int) -> list[bytes]:
     return out
 
 
+class Arrival(INotifee):
+    """Sets ``arrived`` when ``peer`` connects: the wait is for that state, not a poll."""
+
+    def __init__(self, peer: ID) -> None:
+        self.peer = peer
+        self.arrived = trio.Event()
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        if conn.muxed_conn.peer_id == self.peer:
+            self.arrived.set()
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
+
+
 async def main(relay_addr: str, target: str, trap_port: int) -> None:
     # no listen address: the target can reach it only through the relay (on one machine it
     # would otherwise dial it directly, as it learns its address from the relay's DHT)
@@ -59,14 +87,16 @@ async def main(relay_addr: str, target: str, trap_port: int) -> None:
     try:
         relay = await host.connect(relay_addr)
         await host.reserve(relay)
+        tid = ID.from_base58(target)
+        arrival = Arrival(tid)  # before the target can know where we are
+        host.host.get_network().register_notifee(arrival)
         print(json.dumps({"peer_id": host.peer_id,
                           "circuit": circuit_addr(relay_addr, relay)}), flush=True)
-        tid = ID.from_base58(target)
 
         async def connected() -> None:
-            with trio.fail_after(60):
-                while tid not in host.host.get_connected_peers():
-                    await trio.sleep(0.05)
+            if tid not in host.host.get_connected_peers():
+                with trio.fail_after(60):
+                    await arrival.arrived.wait()
 
         await host._call(connected, 70)
         counts = {"answered": 0, "refused": 0}
