@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +403,20 @@ async def start_trading_parties(lab: Lab, bridge: ChainBridge, base: Path,
                                     "description": "On the internet"})
     await vendor.call("profile.set", name="Home workshop", moderators=[moderator.peer_id])
     return moderator, vendor, buyer
+
+
+async def shutdown(lab: Lab | LanLab, nodes: list[NsNode], *also: Callable[[], None]) -> None:
+    """The end of every lab run: stop ``nodes``, then ``also`` (a chain bridge), then take
+    the lab's namespaces down, each even if a step before it failed."""
+    try:
+        for node in nodes:
+            await node.stop()
+    finally:
+        try:
+            for stop in also:
+                stop()
+        finally:
+            lab.down()
 
 
 async def chat_arrives(sender: NsNode, recipient: NsNode, text: str, what: str) -> None:

@@ -16,7 +16,7 @@ from node.core.lan import _txt_entries, announced_addrs, lan_ips, on_a_lan
 from protocol.errors import LocalProtocolError
 
 from .cluster import sample_listing, wait_for
-from .natlab import LanLab, NsNode, available
+from .natlab import LanLab, NsNode, available, shutdown
 
 PID = "12D3KooW" + "A" * 44
 GOOD = f"/ip4/192.168.1.20/tcp/4717/p2p/{PID}"
@@ -66,9 +66,7 @@ async def lan(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[Ns
                                       f"/ip4/{lab.addr(i)}/tcp/4717").start())
         yield nodes
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 @pytest.mark.skipif(available() is not None, reason=str(available()))

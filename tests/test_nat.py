@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from .cluster import sample_listing, wait_for
-from .natlab import WAN_ADDR, Lab, NsNode, available
+from .natlab import WAN_ADDR, Lab, NsNode, available, shutdown
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
@@ -35,9 +35,7 @@ async def homes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[
         await wait_for(meshed, 30, what="both homes connected to the public node")
         yield nodes
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 async def test_a_listing_and_the_store_of_a_natted_vendor(homes: list[NsNode]) -> None:

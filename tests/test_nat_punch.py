@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from .cluster import sample_listing, wait_for
-from .natlab import WAN_ADDR, Lab, NsNode, available, chat_arrives
+from .natlab import WAN_ADDR, Lab, NsNode, available, chat_arrives, shutdown
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
@@ -35,9 +35,7 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[st
             nodes.append(node)
         yield {"lab": lab, "public": public, "vendor": homes[0], "buyer": homes[1]}
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 async def reach(node: NsNode) -> dict[str, Any]:

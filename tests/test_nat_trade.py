@@ -15,7 +15,7 @@ import pytest_asyncio
 from node.app.regtest import Regtest
 
 from .cluster import wait_for
-from .natlab import ChainBridge, Lab, NsNode, available, start_trading_parties
+from .natlab import ChainBridge, Lab, NsNode, available, shutdown, start_trading_parties
 from .trade_kit import balance, fulfil, reach
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
@@ -50,10 +50,7 @@ async def parties(regtest: Regtest, tmp_path_factory: pytest.TempPathFactory
         await wait_for(funded, 60, what="the buyer's funds, seen through the NAT")
         yield {"vendor": vendor, "buyer": buyer, "moderator": moderator, "regtest": regtest}
     finally:
-        for node in nodes:
-            await node.stop()
-        bridge.stop()
-        lab.down()
+        await shutdown(lab, nodes, bridge.stop)
 
 
 async def test_a_whole_trade_between_two_natted_homes(parties: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from .cluster import sample_listing, wait_for
-from .natlab import Lab, NsNode, upnp_available
+from .natlab import Lab, NsNode, shutdown, upnp_available
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"),
               pytest.mark.skipif(upnp_available() is not None, reason=str(upnp_available()))]
@@ -30,9 +30,7 @@ async def lab(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[L
                                              extra_args=extra).start())
         yield lab, nodes
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 async def test_a_node_behind_a_upnp_router_is_reachable_there(
