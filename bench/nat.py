@@ -10,9 +10,7 @@ started each node knew its reachability; prints a JSON summary (seconds).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -21,10 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.natlab import WAN_ADDR, Lab, NsNode, available  # noqa: E402
-from tui.client import RpcCallError  # noqa: E402
-
-RATE_LIMITED = 1009  # chat.send: too many messages to this peer
+from bench.nat_kit import chat_seconds, lab_main  # noqa: E402
+from tests.natlab import WAN_ADDR, Lab, NsNode, shutdown  # noqa: E402
 
 
 async def run(messages: int, symmetric: bool) -> dict[str, object]:
@@ -57,21 +53,8 @@ async def run(messages: int, symmetric: bool) -> dict[str, object]:
         for k in range(messages):
             sender, recipient = (a, b) if k % 2 == 0 else (b, a)
             text = f"message {k}"
-            for _ in range(100):  # bounded: chat allows 20 at once, then one a second
-                try:
-                    start = time.monotonic()
-                    await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
-                    break
-                except RpcCallError as exc:
-                    if exc.code != RATE_LIMITED:
-                        raise
-                    await asyncio.sleep(0.25)
-            for _ in range(3000):  # bounded: 60 s
-                if any(m["text"] == text for m in await recipient.call("chat.list",
-                                                                       limit=500)):
-                    break
-                await asyncio.sleep(0.02)
-            times.append(time.monotonic() - start)
+            took = await chat_seconds(sender, recipient, text, 60)
+            times.append(60.0 if took is None else took)  # not there: the whole wait
         each = [round(t, 3) for t in times]
         times.sort()
         return {"messages": messages, "symmetric_nat": symmetric,
@@ -80,20 +63,11 @@ async def run(messages: int, symmetric: bool) -> dict[str, object]:
                 "max_s": round(times[-1], 3),
                 "reachability_known_after_start_s": known, "each_s": each}
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 def main() -> None:
-    why = available()
-    if why is not None:
-        sys.exit(why)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--symmetric", action="store_true")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.messages, args.symmetric)), indent=2))
+    lab_main(run, "messages", 20)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ vendor). Prints a JSON summary (seconds).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -24,12 +22,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.nat_kit import lab_main  # noqa: E402
 from node.app.regtest import Regtest  # noqa: E402
 from tests.natlab import (  # noqa: E402
     ChainBridge,
     Lab,
     NsNode,
-    available,
+    shutdown,
     start_trading_parties,
 )
 
@@ -112,22 +111,12 @@ async def run(trades: int, symmetric: bool) -> dict[str, Any]:
                              "p95_s": round(every[max(0, int(len(every) * 0.95) - 1)], 3),
                              "max_s": round(every[-1], 3)}}
     finally:
-        for node in nodes:
-            await node.stop()
-        bridge.stop()
-        lab.down()
+        await shutdown(lab, nodes, bridge.stop)
         await asyncio.to_thread(regtest.stop)
 
 
 def main() -> None:
-    why = available()
-    if why is not None:
-        sys.exit(why)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--trades", type=int, default=10)
-    parser.add_argument("--symmetric", action="store_true")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.trades, args.symmetric)), indent=2))
+    lab_main(run, "trades", 10)
 
 
 if __name__ == "__main__":

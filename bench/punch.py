@@ -8,52 +8,33 @@ Each try starts the buyer's node afresh in its home (a new identity on a new por
 connection's address pair stays in TIME_WAIT for a minute), waits until it knows it is behind NAT,
 connects it to the vendor through the vendor's relay, and times until the connection is
 direct (``node.peers`` ``relayed`` false; at most 30 s, then the try failed); then one chat
-message each way is timed (over the direct connection, or the relay where the punch failed)
+message each way is timed from ``chat.send`` to the other's list (over the direct connection,
+or the relay where the punch failed)
 and the buyer stops. Prints a JSON summary (seconds).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.natlab import WAN_ADDR, Lab, NsNode, available  # noqa: E402
+from bench.nat_kit import chat_seconds, lab_main, poll  # noqa: E402
+from tests.natlab import WAN_ADDR, Lab, NsNode, shutdown  # noqa: E402
 
 DIRECT_WITHIN = 30.0
-
-
-async def poll(pred: Any, limit: float, every: float = 0.05) -> float | None:
-    """Seconds until ``pred()`` held, or None after ``limit`` (bounded loop)."""
-    start = time.monotonic()
-    for _ in range(int(limit / every) + 1):
-        if await pred():
-            return time.monotonic() - start
-        await asyncio.sleep(every)
-    return None
 
 
 async def relayed(buyer: NsNode, vendor: NsNode) -> bool | None:
     entry = next((p for p in await buyer.call("node.peers")
                   if p["peer_id"] == vendor.peer_id), None)
     return None if entry is None else bool(entry["relayed"])
-
-
-async def message(sender: NsNode, recipient: NsNode, text: str) -> float | None:
-    await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
-
-    async def there() -> bool:
-        return any(m["text"] == text for m in await recipient.call("chat.list", limit=500))
-
-    return await poll(there, 30, 0.02)
 
 
 async def run(tries: int, symmetric: bool) -> dict[str, Any]:
@@ -70,13 +51,13 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
             reach = (await node.call("node.info"))["reachability"]
             return reach["status"] == "private" and bool(reach["relays"])
 
-        if await poll(lambda: ready(vendor), 60) is None:
+        if await poll(partial(ready, vendor), 60) is None:
             raise SystemExit("the vendor did not get a relay slot")
         circuit = (await vendor.call("node.info"))["reachability"]["relays"][0]
         for k in range(tries):
             buyer = await lab.home_node(1, base / f"buyer{k}", [public.addr], 4720 + k).start()
             try:
-                if await poll(lambda buyer=buyer: ready(buyer), 60) is None:
+                if await poll(partial(ready, buyer), 60) is None:
                     results.append({"try": k, "direct_s": None, "why": "buyer not ready"})
                     continue
                 start = time.monotonic()
@@ -88,8 +69,8 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
                 took = await poll(direct, DIRECT_WITHIN)
                 row: dict[str, Any] = {"try": k, "direct_s": None if took is None else
                                        round(time.monotonic() - start, 2)}
-                there = await message(buyer, vendor, f"try {k}: there")
-                back = await message(vendor, buyer, f"try {k}: back")
+                there = await chat_seconds(buyer, vendor, f"try {k}: there")
+                back = await chat_seconds(vendor, buyer, f"try {k}: back")
                 row["relayed"] = await relayed(buyer, vendor)
                 row["message_s"] = [None if t is None else round(t, 3) for t in (there, back)]
                 results.append(row)
@@ -116,20 +97,11 @@ async def run(tries: int, symmetric: bool) -> dict[str, Any]:
                               "direct_upgrades": info["direct_upgrades"]},
             "each": results}
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 def main() -> None:
-    why = available()
-    if why is not None:
-        sys.exit(why)
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tries", type=int, default=20)
-    parser.add_argument("--symmetric", action="store_true")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.tries, args.symmetric)), indent=2))
+    lab_main(run, "tries", 20)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.nat_kit import chat_seconds, poll  # noqa: E402
 from node.app.launcher import NodeProc  # noqa: E402
 from tests.cluster import sample_listing  # noqa: E402
-from tests.natlab import WAN_ADDR, Lab, NsNode, available  # noqa: E402
+from tests.natlab import WAN_ADDR, Lab, NsNode, available, shutdown  # noqa: E402
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -44,15 +45,6 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median_s": round(statistics.median(times), 3),
             "p95_s": round(times[max(0, int(len(times) * 0.95) - 1)], 3),
             "max_s": round(times[-1], 3)}
-
-
-async def poll(probe: Any, limit: float, every: float = 0.02) -> Any:
-    for _ in range(int(limit / every)):  # bounded
-        got = await probe()
-        if got:
-            return got
-        await asyncio.sleep(every)
-    raise TimeoutError("gave up waiting")
 
 
 async def fetch(rounds: int) -> dict[str, Any]:
@@ -76,14 +68,16 @@ async def fetch(rounds: int) -> dict[str, Any]:
             reach = (await vendor.call("node.info"))["reachability"]
             return len(reach["relays"]) >= 2
 
-        await poll(two_relays, 60, 0.1)
+        if await poll(two_relays, 60, 0.1) is None:
+            raise TimeoutError("the vendor did not get two relay slots")
 
         async def published() -> bool:
             relays = (await vendor.call("node.info"))["reachability"]["relays"]
             addrs = (await publics[0].call("profile.get", peer_id=vendor.peer_id))["addrs"]
             return any(a in addrs for a in relays)
 
-        await poll(published, 60, 0.1)
+        if await poll(published, 60, 0.1) is None:
+            raise TimeoutError("the vendor's relay addresses were not published")
         made = await vendor.call("listing.create", **sample_listing("Birch ladle"))
         start = time.monotonic()
         await buyer.call("store.fetch", peer_id=vendor.peer_id)
@@ -97,25 +91,17 @@ async def fetch(rounds: int) -> dict[str, Any]:
         chat = []
         for k in range(rounds):
             sender, recipient = (buyer, vendor) if k % 2 == 0 else (vendor, buyer)
-            text = f"over the relay {k}"
-            start = time.monotonic()
-            await sender.call("chat.send", peer_id=recipient.peer_id, text=text)
-
-            async def arrived(recipient: NsNode = recipient, text: str = text) -> bool:
-                return any(m["text"] == text for m in await recipient.call("chat.list",
-                                                                           limit=500))
-
-            await poll(arrived, 60)
-            chat.append(time.monotonic() - start)
+            took = await chat_seconds(sender, recipient, f"over the relay {k}", 60)
+            if took is None:
+                raise TimeoutError("a chat message did not arrive over the relay")
+            chat.append(took)
         circuits = sum([(await p.call("node.info"))["relays"]["circuits_made"]
                         for p in publics])
         return {"symmetric_nat": True, "first_fetch_new_circuit_s": round(first, 3),
                 "fetch_again": summary(times), "chat_over_relay": summary(chat),
                 "circuits_made": circuits, "each_fetch_s": [round(t, 3) for t in times]}
     finally:
-        for node in nodes:
-            await node.stop()
-        lab.down()
+        await shutdown(lab, nodes)
 
 
 def cpu_and_rss(pid: int) -> tuple[float, int]:
